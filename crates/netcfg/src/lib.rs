@@ -1,0 +1,2 @@
+//! TUN, routes and DNS per OS, with an undo journal.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]

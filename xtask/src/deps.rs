@@ -1,0 +1,52 @@
+//! System packages (Debian 12) that building and testing need, installed idempotently.
+
+use std::process::Command;
+
+use crate::sys;
+
+/// Every Debian package the build, the tests and the demo need.
+/// Keep it sorted; add a short reason for anything unusual.
+pub const ALL: &[&str] = &[
+    "ca-certificates",
+    "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
+    "easy-rsa",
+    "iperf3", // throughput through the tunnel (bench)
+    "iproute2",
+    "iputils-ping",
+    "isc-dhcp-client", // the client namespace gets its address by DHCP
+    "nftables",
+    "openssl", // lab PKI
+    "openvpn", // the reference server (and reference client in bench)
+    "pkg-config",
+    "tcpdump", // leak captures
+];
+
+/// Installs whichever of `pkgs` are missing; does nothing (and needs no network) when all are there.
+pub fn ensure(pkgs: &[&str]) -> anyhow::Result<()> {
+    let missing: Vec<&str> = pkgs.iter().copied().filter(|p| !installed(p)).collect();
+    if missing.is_empty() {
+        eprintln!("xtask: system packages already installed ({})", pkgs.len());
+        return Ok(());
+    }
+    if !sys::is_root() {
+        anyhow::bail!(
+            "missing system packages {}; run as root or install them with apt-get",
+            missing.join(" ")
+        );
+    }
+    sys::run(Command::new("apt-get").args(["update", "-qq"]))?;
+    sys::run(
+        Command::new("apt-get")
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .args(["install", "-y", "-qq", "--no-install-recommends"])
+            .args(&missing),
+    )
+}
+
+fn installed(pkg: &str) -> bool {
+    Command::new("dpkg-query")
+        .args(["-W", "-f=${Status}", pkg])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
+        .unwrap_or(false)
+}

@@ -1,0 +1,37 @@
+//! `cargo xtask`: the project's own commands.
+//!
+//! `demo` runs the product, `test` runs every test (installing the system packages
+//! it needs first). Long suites (`bench`, `dist`, `soak`, `fuzz`) run by hand; `test`
+//! runs each of them in a short smoke mode so none can rot.
+
+mod deps;
+mod sys;
+mod test;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser, Debug)]
+#[command(name = "cargo xtask", about = "OxiVPN's project commands")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Build everything, start a local OpenVPN server in a network namespace and run the product.
+    Demo,
+    /// Install the system packages the tests need, then run every test.
+    Test(test::TestArgs),
+    /// Install the system packages only.
+    Deps,
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Cmd::Demo => anyhow::bail!("demo: not built yet"),
+        Cmd::Test(args) => test::run(&args),
+        Cmd::Deps => deps::ensure(deps::ALL),
+    }
+}
