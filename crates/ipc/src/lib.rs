@@ -1,2 +1,19 @@
 //! Messages and framing between the app/CLI and the privileged helper.
+//!
+//! - [`types`]: validated field types (built only through `TryFrom` from the wire form).
+//! - [`messages`]: hello, requests, responses, events.
+//! - [`frame`]: u32 length + JSON frames, at most [`frame::MAX_FRAME`] bytes.
+//! - [`client`]: the async client the CLI and the app share.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+pub mod client;
+pub mod error;
+pub mod frame;
+pub mod messages;
+pub mod types;
+
+pub use client::{default_socket_path, socket_path_from_env, Client, SOCKET_ENV};
+pub use error::{ClientError, FrameError, IpcError};
+pub use frame::MAX_FRAME;
+pub use messages::*;
+pub use types::*;

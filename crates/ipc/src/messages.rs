@@ -1,0 +1,293 @@
+//! What the app/CLI and the helper say to each other.
+//!
+//! Wire form: JSON, externally tagged enums with snake_case names, e.g.
+//! `{"request":{"id":3,"body":{"disconnect":{"session":7}}}}`. Each frame on the
+//! socket holds exactly one [`ClientFrame`] or [`ServerFrame`].
+
+use std::net::IpAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::IpcError;
+use crate::types::{LogText, ProfileName, ProfileText, Secret, SessionId, ShortText, Username};
+
+/// Bumped on every incompatible change; both sides refuse a different number.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// The first frame a client sends.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClientHello {
+    pub protocol: u32,
+    /// "oxivpnctl 0.1.0", "oxivpn-app 0.1.0": for the helper's log only.
+    pub client: ShortText,
+}
+
+/// The helper's answer to [`ClientHello`] when it accepts the client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ServerHello {
+    pub protocol: u32,
+    pub helper_version: ShortText,
+    /// The uid the helper saw through the socket's peer credentials.
+    pub peer_uid: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct RequestId(pub u64);
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ClientFrame {
+    Hello(ClientHello),
+    Request { id: RequestId, body: Request },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerFrame {
+    Hello(ServerHello),
+    /// The helper will not talk to this client (version, authorization); it closes
+    /// the connection after this frame.
+    Refused(IpcError),
+    Response {
+        id: RequestId,
+        result: Result<Response, IpcError>,
+    },
+    Event(Event),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Request {
+    /// Sessions of the caller (root: all). Other users' sessions appear without
+    /// their profile name.
+    ListSessions,
+    Connect(ConnectRequest),
+    Disconnect {
+        session: SessionId,
+    },
+    Status,
+    /// Start receiving [`Event`]s on this connection for the caller's sessions
+    /// (root: all). A later subscribe replaces the earlier one.
+    Subscribe(Subscription),
+    AnswerChallenge {
+        session: SessionId,
+        response: Secret,
+    },
+    /// Which way would a packet to `addr` go.
+    RouteCheck {
+        addr: IpAddr,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectRequest {
+    pub profile_name: ProfileName,
+    pub profile_text: ProfileText,
+    #[serde(default)]
+    pub credentials: Credentials,
+}
+
+/// Everything the user typed. Debug redacts the secrets (see [`Secret`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Credentials {
+    #[serde(default)]
+    pub username: Option<Username>,
+    #[serde(default)]
+    pub password: Option<Secret>,
+    #[serde(default)]
+    pub key_passphrase: Option<Secret>,
+    #[serde(default)]
+    pub challenge_response: Option<Secret>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Subscription {
+    /// Stage changes, challenges and errors.
+    #[serde(default)]
+    pub events: bool,
+    #[serde(default)]
+    pub stats: bool,
+    #[serde(default)]
+    pub logs: bool,
+    /// Only this session; `None` = all the caller may see.
+    #[serde(default)]
+    pub session: Option<SessionId>,
+}
+
+impl Subscription {
+    pub fn all() -> Self {
+        Self {
+            events: true,
+            stats: true,
+            logs: true,
+            session: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Response {
+    Sessions(Vec<SessionInfo>),
+    /// The session exists and is starting; follow it with events.
+    Started(SessionInfo),
+    /// The session is being torn down; a `disconnected` stage event follows.
+    Stopping {
+        session: SessionId,
+    },
+    Status(HelperStatus),
+    Subscribed,
+    ChallengeAnswered,
+    Route(RouteExplanation),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    pub id: SessionId,
+    pub owner_uid: u32,
+    /// `None` when the session belongs to someone else and the caller is not root.
+    pub profile_name: Option<ProfileName>,
+    pub stage: Stage,
+    pub started_unix_ms: u64,
+    pub stats: Stats,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelperStatus {
+    pub helper_version: ShortText,
+    pub protocol: u32,
+    pub uptime_ms: u64,
+    pub peer_uid: u32,
+    /// Sessions the caller may see.
+    pub sessions: u32,
+    /// Whether this helper build brings real tunnels up (false: test stub).
+    pub tunnel_wired: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteExplanation {
+    pub addr: IpAddr,
+    /// The session whose tunnel would carry it, if any.
+    pub session: Option<SessionId>,
+    pub via_tunnel: bool,
+    pub interface: Option<ShortText>,
+    pub gateway: Option<IpAddr>,
+    /// The matching route in `ip route` notation, e.g. "0.0.0.0/1 dev tun0 table 51820".
+    pub route: Option<ShortText>,
+    /// One line for humans.
+    pub explanation: ShortText,
+}
+
+/// Where a session is in its life.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Starting,
+    Resolving,
+    Connecting {
+        /// "udp 198.18.0.1:1194".
+        remote: ShortText,
+    },
+    Tls,
+    Authenticating,
+    Configuring,
+    Connected {
+        tunnel_ipv4: Option<IpAddr>,
+        tunnel_ipv6: Option<IpAddr>,
+        interface: Option<ShortText>,
+    },
+    Reconnecting {
+        reason: ShortText,
+        attempt: u32,
+        delay_ms: u64,
+    },
+    Disconnected {
+        reason: DisconnectReason,
+    },
+}
+
+impl Stage {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Starting => "starting",
+            Self::Resolving => "resolving",
+            Self::Connecting { .. } => "connecting",
+            Self::Tls => "tls",
+            Self::Authenticating => "authenticating",
+            Self::Configuring => "configuring",
+            Self::Connected { .. } => "connected",
+            Self::Reconnecting { .. } => "reconnecting",
+            Self::Disconnected { .. } => "disconnected",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+#[serde(rename_all = "snake_case")]
+pub enum DisconnectReason {
+    #[error("disconnected on request of uid {by_uid}")]
+    Requested { by_uid: u32 },
+    #[error("authentication failed: {message}")]
+    AuthFailed { message: ShortText },
+    #[error("the server ended the session: {message}")]
+    ServerExit { message: ShortText },
+    #[error("{error}")]
+    Failed { error: IpcError },
+    #[error("the helper is shutting down")]
+    HelperShutdown,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stats {
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub packets_in: u64,
+    pub packets_out: u64,
+    /// Counting since (unix ms); 0 = never connected.
+    pub since_unix_ms: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    pub level: LogLevel,
+    pub message: LogText,
+}
+
+/// The server (or the profile) wants an answer from the user before it continues.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChallengeRequest {
+    pub prompt: ShortText,
+    /// Whether the answer may be shown while typed.
+    pub echo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub session: SessionId,
+    pub unix_ms: u64,
+    pub body: EventBody,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventBody {
+    Stage(Stage),
+    Stats(Stats),
+    Log(LogLine),
+    Challenge(ChallengeRequest),
+    Error(IpcError),
+    /// This connection read too slowly and missed `dropped` events.
+    Lagged {
+        dropped: u64,
+    },
+}
