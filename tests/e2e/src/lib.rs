@@ -1,2 +1,39 @@
 //! Network-namespace lab for end-to-end tests (root only).
+//!
+//! A [`Lab`] builds the reference scenario of `TESTBED.md` (client, router with DHCP,
+//! OpenVPN server, target) or its direct variant out of network namespaces whose names
+//! are unique per process and lab, so tests run in parallel. Everything it starts is
+//! recorded and stopped, and every namespace deleted, when the `Lab` drops.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
+
+mod cmd;
+mod lab;
+mod netns;
+mod ping;
+mod pki;
+mod process;
+mod server;
+
+pub use cmd::run;
+pub use lab::{addr, Addressing, Lab, LabConfig, Role, Topology};
+pub use netns::Netns;
+pub use ping::{first_reply_after, PingStats};
+pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};
+pub use process::Proc;
+pub use server::{
+    ClientProfile, ClientVariant, Compression, Credentials, DataCipher, ServerHandle,
+    ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,
+};
+
+/// Whether this process runs as root; prints a skip notice naming `test` when not.
+///
+/// Root-only tests start with `if !oxivpn_e2e::root_or_skip("name") { return Ok(()); }`.
+pub fn root_or_skip(test: &str) -> bool {
+    if nix::unistd::Uid::effective().is_root() {
+        return true;
+    }
+    eprintln!(
+        "SKIPPED {test}: needs root (network namespaces, TUN); run `cargo xtask test` as root"
+    );
+    false
+}
