@@ -1,12 +1,35 @@
 //! `oxivpn-helper`: the privileged side of OxiVPN.
 
-use clap::Parser;
+mod service;
+
+use std::sync::Arc;
+
+use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
 #[command(name = "oxivpn-helper", version, about)]
-struct Args {}
+struct Args {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the app and oxivpnctl on a Unix socket, in the foreground (the systemd
+    /// unit runs this).
+    Service(service::ServiceArgs),
+}
 
 fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    Ok(())
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match args.command {
+        Command::Service(a) => service::run(a, Arc::new(service::tunnel_port::StubLauncher)),
+    }
 }

@@ -1,0 +1,292 @@
+//! One client connection: hello and authorization, then requests in, responses and
+//! subscribed events out. Anything malformed ends this connection only.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipc::frame;
+use ipc::{
+    ClientFrame, EventBody, IpcError, Request, Response, ServerFrame, ServerHello, SessionId,
+    ShortText, Subscription,
+};
+use tokio::io::AsyncReadExt;
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+use tokio::sync::{broadcast, mpsc};
+use tokio::task::JoinHandle;
+
+use super::peer::Peer;
+use super::sessions::Published;
+use super::Ctx;
+
+/// The whole hello must arrive within this.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
+/// Once a frame's first byte arrives, the rest must follow within this.
+pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+/// A client that does not take our bytes for this long is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+const OUT_QUEUE: usize = 256;
+
+pub async fn serve(stream: UnixStream, ctx: Arc<Ctx>) {
+    let peer = match stream.peer_cred() {
+        Ok(c) => Peer {
+            uid: c.uid(),
+            gid: c.gid(),
+            pid: c.pid(),
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "no peer credentials; closing");
+            return;
+        }
+    };
+    let span = tracing::info_span!("client", uid = peer.uid, pid = peer.pid);
+    let _guard = match ctx.conn_limits.enter(peer.uid) {
+        Ok(g) => g,
+        Err(limit) => {
+            tracing::warn!(parent: &span, uid = peer.uid, limit, "too many connections from this uid");
+            let (_, mut wr) = stream.into_split();
+            let refuse = ServerFrame::Refused(IpcError::limit("connections per user", limit));
+            let _ =
+                tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &refuse)).await;
+            return;
+        }
+    };
+    let (rd, wr) = stream.into_split();
+    if let Err(e) = run(rd, wr, peer, &ctx).await {
+        tracing::debug!(parent: &span, error = %e, "connection closed");
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum ConnError {
+    #[error(transparent)]
+    Frame(#[from] ipc::FrameError),
+    #[error("client too slow ({0})")]
+    Timeout(&'static str),
+    #[error("refused: {0}")]
+    Refused(IpcError),
+    #[error("writer gone")]
+    WriterGone,
+}
+
+async fn run(
+    mut rd: OwnedReadHalf,
+    mut wr: OwnedWriteHalf,
+    peer: Peer,
+    ctx: &Arc<Ctx>,
+) -> Result<(), ConnError> {
+    let hello = tokio::time::timeout(
+        HELLO_TIMEOUT,
+        frame::read_message::<_, ClientFrame>(&mut rd),
+    )
+    .await
+    .map_err(|_| ConnError::Timeout("hello"));
+    let refusal = match hello {
+        Ok(Ok(Some(ClientFrame::Hello(h)))) if h.protocol != ipc::PROTOCOL_VERSION => {
+            Some(IpcError::VersionMismatch {
+                helper: ipc::PROTOCOL_VERSION,
+                client: h.protocol,
+            })
+        }
+        Ok(Ok(Some(ClientFrame::Hello(h)))) => {
+            tracing::debug!(uid = peer.uid, client = %h.client, "hello");
+            let auth = ctx.authorizer.clone();
+            match tokio::task::spawn_blocking(move || auth.check(&peer)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(e) => Some(IpcError::internal(e)),
+            }
+        }
+        Ok(Ok(Some(ClientFrame::Request { .. }))) => {
+            Some(IpcError::invalid(".", "the first frame must be a hello"))
+        }
+        Ok(Ok(None)) => return Ok(()),
+        Ok(Err(e)) => Some(e.to_ipc()),
+        Err(e) => return Err(e),
+    };
+    if let Some(err) = refusal {
+        tracing::warn!(uid = peer.uid, pid = peer.pid, error = %err, "client refused");
+        let _ = tokio::time::timeout(
+            WRITE_TIMEOUT,
+            frame::write_message(&mut wr, &ServerFrame::Refused(err.clone())),
+        )
+        .await;
+        return Err(ConnError::Refused(err));
+    }
+    let hello = ServerFrame::Hello(ServerHello {
+        protocol: ipc::PROTOCOL_VERSION,
+        helper_version: ShortText::sanitized(env!("CARGO_PKG_VERSION")),
+        peer_uid: peer.uid,
+    });
+    tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &hello))
+        .await
+        .map_err(|_| ConnError::Timeout("write"))??;
+
+    let (out_tx, out_rx) = mpsc::channel::<ServerFrame>(OUT_QUEUE);
+    let writer = tokio::spawn(write_loop(wr, out_rx));
+    let mut forwarder: Option<JoinHandle<()>> = None;
+    let result = request_loop(&mut rd, &out_tx, peer, ctx, &mut forwarder).await;
+    if let Some(f) = forwarder {
+        f.abort();
+    }
+    drop(out_tx);
+    // Let queued responses (e.g. the error that ends this connection) go out.
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, writer).await;
+    result
+}
+
+async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ServerFrame>) {
+    while let Some(f) = rx.recv().await {
+        match tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &f)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, "write failed");
+                break;
+            }
+            Err(_) => {
+                tracing::warn!("client stopped reading; dropping it");
+                break;
+            }
+        }
+    }
+}
+
+/// The next request: idle waits are unbounded (subscribers sit quietly), but a
+/// started frame must complete in time.
+async fn read_request(rd: &mut OwnedReadHalf) -> Result<Option<ClientFrame>, ConnError> {
+    let first = match rd.read_u8().await {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => return Err(ipc::FrameError::Io(e).into()),
+    };
+    let payload = tokio::time::timeout(FRAME_TIMEOUT, async {
+        let mut header = [first, 0, 0, 0];
+        rd.read_exact(&mut header[1..]).await.map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                ipc::FrameError::Truncated
+            } else {
+                ipc::FrameError::Io(e)
+            }
+        })?;
+        frame::read_body(rd, header).await
+    })
+    .await
+    .map_err(|_| ConnError::Timeout("frame"))??;
+    Ok(Some(frame::decode(&payload)?))
+}
+
+async fn request_loop(
+    rd: &mut OwnedReadHalf,
+    out: &mpsc::Sender<ServerFrame>,
+    peer: Peer,
+    ctx: &Arc<Ctx>,
+    forwarder: &mut Option<JoinHandle<()>>,
+) -> Result<(), ConnError> {
+    loop {
+        let frame = match read_request(rd).await {
+            Ok(Some(f)) => f,
+            Ok(None) => return Ok(()),
+            Err(ConnError::Frame(e)) => {
+                tracing::warn!(uid = peer.uid, error = %e, "bad frame; closing this client");
+                let _ = out.try_send(ServerFrame::Refused(e.to_ipc()));
+                return Err(e.into());
+            }
+            Err(e) => return Err(e),
+        };
+        let (id, body) = match frame {
+            ClientFrame::Request { id, body } => (id, body),
+            ClientFrame::Hello(_) => {
+                let e = IpcError::invalid(".", "a second hello");
+                let _ = out.try_send(ServerFrame::Refused(e.clone()));
+                return Err(ConnError::Refused(e));
+            }
+        };
+        let result = handle(body, peer, ctx, out, forwarder);
+        out.send(ServerFrame::Response { id, result })
+            .await
+            .map_err(|_| ConnError::WriterGone)?;
+    }
+}
+
+fn handle(
+    body: Request,
+    peer: Peer,
+    ctx: &Arc<Ctx>,
+    out: &mpsc::Sender<ServerFrame>,
+    forwarder: &mut Option<JoinHandle<()>>,
+) -> Result<Response, IpcError> {
+    let sessions = &ctx.sessions;
+    match body {
+        Request::ListSessions => sessions.list(&peer).map(Response::Sessions),
+        Request::Status => sessions.status(&peer).map(Response::Status),
+        Request::Connect(req) => sessions.connect(&peer, req).map(Response::Started),
+        Request::Disconnect { session } => sessions
+            .disconnect(&peer, session)
+            .map(|()| Response::Stopping { session }),
+        Request::AnswerChallenge { session, response } => sessions
+            .answer_challenge(&peer, session, response)
+            .map(|()| Response::ChallengeAnswered),
+        Request::RouteCheck { addr } => sessions.route_check(&peer, addr).map(Response::Route),
+        Request::Subscribe(sub) => {
+            if let Some(old) = forwarder.take() {
+                old.abort();
+            }
+            let rx = sessions.subscribe();
+            *forwarder = Some(tokio::spawn(forward_events(rx, out.clone(), peer, sub)));
+            Ok(Response::Subscribed)
+        }
+    }
+}
+
+fn wanted(sub: &Subscription, peer: &Peer, p: &Published) -> bool {
+    if !peer.may_see(p.owner_uid) {
+        return false;
+    }
+    if sub.session.is_some_and(|s| s != p.event.session) {
+        return false;
+    }
+    match p.event.body {
+        EventBody::Stage(_) | EventBody::Challenge(_) | EventBody::Error(_) => sub.events,
+        EventBody::Stats(_) => sub.stats,
+        EventBody::Log(_) => sub.logs,
+        EventBody::Lagged { .. } => true,
+    }
+}
+
+async fn forward_events(
+    mut rx: broadcast::Receiver<Arc<Published>>,
+    out: mpsc::Sender<ServerFrame>,
+    peer: Peer,
+    sub: Subscription,
+) {
+    let mut dropped: u64 = 0;
+    loop {
+        let p = match rx.recv().await {
+            Ok(p) => p,
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                dropped = dropped.saturating_add(n);
+                continue;
+            }
+            Err(broadcast::error::RecvError::Closed) => return,
+        };
+        if !wanted(&sub, &peer, &p) {
+            continue;
+        }
+        if dropped > 0 {
+            let lag = ServerFrame::Event(ipc::Event {
+                session: SessionId(0),
+                unix_ms: super::sessions::now_ms(),
+                body: EventBody::Lagged { dropped },
+            });
+            if out.try_send(lag).is_ok() {
+                dropped = 0;
+            }
+        }
+        match out.try_send(ServerFrame::Event(p.event.clone())) {
+            Ok(()) => {}
+            // A client that reads slowly loses events, never blocks the helper.
+            Err(mpsc::error::TrySendError::Full(_)) => dropped = dropped.saturating_add(1),
+            Err(mpsc::error::TrySendError::Closed(_)) => return,
+        }
+    }
+}

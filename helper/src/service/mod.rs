@@ -1,0 +1,157 @@
+//! `oxivpn-helper service`: the IPC server that the app and `oxivpnctl` talk to.
+
+mod connection;
+mod listener;
+pub mod peer;
+pub mod profile_guard;
+mod sessions;
+// Parts of the seam are only used by the real tunnel adapter and by tests.
+#[allow(dead_code)]
+pub mod tunnel_port;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::sync::Semaphore;
+
+use peer::Authorizer;
+use sessions::Sessions;
+use tunnel_port::TunnelLauncher;
+
+/// Connections served at once (all users); more wait in the kernel's backlog.
+pub const MAX_CONNECTIONS: usize = 256;
+/// Connections one uid may hold open (root: unlimited within the total).
+pub const MAX_CONNECTIONS_PER_UID: u32 = 32;
+
+#[derive(clap::Args, Debug)]
+pub struct ServiceArgs {
+    /// Unix socket to listen on.
+    #[arg(long, default_value_os_t = ipc::default_socket_path())]
+    pub socket: PathBuf,
+    /// Group whose members may use the helper (root always may).
+    #[arg(long, default_value = "oxivpn")]
+    pub group: String,
+    /// Where the helper keeps its state (undo journal).
+    #[arg(long, default_value = "/var/lib/oxivpn")]
+    pub state_dir: PathBuf,
+    /// Socket file mode, octal. Tests open it wider to exercise the peer-credential
+    /// check on its own; production keeps 0660.
+    #[arg(long, default_value = "660", value_parser = parse_mode, hide = true)]
+    pub socket_mode: u32,
+}
+
+fn parse_mode(s: &str) -> Result<u32, String> {
+    u32::from_str_radix(s, 8)
+        .ok()
+        .filter(|m| *m <= 0o777)
+        .ok_or_else(|| format!("{s:?} is not an octal file mode"))
+}
+
+pub struct Ctx {
+    sessions: Arc<Sessions>,
+    authorizer: Authorizer,
+    conn_limits: ConnLimits,
+}
+
+/// Per-uid connection counting; the guard gives the slot back on drop.
+#[derive(Default)]
+pub struct ConnLimits {
+    per_uid: Arc<Mutex<HashMap<u32, u32>>>,
+}
+
+pub struct ConnGuard {
+    per_uid: Arc<Mutex<HashMap<u32, u32>>>,
+    uid: u32,
+}
+
+impl ConnLimits {
+    fn enter(&self, uid: u32) -> Result<ConnGuard, u32> {
+        let mut map = self.per_uid.lock().map_err(|_| 0u32)?;
+        let n = map.entry(uid).or_insert(0);
+        if uid != 0 && *n >= MAX_CONNECTIONS_PER_UID {
+            return Err(MAX_CONNECTIONS_PER_UID);
+        }
+        *n += 1;
+        Ok(ConnGuard {
+            per_uid: self.per_uid.clone(),
+            uid,
+        })
+    }
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        if let Ok(mut map) = self.per_uid.lock() {
+            if let Some(n) = map.get_mut(&self.uid) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&self.uid);
+                }
+            }
+        }
+    }
+}
+
+pub fn run(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(serve(args, launcher))
+}
+
+async fn serve(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::Result<()> {
+    let authorizer = Authorizer::new(&args.group)?;
+    std::fs::create_dir_all(&args.state_dir)
+        .with_context(|| format!("creating state directory {}", args.state_dir.display()))?;
+    let listener = listener::bind(&args.socket, authorizer.gid(), args.socket_mode)?;
+    tracing::info!(
+        socket = %args.socket.display(),
+        group = %args.group,
+        tunnel_wired = launcher.wired(),
+        "helper listening"
+    );
+    let ctx = Arc::new(Ctx {
+        sessions: Sessions::new(launcher),
+        authorizer,
+        conn_limits: ConnLimits::default(),
+    });
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut sigterm = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing SIGTERM handler")?;
+    loop {
+        // Waiting for a slot before accept leaves extra clients in the backlog
+        // instead of starving the ones being served.
+        let permit = tokio::select! {
+            p = slots.clone().acquire_owned() => p.context("connection slots closed")?,
+            _ = sigterm.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = sigterm.recv() => break,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let ctx = ctx.clone();
+                tokio::spawn(async move {
+                    connection::serve(stream, ctx).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+    tracing::info!("shutting down: stopping sessions");
+    ctx.sessions.stop_all(Duration::from_secs(10)).await;
+    let _ = std::fs::remove_file(&args.socket);
+    Ok(())
+}

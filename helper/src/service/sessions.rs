@@ -1,0 +1,398 @@
+//! Session registry: who owns what, the current stage and counters, and the
+//! supervisor task per session that runs tunnel attempts and reconnects.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use ipc::{
+    ConnectRequest, DisconnectReason, Event, EventBody, HelperStatus, IpcError, LogLine, LogText,
+    ProfileName, RouteExplanation, Secret, SessionId, SessionInfo, ShortText, Stage, Stats,
+};
+use tokio::sync::{broadcast, mpsc, watch};
+use tracing::Instrument;
+
+use super::peer::Peer;
+use super::profile_guard;
+use super::tunnel_port::{AttemptEnd, AttemptSpec, TunnelLauncher, TunnelUpdate};
+
+pub const MAX_SESSIONS_PER_UID: usize = 4;
+pub const MAX_SESSIONS: usize = 32;
+const BACKOFF_START: Duration = Duration::from_secs(1);
+const BACKOFF_MAX: Duration = Duration::from_secs(60);
+
+/// An event on its way to subscribers, with the owner for the visibility check.
+#[derive(Debug, Clone)]
+pub struct Published {
+    pub owner_uid: u32,
+    pub event: Event,
+}
+
+struct Entry {
+    owner_uid: u32,
+    profile_name: ProfileName,
+    stage: Stage,
+    started_unix_ms: u64,
+    stats: Stats,
+    stop: watch::Sender<Option<u32>>,
+    challenge_tx: mpsc::Sender<Secret>,
+    challenge_pending: bool,
+}
+
+impl Entry {
+    fn info(&self, id: SessionId, viewer: &Peer) -> SessionInfo {
+        let visible = viewer.may_see(self.owner_uid);
+        SessionInfo {
+            id,
+            owner_uid: self.owner_uid,
+            profile_name: visible.then(|| self.profile_name.clone()),
+            stage: self.stage.clone(),
+            started_unix_ms: self.started_unix_ms,
+            stats: if visible {
+                self.stats
+            } else {
+                Stats::default()
+            },
+        }
+    }
+}
+
+pub struct Sessions {
+    map: Mutex<BTreeMap<SessionId, Entry>>,
+    events: broadcast::Sender<Arc<Published>>,
+    launcher: Arc<dyn TunnelLauncher>,
+    next_id: AtomicU64,
+    started: std::time::Instant,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+impl Sessions {
+    pub fn new(launcher: Arc<dyn TunnelLauncher>) -> Arc<Self> {
+        let (events, _) = broadcast::channel(1024);
+        Arc::new(Self {
+            map: Mutex::new(BTreeMap::new()),
+            events,
+            launcher,
+            next_id: AtomicU64::new(1),
+            started: std::time::Instant::now(),
+        })
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
+        self.events.subscribe()
+    }
+
+    fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<SessionId, Entry>>, IpcError> {
+        self.map
+            .lock()
+            .map_err(|_| IpcError::internal("session table poisoned"))
+    }
+
+    pub fn list(&self, viewer: &Peer) -> Result<Vec<SessionInfo>, IpcError> {
+        Ok(self
+            .lock()?
+            .iter()
+            .map(|(id, e)| e.info(*id, viewer))
+            .collect())
+    }
+
+    pub fn status(&self, viewer: &Peer) -> Result<HelperStatus, IpcError> {
+        let visible = self
+            .lock()?
+            .values()
+            .filter(|e| viewer.may_see(e.owner_uid))
+            .count();
+        Ok(HelperStatus {
+            helper_version: ShortText::sanitized(env!("CARGO_PKG_VERSION")),
+            protocol: ipc::PROTOCOL_VERSION,
+            uptime_ms: u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            peer_uid: viewer.uid,
+            sessions: u32::try_from(visible).unwrap_or(u32::MAX),
+            tunnel_wired: self.launcher.wired(),
+        })
+    }
+
+    pub fn connect(
+        self: &Arc<Self>,
+        peer: &Peer,
+        req: ConnectRequest,
+    ) -> Result<SessionInfo, IpcError> {
+        let guarded = profile_guard::check(req.profile_text.as_str())?;
+        if guarded.needs_user_pass
+            && (req.credentials.username.is_none() || req.credentials.password.is_none())
+        {
+            return Err(IpcError::invalid(
+                "connect.credentials",
+                "the profile uses auth-user-pass: a username and password are required",
+            ));
+        }
+        let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let (challenge_tx, challenge_rx) = mpsc::channel(4);
+        let info = {
+            let mut map = self.lock()?;
+            if map.len() >= MAX_SESSIONS {
+                return Err(IpcError::limit(
+                    "sessions on this helper",
+                    MAX_SESSIONS as u32,
+                ));
+            }
+            let mine = map.values().filter(|e| e.owner_uid == peer.uid).count();
+            if mine >= MAX_SESSIONS_PER_UID {
+                return Err(IpcError::limit(
+                    "sessions per user",
+                    MAX_SESSIONS_PER_UID as u32,
+                ));
+            }
+            let entry = Entry {
+                owner_uid: peer.uid,
+                profile_name: req.profile_name.clone(),
+                stage: Stage::Starting,
+                started_unix_ms: now_ms(),
+                stats: Stats::default(),
+                stop: stop_tx,
+                challenge_tx,
+                challenge_pending: false,
+            };
+            let info = entry.info(id, peer);
+            map.insert(id, entry);
+            info
+        };
+        tracing::info!(session = %id, uid = peer.uid, profile = %req.profile_name, "session starting");
+        let spec = AttemptSpec {
+            session: id,
+            owner_uid: peer.uid,
+            profile_text: Arc::from(String::from(req.profile_text)),
+            credentials: Arc::new(req.credentials),
+            remote_index: 0,
+            auth_token: None,
+            attempt: 0,
+        };
+        let me = self.clone();
+        let remotes = guarded.remotes.len().max(1);
+        let span = tracing::info_span!("session", id = %id, uid = peer.uid);
+        tokio::spawn(
+            async move {
+                let reason = me
+                    .supervise(
+                        spec,
+                        remotes,
+                        stop_rx,
+                        Arc::new(tokio::sync::Mutex::new(challenge_rx)),
+                    )
+                    .await;
+                me.finish(id, reason);
+            }
+            .instrument(span),
+        );
+        Ok(info)
+    }
+
+    pub fn disconnect(&self, peer: &Peer, id: SessionId) -> Result<(), IpcError> {
+        let map = self.lock()?;
+        let entry = map
+            .get(&id)
+            .ok_or(IpcError::NoSuchSession { session: id })?;
+        if !peer.may_control(entry.owner_uid) {
+            tracing::warn!(session = %id, uid = peer.uid, owner = entry.owner_uid, "refused disconnect of another user's session");
+            return Err(IpcError::NotYourSession { session: id });
+        }
+        entry.stop.send_replace(Some(peer.uid));
+        tracing::info!(session = %id, by_uid = peer.uid, "disconnect requested");
+        Ok(())
+    }
+
+    pub fn answer_challenge(
+        &self,
+        peer: &Peer,
+        id: SessionId,
+        answer: Secret,
+    ) -> Result<(), IpcError> {
+        let mut map = self.lock()?;
+        let entry = map
+            .get_mut(&id)
+            .ok_or(IpcError::NoSuchSession { session: id })?;
+        if !peer.may_control(entry.owner_uid) {
+            return Err(IpcError::NotYourSession { session: id });
+        }
+        if !entry.challenge_pending {
+            return Err(IpcError::NoChallengePending { session: id });
+        }
+        entry
+            .challenge_tx
+            .try_send(answer)
+            .map_err(|_| IpcError::NoChallengePending { session: id })?;
+        entry.challenge_pending = false;
+        Ok(())
+    }
+
+    pub fn route_check(&self, _peer: &Peer, _addr: IpAddr) -> Result<RouteExplanation, IpcError> {
+        Err(IpcError::Unsupported {
+            what: ShortText::sanitized("route-check (waiting for netcfg's explain API)"),
+        })
+    }
+
+    /// Stops every session (helper shutdown) and waits, bounded, for them to end.
+    pub async fn stop_all(&self, timeout: Duration) {
+        if let Ok(map) = self.lock() {
+            for e in map.values() {
+                e.stop.send_replace(Some(0));
+            }
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        while tokio::time::Instant::now() < deadline {
+            if self.lock().map(|m| m.is_empty()).unwrap_or(true) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        tracing::warn!("sessions still running at shutdown deadline");
+    }
+
+    fn publish(&self, owner_uid: u32, id: SessionId, body: EventBody) {
+        let event = Event {
+            session: id,
+            unix_ms: now_ms(),
+            body,
+        };
+        // No subscribers is fine.
+        let _ = self.events.send(Arc::new(Published { owner_uid, event }));
+    }
+
+    fn apply(&self, id: SessionId, update: TunnelUpdate) {
+        let owner = {
+            let Ok(mut map) = self.lock() else { return };
+            let Some(e) = map.get_mut(&id) else { return };
+            match &update {
+                TunnelUpdate::Stage(s) => e.stage = s.clone(),
+                TunnelUpdate::Stats(s) => e.stats = *s,
+                TunnelUpdate::Challenge(_) => e.challenge_pending = true,
+                TunnelUpdate::Log(..) | TunnelUpdate::AuthToken(_) => {}
+            }
+            e.owner_uid
+        };
+        let body = match update {
+            TunnelUpdate::Stage(s) => {
+                tracing::info!(stage = s.name(), "stage");
+                EventBody::Stage(s)
+            }
+            TunnelUpdate::Stats(s) => EventBody::Stats(s),
+            TunnelUpdate::Log(level, msg) => EventBody::Log(LogLine {
+                level,
+                message: LogText::sanitized(&msg),
+            }),
+            TunnelUpdate::Challenge(c) => EventBody::Challenge(c),
+            TunnelUpdate::AuthToken(_) => return,
+        };
+        self.publish(owner, id, body);
+    }
+
+    fn set_stage(&self, id: SessionId, stage: Stage) {
+        self.apply(id, TunnelUpdate::Stage(stage));
+    }
+
+    fn finish(&self, id: SessionId, reason: DisconnectReason) {
+        tracing::info!(reason = %reason, "session ended");
+        self.set_stage(id, Stage::Disconnected { reason });
+        if let Ok(mut map) = self.lock() {
+            map.remove(&id);
+        }
+    }
+
+    /// Runs attempts until one ends for good: the reconnect policy lives here.
+    async fn supervise(
+        self: &Arc<Self>,
+        mut spec: AttemptSpec,
+        remotes: usize,
+        mut stop: watch::Receiver<Option<u32>>,
+        challenges: super::tunnel_port::ChallengeAnswers,
+    ) -> DisconnectReason {
+        let mut backoff = BACKOFF_START;
+        loop {
+            let (tx, mut rx) = mpsc::channel(256);
+            let attempt = self
+                .launcher
+                .run(spec.clone(), tx, stop.clone(), challenges.clone());
+            let pump = async {
+                let mut token = None;
+                let mut connected = false;
+                while let Some(u) = rx.recv().await {
+                    match &u {
+                        TunnelUpdate::AuthToken(t) => token = Some(t.clone()),
+                        TunnelUpdate::Stage(Stage::Connected { .. }) => connected = true,
+                        _ => {}
+                    }
+                    self.apply(spec.session, u);
+                }
+                (token, connected)
+            };
+            let (end, (token, connected)) = tokio::join!(attempt, pump);
+            if token.is_some() {
+                spec.auth_token = token;
+            }
+            if connected {
+                backoff = BACKOFF_START;
+            }
+            if let Some(uid) = *stop.borrow() {
+                return DisconnectReason::Requested { by_uid: uid };
+            }
+            let reason = match end {
+                AttemptEnd::Stopped => {
+                    return DisconnectReason::Requested {
+                        by_uid: stop.borrow().unwrap_or(0),
+                    }
+                }
+                AttemptEnd::AuthFailed(m) => {
+                    if spec.auth_token.take().is_some() {
+                        // An expired token: retry once with the real password.
+                        "auth-token refused, retrying with the password".to_owned()
+                    } else {
+                        return DisconnectReason::AuthFailed {
+                            message: ShortText::sanitized(&m),
+                        };
+                    }
+                }
+                AttemptEnd::Fatal(m) => {
+                    return DisconnectReason::Failed {
+                        error: IpcError::tunnel(m),
+                    }
+                }
+                AttemptEnd::Retry {
+                    reason,
+                    next_remote,
+                } => {
+                    if next_remote {
+                        spec.remote_index = (spec.remote_index + 1) % remotes;
+                    }
+                    reason
+                }
+            };
+            spec.attempt = spec.attempt.saturating_add(1);
+            let delay = backoff;
+            backoff = (backoff * 2).min(BACKOFF_MAX);
+            self.set_stage(
+                spec.session,
+                Stage::Reconnecting {
+                    reason: ShortText::sanitized(&reason),
+                    attempt: spec.attempt,
+                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                },
+            );
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                by = stop.wait_for(|s| s.is_some()) => {
+                    let by_uid = by.ok().and_then(|b| *b).unwrap_or(0);
+                    return DisconnectReason::Requested { by_uid };
+                }
+            }
+        }
+    }
+}
