@@ -1,0 +1,373 @@
+//! Everything the client core needs to connect, in protocol terms.
+//!
+//! This is deliberately plain data: the `.ovpn` profile is parsed elsewhere
+//! (`ovpn-profile`) and converted into a [`ClientConfig`] by the caller, which
+//! also resolves host names (the core never does I/O).
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+/// Transport protocol of the link. Affects the options string, the TCP length
+/// framing and `explicit-exit-notify` (UDP only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transport {
+    #[default]
+    Udp,
+    Tcp,
+}
+
+/// Control-channel wrapping (`tls-auth`, `tls-crypt`, `tls-crypt-v2`).
+#[derive(Clone, Default)]
+pub enum TlsWrap {
+    /// No wrapping: plain control packets.
+    #[default]
+    None,
+    /// `tls-auth`: the 256-byte (or 128-byte) static key and the optional
+    /// `key-direction` (normally `Some(1)` for a client). The HMAC digest is
+    /// [`ClientConfig::auth_digest`].
+    Auth {
+        key: Vec<u8>,
+        key_direction: Option<u8>,
+    },
+    /// `tls-crypt`: the 256-byte static key (client always sends with key[1]).
+    Crypt { key: Vec<u8> },
+    /// `tls-crypt-v2`: the decoded client key blob (`Kc` 256 bytes || `WKc`).
+    CryptV2 { client_key: Vec<u8> },
+}
+
+impl std::fmt::Debug for TlsWrap {
+    // Key bytes are secrets: never print them.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TlsWrap::None => f.write_str("None"),
+            TlsWrap::Auth { key, key_direction } => f
+                .debug_struct("Auth")
+                .field("key_len", &key.len())
+                .field("key_direction", key_direction)
+                .finish(),
+            TlsWrap::Crypt { key } => f
+                .debug_struct("Crypt")
+                .field("key_len", &key.len())
+                .finish(),
+            TlsWrap::CryptV2 { client_key } => f
+                .debug_struct("CryptV2")
+                .field("blob_len", &client_key.len())
+                .finish(),
+        }
+    }
+}
+
+/// The client's own certificate and key.
+#[derive(Clone, Default)]
+pub enum ClientIdentity {
+    /// No client certificate (`auth-user-pass` only, server with
+    /// `verify-client-cert none|optional`).
+    #[default]
+    None,
+    /// PEM text: `<cert>` (leaf first, optionally followed by intermediates),
+    /// `<key>` (PKCS#1, PKCS#8, SEC1 or encrypted PKCS#8) and `extra-certs`.
+    Pem {
+        cert_chain: String,
+        key: String,
+        extra_certs: Option<String>,
+        /// Passphrase for an encrypted private key (`askpass`).
+        passphrase: Option<String>,
+    },
+    /// A PKCS#12 archive (`pkcs12`), DER bytes, with its passphrase (empty if none).
+    Pkcs12 {
+        der: Vec<u8>,
+        passphrase: String,
+        extra_certs: Option<String>,
+    },
+}
+
+impl std::fmt::Debug for ClientIdentity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientIdentity::None => f.write_str("None"),
+            ClientIdentity::Pem { cert_chain, .. } => f
+                .debug_struct("Pem")
+                .field("cert_chain_len", &cert_chain.len())
+                .finish_non_exhaustive(),
+            ClientIdentity::Pkcs12 { der, .. } => f
+                .debug_struct("Pkcs12")
+                .field("der_len", &der.len())
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+/// Which part of the server certificate `verify-x509-name` compares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum X509NameKind {
+    /// The full one-line subject as OpenSSL prints it (`C=DE, O=Org, CN=srv`).
+    #[default]
+    Subject,
+    /// The common name, exactly.
+    Name,
+    /// The common name starts with the given text.
+    NamePrefix,
+}
+
+/// Server certificate checks beyond the chain.
+#[derive(Debug, Clone, Default)]
+pub struct VerifyOptions {
+    /// `remote-cert-tls server`: KU extension present and EKU contains serverAuth.
+    pub remote_cert_tls_server: bool,
+    /// `remote-cert-eku OID` (dotted OID or `TLS Web Server Authentication`).
+    pub remote_cert_eku: Option<String>,
+    /// `remote-cert-ku` hex values (any-of, each fully contained in the KU bits).
+    pub remote_cert_ku: Vec<u16>,
+    /// `verify-x509-name NAME [kind]`.
+    pub verify_x509_name: Option<(String, X509NameKind)>,
+    /// `peer-fingerprint`: SHA-256 digests of acceptable leaf certificates.
+    /// With no CA configured the chain is not checked at all (OpenVPN semantics).
+    pub peer_fingerprints: Vec<[u8; 32]>,
+}
+
+/// TLS version bound (`tls-version-min`/`tls-version-max`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum TlsVersion {
+    V1_0,
+    V1_1,
+    V1_2,
+    V1_3,
+}
+
+/// TLS tuning from the profile.
+#[derive(Debug, Clone, Default)]
+pub struct TlsOptions {
+    pub version_min: Option<TlsVersion>,
+    pub version_max: Option<TlsVersion>,
+    /// `tls-cipher` (OpenSSL names, `:`-separated; TLS 1.2 suites).
+    pub cipher_list: Option<String>,
+    /// `tls-ciphersuites` (TLS 1.3 names, `:`-separated).
+    pub ciphersuites: Option<String>,
+    /// `tls-groups` (`:`-separated, e.g. `X25519:prime256v1`).
+    pub groups: Option<String>,
+}
+
+/// `auth-user-pass` credentials.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// The user's answer to a challenge, sent with the next connection attempt.
+#[derive(Clone, PartialEq, Eq)]
+pub enum ChallengeResponse {
+    /// `static-challenge`: password becomes `SCRV1:<b64 password>:<b64 response>`.
+    Static { response: String },
+    /// `AUTH_FAILED,CRV1` dynamic challenge: username becomes the server-given
+    /// username, password `CRV1::<state_id>::<response>`.
+    Dynamic {
+        state_id: String,
+        username: String,
+        response: String,
+    },
+}
+
+impl std::fmt::Debug for ChallengeResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ChallengeResponse::Static { .. } => f.write_str("Static{..}"),
+            ChallengeResponse::Dynamic { .. } => f.write_str("Dynamic{..}"),
+        }
+    }
+}
+
+/// Compression framing (no real compression: stubs only, §7.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Compression {
+    /// No compression option at all.
+    #[default]
+    None,
+    /// `comp-lzo no` (0xFA prefix).
+    LzoNo,
+    /// `compress` / `compress stub` (swap format, 0xFB).
+    Stub,
+    /// `compress stub-v2` (0x50 escape).
+    StubV2,
+}
+
+/// Timers in seconds as OpenVPN uses them; defaults per §9.
+#[derive(Debug, Clone)]
+pub struct Timers {
+    pub tls_timeout: Duration,
+    pub hand_window: Duration,
+    pub reneg_sec: Option<Duration>,
+    pub reneg_bytes: Option<u64>,
+    pub reneg_pkts: Option<u64>,
+    pub transition_window: Duration,
+    /// Keepalive interval before a server pushes `ping` (None = off).
+    pub ping: Option<Duration>,
+    /// Restart interval before a server pushes `ping-restart` (UDP pull client: 120 s).
+    pub ping_restart: Option<Duration>,
+    pub push_request_interval: Duration,
+    /// `explicit-exit-notify N` from the profile (None = off).
+    pub explicit_exit_notify: Option<u32>,
+}
+
+impl Default for Timers {
+    fn default() -> Self {
+        Timers {
+            tls_timeout: Duration::from_secs(2),
+            hand_window: Duration::from_secs(60),
+            reneg_sec: Some(Duration::from_secs(3600)),
+            reneg_bytes: None,
+            reneg_pkts: None,
+            transition_window: Duration::from_secs(3600),
+            ping: None,
+            ping_restart: Some(Duration::from_secs(120)),
+            push_request_interval: Duration::from_secs(5),
+            explicit_exit_notify: None,
+        }
+    }
+}
+
+/// Extra peer-info lines.
+#[derive(Debug, Clone)]
+pub struct PeerInfo {
+    /// `IV_GUI_VER`, e.g. `OxiVPN_0.1.0`.
+    pub gui_ver: Option<String>,
+    /// `IV_PLAT` (`linux`, `win`, `mac`, ...).
+    pub plat: String,
+    /// `IV_VER` we claim (the 2.6 server only logs it).
+    pub version: String,
+    /// Further `IV_*`/`UV_*` lines, e.g. `("IV_SSO", "openurl,crtext")`.
+    pub extra: Vec<(String, String)>,
+}
+
+impl Default for PeerInfo {
+    fn default() -> Self {
+        PeerInfo {
+            gui_ver: None,
+            plat: default_plat().to_string(),
+            version: "2.6.14".to_string(),
+            extra: Vec::new(),
+        }
+    }
+}
+
+fn default_plat() -> &'static str {
+    if cfg!(target_os = "windows") {
+        "win"
+    } else if cfg!(target_os = "macos") {
+        "mac"
+    } else if cfg!(target_os = "freebsd") {
+        "freebsd"
+    } else if cfg!(target_os = "openbsd") {
+        "openbsd"
+    } else if cfg!(target_os = "android") {
+        "android"
+    } else {
+        "linux"
+    }
+}
+
+/// `pull-filter accept|ignore|reject "text"`: first match by prefix wins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PullFilterAction {
+    Accept,
+    Ignore,
+    Reject,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullFilter {
+    pub action: PullFilterAction,
+    /// Compared against the start of each pushed option line.
+    pub prefix: String,
+}
+
+/// Complete client configuration for one connection attempt.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    pub transport: Transport,
+    /// Address of the server we connect to (resolved by the caller). Used for
+    /// the IP overhead in control packet sizing and to refuse pushed routes
+    /// covering it.
+    pub remote_addr: Option<IpAddr>,
+    pub tls_wrap: TlsWrap,
+    /// `<ca>` PEM text (may hold several certificates). `None` only with
+    /// `peer_fingerprints`.
+    pub ca_pem: Option<String>,
+    pub identity: ClientIdentity,
+    pub verify: VerifyOptions,
+    pub tls: TlsOptions,
+    pub credentials: Option<Credentials>,
+    pub challenge_response: Option<ChallengeResponse>,
+    /// `static-challenge` is configured (password must carry the SCRV1 prefix;
+    /// without a [`ChallengeResponse::Static`] the session emits
+    /// `Event::ChallengeNeeded` before connecting).
+    pub static_challenge: Option<StaticChallenge>,
+    /// An `auth-token` kept from a previous connection (replaces the password).
+    pub auth_token: Option<String>,
+    /// `auth-token-user` (base64-decoded) kept from a previous connection.
+    pub auth_token_user: Option<String>,
+    /// `data-ciphers` in preference order (OpenVPN names, e.g. `AES-256-GCM`).
+    pub data_ciphers: Vec<String>,
+    /// `auth` digest (`SHA1` default): CBC data HMAC and tls-auth HMAC.
+    pub auth_digest: String,
+    pub compression: Compression,
+    pub timers: Timers,
+    pub peer_info: PeerInfo,
+    pub pull_filters: Vec<PullFilter>,
+    pub route_nopull: bool,
+    /// `tun-mtu` (default 1500), announced in the options string.
+    pub tun_mtu: u16,
+    /// `tls-mtu` (default 1250): bound for one control packet's IP datagram.
+    pub tls_mtu: u16,
+    /// Announce and use dynamic tls-crypt (IV_PROTO bit 9) for renegotiations.
+    pub dynamic_tls_crypt: bool,
+}
+
+/// `static-challenge "text" echo`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StaticChallenge {
+    pub text: String,
+    pub echo: bool,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            transport: Transport::Udp,
+            remote_addr: None,
+            tls_wrap: TlsWrap::None,
+            ca_pem: None,
+            identity: ClientIdentity::None,
+            verify: VerifyOptions::default(),
+            tls: TlsOptions::default(),
+            credentials: None,
+            challenge_response: None,
+            static_challenge: None,
+            auth_token: None,
+            auth_token_user: None,
+            data_ciphers: vec![
+                "AES-256-GCM".to_string(),
+                "AES-128-GCM".to_string(),
+                "CHACHA20-POLY1305".to_string(),
+            ],
+            auth_digest: "SHA1".to_string(),
+            compression: Compression::None,
+            timers: Timers::default(),
+            peer_info: PeerInfo::default(),
+            pull_filters: Vec::new(),
+            route_nopull: false,
+            tun_mtu: 1500,
+            tls_mtu: 1250,
+            dynamic_tls_crypt: false,
+        }
+    }
+}
