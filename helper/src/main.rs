@@ -2,8 +2,6 @@
 
 mod service;
 
-use std::sync::Arc;
-
 use clap::{Parser, Subcommand};
 
 #[derive(Parser, Debug)]
@@ -30,6 +28,6 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match args.command {
-        Command::Service(a) => service::run(a, Arc::new(service::tunnel_port::StubLauncher)),
+        Command::Service(a) => service::run(a),
     }
 }

@@ -104,6 +104,8 @@ impl Client {
                     break;
                 }
             }
+            // The Client is gone: tell the helper, whose close then ends our reader.
+            let _ = wr.shutdown().await;
         });
 
         let pending: Pending = Arc::new(Mutex::new(Some(HashMap::new())));
@@ -349,6 +351,21 @@ mod tests {
             Client::handshake(a, "test").await,
             Err(ClientError::VersionMismatch { helper: 99, .. })
         ));
+    }
+
+    #[tokio::test]
+    async fn dropping_the_client_closes_the_connection() {
+        let (a, b) = tokio::io::duplex(4096);
+        let helper = tokio::spawn(fake_helper(b, PROTOCOL_VERSION));
+        let c = Client::handshake(a, "test").await.unwrap();
+        c.list_sessions().await.unwrap();
+        drop(c);
+        // The fake helper returns once it reads end-of-stream.
+        tokio::time::timeout(Duration::from_secs(5), helper)
+            .await
+            .expect("helper never saw the client go")
+            .unwrap()
+            .unwrap();
     }
 
     #[tokio::test]

@@ -290,3 +290,56 @@ async fn forward_events(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn published(owner_uid: u32, session: u64, body: EventBody) -> Published {
+        Published {
+            owner_uid,
+            event: ipc::Event {
+                session: SessionId(session),
+                unix_ms: 0,
+                body,
+            },
+        }
+    }
+
+    #[test]
+    fn subscribers_see_only_what_they_may() {
+        let alice = Peer {
+            uid: 1000,
+            gid: 1000,
+            pid: None,
+        };
+        let root = Peer {
+            uid: 0,
+            gid: 0,
+            pid: None,
+        };
+        let log = EventBody::Log(ipc::LogLine {
+            level: ipc::LogLevel::Info,
+            message: ipc::LogText::sanitized("x"),
+        });
+        let bobs_log = published(1001, 2, log.clone());
+        let alices_log = published(1000, 1, log);
+        let all = Subscription::all();
+        assert!(!wanted(&all, &alice, &bobs_log));
+        assert!(wanted(&all, &alice, &alices_log));
+        assert!(wanted(&all, &root, &bobs_log));
+        let no_logs = Subscription { logs: false, ..all };
+        assert!(!wanted(&no_logs, &alice, &alices_log));
+        let other_session = Subscription {
+            session: Some(SessionId(9)),
+            ..all
+        };
+        assert!(!wanted(&other_session, &alice, &alices_log));
+        let stats = published(1000, 1, EventBody::Stats(ipc::Stats::default()));
+        let no_stats = Subscription {
+            stats: false,
+            ..all
+        };
+        assert!(!wanted(&no_stats, &alice, &stats));
+    }
+}

@@ -41,6 +41,10 @@ pub struct ServiceArgs {
     /// check on its own; production keeps 0660.
     #[arg(long, default_value = "660", value_parser = parse_mode, hide = true)]
     pub socket_mode: u32,
+    /// Sessions use a stand-in tunnel that never sends a packet (tests of the
+    /// service itself).
+    #[arg(long, hide = true)]
+    pub stub_tunnel: bool,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -95,7 +99,13 @@ impl Drop for ConnGuard {
     }
 }
 
-pub fn run(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::Result<()> {
+pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
+    let launcher: Arc<dyn TunnelLauncher> = if args.stub_tunnel {
+        Arc::new(tunnel_port::StubLauncher)
+    } else {
+        // Replaced by the real tunnel adapter once helper/src/tunnel.rs lands.
+        Arc::new(tunnel_port::StubLauncher)
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
