@@ -4,6 +4,7 @@
 //! it needs first). Long suites (`bench`, `dist`, `soak`, `fuzz`) run by hand; `test`
 //! runs each of them in a short smoke mode so none can rot.
 
+mod demo;
 mod deps;
 mod sys;
 mod test;
@@ -20,7 +21,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Cmd {
     /// Build everything, start a local OpenVPN server in a network namespace and run the product.
-    Demo,
+    Demo(demo::DemoArgs),
     /// Install the system packages the tests need, then run every test.
     Test(test::TestArgs),
     /// Install the system packages only.
@@ -30,7 +31,7 @@ enum Cmd {
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.cmd {
-        Cmd::Demo => anyhow::bail!("demo: not built yet"),
+        Cmd::Demo(args) => demo::run(&args),
         Cmd::Test(args) => test::run(&args),
         Cmd::Deps => deps::ensure(deps::ALL),
     }
