@@ -76,14 +76,28 @@ fn valid_host(h: &str) -> bool {
 
 fn how_to_inline(kind: FileKind, path: &str) -> String {
     let tag = kind.directive();
+    // Absolute paths from someone else's machine rarely exist here: the resolver
+    // also looks for the bare file name next to the profile.
+    let base = path
+        .rsplit(['/', '\\'])
+        .next()
+        .filter(|b| !b.is_empty())
+        .unwrap_or(path);
     if kind.is_credentials() {
         return format!(
-            "put {path:?} next to the profile; OxiVPN reads the user name and password from it once and keeps them in the system keyring"
+            "put a file named {base:?} (user name on line 1, password on line 2) next to the profile; \
+             OxiVPN keeps them in the system keyring, not in the profile"
         );
     }
     match kind {
-        FileKind::Pkcs12 => format!("put {path:?} next to the profile, or replace this line with <pkcs12> + the file's content in base64 + </pkcs12>"),
-        _ => format!("put {path:?} next to the profile, or replace this line with <{tag}>, the file's content, and </{tag}>"),
+        FileKind::Pkcs12 => format!(
+            "put {base:?} next to the profile, or replace this line with <pkcs12>, \
+             the file's content in base64, and </pkcs12>"
+        ),
+        _ => format!(
+            "put {base:?} next to the profile, or replace this line with <{tag}>, \
+             the file's content, and </{tag}>"
+        ),
     }
 }
 
@@ -119,15 +133,13 @@ impl Builder {
 
     fn error(&mut self, d: &RawDirective, msg: impl Into<String>) {
         let msg = msg.into();
-        self.fatal
-            .push(format!("line {}: {} {}", d.line, d.name, msg));
+        self.fatal.push(reason_line(d.line, &d.name, &msg));
         self.push(d.line, &d.name, Severity::Error, msg);
     }
 
     fn unsupported(&mut self, d: &RawDirective, reason: &str, fatal: bool) {
         if fatal {
-            self.fatal
-                .push(format!("line {}: {} {}", d.line, d.name, reason));
+            self.fatal.push(reason_line(d.line, &d.name, reason));
         }
         self.push(d.line, &d.name, Severity::Unsupported, reason.to_string());
     }
@@ -234,6 +246,9 @@ impl Builder {
                         ""
                     };
                     self.honour(d, format!("inline {}{extra}", okm.summary));
+                    if let Some(w) = okm.warning {
+                        self.push(d.line, &d.name, Severity::Info, w);
+                    }
                 }
                 Err(e) => self.error(d, e),
             }
@@ -1399,8 +1414,8 @@ impl Builder {
                 "the profile names no server (no remote line)".into(),
             );
         }
-        if !is_client {
-            let m = "the profile has neither client nor pull: OpenVPN's point-to-point mode is not supported";
+        if !self.p.pull {
+            let m = "the profile has neither client nor pull: OpenVPN's point-to-point mode (settings not pushed by the server) is not supported";
             self.fatal.push(m.into());
             whole(&mut self, Severity::Unsupported, "client", m.into());
         }
@@ -1489,6 +1504,19 @@ impl Builder {
             reason,
         };
         (self.p, report)
+    }
+}
+
+/// One-line reason naming the line; messages that start with a verb get the
+/// directive as their subject.
+fn reason_line(line: u32, name: &str, msg: &str) -> String {
+    const VERBS: &[&str] = &[
+        "has ", "needs ", "expects ", "is ", "must ", "names ", "says ", "block ", "opt ",
+    ];
+    if VERBS.iter().any(|v| msg.starts_with(v)) {
+        format!("line {line}: {name} {msg}")
+    } else {
+        format!("line {line} ({name}): {msg}")
     }
 }
 

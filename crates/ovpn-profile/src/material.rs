@@ -15,12 +15,16 @@ pub struct MaterialOk {
     pub summary: String,
     /// Whether using it will need a passphrase from the user.
     pub needs_passphrase: bool,
+    /// Something the user should know although the material is accepted
+    /// (e.g. DER that OpenSSL reads but a strict parser does not).
+    pub warning: Option<String>,
 }
 
 fn ok(summary: impl Into<String>) -> Result<MaterialOk, String> {
     Ok(MaterialOk {
         summary: summary.into(),
         needs_passphrase: false,
+        warning: None,
     })
 }
 
@@ -144,32 +148,37 @@ fn is_key(k: SectionKind) -> bool {
 }
 
 fn check_certs(kind: FileKind, text: &str) -> Result<MaterialOk, String> {
+    let tag = kind.directive();
     let secs = sections(kind, text)?;
     let mut n = 0usize;
+    let mut warning = None;
     for (k, der) in &secs {
         match k {
             SectionKind::Certificate => {
                 n += 1;
                 match x509_parser::parse_x509_certificate(der) {
                     Ok((&[], _)) => {}
-                    Ok(_) => {
-                        return Err(format!(
-                            "certificate {n} in {} has trailing garbage",
-                            kind.directive()
-                        ))
+                    Ok(_) => return Err(format!("certificate {n} in {tag} has trailing garbage")),
+                    // Well-formed DER that a strict X.509 parser rejects: OpenSSL may
+                    // still take it, so warn rather than refuse.
+                    Err(e) if der_sequence_ok(der) => {
+                        warning.get_or_insert(format!(
+                            "certificate {n} in {tag} is not strictly valid X.509 ({e}); \
+                             the connection may fail"
+                        ));
                     }
-                    Err(e) => {
+                    Err(_) => {
                         return Err(format!(
-                            "certificate {n} in {} is damaged ({e})",
-                            kind.directive()
+                            "certificate {n} in {tag} is damaged or truncated \
+                             (its DER structure is incomplete)"
                         ))
                     }
                 }
             }
             other if is_key(*other) => {
                 return Err(format!(
-                    "the {} data holds a private key, not a certificate (the key belongs in <key>)",
-                    kind.directive()
+                    "the {tag} data holds a private key, not a certificate \
+                     (the key belongs in <key>)"
                 ))
             }
             _ => {}
@@ -178,17 +187,21 @@ fn check_certs(kind: FileKind, text: &str) -> Result<MaterialOk, String> {
     if n == 0 {
         if let Some((k, _)) = secs.first() {
             return Err(format!(
-                "the {} data holds {}, not a certificate",
-                kind.directive(),
+                "the {tag} data holds {}, not a certificate",
                 kind_name(*k)
             ));
         }
         return Err(empty_or_placeholder(kind, text, "a PEM certificate"));
     }
-    ok(if n == 1 {
+    let summary = if n == 1 {
         "1 certificate".to_string()
     } else {
         format!("{n} certificates")
+    };
+    Ok(MaterialOk {
+        summary,
+        needs_passphrase: false,
+        warning,
     })
 }
 
@@ -212,6 +225,13 @@ fn base64_between(text: &str, begin: &str, end: &str) -> Option<Result<Vec<u8>, 
     )
 }
 
+/// The outer DER SEQUENCE is complete (catches truncation without judging the
+/// content, which OpenSSL reads more leniently than strict parsers).
+fn der_envelope_ok(der: &[u8]) -> bool {
+    use der_parser::asn1_rs::{Any, FromDer, Tag};
+    matches!(Any::from_der(der), Ok((rest, any)) if rest.is_empty() && any.tag() == Tag::Sequence)
+}
+
 fn der_sequence_ok(der: &[u8]) -> bool {
     matches!(der_parser::parse_der(der), Ok((rest, obj)) if rest.is_empty() && obj.as_sequence().is_ok())
 }
@@ -231,6 +251,7 @@ fn check_key(text: &str) -> Result<MaterialOk, String> {
         return Ok(MaterialOk {
             summary: "passphrase-protected PKCS#8 private key".into(),
             needs_passphrase: true,
+            warning: None,
         });
     }
     if norm.contains("Proc-Type: 4,ENCRYPTED") {
@@ -247,6 +268,7 @@ fn check_key(text: &str) -> Result<MaterialOk, String> {
                 return Ok(MaterialOk {
                     summary: "passphrase-protected legacy PEM private key".into(),
                     needs_passphrase: true,
+                    warning: None,
                 });
             }
         }
@@ -403,6 +425,7 @@ fn check_pkcs12_base64(text: &str) -> Result<MaterialOk, String> {
     Ok(MaterialOk {
         summary: "PKCS#12 bundle (passphrase may be asked)".into(),
         needs_passphrase: false,
+        warning: None,
     })
 }
 
@@ -410,11 +433,20 @@ fn check_crl(text: &str) -> Result<MaterialOk, String> {
     let kind = FileKind::CrlVerify;
     let secs = sections(kind, text)?;
     let mut n = 0;
+    let mut warning = None;
     for (k, der) in &secs {
         if *k == SectionKind::Crl {
             n += 1;
-            if x509_parser::parse_x509_crl(der).is_err() {
-                return Err("the certificate revocation list in crl-verify is damaged".into());
+            if let Err(e) = x509_parser::parse_x509_crl(der) {
+                if !der_envelope_ok(der) {
+                    return Err(
+                        "the certificate revocation list in crl-verify is damaged or truncated"
+                            .into(),
+                    );
+                }
+                warning.get_or_insert(format!(
+                    "the revocation list is not strictly valid ({e}); OxiVPN may be unable to check revocations with it"
+                ));
             }
         }
     }
@@ -431,7 +463,11 @@ fn check_crl(text: &str) -> Result<MaterialOk, String> {
             "a PEM certificate revocation list",
         ));
     }
-    ok("certificate revocation list")
+    Ok(MaterialOk {
+        summary: "certificate revocation list".into(),
+        needs_passphrase: false,
+        warning,
+    })
 }
 
 /// Parse user name / password lines of an auth-user-pass style block or file.
@@ -465,6 +501,7 @@ pub fn check(kind: FileKind, text: &str, has_direction: bool) -> Result<Material
             parse_credentials(text).map(|_| MaterialOk {
                 summary: "user name and password".into(),
                 needs_passphrase: false,
+                warning: None,
             })
         }
         FileKind::ClientCertAndKey => Err("not a file".into()),
