@@ -186,19 +186,8 @@ impl std::fmt::Debug for ChallengeResponse {
     }
 }
 
-/// Compression framing (no real compression: stubs only, §7.5).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Compression {
-    /// No compression option at all.
-    #[default]
-    None,
-    /// `comp-lzo no` (0xFA prefix).
-    LzoNo,
-    /// `compress` / `compress stub` (swap format, 0xFB).
-    Stub,
-    /// `compress stub-v2` (0x50 escape).
-    StubV2,
-}
+/// Compression framing (stubs only, §7.5); shared with the data path.
+pub use crate::compress::Compression;
 
 /// Timers in seconds as OpenVPN uses them; defaults per §9.
 #[derive(Debug, Clone)]

@@ -7,6 +7,7 @@ pub mod identity;
 pub mod keymethod;
 pub mod push;
 pub mod reliable;
+pub mod session;
 pub mod tls;
 pub mod verify;
 // corewire

@@ -525,7 +525,7 @@ fn apply_option(
         }
         "compress" => {
             o.compression = Some(match args.first().map(String::as_str) {
-                None | Some("stub") | Some("lzo") | Some("lz4") => Compression::Stub,
+                None | Some("stub") | Some("lzo") | Some("lz4") => Compression::StubSwap,
                 Some("stub-v2") | Some("lz4-v2") => Compression::StubV2,
                 Some(_) => return Err(malformed(line, "unknown compression")),
             });
