@@ -78,11 +78,15 @@ fn how_to_inline(kind: FileKind, path: &str) -> String {
     let tag = kind.directive();
     // Absolute paths from someone else's machine rarely exist here: the resolver
     // also looks for the bare file name next to the profile.
-    let base = path
-        .rsplit(['/', '\\'])
-        .next()
-        .filter(|b| !b.is_empty())
-        .unwrap_or(path);
+    let absolute = path.starts_with('/') || path.starts_with('\\') || path.get(1..3) == Some(":\\");
+    let base = if absolute {
+        path.rsplit(['/', '\\'])
+            .next()
+            .filter(|b| !b.is_empty())
+            .unwrap_or(path)
+    } else {
+        path
+    };
     if kind.is_credentials() {
         return format!(
             "put a file named {base:?} (user name on line 1, password on line 2) next to the profile; \
@@ -522,7 +526,7 @@ impl Builder {
         let mut remote: Option<Remote> = None;
         let mut remotes_seen = 0;
         for c in &block.children {
-            if let Some(r) = classify::refused(&c.name) {
+            if let Some(r) = classify::refused_with_args(&c.name, &c.args) {
                 self.refuse(c, r);
                 continue;
             }
@@ -718,6 +722,10 @@ impl Builder {
                 return;
             }
             self.apply(&inner);
+            return;
+        }
+        if let Some(r) = classify::refused_with_args(&d.name, &d.args) {
+            self.refuse(d, r);
             return;
         }
         let a = &d.args;

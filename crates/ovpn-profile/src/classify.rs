@@ -50,6 +50,19 @@ pub fn refused(name: &str) -> Option<&'static str> {
     Some(r)
 }
 
+/// Refused directives including argument-dependent ones (`script-security` above 1),
+/// in any spelling of the name.
+pub fn refused_with_args(name: &str, args: &[String]) -> Option<&'static str> {
+    if name.eq_ignore_ascii_case("script-security") {
+        let level = args
+            .first()
+            .and_then(|s| s.parse::<u32>().ok())
+            .unwrap_or(1);
+        return (level > 1).then_some("allows scripts to run");
+    }
+    refused(name)
+}
+
 /// Options that only a server uses.
 pub fn server_only(name: &str) -> bool {
     matches!(

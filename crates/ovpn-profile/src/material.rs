@@ -107,12 +107,8 @@ fn pem_error(kind: FileKind, e: &pem::Error) -> String {
 
 fn sections(kind: FileKind, text: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, String> {
     let norm = normalise(text);
-    let mut out = Vec::new();
-    for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(norm.as_bytes()) {
-        out.push(item.map_err(|e| pem_error(kind, &e))?);
-    }
-    // A BEGIN line that pki-types skipped (unknown label) but whose END is missing
-    // is still a truncation.
+    // Count markers first so a cut-off PEM is reported as truncated, whatever
+    // the base64 decoder makes of the partial last line.
     let begins = norm
         .lines()
         .filter(|l| l.starts_with("-----BEGIN "))
@@ -123,6 +119,10 @@ fn sections(kind: FileKind, text: &str) -> Result<Vec<(SectionKind, Vec<u8>)>, S
             "the PEM data in {} is truncated (no -----END line)",
             kind.directive()
         ));
+    }
+    let mut out = Vec::new();
+    for item in <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(norm.as_bytes()) {
+        out.push(item.map_err(|e| pem_error(kind, &e))?);
     }
     Ok(out)
 }

@@ -504,6 +504,55 @@ impl Profile {
         }
     }
 
+    /// All file references left in the profile (material and credentials).
+    pub fn file_refs(&self) -> Vec<&FileRef> {
+        let mut v = Vec::new();
+        for m in [
+            &self.ca,
+            &self.cert,
+            &self.key,
+            &self.extra_certs,
+            &self.pkcs12,
+            &self.tls_crypt,
+            &self.tls_crypt_v2,
+            &self.crl_verify,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Material::File(f) = m {
+                v.push(f);
+            }
+        }
+        if let Some(TlsAuth {
+            key: Material::File(f),
+            ..
+        }) = &self.tls_auth
+        {
+            v.push(f);
+        }
+        if let Some(AuthUserPass::Credentials(Credential::File(f))) = &self.auth_user_pass {
+            v.push(f);
+        }
+        for o in std::iter::once(&self.conn).chain(self.connections.iter().map(|c| &c.options)) {
+            if let Some(HttpProxy {
+                auth: Some(ProxyAuth::Credentials(Credential::File(f))),
+                ..
+            }) = &o.http_proxy
+            {
+                v.push(f);
+            }
+            if let Some(SocksProxy {
+                auth: Some(Credential::File(f)),
+                ..
+            }) = &o.socks_proxy
+            {
+                v.push(f);
+            }
+        }
+        v
+    }
+
     /// Whether the profile still refers to files that must be read.
     pub fn has_file_refs(&self) -> bool {
         let mats = [

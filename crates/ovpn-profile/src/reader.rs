@@ -219,6 +219,16 @@ fn read_block(
         if depth == 0 && tag == "connection" && trimmed.starts_with(b"<connection>") {
             return Err(err(number, ParseErrorKind::NestedConnection));
         }
+        // Key material never contains a line that opens another block: a forgotten
+        // close tag would otherwise swallow the following blocks.
+        if tag != "connection" && is_open_tag_line(trimmed) {
+            return Err(err(
+                open_line,
+                ParseErrorKind::UnterminatedBlock {
+                    tag: tag.to_string(),
+                },
+            ));
+        }
         raw.extend_from_slice(line);
         raw.push(b'\n');
         if raw.len() > MAX_BLOCK_BYTES {
@@ -243,6 +253,20 @@ fn read_block(
         first_line,
         children,
     })
+}
+
+fn is_open_tag_line(line: &[u8]) -> bool {
+    let end = line
+        .iter()
+        .rposition(|&b| !is_space(b))
+        .map_or(0, |i| i + 1);
+    let t = &line[..end];
+    t.len() > 2
+        && t.starts_with(b"<")
+        && t.ends_with(b">")
+        && t[1..t.len() - 1]
+            .iter()
+            .all(|&b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
 
 #[cfg(test)]

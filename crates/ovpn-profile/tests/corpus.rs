@@ -1,7 +1,7 @@
 //! Every profile of the shared corpus: no panic, a profile or a line-numbered error,
 //! a reviewed snapshot of its report, and the verdict SOURCES.tsv expects.
 //! Set `UPDATE_SNAPSHOTS=1` to rewrite the snapshots after a reviewed change.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 use std::path::{Path, PathBuf};
 
