@@ -20,8 +20,6 @@ use support::*;
 const CHILD_ENV: &str = "OXIVPN_TEST_CHILD";
 const RESULT_PREFIX: &str = "CHILD-RESULT ";
 
-const PROFILE_OK: &str = "client\ndev tun\nproto udp\nremote 127.0.0.1 1 udp\nnobind\n";
-
 /// Entry point for the re-executed client; does nothing in a normal test run.
 #[test]
 fn child_client() {

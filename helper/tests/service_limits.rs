@@ -174,7 +174,7 @@ async fn helper_survives_bad_clients() {
 
     // A thousand connect requests on one connection: a few sessions, then a limit.
     let c = ipc::Client::connect(&sock, "greedy").await.unwrap();
-    let text = "client\nremote 127.0.0.1 1 udp\n";
+    let text = PROFILE_OK;
     let mut started = 0;
     let mut limited = 0;
     for i in 0..1000 {

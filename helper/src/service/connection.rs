@@ -201,14 +201,14 @@ async fn request_loop(
                 return Err(ConnError::Refused(e));
             }
         };
-        let result = handle(body, peer, ctx, out, forwarder);
+        let result = handle(body, peer, ctx, out, forwarder).await;
         out.send(ServerFrame::Response { id, result })
             .await
             .map_err(|_| ConnError::WriterGone)?;
     }
 }
 
-fn handle(
+async fn handle(
     body: Request,
     peer: Peer,
     ctx: &Arc<Ctx>,
@@ -231,8 +231,22 @@ fn handle(
             if let Some(old) = forwarder.take() {
                 old.abort();
             }
-            let rx = sessions.subscribe();
-            *forwarder = Some(tokio::spawn(forward_events(rx, out.clone(), peer, sub)));
+            // History first (it ends before the live stream starts), then live.
+            let (rx, history) = sessions.subscribe_with_history();
+            let mut last_seq = 0;
+            for p in history.iter().filter(|p| wanted(&sub, &peer, p)) {
+                last_seq = p.seq;
+                if out.send(ServerFrame::Event(p.event.clone())).await.is_err() {
+                    return Err(IpcError::internal("connection closing"));
+                }
+            }
+            *forwarder = Some(tokio::spawn(forward_events(
+                rx,
+                out.clone(),
+                peer,
+                sub,
+                last_seq,
+            )));
             Ok(Response::Subscribed)
         }
     }
@@ -258,6 +272,7 @@ async fn forward_events(
     out: mpsc::Sender<ServerFrame>,
     peer: Peer,
     sub: Subscription,
+    replayed_up_to: u64,
 ) {
     let mut dropped: u64 = 0;
     loop {
@@ -269,7 +284,7 @@ async fn forward_events(
             }
             Err(broadcast::error::RecvError::Closed) => return,
         };
-        if !wanted(&sub, &peer, &p) {
+        if p.seq <= replayed_up_to || !wanted(&sub, &peer, &p) {
             continue;
         }
         if dropped > 0 {
@@ -297,6 +312,7 @@ mod tests {
 
     fn published(owner_uid: u32, session: u64, body: EventBody) -> Published {
         Published {
+            seq: 1,
             owner_uid,
             event: ipc::Event {
                 session: SessionId(session),

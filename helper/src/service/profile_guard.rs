@@ -6,6 +6,42 @@
 
 use ipc::{IpcError, ShortText};
 
+/// Both walls: this module's line check, then ovpn-profile's untrusted-input check
+/// (which also insists the profile is self-contained and usable).
+pub fn check_all(text: &str) -> Result<(Guarded, ovpn_profile::Profile), IpcError> {
+    let mut guarded = check(text)?;
+    let profile = ovpn_profile::check_untrusted(text.as_bytes()).map_err(|e| match e {
+        ovpn_profile::UntrustedError::Refused {
+            line,
+            directive,
+            message,
+        } => IpcError::ProfileRefused {
+            line,
+            directive: ShortText::sanitized(&directive),
+            reason: ShortText::sanitized(&message),
+        },
+        ovpn_profile::UntrustedError::FileReference {
+            line, directive, ..
+        } => refused(
+            line as usize,
+            &directive,
+            "names a file; the helper only takes key material inline",
+        ),
+        other => IpcError::InvalidProfile {
+            message: ShortText::sanitized(&other.to_string()),
+        },
+    })?;
+    guarded.needs_user_pass |= profile.auth_user_pass.is_some();
+    let endpoints = profile.endpoints();
+    if !endpoints.is_empty() {
+        guarded.remotes = endpoints
+            .iter()
+            .map(|e| format!("{} {} {}", e.host, e.port, e.proto.as_str()))
+            .collect();
+    }
+    Ok((guarded, profile))
+}
+
 /// What the helper takes from a profile that passed the guard.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Guarded {
@@ -241,6 +277,28 @@ mod tests {
             refused_at("client\n<script>\nx\n</script>\n"),
             (2, "<script>".into())
         );
+    }
+
+    /// The smallest profile both walls accept (used by the service tests too).
+    pub const USABLE: &str = "client\ndev tun\nproto udp\nremote 127.0.0.1 1\nnobind\n\
+        peer-fingerprint 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff\n";
+
+    #[test]
+    fn both_walls_accept_a_usable_profile() {
+        let (g, p) = check_all(USABLE).unwrap();
+        assert_eq!(g.remotes, vec!["127.0.0.1 1 udp"]);
+        assert!(p.client);
+    }
+
+    #[test]
+    fn second_wall_refuses_what_the_first_lets_through() {
+        // No CA: not usable, and ovpn-profile says why.
+        match check_all("client\nremote 127.0.0.1 1\n") {
+            Err(IpcError::InvalidProfile { message }) => {
+                assert!(message.as_str().contains("CA"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

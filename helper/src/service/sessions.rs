@@ -26,9 +26,15 @@ const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// An event on its way to subscribers, with the owner for the visibility check.
 #[derive(Debug, Clone)]
 pub struct Published {
+    /// Increasing; lets a new subscriber skip live events its replay already had.
+    pub seq: u64,
     pub owner_uid: u32,
     pub event: Event,
 }
+
+/// Stage changes and log lines kept for `oxivpnctl logs` and new subscribers,
+/// including those of sessions that already ended (why did it fail?).
+const HISTORY: usize = 500;
 
 struct Entry {
     owner_uid: u32,
@@ -62,6 +68,7 @@ impl Entry {
 pub struct Sessions {
     map: Mutex<BTreeMap<SessionId, Entry>>,
     events: broadcast::Sender<Arc<Published>>,
+    history: Mutex<(u64, std::collections::VecDeque<Arc<Published>>)>,
     launcher: Arc<dyn TunnelLauncher>,
     next_id: AtomicU64,
     started: std::time::Instant,
@@ -80,14 +87,11 @@ impl Sessions {
         Arc::new(Self {
             map: Mutex::new(BTreeMap::new()),
             events,
+            history: Mutex::new((0, std::collections::VecDeque::new())),
             launcher,
             next_id: AtomicU64::new(1),
             started: std::time::Instant::now(),
         })
-    }
-
-    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Published>> {
-        self.events.subscribe()
     }
 
     fn lock(&self) -> Result<std::sync::MutexGuard<'_, BTreeMap<SessionId, Entry>>, IpcError> {
@@ -125,7 +129,7 @@ impl Sessions {
         peer: &Peer,
         req: ConnectRequest,
     ) -> Result<SessionInfo, IpcError> {
-        let guarded = profile_guard::check(req.profile_text.as_str())?;
+        let (guarded, _profile) = profile_guard::check_all(req.profile_text.as_str())?;
         if guarded.needs_user_pass
             && (req.credentials.username.is_none() || req.credentials.password.is_none())
         {
@@ -263,8 +267,35 @@ impl Sessions {
             unix_ms: now_ms(),
             body,
         };
+        let keep = matches!(event.body, EventBody::Stage(_) | EventBody::Log(_));
+        // Sequence and send under one lock so seq order is broadcast order.
+        let Ok(mut h) = self.history.lock() else {
+            return;
+        };
+        h.0 += 1;
+        let p = Arc::new(Published {
+            seq: h.0,
+            owner_uid,
+            event,
+        });
+        if keep {
+            if h.1.len() >= HISTORY {
+                h.1.pop_front();
+            }
+            h.1.push_back(p.clone());
+        }
         // No subscribers is fine.
-        let _ = self.events.send(Arc::new(Published { owner_uid, event }));
+        let _ = self.events.send(p);
+    }
+
+    /// A live event receiver plus the kept history up to the moment it started.
+    pub fn subscribe_with_history(
+        &self,
+    ) -> (broadcast::Receiver<Arc<Published>>, Vec<Arc<Published>>) {
+        match self.history.lock() {
+            Ok(h) => (self.events.subscribe(), h.1.iter().cloned().collect()),
+            Err(_) => (self.events.subscribe(), Vec::new()),
+        }
     }
 
     fn apply(&self, id: SessionId, update: TunnelUpdate) {

@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// A profile the helper accepts; its server (loopback port 1) never answers.
+pub const PROFILE_OK: &str = "client\ndev tun\nproto udp\nremote 127.0.0.1 1\nnobind\n\
+    peer-fingerprint 00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff\n";
+
 pub fn is_root() -> bool {
     nix::unistd::geteuid().is_root()
 }
