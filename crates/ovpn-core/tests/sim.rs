@@ -1,0 +1,1070 @@
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+//! In-memory simulation: the client against a scripted OpenVPN-like server
+//! that really does TLS (rustls ServerConnection, rcgen PKI), with virtual
+//! time and a lossy, duplicating, reordering network for control packets.
+
+use ovpn_core::config::{ClientConfig, ClientIdentity, Credentials, TlsWrap, VerifyOptions};
+use ovpn_core::control_msg;
+use ovpn_core::data::{Cipher, DataKey};
+use ovpn_core::keys::{Digest, KeyMaterial, EKM_LABEL_DATA};
+use ovpn_core::packet::{peek_header, ControlPacket, KeyId, Opcode, SessionId};
+use ovpn_core::ping;
+use ovpn_core::reliable::{Received, Reliable};
+use ovpn_core::session::{Client, DisconnectReason, Event, Stage, DATA_HEADROOM};
+use ovpn_core::static_key::{KeyDirection, StaticKey};
+use ovpn_core::wrap::ControlWrap;
+use proptest::prelude::*;
+use rand_chacha::ChaCha20Rng;
+use rand_core::{RngCore, SeedableRng};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use std::io::{Read, Write};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant};
+
+// ---------------------------------------------------------------- PKI
+
+struct Pki {
+    ca_pem: String,
+    server_chain: Vec<CertificateDer<'static>>,
+    server_key_der: Vec<u8>,
+    client_cert_pem: String,
+    client_key_pem: String,
+}
+
+fn pki() -> &'static Pki {
+    static PKI: OnceLock<Pki> = OnceLock::new();
+    PKI.get_or_init(|| {
+        use rcgen::{
+            BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, KeyPair,
+            KeyUsagePurpose,
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "Sim CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+
+        let skey = KeyPair::generate().unwrap();
+        let mut sp = CertificateParams::new(Vec::<String>::new()).unwrap();
+        sp.distinguished_name.push(DnType::CommonName, "sim-server");
+        sp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        sp.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        let scert = sp.signed_by(&skey, &issuer).unwrap();
+
+        let ckey = KeyPair::generate().unwrap();
+        let mut cp = CertificateParams::new(Vec::<String>::new()).unwrap();
+        cp.distinguished_name.push(DnType::CommonName, "sim-client");
+        cp.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        let ccert = cp.signed_by(&ckey, &issuer).unwrap();
+
+        Pki {
+            ca_pem: ca.pem(),
+            server_chain: vec![scert.der().clone(), ca.der().clone()],
+            server_key_der: skey.serialize_der(),
+            client_cert_pem: ccert.pem(),
+            client_key_pem: ckey.serialize_pem(),
+        }
+    })
+}
+
+fn static_key() -> StaticKey {
+    let mut b = [0u8; 256];
+    for (i, x) in b.iter_mut().enumerate() {
+        *x = (i as u8).wrapping_mul(7).wrapping_add(3);
+    }
+    StaticKey::from_bytes(b)
+}
+
+// ---------------------------------------------------------------- server
+
+#[derive(Clone)]
+struct ServerOpts {
+    tls_auth: bool,
+    ekm: bool,
+    push_parts: Vec<String>,
+    auth_failed: Option<String>,
+    require_client_cert: bool,
+    dynamic_push_first: bool,
+}
+
+impl Default for ServerOpts {
+    fn default() -> Self {
+        ServerOpts {
+            tls_auth: true,
+            ekm: true,
+            push_parts: vec![
+                "PUSH_REPLY,route 192.168.77.0 255.255.255.0,route-gateway 10.8.0.1,topology subnet,push-continuation 2".into(),
+                "PUSH_REPLY,ping 10,ping-restart 60,ifconfig 10.8.0.2 255.255.255.0,peer-id 3,cipher AES-256-GCM,protocol-flags cc-exit tls-ekm,tun-mtu 1500,push-continuation 1".into(),
+            ],
+            auth_failed: None,
+            require_client_cert: false,
+            dynamic_push_first: false,
+        }
+    }
+}
+
+struct ClientMsg {
+    pre_master: [u8; 48],
+    random1: [u8; 32],
+    random2: [u8; 32],
+    username: Vec<u8>,
+    password: Vec<u8>,
+    peer_info: Vec<u8>,
+}
+
+fn read_str(b: &[u8], pos: &mut usize) -> Option<Vec<u8>> {
+    let len = usize::from(u16::from_be_bytes([*b.get(*pos)?, *b.get(*pos + 1)?]));
+    *pos += 2;
+    let v = b.get(*pos..*pos + len)?.to_vec();
+    *pos += len;
+    Some(v.strip_suffix(&[0]).map(<[u8]>::to_vec).unwrap_or(v))
+}
+
+fn parse_client_msg(b: &[u8]) -> Option<(ClientMsg, usize)> {
+    if b.len() < 5 + 48 + 64 {
+        return None;
+    }
+    assert_eq!(&b[..5], &[0, 0, 0, 0, 2]);
+    let mut pos = 5;
+    let pre_master: [u8; 48] = b[pos..pos + 48].try_into().unwrap();
+    pos += 48;
+    let random1: [u8; 32] = b[pos..pos + 32].try_into().unwrap();
+    pos += 32;
+    let random2: [u8; 32] = b[pos..pos + 32].try_into().unwrap();
+    pos += 32;
+    let _options = read_str(b, &mut pos)?;
+    let username = read_str(b, &mut pos)?;
+    let password = read_str(b, &mut pos)?;
+    let peer_info = read_str(b, &mut pos)?;
+    Some((
+        ClientMsg {
+            pre_master,
+            random1,
+            random2,
+            username,
+            password,
+            peer_info,
+        },
+        pos,
+    ))
+}
+
+struct ServerKey {
+    key_id: KeyId,
+    rel: Reliable,
+    tls: rustls::ServerConnection,
+    tls_out: Vec<u8>,
+    plain: Vec<u8>,
+    client_msg: Option<ClientMsg>,
+    randoms: ([u8; 32], [u8; 32]),
+    data: Option<DataKey>,
+}
+
+struct Server {
+    opts: ServerOpts,
+    tls_cfg: Arc<rustls::ServerConfig>,
+    wrap: ControlWrap,
+    sid: SessionId,
+    client_sid: Option<SessionId>,
+    keys: Vec<ServerKey>,
+    out: Vec<Vec<u8>>,
+    rng: ChaCha20Rng,
+    violations: Vec<String>,
+    data_in: Vec<Vec<u8>>,
+    data_keys: Vec<u8>,
+    pings_in: usize,
+    push_requests: usize,
+    control_msgs: Vec<String>,
+    pushed: bool,
+    peer_info: String,
+    credentials: Option<(String, String)>,
+}
+
+impl Server {
+    fn new(opts: ServerOpts, seed: u64) -> Self {
+        let p = pki();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap();
+        let builder = if opts.require_client_cert {
+            let mut roots = rustls::RootCertStore::empty();
+            roots.add(p.server_chain[1].clone()).unwrap();
+            let v = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .build()
+            .unwrap();
+            builder.with_client_cert_verifier(v)
+        } else {
+            builder.with_no_client_auth()
+        };
+        let cfg = builder
+            .with_single_cert(
+                p.server_chain.clone(),
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(p.server_key_der.clone())),
+            )
+            .unwrap();
+        let wrap = if opts.tls_auth {
+            ControlWrap::tls_auth(&static_key(), KeyDirection::Bidirectional, Digest::Sha1).unwrap()
+        } else {
+            ControlWrap::none()
+        };
+        let mut rng = ChaCha20Rng::seed_from_u64(seed ^ 0x5eed);
+        let mut sid = [0u8; 8];
+        rng.fill_bytes(&mut sid);
+        Server {
+            opts,
+            tls_cfg: Arc::new(cfg),
+            wrap,
+            sid: SessionId(sid),
+            client_sid: None,
+            keys: Vec::new(),
+            out: Vec::new(),
+            rng,
+            violations: Vec::new(),
+            data_in: Vec::new(),
+            data_keys: Vec::new(),
+            pings_in: 0,
+            push_requests: 0,
+            control_msgs: Vec::new(),
+            pushed: false,
+            peer_info: String::new(),
+            credentials: None,
+        }
+    }
+
+    fn new_key(&mut self, key_id: KeyId, reset_op: Opcode, now: Instant) {
+        let mut rel = Reliable::new(Duration::from_secs(1));
+        rel.queue(reset_op as u8, Vec::new(), now);
+        let mut r1 = [0u8; 32];
+        let mut r2 = [0u8; 32];
+        self.rng.fill_bytes(&mut r1);
+        self.rng.fill_bytes(&mut r2);
+        self.keys.insert(
+            0,
+            ServerKey {
+                key_id,
+                rel,
+                tls: rustls::ServerConnection::new(self.tls_cfg.clone()).unwrap(),
+                tls_out: Vec::new(),
+                plain: Vec::new(),
+                client_msg: None,
+                randoms: (r1, r2),
+                data: None,
+            },
+        );
+        self.keys.truncate(3);
+    }
+
+    /// Server-initiated renegotiation.
+    fn soft_reset(&mut self, now: Instant) {
+        let kid = self.keys[0].key_id.next();
+        self.new_key(kid, Opcode::SoftResetV1, now);
+    }
+
+    fn handle(&mut self, now: Instant, pkt: &mut [u8]) {
+        let (op, kid) = peek_header(pkt).unwrap();
+        if op.is_data() {
+            let Some(k) = self
+                .keys
+                .iter_mut()
+                .find(|k| k.key_id == kid && k.data.is_some())
+            else {
+                return;
+            };
+            let Ok(r) = k.data.as_mut().unwrap().decrypt(pkt, now) else {
+                self.violations
+                    .push("client data packet failed to decrypt".into());
+                return;
+            };
+            let payload = pkt[r].to_vec();
+            self.data_keys.push(kid.get());
+            if payload == ping::PING_MAGIC {
+                self.pings_in += 1;
+            } else {
+                self.data_in.push(payload);
+            }
+            return;
+        }
+        let mut plain = Vec::new();
+        if self.wrap.unwrap(pkt, now, &mut plain).is_err() {
+            // Duplicates are refused by the replay window: fine.
+            return;
+        }
+        let cp = ControlPacket::decode(&plain).unwrap();
+        match self.client_sid {
+            None => {
+                assert_eq!(
+                    cp.opcode,
+                    Opcode::HardResetClientV2,
+                    "first packet must be the reset"
+                );
+                self.client_sid = Some(cp.session_id);
+                self.new_key(KeyId::ZERO, Opcode::HardResetServerV2, now);
+            }
+            Some(s) if s != cp.session_id => {
+                self.violations.push("client changed its session id".into());
+                return;
+            }
+            _ => {}
+        }
+        if let Some(r) = cp.remote_session_id {
+            if r != self.sid {
+                self.violations
+                    .push("client ACKed with a wrong server session id".into());
+            }
+        }
+        let idx = match self.keys.iter().position(|k| k.key_id == kid) {
+            Some(i) => i,
+            None if cp.opcode == Opcode::SoftResetV1 => {
+                self.new_key(kid, Opcode::SoftResetV1, now);
+                0
+            }
+            None => return,
+        };
+        let k = &mut self.keys[idx];
+        for a in &cp.acks {
+            if *a >= k.rel.next_send_id() {
+                self.violations.push(format!(
+                    "client ACKed id {a} never sent (key {})",
+                    kid.get()
+                ));
+            }
+        }
+        k.rel.process_acks(&cp.acks);
+        if let Some(id) = cp.message_id {
+            let r = k.rel.receive(id, cp.opcode as u8, &cp.payload);
+            if r == Received::OutOfWindow {
+                self.violations
+                    .push(format!("client sent id {id} beyond the window"));
+            }
+        }
+        while let Some((op, payload)) = self.keys[idx].rel.pop_in_order() {
+            if op != Opcode::ControlV1 as u8 {
+                continue;
+            }
+            let k = &mut self.keys[idx];
+            let mut rd: &[u8] = &payload;
+            while !rd.is_empty() {
+                if k.tls.read_tls(&mut rd).is_err() || k.tls.process_new_packets().is_err() {
+                    // e.g. the client refused our certificate and alerted
+                    return;
+                }
+            }
+            let mut buf = [0u8; 4096];
+            loop {
+                match k.tls.reader().read(&mut buf) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => k.plain.extend_from_slice(&buf[..n]),
+                }
+            }
+            self.process_plain(now, idx);
+        }
+    }
+
+    fn write_msg(&mut self, idx: usize, msg: &str) {
+        self.keys[idx]
+            .tls
+            .writer()
+            .write_all(&control_msg::encode(msg))
+            .unwrap();
+    }
+
+    fn process_plain(&mut self, now: Instant, idx: usize) {
+        if self.keys[idx].client_msg.is_none() {
+            let Some((m, used)) = parse_client_msg(&self.keys[idx].plain) else {
+                return;
+            };
+            self.keys[idx].plain.drain(..used);
+            self.peer_info = String::from_utf8_lossy(&m.peer_info).into_owned();
+            self.credentials = Some((
+                String::from_utf8_lossy(&m.username).into_owned(),
+                String::from_utf8_lossy(&m.password).into_owned(),
+            ));
+            let (r1, r2) = self.keys[idx].randoms;
+            let mut reply = vec![0, 0, 0, 0, 2];
+            reply.extend_from_slice(&r1);
+            reply.extend_from_slice(&r2);
+            let opts = b"V4,dev-type tun,link-mtu 1559,tun-mtu 1500,proto UDPv4,auth SHA1,keysize 256,key-method 2,tls-server\0";
+            reply.extend_from_slice(&(opts.len() as u16).to_be_bytes());
+            reply.extend_from_slice(opts);
+            reply.extend_from_slice(&[0, 0, 0, 0, 0, 0]);
+            self.keys[idx].tls.writer().write_all(&reply).unwrap();
+            self.keys[idx].client_msg = Some(m);
+            if self.keys[idx].key_id != KeyId::ZERO {
+                // Renegotiated key: data keys right away, token re-push.
+                self.derive(idx);
+                self.write_msg(idx, "PUSH_REPLY,auth-token SESS_renewed");
+            } else if self.opts.dynamic_push_first {
+                self.write_msg(idx, "AUTH_PENDING,timeout 30");
+            }
+            if let Some(reason) = self.opts.auth_failed.clone() {
+                self.write_msg(idx, &reason);
+            }
+        }
+        loop {
+            let k = &mut self.keys[idx];
+            let Some(pos) = k.plain.iter().position(|&b| b == 0) else {
+                break;
+            };
+            let msg: Vec<u8> = k.plain.drain(..=pos).collect();
+            let msg = String::from_utf8_lossy(&msg[..pos]).into_owned();
+            self.control_msgs.push(msg.clone());
+            if msg == "PUSH_REQUEST" {
+                self.push_requests += 1;
+                if !self.pushed && self.opts.auth_failed.is_none() {
+                    self.pushed = true;
+                    self.derive(idx);
+                    for p in self.opts.push_parts.clone() {
+                        self.write_msg(idx, &p);
+                    }
+                }
+            }
+        }
+        let _ = now;
+    }
+
+    fn derive(&mut self, idx: usize) {
+        let k = &mut self.keys[idx];
+        let m = k.client_msg.as_ref().unwrap();
+        let km = if self.opts.ekm {
+            let mut out = vec![0u8; 256];
+            k.tls
+                .export_keying_material(&mut out, EKM_LABEL_DATA.as_bytes(), None)
+                .unwrap();
+            KeyMaterial::from_ekm(&out).unwrap()
+        } else {
+            KeyMaterial::from_legacy_prf(
+                &m.pre_master,
+                &m.random1,
+                &k.randoms.0,
+                &m.random2,
+                &k.randoms.1,
+                &self.client_sid.unwrap(),
+                &self.sid,
+            )
+        };
+        let mut dk = DataKey::with_slots(
+            k.key_id,
+            Cipher::Aes256Gcm,
+            Digest::Sha1,
+            &km,
+            1,
+            0,
+            [9; 32],
+        )
+        .unwrap();
+        dk.set_peer_id(Some(3));
+        k.data = Some(dk);
+    }
+
+    fn flush(&mut self, now: Instant) {
+        let unix = 1_800_000_000u32 + 10;
+        for idx in 0..self.keys.len() {
+            {
+                let k = &mut self.keys[idx];
+                while k.tls.wants_write() {
+                    let mut v = Vec::new();
+                    k.tls.write_tls(&mut v).unwrap();
+                    k.tls_out.extend_from_slice(&v);
+                }
+                while !k.tls_out.is_empty() && k.rel.can_queue() {
+                    let n = k.tls_out.len().min(1000);
+                    let rest = k.tls_out.split_off(n);
+                    let chunk = std::mem::replace(&mut k.tls_out, rest);
+                    k.rel.queue(Opcode::ControlV1 as u8, chunk, now);
+                }
+            }
+            while let Some(m) = self.keys[idx].rel.poll_send(now) {
+                let acks = self.keys[idx].rel.take_acks(4);
+                let op = Opcode::from_u8(m.opcode).unwrap();
+                self.send_pkt(idx, op, Some(m.id), m.payload, acks, unix);
+            }
+            if self.keys[idx].rel.has_pending_acks() {
+                let acks = self.keys[idx].rel.take_acks(8);
+                self.send_pkt(idx, Opcode::AckV1, None, Vec::new(), acks, unix);
+            }
+        }
+    }
+
+    fn send_pkt(
+        &mut self,
+        idx: usize,
+        op: Opcode,
+        id: Option<u32>,
+        payload: Vec<u8>,
+        acks: Vec<u32>,
+        unix: u32,
+    ) {
+        let cp = ControlPacket {
+            opcode: op,
+            key_id: self.keys[idx].key_id,
+            session_id: self.sid,
+            remote_session_id: if acks.is_empty() {
+                None
+            } else {
+                self.client_sid
+            },
+            acks,
+            message_id: id,
+            payload,
+        };
+        let mut plain = Vec::new();
+        cp.encode(&mut plain).unwrap();
+        let mut wire = Vec::new();
+        self.wrap.wrap(&plain, unix, &mut wire).unwrap();
+        self.out.push(wire);
+    }
+
+    fn timeout(&self) -> Option<Instant> {
+        self.keys.iter().filter_map(|k| k.rel.timeout()).min()
+    }
+
+    fn send_data(&mut self, payload: &[u8]) -> Option<Vec<u8>> {
+        let k = self.keys.iter_mut().find(|k| k.data.is_some())?;
+        let mut buf = vec![0u8; DATA_HEADROOM];
+        buf.extend_from_slice(payload);
+        let off = k.data.as_mut()?.encrypt(&mut buf, DATA_HEADROOM).unwrap();
+        Some(buf.split_off(off))
+    }
+}
+
+// ---------------------------------------------------------------- network
+
+struct Net {
+    rng: ChaCha20Rng,
+    loss: u32,
+    dup: u32,
+    jitter_ms: u64,
+    seq: u64,
+    /// (deliver_at, seq, to_server, bytes)
+    inflight: Vec<(Instant, u64, bool, Vec<u8>)>,
+    dropped: usize,
+}
+
+impl Net {
+    fn new(seed: u64, loss: u32, dup: u32, jitter_ms: u64) -> Self {
+        Net {
+            rng: ChaCha20Rng::seed_from_u64(seed),
+            loss,
+            dup,
+            jitter_ms,
+            seq: 0,
+            inflight: Vec::new(),
+            dropped: 0,
+        }
+    }
+
+    fn send(&mut self, now: Instant, to_server: bool, pkt: Vec<u8>) {
+        let control = peek_header(&pkt)
+            .map(|(op, _)| !op.is_data())
+            .unwrap_or(true);
+        let mut copies = 1;
+        if control {
+            if self.rng.next_u32() % 100 < self.loss {
+                self.dropped += 1;
+                return;
+            }
+            if self.rng.next_u32() % 100 < self.dup {
+                copies = 2;
+            }
+        }
+        for _ in 0..copies {
+            let jitter = if control && self.jitter_ms > 0 {
+                self.rng.next_u64() % self.jitter_ms
+            } else {
+                0
+            };
+            self.seq += 1;
+            let at = now + Duration::from_millis(5 + jitter);
+            self.inflight.push((at, self.seq, to_server, pkt.clone()));
+        }
+    }
+
+    fn next(&self) -> Option<Instant> {
+        self.inflight.iter().map(|x| x.0).min()
+    }
+
+    fn due(&mut self, now: Instant) -> Vec<(bool, Vec<u8>)> {
+        self.inflight.sort_by_key(|x| (x.0, x.1));
+        let n = self.inflight.iter().take_while(|x| x.0 <= now).count();
+        self.inflight.drain(..n).map(|x| (x.2, x.3)).collect()
+    }
+}
+
+// ---------------------------------------------------------------- harness
+
+fn client_config(tls_auth: bool) -> ClientConfig {
+    let mut cfg = ClientConfig {
+        ca_pem: Some(pki().ca_pem.clone()),
+        credentials: Some(Credentials {
+            username: "alice".into(),
+            password: "pw".into(),
+        }),
+        verify: VerifyOptions {
+            remote_cert_tls_server: true,
+            ..Default::default()
+        },
+        ..ClientConfig::default()
+    };
+    if tls_auth {
+        cfg.tls_wrap = TlsWrap::Auth {
+            key: static_key().as_bytes().to_vec(),
+            key_direction: None,
+        };
+    }
+    cfg.timers.hand_window = Duration::from_secs(600);
+    cfg.timers.tls_timeout = Duration::from_secs(1);
+    cfg
+}
+
+struct Sim {
+    now: Instant,
+    client: Client,
+    server: Server,
+    net: Net,
+    events: Vec<Event>,
+    tun_in: Vec<Vec<u8>>,
+}
+
+impl Sim {
+    fn new(
+        cfg: ClientConfig,
+        sopts: ServerOpts,
+        seed: u64,
+        loss: u32,
+        dup: u32,
+        jitter: u64,
+    ) -> Self {
+        let now = Instant::now();
+        let mut s = [0u8; 32];
+        s[..8].copy_from_slice(&seed.to_le_bytes());
+        let client = Client::new(cfg, s, now, 1_800_000_000).unwrap();
+        Sim {
+            now,
+            client,
+            server: Server::new(sopts, seed),
+            net: Net::new(seed, loss, dup, jitter),
+            events: Vec::new(),
+            tun_in: Vec::new(),
+        }
+    }
+
+    fn pump_outputs(&mut self) {
+        while let Some(p) = self.client.poll_transmit(self.now) {
+            self.net.send(self.now, true, p);
+        }
+        self.server.flush(self.now);
+        for p in std::mem::take(&mut self.server.out) {
+            self.net.send(self.now, false, p);
+        }
+        while let Some(e) = self.client.poll_event() {
+            self.events.push(e);
+        }
+    }
+
+    /// Run until `done` or `limit` of virtual time; returns whether `done` held.
+    fn run_until(&mut self, limit: Duration, mut done: impl FnMut(&Sim) -> bool) -> bool {
+        let end = self.now + limit;
+        for _ in 0..200_000 {
+            self.pump_outputs();
+            if done(self) {
+                return true;
+            }
+            if self.client.is_closed() && self.net.inflight.is_empty() {
+                return done(self);
+            }
+            let next = [
+                self.client.poll_timeout(),
+                self.server.timeout(),
+                self.net.next(),
+            ]
+            .into_iter()
+            .flatten()
+            .min();
+            let Some(next) = next else {
+                return done(self);
+            };
+            if next > end {
+                return done(self);
+            }
+            self.now = self.now.max(next);
+            for (to_server, mut pkt) in self.net.due(self.now) {
+                if to_server {
+                    self.server.handle(self.now, &mut pkt);
+                } else if let Some(r) = self.client.handle_packet(self.now, &mut pkt) {
+                    self.tun_in.push(pkt[r].to_vec());
+                }
+            }
+            self.client.handle_timeout(self.now);
+        }
+        panic!("simulation did not settle");
+    }
+
+    fn connected(&self) -> bool {
+        self.client.stage() == Stage::Connected
+    }
+
+    fn disconnect_reason(&self) -> Option<&DisconnectReason> {
+        self.events.iter().find_map(|e| match e {
+            Event::Disconnected(r) => Some(r),
+            _ => None,
+        })
+    }
+
+    /// Exchange `n` data packets each way (data is not lost by the network).
+    fn exchange_data(&mut self, n: usize) {
+        for i in 0..n {
+            let mut pkt = vec![0x45, 0, 0, 28];
+            pkt.extend_from_slice(&(i as u32).to_be_bytes());
+            pkt.extend_from_slice(b"client->server payload");
+            let mut buf = vec![0u8; DATA_HEADROOM];
+            buf.extend_from_slice(&pkt);
+            let off = self
+                .client
+                .handle_tun_packet(self.now, &mut buf, DATA_HEADROOM)
+                .expect("client must encrypt when connected");
+            self.net.send(self.now, true, buf.split_off(off));
+            let mut back = vec![0x45, 0, 0, 30];
+            back.extend_from_slice(&(i as u32).to_be_bytes());
+            back.extend_from_slice(b"server->client payload!!");
+            let wire = self.server.send_data(&back).unwrap();
+            self.net.send(self.now, false, wire);
+        }
+        let target_c = self.server.data_in.len() + n;
+        let target_s = self.tun_in.len() + n;
+        assert!(
+            self.run_until(Duration::from_secs(5), |s| s.server.data_in.len()
+                >= target_c
+                && s.tun_in.len() >= target_s)
+        );
+    }
+}
+
+// ---------------------------------------------------------------- tests
+
+#[test]
+fn clean_handshake_push_continuation_and_data() {
+    let mut sim = Sim::new(client_config(true), ServerOpts::default(), 1, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let stages: Vec<Stage> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stage(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        stages,
+        vec![
+            Stage::Connecting,
+            Stage::Tls,
+            Stage::Authenticating,
+            Stage::GettingConfig,
+            Stage::Connected
+        ]
+    );
+    let cfg = sim
+        .events
+        .iter()
+        .find_map(|e| match e {
+            Event::ConfigReceived(o) => Some(o.clone()),
+            _ => None,
+        })
+        .unwrap();
+    // Both parts of the continuation were applied.
+    assert_eq!(cfg.routes.len(), 1);
+    assert_eq!(cfg.peer_id, Some(3));
+    assert!(cfg.uses_tls_ekm());
+    assert_eq!(sim.server.push_requests, 1);
+    assert!(
+        sim.server.peer_info.contains("IV_PROTO=414\n"),
+        "{}",
+        sim.server.peer_info
+    );
+    assert_eq!(
+        sim.server.credentials,
+        Some(("alice".to_string(), "pw".to_string()))
+    );
+    sim.exchange_data(10);
+    assert_eq!(sim.server.data_in.len(), 10);
+    assert_eq!(sim.tun_in.len(), 10);
+    assert!(sim.tun_in[3].ends_with(b"server->client payload!!"));
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+    let st = sim.client.stats();
+    assert_eq!((st.packets_in, st.packets_out), (10, 10));
+    assert_eq!(st.dropped_malformed + st.dropped_auth_failed, 0);
+}
+
+#[test]
+fn legacy_prf_without_wrap_and_client_cert() {
+    let mut cfg = client_config(false);
+    cfg.identity = ClientIdentity::Pem {
+        cert_chain: pki().client_cert_pem.clone(),
+        key: pki().client_key_pem.clone(),
+        extra_certs: None,
+        passphrase: None,
+    };
+    cfg.credentials = None;
+    let sopts = ServerOpts {
+        tls_auth: false,
+        ekm: false,
+        require_client_cert: true,
+        push_parts: vec![
+            "PUSH_REPLY,ifconfig 10.8.0.6 10.8.0.5,cipher AES-256-GCM,peer-id 3".into(),
+        ],
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 2, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    assert!(!sim.client.pushed_options().unwrap().uses_tls_ekm());
+    sim.exchange_data(3);
+    assert_eq!(sim.server.credentials, Some((String::new(), String::new())));
+}
+
+#[test]
+fn auth_failed_is_reported() {
+    let sopts = ServerOpts {
+        auth_failed: Some("AUTH_FAILED,bad password".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(client_config(true), sopts, 3, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::AuthFailed {
+            reason: "bad password".into()
+        })
+    );
+}
+
+#[test]
+fn crv1_challenge_event() {
+    let sopts = ServerOpts {
+        auth_failed: Some("AUTH_FAILED,CRV1:R,E:st4te:YWxpY2U=:Your PIN?".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(client_config(true), sopts, 4, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    assert!(sim.events.iter().any(|e| matches!(e,
+        Event::ChallengeNeeded(ovpn_core::session::Challenge::Dynamic { state_id, username, .. })
+            if state_id == "st4te" && username == "alice")));
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::ChallengeRequired)
+    );
+}
+
+#[test]
+fn wrong_tls_auth_key_gives_clear_timeout() {
+    let mut cfg = client_config(true);
+    cfg.tls_wrap = TlsWrap::Auth {
+        key: vec![0x42; 256],
+        key_direction: None,
+    };
+    cfg.timers.hand_window = Duration::from_secs(60);
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 5, 0, 0, 0);
+    sim.run_until(Duration::from_secs(120), |s| s.client.is_closed());
+    let r = sim.disconnect_reason().unwrap();
+    assert_eq!(r, &DisconnectReason::NoServerReply { secs: 60 });
+    assert!(r.to_string().contains("check the tls-crypt/tls-auth key"));
+}
+
+#[test]
+fn wrong_ca_is_a_certificate_error() {
+    let mut cfg = client_config(true);
+    let other_key = rcgen::KeyPair::generate().unwrap();
+    let mut p = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    p.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    p.distinguished_name
+        .push(rcgen::DnType::CommonName, "Other CA");
+    cfg.ca_pem = Some(p.self_signed(&other_key).unwrap().pem());
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 6, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    let r = sim.disconnect_reason().unwrap().to_string();
+    assert!(r.contains("not signed by the profile's <ca>"), "{r}");
+}
+
+#[test]
+fn keepalive_ping_and_ping_restart() {
+    let mut sim = Sim::new(client_config(true), ServerOpts::default(), 7, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    // Idle: the client pings every 10 s; the server stays silent → ping-restart at 60 s.
+    sim.run_until(Duration::from_secs(120), |s| s.client.is_closed());
+    assert!(sim.server.pings_in >= 4, "pings: {}", sim.server.pings_in);
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::PingRestart { secs: 60 })
+    );
+}
+
+#[test]
+fn server_soft_reset_renegotiates_without_loss() {
+    let mut cfg = client_config(true);
+    // Deferred window = min(hand-window, reneg-sec/2) = 60 s.
+    cfg.timers.hand_window = Duration::from_secs(60);
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 8, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    sim.exchange_data(2);
+    let now = sim.now;
+    sim.server.soft_reset(now);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::KeysRenewed { key_id: 1 }))));
+    // Data keeps flowing during the deferred window (client still sends on key 0).
+    sim.exchange_data(3);
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AuthToken { token, .. } if token == "SESS_renewed")));
+    // Old key still used right after the renewal (deferred window)...
+    assert_eq!(sim.server.data_keys.last(), Some(&0));
+    // ...and key 1 after it; the server decrypts both.
+    for _ in 0..7 {
+        sim.run_until(Duration::from_secs(10), |_| false);
+        sim.exchange_data(1);
+    }
+    assert_eq!(sim.server.data_keys.last(), Some(&1));
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+    assert!(!sim.client.is_closed());
+}
+
+#[test]
+fn client_reneg_sec_wraps_key_ids() {
+    let mut cfg = client_config(true);
+    cfg.timers.reneg_sec = Some(Duration::from_secs(20));
+    cfg.timers.hand_window = Duration::from_secs(10);
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 9, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    // Keep traffic alive so ping-restart does not fire; 8 renegotiations.
+    for _ in 0..9 {
+        sim.run_until(Duration::from_secs(21), |_| false);
+        sim.exchange_data(1);
+    }
+    let renewed: Vec<u8> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::KeysRenewed { key_id } => Some(*key_id),
+            _ => None,
+        })
+        .collect();
+    assert!(renewed.len() >= 8, "{renewed:?}");
+    assert_eq!(&renewed[..8], &[1, 2, 3, 4, 5, 6, 7, 1]);
+    assert!(!sim.client.is_closed(), "{:?}", sim.disconnect_reason());
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+}
+
+#[test]
+fn close_with_cc_exit_sends_exit() {
+    let mut cfg = client_config(true);
+    cfg.timers.explicit_exit_notify = Some(2);
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 10, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let now = sim.now;
+    sim.client.close(now);
+    sim.run_until(Duration::from_secs(5), |s| s.client.is_closed());
+    assert!(sim.server.control_msgs.iter().any(|m| m == "EXIT"));
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::ClosedByUser)
+    );
+}
+
+#[test]
+fn garbage_never_panics() {
+    let mut sim = Sim::new(client_config(true), ServerOpts::default(), 11, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let mut rng = ChaCha20Rng::seed_from_u64(99);
+    for len in 0..300usize {
+        let mut p = vec![0u8; len % 120];
+        rng.fill_bytes(&mut p);
+        if let Some(b) = p.first_mut() {
+            // Cover every opcode/key id.
+            *b = (len as u8).wrapping_mul(13);
+        }
+        assert!(sim.client.handle_packet(sim.now, &mut p).is_none());
+    }
+    let st = sim.client.stats();
+    assert!(
+        st.dropped_malformed + st.dropped_auth_failed + st.dropped_unknown_key + st.dropped_other
+            > 250
+    );
+    sim.exchange_data(2);
+}
+
+fn lossy_run(seed: u64) -> (usize, u64) {
+    let mut sim = Sim::new(
+        client_config(true),
+        ServerOpts::default(),
+        seed,
+        30,
+        15,
+        300,
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(590), |s| s.connected()),
+        "seed {seed}: not connected: {:?} stats {:?}",
+        sim.disconnect_reason(),
+        sim.client.stats()
+    );
+    assert!(sim.client.pushed_options().unwrap().routes.len() == 1);
+    sim.exchange_data(5);
+    assert!(
+        sim.server.violations.is_empty(),
+        "seed {seed}: {:?}",
+        sim.server.violations
+    );
+    assert!(!sim.client.is_closed());
+    (sim.net.dropped, sim.client.stats().retransmits)
+}
+
+#[test]
+fn lossy_network_really_loses_and_client_retransmits() {
+    let (mut dropped, mut retx) = (0, 0);
+    for seed in 100..108 {
+        let (d, r) = lossy_run(seed);
+        dropped += d;
+        retx += r;
+    }
+    assert!(
+        dropped > 5 && retx > 0,
+        "dropped {dropped}, retransmits {retx}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 32,
+        failure_persistence: None,
+        rng_seed: proptest::test_runner::RngSeed::Fixed(0x0c0ffee),
+        ..ProptestConfig::default()
+    })]
+    #[test]
+    fn handshake_survives_loss_dup_reorder(seed in any::<u64>()) {
+        lossy_run(seed);
+    }
+}
