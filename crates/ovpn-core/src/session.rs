@@ -259,6 +259,16 @@ impl KeyState {
     fn done(&self) -> bool {
         self.data.is_some()
     }
+
+    /// Past the hand-window check: key 0 once active (the push phase has
+    /// its own deadline), later keys once their data keys exist.
+    fn negotiated(&self) -> bool {
+        if self.key_id == KeyId::ZERO {
+            self.active
+        } else {
+            self.done()
+        }
+    }
 }
 
 enum Closing {
@@ -559,7 +569,7 @@ impl Client {
         let mut t: Vec<Instant> = Vec::new();
         for ks in &self.keys {
             t.extend(ks.reliable.timeout());
-            if !ks.done() {
+            if !ks.negotiated() {
                 t.push(ks.created + self.cfg.timers.hand_window);
             }
             t.extend(ks.expire_at);
@@ -567,7 +577,7 @@ impl Client {
         }
         t.extend(self.next_push_request);
         t.extend(self.push_deadline);
-        if self.stage == Stage::Connected {
+        if self.stage == Stage::Connected && self.closing.is_none() {
             if let Some(p) = self.ping_interval {
                 t.push(self.last_sent + p);
             }
@@ -1530,35 +1540,41 @@ impl Client {
         }
         let ks = &self.keys[idx];
         let got_key = ks.reply.is_some() && ks.tls.as_ref().is_some_and(|t| !t.is_handshaking());
+        // Renegotiated key: data keys as soon as the exchange is complete
+        // (S_GOT_KEY), with the cipher chosen at connect time.
+        if got_key && ks.key_id != KeyId::ZERO && ks.data.is_none() && self.cipher.is_some() {
+            match self.derive_data_key(idx) {
+                Ok(()) => {
+                    let hw = self.cfg.timers.hand_window;
+                    let half = self.cfg.timers.reneg_sec.map(|r| r / 2).unwrap_or(hw);
+                    let ks = &mut self.keys[idx];
+                    ks.send_from = Some(ks.created + hw.min(half));
+                    let kid = ks.key_id.get();
+                    self.next_reneg = self
+                        .cfg
+                        .timers
+                        .reneg_sec
+                        .filter(|d| !d.is_zero())
+                        .map(|d| now + d);
+                    tracing::info!(key_id = kid, "new data channel keys");
+                    self.events.push_back(Event::KeysRenewed { key_id: kid });
+                }
+                Err(reason) => {
+                    self.disconnect(DisconnectReason::Protocol(reason));
+                    return;
+                }
+            }
+        }
+        let ks = &self.keys[idx];
         if got_key && !ks.active && ks.reliable.all_acked() && ks.tls_out.is_empty() {
             let ks = &mut self.keys[idx];
             ks.active = true;
             if ks.key_id == KeyId::ZERO {
                 self.set_stage(Stage::GettingConfig);
-                self.push_deadline = Some(now + self.cfg.timers.hand_window);
+                // AUTH_PENDING may already have pushed the deadline further.
+                let d = now + self.cfg.timers.hand_window;
+                self.push_deadline = Some(self.push_deadline.map_or(d, |p| p.max(d)));
                 self.next_push_request = Some(now);
-            } else {
-                let cipher_known = self.cipher.is_some();
-                if !cipher_known {
-                    return;
-                }
-                match self.derive_data_key(idx) {
-                    Ok(()) => {
-                        let hw = self.cfg.timers.hand_window;
-                        let half = self.cfg.timers.reneg_sec.map(|r| r / 2).unwrap_or(hw);
-                        let ks = &mut self.keys[idx];
-                        ks.send_from = Some(ks.created + hw.min(half));
-                        let kid = ks.key_id.get();
-                        self.next_reneg = self
-                            .cfg
-                            .timers
-                            .reneg_sec
-                            .filter(|d| !d.is_zero())
-                            .map(|d| now + d);
-                        self.events.push_back(Event::KeysRenewed { key_id: kid });
-                    }
-                    Err(reason) => self.disconnect(DisconnectReason::Protocol(reason)),
-                }
             }
         }
     }
@@ -1568,11 +1584,7 @@ impl Client {
         // Hand-window of each unfinished key state.
         for i in 0..self.keys.len() {
             let ks = &self.keys[i];
-            let finished = if ks.key_id == KeyId::ZERO {
-                ks.active
-            } else {
-                ks.done()
-            };
+            let finished = ks.negotiated();
             if !finished && now >= ks.created + hw {
                 let secs = hw.as_secs();
                 let reason = if ks.key_id != KeyId::ZERO || self.pushed.is_some() {

@@ -91,7 +91,10 @@ struct ServerOpts {
     push_parts: Vec<String>,
     auth_failed: Option<String>,
     require_client_cert: bool,
-    dynamic_push_first: bool,
+    /// Send AUTH_PENDING right after the key exchange.
+    auth_pending: bool,
+    /// Ignore this many PUSH_REQUESTs before answering.
+    ignore_push_requests: usize,
 }
 
 impl Default for ServerOpts {
@@ -105,7 +108,8 @@ impl Default for ServerOpts {
             ],
             auth_failed: None,
             require_client_cert: false,
-            dynamic_push_first: false,
+            auth_pending: false,
+            ignore_push_requests: 0,
         }
     }
 }
@@ -404,8 +408,8 @@ impl Server {
                 // Renegotiated key: data keys right away, token re-push.
                 self.derive(idx);
                 self.write_msg(idx, "PUSH_REPLY,auth-token SESS_renewed");
-            } else if self.opts.dynamic_push_first {
-                self.write_msg(idx, "AUTH_PENDING,timeout 30");
+            } else if self.opts.auth_pending {
+                self.write_msg(idx, "AUTH_PENDING,timeout 60");
             }
             if let Some(reason) = self.opts.auth_failed.clone() {
                 self.write_msg(idx, &reason);
@@ -421,7 +425,10 @@ impl Server {
             self.control_msgs.push(msg.clone());
             if msg == "PUSH_REQUEST" {
                 self.push_requests += 1;
-                if !self.pushed && self.opts.auth_failed.is_none() {
+                if !self.pushed
+                    && self.opts.auth_failed.is_none()
+                    && self.push_requests > self.opts.ignore_push_requests
+                {
                     self.pushed = true;
                     self.derive(idx);
                     for p in self.opts.push_parts.clone() {
@@ -706,6 +713,10 @@ impl Sim {
                 }
             }
             self.client.handle_timeout(self.now);
+            // No timer may stay in the past after handling it (busy loop).
+            if let Some(t) = self.client.poll_timeout() {
+                assert!(t > self.now, "client timer stuck in the past");
+            }
         }
         panic!("simulation did not settle");
     }
@@ -897,6 +908,52 @@ fn wrong_ca_is_a_certificate_error() {
     sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
     let r = sim.disconnect_reason().unwrap().to_string();
     assert!(r.contains("not signed by the profile's <ca>"), "{r}");
+}
+
+#[test]
+fn auth_pending_extends_push_deadline() {
+    let mut cfg = client_config(true);
+    cfg.timers.hand_window = Duration::from_secs(20);
+    let sopts = ServerOpts {
+        auth_pending: true,
+        ignore_push_requests: 6,
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 12, 0, 0, 0);
+    assert!(
+        sim.run_until(Duration::from_secs(120), |s| s.connected()),
+        "{:?}",
+        sim.disconnect_reason()
+    );
+    assert!(sim.events.iter().any(|e| matches!(
+        e,
+        Event::AuthPending {
+            timeout_secs: Some(60)
+        }
+    )));
+    assert_eq!(sim.server.push_requests, 7);
+}
+
+#[test]
+fn push_timeout_without_reply() {
+    let mut cfg = client_config(true);
+    cfg.timers.hand_window = Duration::from_secs(20);
+    let sopts = ServerOpts {
+        ignore_push_requests: 1000,
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 13, 0, 0, 0);
+    sim.run_until(Duration::from_secs(120), |s| s.client.is_closed());
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::PushTimeout { secs: 20 })
+    );
+    // PUSH_REQUEST every 5 s during the 20 s.
+    assert!(
+        (4..=5).contains(&sim.server.push_requests),
+        "{}",
+        sim.server.push_requests
+    );
 }
 
 #[test]
