@@ -43,6 +43,11 @@ pub const DATA_HEADROOM: usize = data::HEADROOM + crate::compress::MAX_PREFIX;
 /// Spare capacity to keep after the IP packet (CBC padding, swap framing).
 pub const DATA_TAILROOM: usize = data::TAILROOM + crate::compress::MAX_SUFFIX;
 
+/// Largest control packet accepted: 2048 bytes of TLS plus headers.
+const MAX_CONTROL_PACKET: usize = 2048 + 256;
+/// TLS records held while our own reset is not yet acknowledged.
+const MAX_EARLY_TLS_RECORDS: usize = 16;
+
 /// Where the connection is, for the UI.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stage {
@@ -865,6 +870,12 @@ impl Client {
                 return;
             }
         };
+        // 2048 TLS bytes + the largest header (ACKs, tls-auth SHA512, replay id).
+        if pkt.len() > MAX_CONTROL_PACKET {
+            tracing::debug!(len = pkt.len(), "oversized control packet dropped");
+            self.stats.dropped_malformed += 1;
+            return;
+        }
         let use_dyn = kid.get() > 0 && self.dyn_wrap.is_some();
         let mut plain = Vec::with_capacity(pkt.len());
         let res = if use_dyn {
@@ -979,7 +990,11 @@ impl Client {
             }
             let ks = &mut self.keys[idx];
             match ks.tls.as_mut() {
-                None => ks.early_tls.push(payload),
+                None if ks.early_tls.len() < MAX_EARLY_TLS_RECORDS => ks.early_tls.push(payload),
+                None => {
+                    tracing::debug!("TLS data before our ClientHello was sent; dropped");
+                    self.stats.dropped_other += 1;
+                }
                 Some(tls) => {
                     if let Err(e) = tls.feed(&payload) {
                         self.tls_failed(now, idx, e);

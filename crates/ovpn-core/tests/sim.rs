@@ -87,6 +87,8 @@ fn static_key() -> StaticKey {
 #[derive(Clone)]
 struct ServerOpts {
     tls_auth: bool,
+    /// tls-crypt (v1) instead of tls-auth; with `Some(resend_wkc)` tls-crypt-v2.
+    tls_crypt: Option<Option<bool>>,
     ekm: bool,
     push_parts: Vec<String>,
     auth_failed: Option<String>,
@@ -101,6 +103,7 @@ impl Default for ServerOpts {
     fn default() -> Self {
         ServerOpts {
             tls_auth: true,
+            tls_crypt: None,
             ekm: true,
             push_parts: vec![
                 "PUSH_REPLY,route 192.168.77.0 255.255.255.0,route-gateway 10.8.0.1,topology subnet,push-continuation 2".into(),
@@ -189,6 +192,8 @@ struct Server {
     pushed: bool,
     peer_info: String,
     credentials: Option<(String, String)>,
+    /// (opcode, message id, first replay id) of packets that carried WKc.
+    wkc_packets: Vec<(Opcode, Option<u32>, u32)>,
 }
 
 impl Server {
@@ -217,7 +222,15 @@ impl Server {
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(p.server_key_der.clone())),
             )
             .unwrap();
-        let wrap = if opts.tls_auth {
+        let wrap = if opts.tls_crypt.is_some() {
+            // The server side of tls-crypt: the client's key with its halves swapped.
+            let k = static_key();
+            let b = k.as_bytes();
+            let mut sw = [0u8; 256];
+            sw[..128].copy_from_slice(&b[128..]);
+            sw[128..].copy_from_slice(&b[..128]);
+            ControlWrap::tls_crypt(&StaticKey::from_bytes(sw))
+        } else if opts.tls_auth {
             ControlWrap::tls_auth(&static_key(), KeyDirection::Bidirectional, Digest::Sha1).unwrap()
         } else {
             ControlWrap::none()
@@ -243,12 +256,18 @@ impl Server {
             pushed: false,
             peer_info: String::new(),
             credentials: None,
+            wkc_packets: Vec::new(),
         }
     }
 
     fn new_key(&mut self, key_id: KeyId, reset_op: Opcode, now: Instant) {
         let mut rel = Reliable::new(Duration::from_secs(1));
-        rel.queue(reset_op as u8, Vec::new(), now);
+        // tls-crypt-v2 early negotiation: flags TLV with RESEND_WKC.
+        let payload = match self.opts.tls_crypt {
+            Some(Some(true)) if reset_op == Opcode::HardResetServerV2 => vec![0, 1, 0, 2, 0, 1],
+            _ => Vec::new(),
+        };
+        rel.queue(reset_op as u8, payload, now);
         let mut r1 = [0u8; 32];
         let mut r2 = [0u8; 32];
         self.rng.fill_bytes(&mut r1);
@@ -299,17 +318,33 @@ impl Server {
             }
             return;
         }
+        let mut pkt: &[u8] = pkt;
+        if op.carries_wkc() {
+            let wkc = v2_client_key();
+            let wkc = &wkc[256..];
+            if !pkt.ends_with(wkc) {
+                self.violations.push(format!("{op:?} without WKc"));
+                return;
+            }
+            pkt = &pkt[..pkt.len() - wkc.len()];
+        }
         let mut plain = Vec::new();
         if self.wrap.unwrap(pkt, now, &mut plain).is_err() {
             // Duplicates are refused by the replay window: fine.
             return;
         }
         let cp = ControlPacket::decode(&plain).unwrap();
+        if op.carries_wkc() {
+            let rid = u32::from_be_bytes([pkt[9], pkt[10], pkt[11], pkt[12]]);
+            self.wkc_packets.push((op, cp.message_id, rid));
+        }
         match self.client_sid {
             None => {
-                assert_eq!(
-                    cp.opcode,
-                    Opcode::HardResetClientV2,
+                assert!(
+                    matches!(
+                        cp.opcode,
+                        Opcode::HardResetClientV2 | Opcode::HardResetClientV3
+                    ),
                     "first packet must be the reset"
                 );
                 self.client_sid = Some(cp.session_id);
@@ -353,7 +388,7 @@ impl Server {
             }
         }
         while let Some((op, payload)) = self.keys[idx].rel.pop_in_order() {
-            if op != Opcode::ControlV1 as u8 {
+            if op != Opcode::ControlV1 as u8 && op != Opcode::ControlWkcV1 as u8 {
                 continue;
             }
             let k = &mut self.keys[idx];
@@ -610,6 +645,16 @@ impl Net {
 
 // ---------------------------------------------------------------- harness
 
+fn v2_client_key() -> Vec<u8> {
+    let mut blob = static_key().as_bytes().to_vec();
+    let wkc_len: u16 = 32 + 256 + 1 + 2;
+    blob.extend_from_slice(&[0xaa; 32]);
+    blob.extend_from_slice(&[0xbb; 256]);
+    blob.push(0);
+    blob.extend_from_slice(&wkc_len.to_be_bytes());
+    blob
+}
+
 fn client_config(tls_auth: bool) -> ClientConfig {
     let mut cfg = ClientConfig {
         ca_pem: Some(pki().ca_pem.clone()),
@@ -848,6 +893,71 @@ fn legacy_prf_without_wrap_and_client_cert() {
 }
 
 #[test]
+fn tls_crypt_v1_and_tls12() {
+    let mut cfg = client_config(false);
+    cfg.tls_wrap = TlsWrap::Crypt {
+        key: static_key().as_bytes().to_vec(),
+    };
+    cfg.tls.version_max = Some(ovpn_core::config::TlsVersion::V1_2);
+    let sopts = ServerOpts {
+        tls_crypt: Some(None),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 20, 20, 10, 100);
+    assert!(
+        sim.run_until(Duration::from_secs(300), |s| s.connected()),
+        "{:?}",
+        sim.disconnect_reason()
+    );
+    // EKM over TLS 1.2 without context must match the server's export.
+    sim.exchange_data(4);
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+}
+
+#[test]
+fn tls_crypt_v2_with_resend_wkc() {
+    for resend in [false, true] {
+        let mut cfg = client_config(false);
+        cfg.tls_wrap = TlsWrap::CryptV2 {
+            client_key: v2_client_key(),
+        };
+        let sopts = ServerOpts {
+            tls_crypt: Some(Some(resend)),
+            ..ServerOpts::default()
+        };
+        let mut sim = Sim::new(cfg, sopts, 21, 0, 0, 0);
+        assert!(
+            sim.run_until(Duration::from_secs(30), |s| s.connected()),
+            "resend {resend}: {:?} {:?} {:?} {:?}",
+            sim.disconnect_reason(),
+            sim.server.violations,
+            sim.server.wkc_packets,
+            sim.client.stats()
+        );
+        sim.exchange_data(2);
+        let w = &sim.server.wkc_packets;
+        // The V3 reset carries the tls-crypt-v2 marker counter.
+        assert_eq!(w[0], (Opcode::HardResetClientV3, Some(0), 0x0f00_0001));
+        if resend {
+            assert!(w.len() >= 2, "{w:?}");
+            assert_eq!((w[1].0, w[1].1), (Opcode::ControlWkcV1, Some(1)));
+            assert!(w.iter().skip(1).all(|p| p.1 == Some(1)), "{w:?}");
+        } else {
+            assert_eq!(w.len(), 1, "{w:?}");
+        }
+        assert!(
+            sim.server.violations.is_empty(),
+            "{:?}",
+            sim.server.violations
+        );
+    }
+}
+
+#[test]
 fn auth_failed_is_reported() {
     let sopts = ServerOpts {
         auth_failed: Some("AUTH_FAILED,bad password".into()),
@@ -1074,14 +1184,33 @@ fn garbage_never_panics() {
 }
 
 fn lossy_run(seed: u64) -> (usize, u64) {
-    let mut sim = Sim::new(
-        client_config(true),
-        ServerOpts::default(),
-        seed,
-        30,
-        15,
-        300,
-    );
+    // Rotate the control-channel protection with the seed.
+    let (cfg, sopts) = match seed % 3 {
+        0 => (client_config(true), ServerOpts::default()),
+        1 => {
+            let mut cfg = client_config(false);
+            cfg.tls_wrap = TlsWrap::Crypt {
+                key: static_key().as_bytes().to_vec(),
+            };
+            let s = ServerOpts {
+                tls_crypt: Some(None),
+                ..ServerOpts::default()
+            };
+            (cfg, s)
+        }
+        _ => {
+            let mut cfg = client_config(false);
+            cfg.tls_wrap = TlsWrap::CryptV2 {
+                client_key: v2_client_key(),
+            };
+            let s = ServerOpts {
+                tls_crypt: Some(Some(true)),
+                ..ServerOpts::default()
+            };
+            (cfg, s)
+        }
+    };
+    let mut sim = Sim::new(cfg, sopts, seed, 30, 15, 300);
     assert!(
         sim.run_until(Duration::from_secs(590), |s| s.connected()),
         "seed {seed}: not connected: {:?} stats {:?}",
@@ -1122,6 +1251,15 @@ proptest! {
     })]
     #[test]
     fn handshake_survives_loss_dup_reorder(seed in any::<u64>()) {
+        lossy_run(seed);
+    }
+}
+
+/// Long soak over many seeds (manual: `cargo test -p ovpn-core --test sim -- --ignored`).
+#[test]
+#[ignore = "soak test, run manually"]
+fn lossy_soak_many_seeds() {
+    for seed in 0..1500 {
         lossy_run(seed);
     }
 }
