@@ -91,7 +91,11 @@ struct ServerOpts {
     tls_crypt: Option<Option<bool>>,
     ekm: bool,
     push_parts: Vec<String>,
+    /// A control message sent right after the key exchange (AUTH_FAILED,
+    /// RESTART ...); the server then never answers PUSH_REQUEST.
     auth_failed: Option<String>,
+    /// Extra pushed flags for the dynamic tls-crypt test.
+    dyn_tls_crypt: bool,
     require_client_cert: bool,
     /// Send AUTH_PENDING right after the key exchange.
     auth_pending: bool,
@@ -110,6 +114,7 @@ impl Default for ServerOpts {
                 "PUSH_REPLY,ping 10,ping-restart 60,ifconfig 10.8.0.2 255.255.255.0,peer-id 3,cipher AES-256-GCM,protocol-flags cc-exit tls-ekm,tun-mtu 1500,push-continuation 1".into(),
             ],
             auth_failed: None,
+            dyn_tls_crypt: false,
             require_client_cert: false,
             auth_pending: false,
             ignore_push_requests: 0,
@@ -178,6 +183,8 @@ struct Server {
     opts: ServerOpts,
     tls_cfg: Arc<rustls::ServerConfig>,
     wrap: ControlWrap,
+    /// Dynamic tls-crypt for key_id > 0 once negotiated.
+    dyn_wrap: Option<ControlWrap>,
     sid: SessionId,
     client_sid: Option<SessionId>,
     keys: Vec<ServerKey>,
@@ -242,6 +249,7 @@ impl Server {
             opts,
             tls_cfg: Arc::new(cfg),
             wrap,
+            dyn_wrap: None,
             sid: SessionId(sid),
             client_sid: None,
             keys: Vec::new(),
@@ -329,7 +337,11 @@ impl Server {
             pkt = &pkt[..pkt.len() - wkc.len()];
         }
         let mut plain = Vec::new();
-        if self.wrap.unwrap(pkt, now, &mut plain).is_err() {
+        let w = match (&mut self.dyn_wrap, kid.get()) {
+            (Some(d), k) if k > 0 => d,
+            _ => &mut self.wrap,
+        };
+        if w.unwrap(pkt, now, &mut plain).is_err() {
             // Duplicates are refused by the replay window: fine.
             return;
         }
@@ -466,6 +478,24 @@ impl Server {
                 {
                     self.pushed = true;
                     self.derive(idx);
+                    if self.opts.dyn_tls_crypt {
+                        let mut ekm = [0u8; 256];
+                        self.keys[idx]
+                            .tls
+                            .export_keying_material(
+                                &mut ekm,
+                                ovpn_core::keys::EKM_LABEL_DYN_TLS_CRYPT.as_bytes(),
+                                None,
+                            )
+                            .unwrap();
+                        let base = static_key();
+                        let mut sw = [0u8; 256];
+                        for i in 0..256 {
+                            // XOR with the configured key, server direction = halves swapped.
+                            sw[(i + 128) % 256] = ekm[i] ^ base.as_bytes()[i];
+                        }
+                        self.dyn_wrap = Some(ControlWrap::tls_crypt(&StaticKey::from_bytes(sw)));
+                    }
                     for p in self.opts.push_parts.clone() {
                         self.write_msg(idx, &p);
                     }
@@ -563,7 +593,11 @@ impl Server {
         let mut plain = Vec::new();
         cp.encode(&mut plain).unwrap();
         let mut wire = Vec::new();
-        self.wrap.wrap(&plain, unix, &mut wire).unwrap();
+        let w = match (&mut self.dyn_wrap, cp.key_id.get()) {
+            (Some(d), k) if k > 0 => d,
+            _ => &mut self.wrap,
+        };
+        w.wrap(&plain, unix, &mut wire).unwrap();
         self.out.push(wire);
     }
 
@@ -743,12 +777,13 @@ impl Sim {
             .into_iter()
             .flatten()
             .min();
-            let Some(next) = next else {
+            // Nothing scheduled before the limit: time simply passes.
+            let Some(next) = next.filter(|n| *n <= end) else {
+                self.now = self.now.max(end);
+                self.client.handle_timeout(self.now);
+                self.pump_outputs();
                 return done(self);
             };
-            if next > end {
-                return done(self);
-            }
             self.now = self.now.max(next);
             for (to_server, mut pkt) in self.net.due(self.now) {
                 if to_server {
@@ -958,6 +993,77 @@ fn tls_crypt_v2_with_resend_wkc() {
 }
 
 #[test]
+fn restart_and_occ_exit_from_server() {
+    let sopts = ServerOpts {
+        auth_failed: Some("RESTART,[N]going down".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(client_config(true), sopts, 30, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    let r = sim.disconnect_reason().unwrap();
+    assert_eq!(
+        r,
+        &DisconnectReason::ServerRestart {
+            message: Some("[N]going down".into())
+        }
+    );
+    assert!(r.should_reconnect());
+
+    let mut sim = Sim::new(client_config(true), ServerOpts::default(), 31, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let wire = sim.server.send_data(&ping::occ_exit_payload()).unwrap();
+    sim.net.send(sim.now, false, wire);
+    sim.run_until(Duration::from_secs(5), |s| s.client.is_closed());
+    assert_eq!(sim.disconnect_reason(), Some(&DisconnectReason::ServerExit));
+}
+
+#[test]
+fn close_without_cc_exit_sends_occ_exit() {
+    let mut cfg = client_config(true);
+    cfg.timers.explicit_exit_notify = Some(3);
+    let sopts = ServerOpts {
+        push_parts: vec![
+            "PUSH_REPLY,ifconfig 10.8.0.2 255.255.255.0,cipher AES-256-GCM,protocol-flags tls-ekm"
+                .into(),
+        ],
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 32, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let t0 = sim.now;
+    sim.client.close(t0);
+    sim.run_until(Duration::from_secs(10), |s| s.client.is_closed());
+    let occ = ping::occ_exit_payload();
+    let n = sim
+        .server
+        .data_in
+        .iter()
+        .filter(|p| p[..] == occ[..])
+        .count();
+    assert_eq!(n, 3, "one OCC_EXIT per second for 3 s");
+    assert!(sim.now >= t0 + Duration::from_secs(3));
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::ClosedByUser)
+    );
+}
+
+#[test]
+fn pull_filter_reject_refuses_config() {
+    let mut cfg = client_config(true);
+    cfg.pull_filters = vec![ovpn_core::config::PullFilter {
+        action: ovpn_core::config::PullFilterAction::Reject,
+        prefix: "route ".into(),
+    }];
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 33, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    assert!(matches!(
+        sim.disconnect_reason(),
+        Some(DisconnectReason::PushRejected(m)) if m.contains("route 192.168.77.0")
+    ));
+}
+
+#[test]
 fn auth_failed_is_reported() {
     let sopts = ServerOpts {
         auth_failed: Some("AUTH_FAILED,bad password".into()),
@@ -1113,6 +1219,47 @@ fn server_soft_reset_renegotiates_without_loss() {
         sim.server.violations
     );
     assert!(!sim.client.is_closed());
+}
+
+#[test]
+fn dynamic_tls_crypt_renegotiation() {
+    let mut cfg = client_config(true);
+    cfg.dynamic_tls_crypt = true;
+    cfg.timers.hand_window = Duration::from_secs(30);
+    let sopts = ServerOpts {
+        dyn_tls_crypt: true,
+        push_parts: vec!["PUSH_REPLY,ifconfig 10.8.0.2 255.255.255.0,cipher AES-256-GCM,peer-id 3,protocol-flags cc-exit tls-ekm dyn-tls-crypt".into()],
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 40, 10, 10, 100);
+    assert!(sim.run_until(Duration::from_secs(120), |s| s.connected()));
+    assert!(sim.server.peer_info.contains("IV_PROTO=926\n"));
+    let now = sim.now;
+    sim.server.soft_reset(now);
+    assert!(
+        sim.run_until(Duration::from_secs(60), |s| s
+            .events
+            .iter()
+            .any(|e| matches!(e, Event::KeysRenewed { key_id: 1 }))),
+        "{:?} {:?}",
+        sim.disconnect_reason(),
+        sim.client.stats()
+    );
+    for _ in 0..4 {
+        sim.run_until(Duration::from_secs(10), |_| false);
+        sim.exchange_data(1);
+    }
+    assert_eq!(
+        sim.server.data_keys.last(),
+        Some(&1),
+        "{:?}",
+        sim.server.data_keys
+    );
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
 }
 
 #[test]
