@@ -1,12 +1,124 @@
 //! `oxivpnctl`: OxiVPN from a terminal.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
-use clap::Parser;
+mod credentials;
+mod output;
+mod profile_cmds;
+mod profiles;
+mod session_cmds;
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use output::Out;
 
 #[derive(Parser, Debug)]
 #[command(name = "oxivpnctl", version, about)]
-struct Args {}
+struct Args {
+    /// The helper's socket.
+    #[arg(long, global = true, env = ipc::SOCKET_ENV)]
+    socket: Option<PathBuf>,
+    /// Machine-readable output: one JSON value per result.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
 
-fn main() -> anyhow::Result<()> {
-    let _args = Args::parse();
-    Ok(())
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Import a .ovpn file (files it names are read now and inlined).
+    Import {
+        file: PathBuf,
+        /// Profile name (default: the file name without extension).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Stored profiles and their sessions.
+    List,
+    /// Connect a stored profile; waits until connected or failed.
+    Connect {
+        name: String,
+        /// Return as soon as the session is started.
+        #[arg(long)]
+        no_wait: bool,
+        /// User name and password, one per line (instead of asking).
+        #[arg(long)]
+        auth_file: Option<PathBuf>,
+        /// Give up (and disconnect) after this many seconds; 0 = wait forever.
+        #[arg(long, default_value_t = 120)]
+        timeout: u64,
+    },
+    /// Disconnect the session of profile NAME, or all of yours.
+    Disconnect {
+        name: Option<String>,
+        #[arg(long)]
+        no_wait: bool,
+    },
+    /// The helper and its sessions.
+    Status,
+    /// Stage changes and log lines of your sessions.
+    Logs {
+        /// Only this profile's session.
+        name: Option<String>,
+        /// Keep printing new lines until Ctrl-C.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Which way a packet to ADDR would go.
+    RouteCheck { addr: IpAddr },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let out = Out { json: args.json };
+    let socket = args.socket.clone().unwrap_or_else(ipc::default_socket_path);
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            out.error(&anyhow::Error::new(e).context("starting the async runtime"));
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match args.command {
+            Command::Import { file, name } => profile_cmds::import(out, &file, name.as_deref()),
+            Command::List => profile_cmds::list(&socket, out).await,
+            Command::Connect {
+                name,
+                no_wait,
+                auth_file,
+                timeout,
+            } => {
+                let a = session_cmds::ConnectArgs {
+                    name,
+                    no_wait,
+                    auth_file,
+                    timeout,
+                };
+                session_cmds::connect(&socket, out, a).await
+            }
+            Command::Disconnect { name, no_wait } => {
+                session_cmds::disconnect(&socket, out, name.as_deref(), no_wait).await
+            }
+            Command::Status => session_cmds::status(&socket, out).await,
+            Command::Logs { name, follow } => {
+                session_cmds::logs(&socket, out, name.as_deref(), follow).await
+            }
+            Command::RouteCheck { addr } => session_cmds::route_check(&socket, out, addr).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            out.error(&e);
+            ExitCode::FAILURE
+        }
+    }
 }

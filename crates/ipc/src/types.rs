@@ -96,7 +96,8 @@ macro_rules! string_newtype {
     };
 }
 
-pub const PROFILE_NAME_MAX: usize = 64;
+/// Matches profile-store's name limit, so every stored profile can be named over IPC.
+pub const PROFILE_NAME_MAX: usize = 100;
 pub const PROFILE_TEXT_MAX: usize = 512 * 1024;
 pub const USERNAME_MAX: usize = 256;
 pub const SECRET_MAX: usize = 4096;
@@ -291,8 +292,8 @@ mod tests {
             Err(FieldError::Forbidden { .. })
         ));
         assert!(matches!(
-            ProfileName::try_from("x".repeat(65)),
-            Err(FieldError::TooLong { len: 65, max: 64 })
+            ProfileName::try_from("x".repeat(101)),
+            Err(FieldError::TooLong { len: 101, max: 100 })
         ));
     }
 

@@ -1,0 +1,102 @@
+//! What the user must type before a connect: user name and password, a static
+//! challenge answer. From `--auth-file` (tests, scripts) or the terminal.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use anyhow::{bail, Context};
+use ipc::{Credentials, Secret, Username};
+
+fn secret(s: String, what: &str) -> anyhow::Result<Secret> {
+    Secret::try_from(s).map_err(|e| anyhow::anyhow!("{what} {e}"))
+}
+
+/// Credentials the profile asks for; empty when it asks for none.
+pub fn gather(
+    profile: &ovpn_profile::Profile,
+    auth_file: Option<&Path>,
+) -> anyhow::Result<Credentials> {
+    let mut creds = Credentials::default();
+    if profile.auth_user_pass.is_some() {
+        let (user, pass) = match auth_file {
+            Some(f) => from_file(f)?,
+            None => from_terminal()?,
+        };
+        creds.username =
+            Some(Username::try_from(user).map_err(|e| anyhow::anyhow!("user name {e}"))?);
+        creds.password = Some(secret(pass, "password")?);
+    }
+    if let Some(ch) = &profile.static_challenge {
+        require_terminal("the profile's static challenge")?;
+        let answer = if ch.echo {
+            prompt_line(&format!("{}: ", ch.text))?
+        } else {
+            rpassword::prompt_password(format!("{}: ", ch.text)).context("reading the answer")?
+        };
+        creds.challenge_response = Some(secret(answer, "challenge answer")?);
+    }
+    Ok(creds)
+}
+
+fn from_file(path: &Path) -> anyhow::Result<(String, String)> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let (user, pass) = ovpn_profile::parse_credentials(&text)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let Some(pass) = pass else {
+        bail!("{}: the second line (password) is missing", path.display());
+    };
+    Ok((user, pass))
+}
+
+fn require_terminal(what: &str) -> anyhow::Result<()> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{what} needs an answer, and stdin is not a terminal (use --auth-file for user name and password)");
+    }
+    Ok(())
+}
+
+fn from_terminal() -> anyhow::Result<(String, String)> {
+    require_terminal("the profile's user name and password")?;
+    let user = prompt_line("Username: ")?;
+    let pass = rpassword::prompt_password("Password: ").context("reading the password")?;
+    Ok((user, pass))
+}
+
+pub fn prompt_line(prompt: &str) -> anyhow::Result<String> {
+    let mut err = std::io::stderr();
+    write!(err, "{prompt}")?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading from the terminal")?;
+    Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+}
+
+/// Answer for a challenge the server sends mid-connect.
+pub fn challenge_answer(prompt: &str, echo: bool) -> anyhow::Result<Secret> {
+    require_terminal("the server's challenge")?;
+    let answer = if echo {
+        prompt_line(&format!("{prompt}: "))?
+    } else {
+        rpassword::prompt_password(format!("{prompt}: ")).context("reading the answer")?
+    };
+    secret(answer, "challenge answer")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_file_needs_two_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("auth");
+        std::fs::write(&f, "alice\nsecret\n").unwrap();
+        assert_eq!(from_file(&f).unwrap(), ("alice".into(), "secret".into()));
+        std::fs::write(&f, "alice\n").unwrap();
+        assert!(from_file(&f).unwrap_err().to_string().contains("password"));
+    }
+}

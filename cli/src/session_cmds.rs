@@ -1,0 +1,291 @@
+//! Commands that talk to the helper: connect, disconnect, status, logs, route-check.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use ipc::{Client, ConnectRequest, Event, EventBody, SessionId, SessionInfo, Stage, Subscription};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::output::{self, Out};
+use crate::{credentials, profiles};
+
+const CLIENT_NAME: &str = concat!("oxivpnctl ", env!("CARGO_PKG_VERSION"));
+
+pub async fn link(socket: &Path) -> anyhow::Result<Client> {
+    Client::connect(socket, CLIENT_NAME).await.map_err(|e| {
+        let hint = match &e {
+            ipc::ClientError::Connect { source, .. }
+                if source.kind() == std::io::ErrorKind::PermissionDenied =>
+            {
+                "\nhint: your user must be in the `oxivpn` group (then log in again)"
+            }
+            ipc::ClientError::Connect { .. } => {
+                "\nhint: is the helper running? (systemctl status oxivpn-helper)"
+            }
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!("talking to the helper{hint}"))
+    })
+}
+
+/// Events already queued (the history a subscribe replays), without waiting.
+fn drain(events: &mut mpsc::Receiver<Event>) -> Vec<Event> {
+    let mut out = Vec::new();
+    while let Ok(e) = events.try_recv() {
+        out.push(e);
+    }
+    out
+}
+
+pub struct ConnectArgs {
+    pub name: String,
+    pub no_wait: bool,
+    pub auth_file: Option<PathBuf>,
+    pub timeout: u64,
+}
+
+pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<ExitCode> {
+    let loaded = profiles::load(&a.name)?;
+    let credentials = credentials::gather(&loaded.profile, a.auth_file.as_deref())?;
+    let mut client = link(socket).await?;
+    let mut events = client.take_events().context("event stream")?;
+    client
+        .subscribe(Subscription {
+            events: true,
+            stats: false,
+            logs: true,
+            session: None,
+        })
+        .await?;
+    drain(&mut events);
+    let info = client
+        .connect_profile(ConnectRequest {
+            profile_name: loaded.name,
+            profile_text: loaded.text,
+            credentials,
+        })
+        .await
+        .context("starting the session")?;
+    let id = info.id;
+    if a.no_wait {
+        out.result(&info, || format!("{id} started ({})", info.stage.name()));
+        return Ok(ExitCode::SUCCESS);
+    }
+    out.progress(&format!("{id}: starting {}", a.name));
+    let wait = follow_until_settled(&client, &mut events, id, out);
+    let outcome = if a.timeout == 0 {
+        wait.await
+    } else {
+        match tokio::time::timeout(Duration::from_secs(a.timeout), wait).await {
+            Ok(r) => r,
+            Err(_) => {
+                // Do not leave a half-started tunnel behind a command that gave up.
+                let _ = client.disconnect(id).await;
+                bail!(
+                    "{id} did not connect within {} s; disconnected it",
+                    a.timeout
+                );
+            }
+        }
+    }?;
+    match outcome {
+        Settled::Connected(stage) => {
+            out.result(&json!({ "session": id, "stage": stage }), || {
+                format!("{id}: {}", output::stage(&stage))
+            });
+            Ok(ExitCode::SUCCESS)
+        }
+        Settled::Ended(stage) => {
+            out.result(&json!({ "session": id, "stage": stage }), || {
+                format!("{id}: {}", output::stage(&stage))
+            });
+            Ok(ExitCode::FAILURE)
+        }
+    }
+}
+
+enum Settled {
+    Connected(Stage),
+    Ended(Stage),
+}
+
+async fn follow_until_settled(
+    client: &Client,
+    events: &mut mpsc::Receiver<Event>,
+    id: SessionId,
+    out: Out,
+) -> anyhow::Result<Settled> {
+    loop {
+        let Some(ev) = events.recv().await else {
+            bail!("the helper closed the connection while {id} was starting");
+        };
+        if ev.session != id {
+            continue;
+        }
+        match ev.body {
+            EventBody::Stage(s @ Stage::Connected { .. }) => return Ok(Settled::Connected(s)),
+            EventBody::Stage(s @ Stage::Disconnected { .. }) => return Ok(Settled::Ended(s)),
+            EventBody::Stage(s) => out.progress(&format!("{id}: {}", output::stage(&s))),
+            EventBody::Log(l) if l.level <= ipc::LogLevel::Warn => {
+                out.progress(&format!("{id}: {}", l.message))
+            }
+            EventBody::Challenge(c) => {
+                let answer = credentials::challenge_answer(c.prompt.as_str(), c.echo)?;
+                client.answer_challenge(id, answer).await?;
+            }
+            EventBody::Error(e) => out.progress(&format!("{id}: error: {e}")),
+            _ => {}
+        }
+    }
+}
+
+/// Sessions the caller started (root: all).
+fn own(sessions: &[SessionInfo], uid: u32) -> impl Iterator<Item = &SessionInfo> {
+    sessions
+        .iter()
+        .filter(move |s| s.owner_uid == uid || (uid == 0 && s.profile_name.is_some()))
+}
+
+pub async fn disconnect(
+    socket: &Path,
+    out: Out,
+    name: Option<&str>,
+    no_wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = link(socket).await?;
+    let uid = client.server_hello().peer_uid;
+    let sessions = client.list_sessions().await?;
+    let targets: Vec<SessionId> = own(&sessions, uid)
+        .filter(|s| name.is_none_or(|n| s.profile_name.as_ref().is_some_and(|p| p.as_str() == n)))
+        .map(|s| s.id)
+        .collect();
+    if targets.is_empty() {
+        match name {
+            Some(n) => bail!("no session of yours uses profile {n:?}"),
+            None => {
+                out.result(&json!({ "disconnected": [] }), || {
+                    "nothing to disconnect".into()
+                });
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+    for id in &targets {
+        client.disconnect(*id).await?;
+    }
+    if !no_wait {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let left = client.list_sessions().await?;
+            if !left.iter().any(|s| targets.contains(&s.id)) {
+                break;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                bail!("sessions still stopping after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    out.result(&json!({ "disconnected": targets }), || {
+        targets
+            .iter()
+            .map(|id| format!("{id}: disconnected"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn status(socket: &Path, out: Out) -> anyhow::Result<ExitCode> {
+    let client = link(socket).await?;
+    let status = client.status().await?;
+    let sessions = client.list_sessions().await?;
+    out.result(&json!({ "helper": status, "sessions": sessions }), || {
+        let mut s = format!(
+            "helper {} (protocol {}), up {} s, tunnel engine {}\n",
+            status.helper_version,
+            status.protocol,
+            status.uptime_ms / 1000,
+            if status.tunnel_wired {
+                "wired"
+            } else {
+                "NOT wired (stub)"
+            }
+        );
+        if sessions.is_empty() {
+            s.push_str("no sessions\n");
+        }
+        for sess in &sessions {
+            s.push_str(&output::session_line(sess, status.peer_uid));
+            s.push('\n');
+        }
+        s
+    });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn logs(
+    socket: &Path,
+    out: Out,
+    name: Option<&str>,
+    follow: bool,
+) -> anyhow::Result<ExitCode> {
+    let mut client = link(socket).await?;
+    let mut events = client.take_events().context("event stream")?;
+    let session = match name {
+        None => None,
+        Some(n) => {
+            let uid = client.server_hello().peer_uid;
+            let sessions = client.list_sessions().await?;
+            let found = own(&sessions, uid)
+                .find(|s| s.profile_name.as_ref().is_some_and(|p| p.as_str() == n))
+                .map(|s| s.id);
+            Some(found.with_context(|| format!("no session of yours uses profile {n:?}"))?)
+        }
+    };
+    client
+        .subscribe(Subscription {
+            events: true,
+            stats: false,
+            logs: true,
+            session,
+        })
+        .await?;
+    let print = |e: &Event| {
+        if let Some(line) = output::event_line(e) {
+            out.result(e, || line);
+        }
+    };
+    for e in drain(&mut events) {
+        print(&e);
+    }
+    if follow {
+        loop {
+            tokio::select! {
+                e = events.recv() => match e {
+                    Some(e) => print(&e),
+                    None => bail!("the helper closed the connection"),
+                },
+                _ = tokio::signal::ctrl_c() => break,
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn route_check(socket: &Path, out: Out, addr: IpAddr) -> anyhow::Result<ExitCode> {
+    let client = link(socket).await?;
+    let r = client.route_check(addr).await?;
+    out.result(&r, || {
+        let mut s = format!("{addr}: {}", r.explanation);
+        if let Some(route) = &r.route {
+            s.push_str(&format!("\n  route: {route}"));
+        }
+        s
+    });
+    Ok(ExitCode::SUCCESS)
+}
