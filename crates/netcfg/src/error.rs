@@ -60,7 +60,6 @@ pub enum Error {
 }
 
 impl Error {
-    #[allow(dead_code)]
     pub(crate) fn netlink(op: impl Into<String>, source: io::Error) -> Self {
         Error::Netlink {
             op: op.into(),

@@ -8,20 +8,33 @@
 //!   systemd-resolved over D-Bus or resolv.conf; other targets: a stub that says so).
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod dns;
 mod error;
+pub mod journal;
 pub mod lease;
 #[cfg(target_os = "linux")]
-#[allow(dead_code)] // the Linux back ends land next
 mod netlink;
 pub mod plan;
+pub mod routes;
+mod session;
+pub mod tun;
 pub mod types;
 
+pub use dns::{Dns, DnsBackend, DnsBackendChoice, DnsOptions};
 pub use error::Error;
 pub use ipnet::IpNet;
+pub use journal::{JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
+pub use lease::LeaseSources;
 pub use plan::{
     plan, Change, Dev, DnsChange, Plan, PlannedChange, PlannedRoute, Reason, RefusedRoute,
     TunAddress,
 };
+pub use routes::{AddOutcome, IfaceAddress, RouteRecord, Routes, ROUTE_PROTO_OXIVPN};
+pub use session::{
+    discover_state, recover, DiscoverOptions, Explanation, NetSession, RecoverReport,
+    SessionOptions, Verdict,
+};
+pub use tun::{Tun, TunConfig};
 pub use types::{
     DefaultRoute, DnsConfig, IfaceId, NetworkState, OnLinkPrefix, PushedRoute, RedirectGateway,
     RouteGateway, TunV4, TunV6, TunnelNetworkConfig,

@@ -1,0 +1,469 @@
+//! Carrying a plan out with an undo journal, undoing it, recovering after a crash, and
+//! explaining where a packet goes.
+
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+
+use ipnet::IpNet;
+use serde::{Deserialize, Serialize};
+
+use crate::dns::{Dns, DnsOptions};
+use crate::journal::{Journal, JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
+use crate::lease::LeaseSources;
+use crate::plan::{Change, Dev, Plan, PlannedChange, PlannedRoute, Reason};
+use crate::routes::{AddOutcome, RouteRecord, Routes, ROUTE_PROTO_OXIVPN, TABLE_MAIN};
+use crate::types::{IfaceId, NetworkState};
+use crate::Error;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOptions {
+    pub journal_path: PathBuf,
+    pub dns: DnsOptions,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        Self {
+            journal_path: DEFAULT_JOURNAL_PATH.into(),
+            dns: DnsOptions::default(),
+        }
+    }
+}
+
+/// The applied configuration of one tunnel. Call [`NetSession::undo_all`] on disconnect;
+/// dropping it undoes too, but only as a backstop (and logs a warning).
+pub struct NetSession {
+    journal: Journal,
+    routes: Routes,
+    tun: IfaceId,
+    finished: bool,
+}
+
+impl std::fmt::Debug for NetSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetSession")
+            .field("journal", &self.journal.path())
+            .field("tun", &self.tun)
+            .field("entries", &self.journal.entries().len())
+            .finish()
+    }
+}
+
+fn why_entry(action: UndoAction, c: &PlannedChange) -> JournalEntry {
+    JournalEntry {
+        action,
+        kind: Some(c.kind),
+        why: c.why.clone(),
+        skipped: false,
+    }
+}
+
+fn record_for(r: &PlannedRoute, tun: &IfaceId) -> RouteRecord {
+    let oif = match &r.dev {
+        Dev::Tunnel => Some(tun.index),
+        Dev::Iface(i) => Some(i.index),
+        Dev::Auto => None,
+    };
+    let v4 = matches!(r.dst, IpNet::V4(_));
+    RouteRecord {
+        dst: r.dst.trunc(),
+        gateway: r.via,
+        oif,
+        table: r.table.unwrap_or(TABLE_MAIN),
+        metric: r.metric,
+        protocol: ROUTE_PROTO_OXIVPN,
+        // A gatewayless IPv4 route through a device is a link-scope route (as `ip route` makes it).
+        scope: if v4 && r.via.is_none() && oif.is_some() {
+            RouteRecord::SCOPE_LINK
+        } else {
+            RouteRecord::SCOPE_UNIVERSE
+        },
+        kind: RouteRecord::KIND_UNICAST,
+        pref_src: None,
+    }
+}
+
+impl NetSession {
+    /// Applies `plan` on the tunnel interface `tun`, journaling every change first. On any
+    /// error everything done so far is undone and the error returned.
+    pub fn apply(plan: &Plan, tun: &IfaceId, opts: &SessionOptions) -> Result<Self, Error> {
+        let journal = Journal::create(&opts.journal_path)?;
+        let routes = Routes::open()?;
+        let mut s = Self {
+            journal,
+            routes,
+            tun: tun.clone(),
+            finished: false,
+        };
+        let res = s.apply_all(plan, opts);
+        match res {
+            Ok(()) => Ok(s),
+            Err(e) => {
+                tracing::warn!(error = %e, "applying the network plan failed; undoing");
+                if let Err(u) = s.undo_all() {
+                    tracing::warn!(error = %u, "undo after a failed apply was incomplete");
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn apply_all(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), Error> {
+        self.journal.push(JournalEntry {
+            action: UndoAction::DeleteLink {
+                iface: self.tun.clone(),
+            },
+            kind: None,
+            why: "the tunnel interface".into(),
+            skipped: false,
+        })?;
+        self.routes.set_up(self.tun.index)?;
+        let mut dns: Option<Dns> = None;
+        for c in &plan.changes {
+            tracing::debug!(change = %c.change, why = %c.why, "network change");
+            match &c.change {
+                Change::AddAddress(a) => {
+                    let undo = UndoAction::DeleteAddress {
+                        iface: self.tun.clone(),
+                        addr: *a,
+                    };
+                    let i = self.journal.push(why_entry(undo, c))?;
+                    if self.routes.add_address(self.tun.index, a)? == AddOutcome::AlreadyPresent {
+                        self.journal.mark_skipped(i)?;
+                    }
+                }
+                Change::SetMtu(m) => self.routes.set_mtu(self.tun.index, *m)?,
+                Change::AddRoute(r) => {
+                    let rec = record_for(r, &self.tun);
+                    let i = self
+                        .journal
+                        .push(why_entry(UndoAction::DeleteRoute(rec.clone()), c))?;
+                    if self.routes.add(&rec)? == AddOutcome::AlreadyPresent {
+                        tracing::info!(route = %rec, "route already present; left alone");
+                        self.journal.mark_skipped(i)?;
+                    }
+                }
+                Change::DeleteRoute(r) => {
+                    let want = record_for(r, &self.tun);
+                    let found = self.routes.dump()?.into_iter().find(|k| {
+                        k.dst == want.dst
+                            && k.table == want.table
+                            && k.gateway == want.gateway
+                            && (want.oif.is_none() || k.oif == want.oif)
+                            && (want.metric.is_none() || k.metric == want.metric)
+                            && k.kind == RouteRecord::KIND_UNICAST
+                    });
+                    let Some(found) = found else {
+                        tracing::info!(route = %r, "route to delete is already gone");
+                        continue;
+                    };
+                    self.journal
+                        .push(why_entry(UndoAction::RestoreRoute(found.clone()), c))?;
+                    self.routes.delete(&found)?;
+                }
+                Change::SetDns(d) => {
+                    if dns.is_none() {
+                        dns = Some(Dns::new(&opts.dns)?);
+                    }
+                    let Some(dns) = dns.as_mut() else {
+                        continue;
+                    };
+                    if let Some(undo) = dns.prepare(&self.tun, d)? {
+                        self.journal.push(why_entry(undo, c))?;
+                        dns.apply(&self.tun, d)?;
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub fn tun(&self) -> &IfaceId {
+        &self.tun
+    }
+
+    /// What was done (and will be undone), in order.
+    pub fn entries(&self) -> &[JournalEntry] {
+        self.journal.entries()
+    }
+
+    /// Puts back everything this session changed, newest first, then removes the journal.
+    /// What cannot be undone stays in the journal for [`recover`].
+    pub fn undo_all(&mut self) -> Result<(), Error> {
+        self.finished = true;
+        let entries: Vec<JournalEntry> = self.journal.entries().to_vec();
+        let (kept, errors) = undo_entries(&mut self.routes, &entries, false);
+        finish_journal(&mut self.journal, kept, errors)
+    }
+
+    /// Where a packet to `addr` goes now, which route decided it, and why that route exists
+    /// if it is ours.
+    pub fn explain(&mut self, addr: IpAddr) -> Result<Explanation, Error> {
+        let route = self.routes.lookup(addr)?;
+        let iface = match route.as_ref().and_then(|r| r.oif) {
+            Some(i) => self.routes.iface(i)?,
+            None => None,
+        };
+        let ours = route.as_ref().filter(|r| r.is_ours()).and_then(|r| {
+            self.journal.entries().iter().find(|e| {
+                matches!(&e.action, UndoAction::DeleteRoute(k)
+                    if k.dst == r.dst && k.table == r.table && k.gateway == r.gateway)
+            })
+        });
+        let verdict = match &route {
+            None => Verdict::Unreachable,
+            Some(r) if r.kind == RouteRecord::KIND_LOCAL => Verdict::Local,
+            Some(r) if r.kind != RouteRecord::KIND_UNICAST => Verdict::Unreachable,
+            Some(r) if r.oif == Some(self.tun.index) => Verdict::IntoTunnel,
+            Some(r) => match ours.and_then(|e| e.kind) {
+                Some(Reason::ServerBypass) => Verdict::AroundTunnelToServer,
+                Some(Reason::DhcpBypass) => Verdict::DhcpServerViaLan,
+                Some(Reason::DnsBypass) => Verdict::DnsServerViaLan,
+                _ if r.gateway.is_none() => Verdict::OnLan,
+                _ => Verdict::ViaLanGateway,
+            },
+        };
+        let why = ours.map(|e| e.why.clone());
+        let summary = summarize(
+            addr,
+            verdict,
+            route.as_ref(),
+            iface.as_ref(),
+            why.as_deref(),
+        );
+        Ok(Explanation {
+            addr,
+            verdict,
+            route,
+            iface,
+            why,
+            summary,
+        })
+    }
+}
+
+impl Drop for NetSession {
+    fn drop(&mut self) {
+        if !self.finished {
+            tracing::warn!(
+                journal = %self.journal.path().display(),
+                "network session dropped without undo_all(); undoing now"
+            );
+            if let Err(e) = self.undo_all() {
+                tracing::warn!(error = %e, "undo from drop was incomplete");
+            }
+        }
+    }
+}
+
+/// Undoes `entries` newest first; returns the entries that could not be undone and the errors.
+fn undo_entries(
+    routes: &mut Routes,
+    entries: &[JournalEntry],
+    recovering: bool,
+) -> (Vec<JournalEntry>, Vec<String>) {
+    let mut kept = Vec::new();
+    let mut errors = Vec::new();
+    for e in entries.iter().rev() {
+        if e.skipped {
+            continue;
+        }
+        let res = match &e.action {
+            UndoAction::DeleteRoute(r) => routes.delete(r).map(|_| ()),
+            UndoAction::RestoreRoute(r) => routes.add(r).map(|_| ()),
+            UndoAction::DeleteAddress { iface, addr } => {
+                routes.delete_address(iface.index, addr).map(|_| ())
+            }
+            UndoAction::DeleteLink { iface } => {
+                if recovering {
+                    // Only if that index still carries that name: the kernel reuses names.
+                    match routes.iface(iface.index) {
+                        Ok(Some(now)) if now.name == iface.name => {
+                            routes.delete_link(iface.index).map(|_| ())
+                        }
+                        Ok(_) => Ok(()),
+                        Err(e) => Err(e),
+                    }
+                } else {
+                    Ok(())
+                }
+            }
+            UndoAction::RevertResolvedLink { .. } => {
+                // resolved forgets a link's settings when the link goes; a failure here after
+                // the tunnel is gone is expected and harmless.
+                if let Err(err) = crate::dns::undo(&e.action) {
+                    tracing::info!(error = %err, "RevertLink failed (link gone?)");
+                }
+                Ok(())
+            }
+            UndoAction::RestoreFile { .. } => crate::dns::undo(&e.action),
+        };
+        if let Err(err) = res {
+            tracing::warn!(error = %err, why = %e.why, "undo step failed");
+            errors.push(err.to_string());
+            kept.push(e.clone());
+        }
+    }
+    kept.reverse();
+    (kept, errors)
+}
+
+fn finish_journal(
+    journal: &mut Journal,
+    kept: Vec<JournalEntry>,
+    errors: Vec<String>,
+) -> Result<(), Error> {
+    if errors.is_empty() {
+        journal.remove()
+    } else {
+        journal.replace(kept)?;
+        Err(Error::UndoIncomplete {
+            failed: errors.len(),
+            first: errors.into_iter().next().unwrap_or_default(),
+        })
+    }
+}
+
+/// What [`recover`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoverReport {
+    /// Journal entries undone (or found already gone).
+    pub undone: usize,
+    /// Routes carrying our protocol number removed without a journal entry.
+    pub swept: usize,
+}
+
+/// At start-up, before anything else: undoes what a crashed session left (its journal),
+/// then removes any route that still carries our route protocol number.
+pub fn recover(journal_path: &Path) -> Result<RecoverReport, Error> {
+    let mut report = RecoverReport::default();
+    let journal = Journal::load(journal_path)?;
+    let mut routes = Routes::open()?;
+    let mut failure = None;
+    if let Some(mut journal) = journal {
+        let entries = journal.entries().to_vec();
+        tracing::info!(
+            journal = %journal_path.display(),
+            entries = entries.len(),
+            "recovering a previous session's network changes"
+        );
+        let (kept, errors) = undo_entries(&mut routes, &entries, true);
+        report.undone = entries.len().saturating_sub(kept.len());
+        if let Err(e) = finish_journal(&mut journal, kept, errors) {
+            failure = Some(e);
+        }
+    }
+    for r in routes.dump()? {
+        if r.is_ours() && routes.delete(&r)? {
+            report.swept += 1;
+        }
+    }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
+}
+
+/// Where a packet goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Verdict {
+    IntoTunnel,
+    /// Around the tunnel to the VPN server (its host route).
+    AroundTunnelToServer,
+    /// To the DHCP server through the LAN gateway (bypass-dhcp).
+    DhcpServerViaLan,
+    /// To a pre-tunnel resolver through the LAN gateway (bypass-dns).
+    DnsServerViaLan,
+    /// Directly on a local network.
+    OnLan,
+    /// Through the LAN gateway, not the tunnel (split tunnel, net_gateway routes).
+    ViaLanGateway,
+    /// This machine.
+    Local,
+    Unreachable,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Explanation {
+    pub addr: IpAddr,
+    pub verdict: Verdict,
+    /// The route table entry the kernel chose.
+    pub route: Option<RouteRecord>,
+    pub iface: Option<IfaceId>,
+    /// The plan's reason, when the deciding route is ours.
+    pub why: Option<String>,
+    /// One sentence for people.
+    pub summary: String,
+}
+
+fn summarize(
+    addr: IpAddr,
+    verdict: Verdict,
+    route: Option<&RouteRecord>,
+    iface: Option<&IfaceId>,
+    why: Option<&str>,
+) -> String {
+    let dev = iface.map_or_else(|| "?".to_string(), |i| i.name.clone());
+    let what = match verdict {
+        Verdict::IntoTunnel => format!("goes into the tunnel ({dev})"),
+        Verdict::AroundTunnelToServer => {
+            format!("is the VPN server: goes around the tunnel on {dev}")
+        }
+        Verdict::DhcpServerViaLan => {
+            format!("is the DHCP server: goes via the LAN gateway on {dev}")
+        }
+        Verdict::DnsServerViaLan => {
+            format!("is a pre-tunnel resolver: goes via the LAN gateway on {dev}")
+        }
+        Verdict::OnLan => format!("is on the local network ({dev})"),
+        Verdict::ViaLanGateway => format!("goes via the LAN gateway on {dev}, not the tunnel"),
+        Verdict::Local => "is this machine".to_string(),
+        Verdict::Unreachable => "is unreachable".to_string(),
+    };
+    let mut s = format!("{addr} {what}");
+    if let Some(r) = route {
+        s.push_str(&format!("; route {}", r.dst));
+        if let Some(g) = r.gateway {
+            s.push_str(&format!(" via {g}"));
+        }
+        if r.is_ours() {
+            s.push_str(" (ours)");
+        }
+    }
+    if let Some(w) = why {
+        s.push_str(&format!(": {w}"));
+    }
+    s
+}
+
+/// Where [`discover_state`] looks.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscoverOptions {
+    pub leases: LeaseSources,
+    pub resolv_conf: PathBuf,
+}
+
+impl Default for DiscoverOptions {
+    fn default() -> Self {
+        Self {
+            leases: LeaseSources::default(),
+            resolv_conf: "/etc/resolv.conf".into(),
+        }
+    }
+}
+
+/// The machine's network before the tunnel: routes and prefixes from the OS, the DHCP
+/// server from the default interface's lease, the resolvers from resolv.conf.
+pub fn discover_state(opts: &DiscoverOptions) -> Result<NetworkState, Error> {
+    let mut state = Routes::open()?.network_state()?;
+    if let Some(d) = &state.default_v4 {
+        if let Some(found) = crate::lease::find_dhcp_server(&opts.leases, &d.iface) {
+            tracing::debug!(server = %found.server, source = %found.source.display(), "DHCP server from lease");
+            state.dhcp_server = Some(found.server);
+        }
+    }
+    if let Ok(text) = std::fs::read_to_string(&opts.resolv_conf) {
+        state.resolvers = crate::dns::parse_resolv_conf_servers(&text);
+    }
+    Ok(state)
+}
