@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ovpn_core::config::{
-    ClientConfig, ClientIdentity, Compression, Credentials, PullFilter, PullFilterAction,
+    ClientConfig, ClientIdentity, Compression, Credentials, PullFilter, PullFilterAction, Secret,
     StaticChallenge, TlsOptions, TlsVersion, TlsWrap, Transport, VerifyOptions, X509NameKind,
 };
 use ovpn_core::static_key::{StaticKey, TlsCryptV2ClientKey};
@@ -108,7 +108,7 @@ pub fn client_config(
         }),
     };
     c.credentials = credentials(profile, inputs)?;
-    c.auth_token = inputs.auth_token.clone();
+    c.auth_token = inputs.auth_token.clone().map(Secret);
     c.static_challenge = profile.static_challenge.as_ref().map(|s| StaticChallenge {
         text: s.text.clone(),
         echo: s.echo,
