@@ -147,6 +147,22 @@ pub struct TlsOptions {
     pub groups: Option<String>,
 }
 
+/// A secret string (auth-token): never shown by `Debug`.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl Secret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
 /// `auth-user-pass` credentials.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
@@ -301,7 +317,7 @@ pub struct ClientConfig {
     /// `Event::ChallengeNeeded` before connecting).
     pub static_challenge: Option<StaticChallenge>,
     /// An `auth-token` kept from a previous connection (replaces the password).
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// `auth-token-user` (base64-decoded) kept from a previous connection.
     pub auth_token_user: Option<String>,
     /// `data-ciphers` in preference order (OpenVPN names, e.g. `AES-256-GCM`).

@@ -1,7 +1,7 @@
 //! PUSH_REPLY handling (§6.2, §6.3): continuation, pull-filter, route-nopull
 //! and typed options.
 
-use crate::config::{ClientConfig, Compression, PullFilterAction};
+use crate::config::{ClientConfig, Compression, PullFilterAction, Secret};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use thiserror::Error;
@@ -167,7 +167,7 @@ pub struct PushedOptions {
     /// `key-derivation tls-ekm`.
     pub key_derivation_tls_ekm: bool,
     pub tun_mtu: Option<u16>,
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Decoded `auth-token-user`.
     pub auth_token_user: Option<String>,
     pub compression: Option<Compression>,
@@ -507,7 +507,7 @@ fn apply_option(
             }
         }
         "tun-mtu" => o.tun_mtu = Some(num(arg(args, 0, line, "mtu")?, line, "tun-mtu")?),
-        "auth-token" => o.auth_token = Some(arg(args, 0, line, "token")?.to_string()),
+        "auth-token" => o.auth_token = Some(Secret(arg(args, 0, line, "token")?.to_string())),
         "auth-token-user" => {
             use base64::Engine;
             let b = arg(args, 0, line, "user")?;
@@ -738,7 +738,8 @@ mod tests {
                 Some("fd00::1".parse().unwrap())
             ))
         );
-        assert_eq!(o.auth_token.as_deref(), Some("SESS_abc"));
+        assert_eq!(o.auth_token.as_ref().map(Secret::expose), Some("SESS_abc"));
+        assert!(!format!("{o:?}").contains("SESS_abc"));
         assert_eq!(o.auth_token_user.as_deref(), Some("alice"));
         assert_eq!(o.compression, Some(Compression::StubV2));
         assert_eq!(o.unknown.len(), 2);

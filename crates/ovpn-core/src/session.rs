@@ -430,7 +430,7 @@ impl Client {
             compression: cfg.compression,
             ping_interval: cfg.timers.ping,
             ping_restart: cfg.timers.ping_restart,
-            auth_token: cfg.auth_token.clone(),
+            auth_token: cfg.auth_token.as_ref().map(|t| t.expose().to_string()),
             auth_token_user: cfg.auth_token_user.clone(),
             exit_notify: cfg.timers.explicit_exit_notify,
             cfg,
@@ -1149,7 +1149,7 @@ impl Client {
     }
 
     fn update_token(&mut self, o: &PushedOptions) {
-        if let Some(t) = &o.auth_token {
+        if let Some(t) = o.auth_token.as_ref().map(|t| t.expose().to_string()) {
             self.auth_token = Some(t.clone());
             if o.auth_token_user.is_some() {
                 self.auth_token_user = o.auth_token_user.clone();

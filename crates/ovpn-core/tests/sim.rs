@@ -1064,6 +1064,54 @@ fn pull_filter_reject_refuses_config() {
 }
 
 #[test]
+fn auth_token_replaces_password_and_rejection_asks_for_creds() {
+    let mut cfg = client_config(true);
+    cfg.auth_token = Some(ovpn_core::config::Secret("SESS_tok".into()));
+    cfg.auth_token_user = Some("bob".into());
+    let sopts = ServerOpts {
+        auth_failed: Some("AUTH_FAILED,token expired".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 34, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    assert_eq!(
+        sim.server.credentials,
+        Some(("bob".to_string(), "SESS_tok".to_string()))
+    );
+    let r = sim.disconnect_reason().unwrap();
+    assert_eq!(r, &DisconnectReason::AuthTokenRejected);
+    assert!(r.should_reconnect());
+}
+
+#[test]
+fn static_challenge_password_format() {
+    let mut cfg = client_config(true);
+    cfg.static_challenge = Some(ovpn_core::config::StaticChallenge {
+        text: "PIN".into(),
+        echo: false,
+    });
+    // Without a response the client asks first and sends nothing.
+    let mut c = Client::new(cfg.clone(), [1; 32], Instant::now(), 1_800_000_000).unwrap();
+    assert!(c.is_closed());
+    assert!(c.poll_transmit(Instant::now()).is_none());
+    let mut evs = Vec::new();
+    while let Some(e) = c.poll_event() {
+        evs.push(e);
+    }
+    assert!(evs.iter().any(|e| matches!(e, Event::ChallengeNeeded(ovpn_core::session::Challenge::Static { text, .. }) if text == "PIN")));
+    cfg.challenge_response = Some(ovpn_core::config::ChallengeResponse::Static {
+        response: "1234".into(),
+    });
+    let mut sim = Sim::new(cfg, ServerOpts::default(), 35, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    // SCRV1:base64("pw"):base64("1234")
+    assert_eq!(
+        sim.server.credentials,
+        Some(("alice".to_string(), "SCRV1:cHc=:MTIzNA==".to_string()))
+    );
+}
+
+#[test]
 fn auth_failed_is_reported() {
     let sopts = ServerOpts {
         auth_failed: Some("AUTH_FAILED,bad password".into()),
