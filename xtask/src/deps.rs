@@ -8,6 +8,7 @@ use crate::sys;
 /// Keep it sorted; add a short reason for anything unusual.
 pub const ALL: &[&str] = &[
     "ca-certificates",
+    "dbus-daemon", // netcfg: a private bus for the systemd-resolved back end's test
     "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
     "easy-rsa",
     "iperf3", // throughput through the tunnel (bench)
