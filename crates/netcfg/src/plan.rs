@@ -209,8 +209,19 @@ pub fn plan(cfg: &TunnelNetworkConfig, state: &NetworkState) -> Plan {
     };
     p.addresses();
     let rg = cfg.redirect;
-    let redirect_v4 = rg.is_some_and(|r| r.ipv4);
-    let redirect_v6 = rg.is_some_and(|r| r.ipv6);
+    // A family is redirected only if the tunnel carries it.
+    let redirect_v4 = rg.is_some_and(|r| r.ipv4) && cfg.tun_v4.is_some();
+    let redirect_v6 = rg.is_some_and(|r| r.ipv6) && cfg.tun_v6.is_some();
+    if rg.is_some_and(|r| r.ipv4) && !redirect_v4 {
+        p.out.notes.push(
+            "redirect-gateway: the tunnel has no IPv4 address; IPv4 is not redirected".into(),
+        );
+    }
+    if rg.is_some_and(|r| r.ipv6) && !redirect_v6 {
+        p.out.notes.push(
+            "redirect-gateway ipv6: the tunnel has no IPv6 address; IPv6 is not redirected".into(),
+        );
+    }
     if let Some(rg) = rg {
         p.server_bypass(&rg, redirect_v4, redirect_v6);
         if redirect_v4 && rg.bypass_dhcp {

@@ -191,7 +191,7 @@ impl super::Backend for Backend {
 }
 
 /// Reverses a DNS change recorded in the journal.
-pub(crate) fn undo(action: &UndoAction) -> Result<(), Error> {
+pub fn undo(action: &UndoAction) -> Result<(), Error> {
     match action {
         UndoAction::RevertResolvedLink {
             iface,

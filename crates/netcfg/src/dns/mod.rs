@@ -16,10 +16,8 @@ mod imp;
 #[path = "stub.rs"]
 mod imp;
 
-#[cfg(target_os = "linux")]
-pub(crate) use imp::undo;
-#[cfg(not(target_os = "linux"))]
-pub(crate) use imp::undo;
+/// Reverses a DNS change recorded in the journal (`RevertResolvedLink`, `RestoreFile`).
+pub use imp::undo;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DnsBackendChoice {

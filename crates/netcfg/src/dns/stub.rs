@@ -26,6 +26,6 @@ impl super::Backend for Backend {
     }
 }
 
-pub(crate) fn undo(_: &UndoAction) -> Result<(), Error> {
+pub fn undo(_: &UndoAction) -> Result<(), Error> {
     Err(Error::Unsupported("DNS configuration"))
 }
