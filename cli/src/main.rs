@@ -3,6 +3,7 @@
 
 mod credentials;
 mod output;
+mod profile_check;
 mod profile_cmds;
 mod profiles;
 mod session_cmds;
@@ -70,6 +71,9 @@ enum Command {
     },
     /// Which way a packet to ADDR would go.
     RouteCheck { addr: IpAddr },
+    /// Work with .ovpn files (no helper needed).
+    #[command(subcommand)]
+    Profile(profile_check::ProfileCommand),
 }
 
 fn main() -> ExitCode {
@@ -112,6 +116,7 @@ fn main() -> ExitCode {
                 session_cmds::logs(&socket, out, name.as_deref(), follow).await
             }
             Command::RouteCheck { addr } => session_cmds::route_check(&socket, out, addr).await,
+            Command::Profile(cmd) => profile_check::run(cmd, out.json),
         }
     });
     match result {
