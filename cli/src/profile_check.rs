@@ -52,7 +52,9 @@ fn report_for(path: &Path) -> ovpn_profile::Report {
         Ok(r) => r.report,
         Err(e) => {
             let msg = format!("{e:#}");
-            let src = std::error::Error::source(&e).map(|s| format!(": {s}")).unwrap_or_default();
+            let src = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
             ovpn_profile::Report {
                 findings: vec![ovpn_profile::Finding {
                     line: None,
@@ -75,8 +77,10 @@ pub fn summary_line(usable: usize, unusable: usize, refused: usize) -> String {
 
 pub fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<ExitCode> {
     let ProfileCommand::Check { files } = cmd;
-    let reports: Vec<(String, ovpn_profile::Report)> =
-        files.iter().map(|f| (f.display().to_string(), report_for(f))).collect();
+    let reports: Vec<(String, ovpn_profile::Report)> = files
+        .iter()
+        .map(|f| (f.display().to_string(), report_for(f)))
+        .collect();
     let usable = reports.iter().filter(|(_, r)| r.usable).count();
     let unusable = reports.len() - usable;
     let refused: usize = reports.iter().map(|(_, r)| r.refused_count()).sum();
@@ -94,7 +98,11 @@ pub fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<ExitCode> {
                     needs_files: &r.needs_files,
                 })
                 .collect(),
-            summary: Summary { usable, unusable, refused },
+            summary: Summary {
+                usable,
+                unusable,
+                refused,
+            },
         };
         serde_json::to_writer_pretty(&mut out, &doc)?;
         writeln!(out)?;
@@ -107,5 +115,9 @@ pub fn run(cmd: ProfileCommand, json: bool) -> anyhow::Result<ExitCode> {
             writeln!(out, "{}", summary_line(usable, unusable, refused))?;
         }
     }
-    Ok(if unusable == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+    Ok(if unusable == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
