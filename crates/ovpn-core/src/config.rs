@@ -123,6 +123,9 @@ pub struct VerifyOptions {
     /// `peer-fingerprint`: SHA-256 digests of acceptable leaf certificates.
     /// With no CA configured the chain is not checked at all (OpenVPN semantics).
     pub peer_fingerprints: Vec<[u8; 32]>,
+    /// `crl-verify` PEM text (one or more `X509 CRL` blocks); checked for the
+    /// whole chain (OpenVPN sets CRL_CHECK_ALL).
+    pub crl_pem: Option<String>,
 }
 
 /// TLS version bound (`tls-version-min`/`tls-version-max`).

@@ -51,6 +51,8 @@ pub enum VerifyError {
     FingerprintMismatch(String),
     #[error("server certificate cannot be parsed: {0}")]
     BadCertificate(String),
+    #[error("server certificate has been revoked (crl-verify)")]
+    Revoked,
 }
 
 /// Errors building the verifier from the configuration.
@@ -60,12 +62,15 @@ pub enum VerifierConfigError {
     BadCa(String),
     #[error("neither <ca> nor peer-fingerprint is configured: the server cannot be authenticated")]
     NoTrust,
+    #[error("crl-verify: {0}")]
+    BadCrl(String),
 }
 
 /// Our [`ServerCertVerifier`].
 #[derive(Debug)]
 pub struct OpenVpnVerifier {
     roots: Option<Vec<TrustAnchor<'static>>>,
+    crls: Vec<webpki::CertRevocationList<'static>>,
     opts: VerifyOptions,
     provider: Arc<CryptoProvider>,
     /// The most recent refusal, for a clear disconnect reason.
@@ -104,8 +109,27 @@ impl OpenVpnVerifier {
             None if opts.peer_fingerprints.is_empty() => return Err(VerifierConfigError::NoTrust),
             None => None,
         };
+        let mut crls = Vec::new();
+        if let Some(pem) = &opts.crl_pem {
+            use rustls::pki_types::pem::PemObject;
+            for (i, der) in
+                rustls::pki_types::CertificateRevocationListDer::pem_slice_iter(pem.as_bytes())
+                    .enumerate()
+            {
+                let der = der.map_err(|e| VerifierConfigError::BadCrl(format!("bad PEM: {e}")))?;
+                let crl = webpki::OwnedCertRevocationList::from_der(der.as_ref())
+                    .map_err(|e| VerifierConfigError::BadCrl(format!("CRL #{}: {e:?}", i + 1)))?;
+                crls.push(webpki::CertRevocationList::Owned(crl));
+            }
+            if crls.is_empty() {
+                return Err(VerifierConfigError::BadCrl(
+                    "no X509 CRL block found".into(),
+                ));
+            }
+        }
         Ok(OpenVpnVerifier {
             roots,
+            crls,
             opts,
             provider,
             last_error: Mutex::new(None),
@@ -126,13 +150,21 @@ impl OpenVpnVerifier {
         if let Some(roots) = &self.roots {
             let ee = webpki::EndEntityCert::try_from(end_entity)
                 .map_err(|e| VerifyError::BadCertificate(e.to_string()))?;
+            let crl_refs: Vec<&webpki::CertRevocationList<'_>> = self.crls.iter().collect();
+            let revocation = webpki::RevocationOptionsBuilder::new(&crl_refs)
+                .ok()
+                .map(|b| {
+                    b.with_depth(webpki::RevocationCheckDepth::Chain)
+                        .with_status_policy(webpki::UnknownStatusPolicy::Allow)
+                        .build()
+                });
             ee.verify_for_usage(
                 self.provider.signature_verification_algorithms.all,
                 roots,
                 intermediates,
                 now,
                 webpki::KeyUsage::required_if_present(EKU_SERVER_AUTH),
-                None,
+                revocation,
                 None,
             )
             .map_err(map_webpki)?;
@@ -154,6 +186,7 @@ fn map_webpki(e: webpki::Error) -> VerifyError {
             VerifyError::UnsupportedAlgorithm(format!("{e:?}"))
         }
         E::UnsupportedCriticalExtension => VerifyError::UnsupportedCriticalExtension,
+        E::CertRevoked => VerifyError::Revoked,
         E::RequiredEkuNotFoundContext(_) => VerifyError::EkuWithoutServerAuth,
         other => VerifyError::Chain(format!("{other:?}")),
     }
@@ -557,6 +590,70 @@ mod tests {
         assert!(check_leaf(&p.leaf_der, &mk("server-1", X509NameKind::Name)).is_ok());
         assert!(check_leaf(&p.leaf_der, &mk("server", X509NameKind::Name)).is_err());
         assert!(check_leaf(&p.leaf_der, &mk("server", X509NameKind::NamePrefix)).is_ok());
+    }
+
+    #[test]
+    fn crl_revokes_leaf() {
+        use rcgen::{
+            CertificateRevocationListParams, KeyIdMethod, RevokedCertParams, SerialNumber,
+        };
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(DnType::CommonName, "CRL CA");
+        ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+        let leaf = |serial: u64| {
+            let k = KeyPair::generate().unwrap();
+            let mut p = CertificateParams::new(Vec::<String>::new()).unwrap();
+            p.serial_number = Some(SerialNumber::from(serial));
+            p.distinguished_name.push(DnType::CommonName, "srv");
+            p.signed_by(&k, &issuer).unwrap().der().clone()
+        };
+        let good = leaf(10);
+        let bad = leaf(11);
+        let crl = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(2026, 1, 1),
+            next_update: rcgen::date_time_ymd(2030, 1, 1),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: vec![RevokedCertParams {
+                serial_number: SerialNumber::from(11u64),
+                revocation_time: rcgen::date_time_ymd(2026, 1, 1),
+                reason_code: None,
+                invalidity_date: None,
+            }],
+            key_identifier_method: KeyIdMethod::Sha256,
+        }
+        .signed_by(&issuer)
+        .unwrap();
+        let v = OpenVpnVerifier::new(
+            Some(&ca.pem()),
+            VerifyOptions {
+                crl_pem: Some(crl.pem().unwrap()),
+                ..Default::default()
+            },
+            provider(),
+        )
+        .unwrap();
+        let name = ServerName::try_from("x").unwrap();
+        assert!(v.verify_server_cert(&good, &[], &name, &[], now()).is_ok());
+        assert!(v.verify_server_cert(&bad, &[], &name, &[], now()).is_err());
+        assert_eq!(v.last_error(), Some(VerifyError::Revoked));
+        assert!(matches!(
+            OpenVpnVerifier::new(
+                Some(&ca.pem()),
+                VerifyOptions {
+                    crl_pem: Some("garbage".into()),
+                    ..Default::default()
+                },
+                provider()
+            ),
+            Err(VerifierConfigError::BadCrl(_))
+        ));
     }
 
     #[test]
