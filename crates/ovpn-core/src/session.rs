@@ -1584,7 +1584,8 @@ impl Client {
         if got_key && !ks.active && ks.reliable.all_acked() && ks.tls_out.is_empty() {
             let ks = &mut self.keys[idx];
             ks.active = true;
-            if ks.key_id == KeyId::ZERO {
+            // With IV_PROTO REQUEST_PUSH the reply may already be here.
+            if ks.key_id == KeyId::ZERO && self.pushed.is_none() {
                 self.set_stage(Stage::GettingConfig);
                 // AUTH_PENDING may already have pushed the deadline further.
                 let d = now + self.cfg.timers.hand_window;

@@ -99,6 +99,8 @@ struct ServerOpts {
     require_client_cert: bool,
     /// Send AUTH_PENDING right after the key exchange.
     auth_pending: bool,
+    /// Push right after the key exchange, unasked (IV_PROTO REQUEST_PUSH).
+    push_unasked: bool,
     /// Ignore this many PUSH_REQUESTs before answering.
     ignore_push_requests: usize,
 }
@@ -118,6 +120,7 @@ impl Default for ServerOpts {
             require_client_cert: false,
             auth_pending: false,
             ignore_push_requests: 0,
+            push_unasked: false,
         }
     }
 }
@@ -455,6 +458,12 @@ impl Server {
                 // Renegotiated key: data keys right away, token re-push.
                 self.derive(idx);
                 self.write_msg(idx, "PUSH_REPLY,auth-token SESS_renewed");
+            } else if self.opts.push_unasked {
+                self.pushed = true;
+                self.derive(idx);
+                for p in self.opts.push_parts.clone() {
+                    self.write_msg(idx, &p);
+                }
             } else if self.opts.auth_pending {
                 self.write_msg(idx, "AUTH_PENDING,timeout 60");
             }
@@ -1109,6 +1118,30 @@ fn static_challenge_password_format() {
         sim.server.credentials,
         Some(("alice".to_string(), "SCRV1:cHc=:MTIzNA==".to_string()))
     );
+}
+
+#[test]
+fn unasked_push_reply_connects_without_push_request() {
+    let sopts = ServerOpts {
+        push_unasked: true,
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(client_config(true), sopts, 36, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    sim.run_until(Duration::from_secs(2), |_| false);
+    assert_eq!(sim.client.stage(), Stage::Connected);
+    assert_eq!(sim.server.push_requests, 0);
+    let stages: Vec<Stage> = sim
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Stage(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(stages.last(), Some(&Stage::Connected));
+    assert!(!stages.contains(&Stage::GettingConfig));
+    sim.exchange_data(2);
 }
 
 #[test]
