@@ -183,6 +183,40 @@ mod tests {
     }
 
     #[test]
+    fn pkcs12_roundtrip() {
+        let (cert_pem, key) = cert_and_key();
+        let cert_der = crate::verify::parse_pem_certs(&cert_pem).unwrap().remove(0);
+        let chain = p12_keystore::PrivateKeyChain::new(
+            "k1",
+            p12_keystore::PrivateKey::from_der(&key.serialize_der()).unwrap(),
+            [p12_keystore::Certificate::from_der(cert_der.as_ref()).unwrap()],
+        );
+        let mut ks = p12_keystore::KeyStore::new();
+        ks.add_entry(
+            "client",
+            p12_keystore::KeyStoreEntry::PrivateKeyChain(chain),
+        );
+        let der = ks.writer("p12pass").write().unwrap();
+        let id = load(&ClientIdentity::Pkcs12 {
+            der: der.clone(),
+            passphrase: "p12pass".into(),
+            extra_certs: None,
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(id.chain, vec![cert_der]);
+        assert_eq!(id.key.secret_der(), key.serialize_der().as_slice());
+        assert!(matches!(
+            load(&ClientIdentity::Pkcs12 {
+                der,
+                passphrase: "wrong".into(),
+                extra_certs: None,
+            }),
+            Err(IdentityError::Pkcs12(_))
+        ));
+    }
+
+    #[test]
     fn legacy_and_garbage_keys_rejected() {
         let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
         assert_eq!(
