@@ -39,3 +39,28 @@ pub use types::{
     DefaultRoute, DnsConfig, IfaceId, NetworkState, OnLinkPrefix, PushedRoute, RedirectGateway,
     RouteGateway, TunV4, TunV6, TunnelNetworkConfig,
 };
+
+#[cfg(test)]
+mod tests {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+
+    /// The helper moves these into `spawn_blocking` and shares the TUN between tasks.
+    #[test]
+    fn handles_cross_threads() {
+        send_sync::<crate::Tun>();
+        send::<crate::NetSession>();
+        send::<crate::Routes>();
+        send::<crate::Dns>();
+        send_sync::<crate::Plan>();
+        send_sync::<crate::Error>();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[allow(dead_code)]
+    fn tun_futures_are_send(t: &crate::Tun, buf: &mut [u8]) {
+        fn is_send<F: std::future::Future + Send>(_: F) {}
+        is_send(t.recv(buf));
+        is_send(t.send(&[]));
+    }
+}

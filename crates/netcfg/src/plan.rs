@@ -123,8 +123,13 @@ impl Plan {
         })
     }
 
-    /// One line per change, refusal and note, for logs and the CLI.
-    pub fn render(&self) -> Vec<String> {
+    /// One line per change, refusal and note (newline-separated), for logs and the CLI.
+    pub fn render(&self) -> String {
+        self.render_lines().join("\n")
+    }
+
+    /// [`Plan::render`] as separate lines.
+    pub fn render_lines(&self) -> Vec<String> {
         let mut out: Vec<String> = self
             .changes
             .iter()
@@ -1178,7 +1183,8 @@ mod tests {
     #[test]
     fn render_names_every_change() {
         let p = plan(&reference_cfg(), &lan_state(Some("192.168.2.2")));
-        let lines = p.render();
+        let lines = p.render_lines();
+        assert_eq!(p.render().lines().count(), lines.len());
         assert!(lines
             .iter()
             .any(|l| l.starts_with("add route 0.0.0.0/1 via 10.8.0.1 dev <tunnel>")));

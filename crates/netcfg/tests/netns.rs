@@ -436,6 +436,9 @@ fn tun_carries_packets_both_ways() {
             let f = files();
             let (tun, mut s, _plan) = bring_up(&f);
             assert!(tun.as_raw_fd() >= 0);
+            // The fast-path fd reaches the same device.
+            let dup = tun.try_clone_fd().unwrap();
+            assert_ne!(dup.as_raw_fd(), tun.as_raw_fd());
             // A UDP datagram to a tunnelled address comes out of the TUN as an IPv4 packet.
             let sock = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
             sock.send_to(b"ping", "10.0.0.3:9").unwrap();

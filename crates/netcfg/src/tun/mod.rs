@@ -69,6 +69,20 @@ impl Tun {
 }
 
 #[cfg(unix)]
+impl Tun {
+    /// A duplicate of the device's fd for a fast path of the caller's own (a blocking
+    /// reader thread, batched I/O). It shares the open file with `Tun`, so it is
+    /// non-blocking too, and the interface lives until both are closed.
+    pub fn try_clone_fd(&self) -> io::Result<std::os::fd::OwnedFd> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: the fd is open for as long as `self` is borrowed.
+        #[allow(unsafe_code)]
+        let fd = unsafe { std::os::fd::BorrowedFd::borrow_raw(self.imp.as_raw_fd()) };
+        fd.try_clone_to_owned()
+    }
+}
+
+#[cfg(unix)]
 impl std::os::fd::AsRawFd for Tun {
     /// The device's fd (non-blocking), for a caller's own fast path; it stays owned by `Tun`.
     fn as_raw_fd(&self) -> std::os::fd::RawFd {
