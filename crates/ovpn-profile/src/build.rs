@@ -559,6 +559,9 @@ impl Builder {
     }
 
     fn refuse(&mut self, d: &RawDirective, reason: &str) {
+        if classify::server_only(&d.name) {
+            self.server_hints.push((d.line, d.name.clone()));
+        }
         let mut msg = format!("refused, not carried out: {reason}");
         let joined = d.args.join(" ");
         if matches!(

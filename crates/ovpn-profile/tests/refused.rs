@@ -40,6 +40,16 @@ const REFUSED: &[&str] = &[
     "tls-export-cert /tmp",
     "dns-updown /bin/sh",
     "tls-crypt-v2-verify /bin/true",
+    "dh dh2048.pem",
+    "crl-verify /etc/openvpn/crl dir",
+    "askpass /root/pass.txt",
+    "dhcp-renew",
+    "dhcp-release",
+    "register-dns",
+    "client-config-dir /etc/openvpn/ccd",
+    "ifconfig-pool-persist ipp.txt",
+    "setcon user_u:role_r:type_t",
+    "capath /etc/ssl/certs",
 ];
 
 fn name(d: &str) -> &str {
