@@ -54,30 +54,47 @@ pub enum ResolveError {
 
 /// Read a profile file and resolve its references next to it.
 pub fn resolve(path: &Path) -> Result<Resolved, ResolveError> {
-    let bytes =
-        read_limited(path, ovpn_profile::limits::MAX_PROFILE_BYTES + 1).map_err(|source| {
-            match source {
-                ReadErr::NotAFile => ResolveError::NotAFile {
-                    path: path.to_path_buf(),
-                },
-                ReadErr::Io(source) => ResolveError::Io {
-                    path: path.to_path_buf(),
-                    source,
-                },
-                // Too big: let the parser give its line-numbered limit error.
-                ReadErr::TooBig(b) => ResolveError::Io {
-                    path: path.to_path_buf(),
-                    source: std::io::Error::other(format!("larger than {b} bytes")),
-                },
-            }
-        })?;
+    let limit = ovpn_profile::limits::MAX_PROFILE_BYTES;
+    let bytes = match read_limited(path, limit) {
+        Ok(b) => b,
+        Err(ReadErr::NotAFile) => {
+            return Err(ResolveError::NotAFile {
+                path: path.to_path_buf(),
+            })
+        }
+        Err(ReadErr::Io(source)) => {
+            return Err(ResolveError::Io {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
+        Err(ReadErr::TooBig { size, head }) => {
+            // Report it like the parser does: the size and the line where the limit falls.
+            let lines = head.iter().take(limit).filter(|&&b| b == b'\n').count();
+            let e = ovpn_profile::ParseError {
+                line: u32::try_from(lines).unwrap_or(u32::MAX).saturating_add(1),
+                kind: ovpn_profile::ParseErrorKind::TooLarge { size },
+            };
+            let report = ovpn_profile::report_for_error(&e);
+            return Ok(Resolved {
+                profile: None,
+                report,
+                credentials: None,
+                proxy_credentials: None,
+            });
+        }
+    };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     Ok(resolve_bytes(&bytes, &dir))
 }
 
 enum ReadErr {
     NotAFile,
-    TooBig(usize),
+    /// Larger than the limit: the real size and the first `limit + 1` bytes.
+    TooBig {
+        size: usize,
+        head: Vec<u8>,
+    },
     Io(std::io::Error),
 }
 
@@ -93,7 +110,10 @@ fn read_limited(path: &Path, limit: usize) -> Result<Vec<u8>, ReadErr> {
     let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
     f.take(cap).read_to_end(&mut buf).map_err(ReadErr::Io)?;
     if buf.len() > limit {
-        return Err(ReadErr::TooBig(limit));
+        let size = usize::try_from(meta.len())
+            .unwrap_or(usize::MAX)
+            .max(buf.len());
+        return Err(ReadErr::TooBig { size, head: buf });
     }
     Ok(buf)
 }
@@ -262,8 +282,8 @@ fn find_and_read(dir: &Path, need: &FileNeed) -> Option<(PathBuf, Result<Vec<u8>
             Err(ReadErr::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
             Err(ReadErr::Io(e)) => return Some((path, Err(e.to_string()))),
             Err(ReadErr::NotAFile) => return Some((path, Err("it is not a regular file".into()))),
-            Err(ReadErr::TooBig(l)) => {
-                return Some((path, Err(format!("it is larger than {l} bytes"))))
+            Err(ReadErr::TooBig { .. }) => {
+                return Some((path, Err(format!("it is larger than {limit} bytes"))))
             }
         }
     }

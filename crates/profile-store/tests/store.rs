@@ -199,3 +199,18 @@ fn default_store_uses_xdg_data_home() {
     assert_eq!(store.dir(), tmp.path().join("oxivpn/profiles"));
     std::env::remove_var("XDG_DATA_HOME");
 }
+
+#[test]
+fn huge_profile_is_a_line_numbered_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("big.ovpn");
+    let line = format!("# {}\n", "x".repeat(1000));
+    std::fs::write(&p, line.repeat(50 * 1024)).unwrap();
+    let r = resolve(&p).unwrap();
+    assert!(!r.report.usable && r.profile.is_none());
+    let reason = r.report.reason.unwrap();
+    assert!(
+        reason.starts_with("line 1046:") && reason.contains(&format!("{} bytes", 1003 * 50 * 1024)),
+        "{reason}"
+    );
+}
