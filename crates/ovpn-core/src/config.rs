@@ -375,7 +375,8 @@ impl Default for ClientConfig {
             route_nopull: false,
             tun_mtu: 1500,
             tls_mtu: 1250,
-            dynamic_tls_crypt: false,
+            // Interop-tested against openvpn 2.6.14 (tests/interop_openvpn.rs).
+            dynamic_tls_crypt: true,
         }
     }
 }

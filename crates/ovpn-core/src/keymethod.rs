@@ -336,14 +336,14 @@ mod tests {
         cfg.peer_info.gui_ver = Some("OxiVPN_0.1".into());
         cfg.peer_info.plat = "linux".into();
         let pi = peer_info(&cfg);
-        assert!(pi.contains("IV_PROTO=414\n"));
+        assert!(pi.contains("IV_PROTO=926\n"));
         assert!(pi.contains("IV_NCP=2\n"));
         assert!(pi.contains("IV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"));
         assert!(pi.contains("IV_GUI_VER=OxiVPN_0.1\n"));
         assert!(pi.contains("IV_COMP_STUBv2=1\n"));
         assert!(pi.ends_with('\n'));
-        cfg.dynamic_tls_crypt = true;
-        assert!(peer_info(&cfg).contains("IV_PROTO=926\n"));
+        cfg.dynamic_tls_crypt = false;
+        assert!(peer_info(&cfg).contains("IV_PROTO=414\n"));
         cfg.data_ciphers = vec!["CHACHA20-POLY1305".into()];
         assert!(!peer_info(&cfg).contains("IV_NCP"));
     }

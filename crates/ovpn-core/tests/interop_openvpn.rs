@@ -10,9 +10,16 @@
 //! server-initiated renegotiation (reneg-sec) with traffic continuing, and
 //! exit notification on close.
 
-use ovpn_core::config::{ClientConfig, ClientIdentity, TlsWrap, VerifyOptions};
+use ovpn_core::config::{
+    ClientConfig, ClientIdentity, Compression, Credentials, TlsWrap, Transport, VerifyOptions,
+};
+use ovpn_core::session::DisconnectReason;
 use ovpn_core::session::{Client, Event, Stage, DATA_HEADROOM, DATA_TAILROOM};
 use ovpn_core::static_key::StaticKey;
+use ovpn_core::static_key::TlsCryptV2ClientKey;
+use ovpn_core::transport::{frame_tcp, TcpFramer};
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::net::{Ipv4Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -224,10 +231,56 @@ fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
     ip
 }
 
-/// Blocking driver around the client: link = UDP socket to the server.
+/// The link to the server: UDP datagrams or TCP with u16 length framing.
+enum Link {
+    Udp(UdpSocket),
+    Tcp(TcpStream, TcpFramer),
+}
+
+impl Link {
+    fn send(&mut self, pkt: &[u8]) {
+        match self {
+            Link::Udp(s) => {
+                let _ = s.send(pkt);
+            }
+            Link::Tcp(s, _) => {
+                let mut out = Vec::with_capacity(pkt.len() + 2);
+                frame_tcp(pkt, &mut out).unwrap();
+                let _ = s.write_all(&out);
+            }
+        }
+    }
+
+    /// One packet into `buf` (returns its length), or None on timeout.
+    fn recv(&mut self, buf: &mut Vec<u8>, wait: Duration) -> Option<usize> {
+        match self {
+            Link::Udp(s) => {
+                buf.resize(4096, 0);
+                s.set_read_timeout(Some(wait)).unwrap();
+                s.recv(buf).ok()
+            }
+            Link::Tcp(s, framer) => {
+                if framer.pop_into(buf).unwrap() {
+                    return Some(buf.len());
+                }
+                s.set_read_timeout(Some(wait)).unwrap();
+                let mut tmp = [0u8; 4096];
+                match s.read(&mut tmp) {
+                    Ok(0) | Err(_) => None,
+                    Ok(n) => {
+                        framer.push(&tmp[..n]);
+                        framer.pop_into(buf).unwrap().then(|| buf.len())
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Blocking driver around the client.
 struct Driver {
     client: Client,
-    sock: UdpSocket,
+    link: Link,
     events: Vec<Event>,
     tun_in: Vec<Vec<u8>>,
 }
@@ -236,7 +289,7 @@ impl Driver {
     fn flush(&mut self) {
         let now = Instant::now();
         while let Some(p) = self.client.poll_transmit(now) {
-            let _ = self.sock.send(&p);
+            self.link.send(&p);
         }
         while let Some(e) = self.client.poll_event() {
             eprintln!("event: {e:?}");
@@ -246,7 +299,7 @@ impl Driver {
 
     fn run(&mut self, limit: Duration, mut done: impl FnMut(&Driver) -> bool) -> bool {
         let end = Instant::now() + limit;
-        let mut buf = vec![0u8; 4096];
+        let mut buf = Vec::with_capacity(4096);
         loop {
             self.flush();
             if done(self) {
@@ -260,14 +313,13 @@ impl Driver {
             let wait = wake
                 .saturating_duration_since(now)
                 .max(Duration::from_millis(1));
-            self.sock.set_read_timeout(Some(wait)).unwrap();
-            match self.sock.recv(&mut buf) {
-                Ok(n) => {
+            match self.link.recv(&mut buf, wait) {
+                Some(n) => {
                     if let Some(r) = self.client.handle_packet(Instant::now(), &mut buf[..n]) {
                         self.tun_in.push(buf[r].to_vec());
                     }
                 }
-                Err(_) => self.client.handle_timeout(Instant::now()),
+                None => self.client.handle_timeout(Instant::now()),
             }
         }
     }
@@ -280,7 +332,7 @@ impl Driver {
             .client
             .handle_tun_packet(Instant::now(), &mut buf, DATA_HEADROOM)
             .expect("connected client encrypts");
-        self.sock.send(&buf[off..]).unwrap();
+        self.link.send(&buf[off..]);
     }
 
     /// Ping the server's tun address through the tunnel; true if a reply came back.
@@ -302,7 +354,7 @@ impl Driver {
     }
 }
 
-fn connect(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> Driver {
+fn start_client(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> Driver {
     let mut cfg = ClientConfig {
         remote_addr: Some("127.0.0.1".parse().unwrap()),
         tls_wrap: wrap,
@@ -321,8 +373,15 @@ fn connect(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> D
     };
     cfg.timers.explicit_exit_notify = Some(1);
     tweak(&mut cfg);
-    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
-    sock.connect("127.0.0.1:1194").unwrap();
+    let link = if cfg.transport == Transport::Tcp {
+        let s = TcpStream::connect("127.0.0.1:1194").unwrap();
+        s.set_nodelay(true).unwrap();
+        Link::Tcp(s, TcpFramer::new(4096))
+    } else {
+        let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.connect("127.0.0.1:1194").unwrap();
+        Link::Udp(sock)
+    };
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -330,12 +389,16 @@ fn connect(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> D
     let mut seed = [7u8; 32];
     seed[..8].copy_from_slice(&unix.to_le_bytes());
     let client = Client::new(cfg, seed, Instant::now(), unix).unwrap();
-    let mut d = Driver {
+    Driver {
         client,
-        sock,
+        link,
         events: Vec::new(),
         tun_in: Vec::new(),
-    };
+    }
+}
+
+fn connect(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> Driver {
+    let mut d = start_client(f, wrap, tweak);
     assert!(
         d.run(Duration::from_secs(20), |d| d.client.stage()
             == Stage::Connected),
@@ -343,6 +406,13 @@ fn connect(f: &Files, wrap: TlsWrap, tweak: impl FnOnce(&mut ClientConfig)) -> D
         d.events
     );
     d
+}
+
+fn disconnect_reason(d: &Driver) -> Option<DisconnectReason> {
+    d.events.iter().find_map(|e| match e {
+        Event::Disconnected(r) => Some(r.clone()),
+        _ => None,
+    })
 }
 
 fn local_addr(d: &Driver) -> Ipv4Addr {
@@ -452,5 +522,123 @@ fn inner() {
         );
         assert!(d.ping(me, seq), "ping after renegotiation lost");
     }
+    // 3. tls-crypt-v2 with force-cookie (WKC resend), dynamic tls-crypt on renegotiation.
+    {
+        assert!(Command::new("openvpn")
+            .args(["--genkey", "tls-crypt-v2-server"])
+            .arg(dir.join("v2srv.key"))
+            .status()
+            .unwrap()
+            .success());
+        assert!(Command::new("openvpn")
+            .arg("--tls-crypt-v2")
+            .arg(dir.join("v2srv.key"))
+            .args(["--genkey", "tls-crypt-v2-client"])
+            .arg(dir.join("v2cli.key"))
+            .status()
+            .unwrap()
+            .success());
+        let k = TlsCryptV2ClientKey::parse_pem(
+            &std::fs::read_to_string(dir.join("v2cli.key")).unwrap(),
+        )
+        .unwrap();
+        let mut blob = k.key.as_bytes().to_vec();
+        blob.extend_from_slice(&k.wkc);
+        let server = start_server(&f, "v2", "tls-crypt-v2 v2srv.key force-cookie\nreneg-sec 5");
+        let mut d = connect(&f, TlsWrap::CryptV2 { client_key: blob }, |c| {
+            c.dynamic_tls_crypt = true;
+        });
+        assert!(
+            d.client
+                .pushed_options()
+                .unwrap()
+                .protocol_flags
+                .dyn_tls_crypt
+        );
+        let me = local_addr(&d);
+        let mut seq = 200;
+        let end = Instant::now() + Duration::from_secs(15);
+        while Instant::now() < end && d.renewed() < 2 {
+            assert!(d.ping(me, seq), "ping {seq} lost; events {:?}", d.events);
+            seq += 1;
+            d.run(Duration::from_millis(500), |_| false);
+        }
+        assert!(
+            d.renewed() >= 2,
+            "dynamic tls-crypt renegotiation failed; server log:\n{}",
+            server.log_text()
+        );
+        assert!(d.ping(me, seq), "ping after renegotiation lost");
+    }
+
+    // 4. TCP, no wrapping, username/password, compress stub-v2, legacy AES-256-CBC + SHA256.
+    {
+        std::fs::write(
+            dir.join("auth.sh"),
+            "#!/bin/sh\nu=$(sed -n 1p \"$1\"); p=$(sed -n 2p \"$1\")\n[ \"$u\" = alice ] && [ \"$p\" = s3cret ]\n",
+        )
+        .unwrap();
+        assert!(Command::new("chmod")
+            .args(["+x"])
+            .arg(dir.join("auth.sh"))
+            .status()
+            .unwrap()
+            .success());
+        let conf = "proto tcp4-server\nscript-security 2\nauth-user-pass-verify ./auth.sh via-file\n\
+                    verify-client-cert none\nusername-as-common-name\ncompress stub-v2\npush \"compress stub-v2\"\n\
+                    data-ciphers AES-256-CBC\nauth SHA256";
+        let server = start_server(&f, "tcp", &conf);
+        let tweak = |pw: &'static str| {
+            move |c: &mut ClientConfig| {
+                c.transport = Transport::Tcp;
+                c.identity = ClientIdentity::None;
+                c.credentials = Some(Credentials {
+                    username: "alice".into(),
+                    password: pw.into(),
+                });
+                c.compression = Compression::StubV2;
+                c.data_ciphers = vec!["AES-256-CBC".into()];
+                c.auth_digest = "SHA256".into();
+            }
+        };
+        let mut d = connect(&f, TlsWrap::None, tweak("s3cret"));
+        let me = local_addr(&d);
+        for seq in 300..303 {
+            assert!(
+                d.ping(me, seq),
+                "TCP ping {seq} lost; server log:\n{}",
+                server.log_text()
+            );
+        }
+        d.client.close(Instant::now());
+        d.flush();
+        // Wrong password: AUTH_FAILED.
+        let mut d = start_client(&f, TlsWrap::None, tweak("wrong"));
+        d.run(Duration::from_secs(20), |d| d.client.is_closed());
+        assert!(
+            matches!(
+                disconnect_reason(&d),
+                Some(DisconnectReason::AuthFailed { .. })
+            ),
+            "{:?}",
+            d.events
+        );
+    }
+
+    // 5. Wrong tls-crypt key: no answer, clear reason.
+    {
+        let _server = start_server(&f, "badtc", "tls-crypt tc.key");
+        let mut wrong = tc.as_bytes().to_vec();
+        wrong[200] ^= 0xff;
+        let mut d = start_client(&f, TlsWrap::Crypt { key: wrong }, |c| {
+            c.timers.hand_window = Duration::from_secs(3);
+        });
+        d.run(Duration::from_secs(10), |d| d.client.is_closed());
+        assert_eq!(
+            disconnect_reason(&d),
+            Some(DisconnectReason::NoServerReply { secs: 3 })
+        );
+    }
+
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -888,7 +888,7 @@ fn clean_handshake_push_continuation_and_data() {
     assert!(cfg.uses_tls_ekm());
     assert_eq!(sim.server.push_requests, 1);
     assert!(
-        sim.server.peer_info.contains("IV_PROTO=414\n"),
+        sim.server.peer_info.contains("IV_PROTO=926\n"),
         "{}",
         sim.server.peer_info
     );
