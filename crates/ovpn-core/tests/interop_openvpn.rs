@@ -269,7 +269,7 @@ impl Link {
                     Ok(0) | Err(_) => None,
                     Ok(n) => {
                         framer.push(&tmp[..n]);
-                        framer.pop_into(buf).unwrap().then(|| buf.len())
+                        framer.pop_into(buf).unwrap().then_some(buf.len())
                     }
                 }
             }
@@ -587,7 +587,7 @@ fn inner() {
         let conf = "proto tcp4-server\nscript-security 2\nauth-user-pass-verify ./auth.sh via-file\n\
                     verify-client-cert none\nusername-as-common-name\ncompress stub-v2\npush \"compress stub-v2\"\n\
                     data-ciphers AES-256-CBC\nauth SHA256";
-        let server = start_server(&f, "tcp", &conf);
+        let server = start_server(&f, "tcp", conf);
         let tweak = |pw: &'static str| {
             move |c: &mut ClientConfig| {
                 c.transport = Transport::Tcp;
