@@ -842,6 +842,37 @@ mod tests {
     }
 
     #[test]
+    fn compression_framing_then_encrypt_in_place_without_realloc() {
+        use crate::compress::{Compression, MAX_PREFIX, MAX_SUFFIX};
+        let now = Instant::now();
+        let head = HEADROOM + MAX_PREFIX;
+        for comp in [
+            Compression::None,
+            Compression::LzoNo,
+            Compression::StubSwap,
+            Compression::StubV2,
+        ] {
+            for cipher in [Cipher::Aes256Gcm, Cipher::Aes256Cbc] {
+                let (mut c, mut s) = pair(cipher, Digest::Sha512);
+                c.set_peer_id(Some(9));
+                for payload in [&[0x50u8, 1, 2, 3][..], &crate::ping::PING_MAGIC[..]] {
+                    let mut buf = Vec::with_capacity(head + payload.len() + TAILROOM + MAX_SUFFIX);
+                    buf.resize(head, 0);
+                    buf.extend_from_slice(payload);
+                    let cap = buf.capacity();
+                    let start = comp.frame(&mut buf, head).unwrap();
+                    let at = c.encrypt(&mut buf, start).unwrap();
+                    assert_eq!(buf.capacity(), cap, "{comp:?} {cipher:?}");
+                    let wire = &mut buf[at..];
+                    let r = s.decrypt(wire, now).unwrap();
+                    let r = comp.deframe(wire, r).unwrap();
+                    assert_eq!(&wire[r], payload, "{comp:?} {cipher:?}");
+                }
+            }
+        }
+    }
+
+    #[test]
     fn client_and_server_directions_differ() {
         // the client must not be able to decrypt its own packets (key[0] vs key[1])
         let now = Instant::now();
