@@ -676,6 +676,47 @@ mod tests {
     }
 
     #[test]
+    fn client_ack_tls_auth_randomid_vector() {
+        // test_pkt.c: client_ack_tls_auth_randomid (P_CONTROL_V1, msg-id 1,
+        // ClientHello, no ACKs), verified by the server direction only.
+        let wire = hex!(
+            "2014014ebc80c6142b7bc876fbc52e27b1c507355bb6006bae71ba4e38000000
+             0361d3ff530000000001160301010c0100010803038caaac3a1a07bde7b75006
+             9b940c344b5a35cac479bdc909b07bd9eebb7de725203938e2183336149f34f0
+             4459968d0ed24776648859e9380397969845fbf5ff230032130213031301c02c
+             c030009fcca9cca8ccaac02bc02f009ec024c028006bc023c0270067c00ac014
+             0039c009c013003300ff0100008d000b000403000102000a000c000a001d0017
+             001e001900180016000000170000000d0030002e040305030603080708080809
+             080a080b08040805080604010501060103030203030102010302020204020502
+             0602002b00050403040303002d00020101003300260024001d00200ec97aff58
+             db56f640d1eddb9181d6ef83868ab23d88923fd8519cd62656336b"
+        );
+        let now = Instant::now();
+        let mut srv = ControlWrap::tls_auth(&key(), KeyDirection::Normal, Digest::Sha1).unwrap();
+        let mut plain = Vec::new();
+        srv.unwrap(&wire, now, &mut plain).unwrap();
+        assert_eq!(plain.len(), wire.len() - 28);
+        let p = crate::packet::ControlPacket::decode(&plain).unwrap();
+        assert_eq!(p.opcode, Opcode::ControlV1);
+        assert!(p.acks.is_empty());
+        assert_eq!(p.message_id, Some(1));
+        assert_eq!(&p.payload[..3], &hex!("160301"));
+        // replay id 3, timestamp 0x61d3ff53: a second delivery is a replay
+        assert_eq!(
+            srv.unwrap(&wire, now, &mut Vec::new()),
+            Err(WrapError::Replay(ReplayError::Replay(3)))
+        );
+        // flipping a byte of the HMAC invalidates it
+        let mut bad = wire;
+        bad[20] = 0x23;
+        let mut fresh = ControlWrap::tls_auth(&key(), KeyDirection::Normal, Digest::Sha1).unwrap();
+        assert_eq!(
+            fresh.unwrap(&bad, now, &mut Vec::new()),
+            Err(WrapError::AuthFailed { mode: "tls-auth" })
+        );
+    }
+
+    #[test]
     fn none_passes_through() {
         let mut w = ControlWrap::none();
         let plain = hex!("38 6891923fa3103437 00 00000000");
