@@ -86,7 +86,7 @@ pub enum Challenge {
 pub enum DisconnectReason {
     #[error("no reply from the server within {secs} s: check the tls-crypt/tls-auth key and that the server is reachable")]
     NoServerReply { secs: u64 },
-    #[error("TLS key negotiation did not complete within {secs} s (hand-window)")]
+    #[error("the server answered but the TLS handshake/key exchange did not complete within {secs} s (hand-window): the server may refuse our TLS version or cipher suites (rustls: TLS 1.2/1.3 with ECDHE and AES-GCM/ChaCha20 only), our certificate or credentials; see the server log")]
     HandshakeTimeout { secs: u64 },
     #[error("{0}")]
     Tls(TlsError),

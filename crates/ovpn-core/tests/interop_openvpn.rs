@@ -640,5 +640,23 @@ fn inner() {
         );
     }
 
+    // 6. A server TLS setting rustls cannot meet (TLS <= 1.1): the server drops the
+    // session without sending its alert, so the client reports a hand-window
+    // timeout that names the likely causes.
+    {
+        let _server = start_server(&f, "tls11", "tls-crypt tc.key\ntls-version-max 1.1");
+        let mut d = start_client(
+            &f,
+            TlsWrap::Crypt {
+                key: tc.as_bytes().to_vec(),
+            },
+            |c| c.timers.hand_window = Duration::from_secs(4),
+        );
+        d.run(Duration::from_secs(10), |d| d.client.is_closed());
+        let r = disconnect_reason(&d);
+        assert_eq!(r, Some(DisconnectReason::HandshakeTimeout { secs: 4 }));
+        assert!(r.unwrap().to_string().contains("TLS version"));
+    }
+
     let _ = std::fs::remove_dir_all(&dir);
 }
