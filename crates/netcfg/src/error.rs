@@ -60,6 +60,7 @@ pub enum Error {
 }
 
 impl Error {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     pub(crate) fn netlink(op: impl Into<String>, source: io::Error) -> Self {
         Error::Netlink {
             op: op.into(),

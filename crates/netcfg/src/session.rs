@@ -11,7 +11,9 @@ use crate::dns::{Dns, DnsOptions};
 use crate::journal::{Journal, JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
 use crate::lease::LeaseSources;
 use crate::plan::{Change, Dev, Plan, PlannedChange, PlannedRoute, Reason};
-use crate::routes::{AddOutcome, RouteRecord, Routes, ROUTE_PROTO_OXIVPN, TABLE_MAIN};
+use crate::routes::{
+    AddOutcome, IfaceAddress, RouteRecord, Routes, ROUTE_PROTO_OXIVPN, TABLE_MAIN,
+};
 use crate::types::{IfaceId, NetworkState};
 use crate::Error;
 
@@ -80,7 +82,15 @@ fn record_for(r: &PlannedRoute, tun: &IfaceId) -> RouteRecord {
         },
         kind: RouteRecord::KIND_UNICAST,
         pref_src: None,
+        onlink: false,
     }
+}
+
+fn gateway_covered(addrs: &[IfaceAddress], oif: u32, gw: IpAddr) -> bool {
+    addrs.iter().filter(|a| a.iface == oif).any(|a| {
+        a.peer == Some(gw)
+            || IpNet::new(a.addr, a.prefix_len).is_ok_and(|n| n.trunc().contains(&gw))
+    })
 }
 
 impl NetSession {
@@ -134,7 +144,12 @@ impl NetSession {
                 }
                 Change::SetMtu(m) => self.routes.set_mtu(self.tun.index, *m)?,
                 Change::AddRoute(r) => {
-                    let rec = record_for(r, &self.tun);
+                    let mut rec = record_for(r, &self.tun);
+                    if let (Some(gw), Some(oif)) = (rec.gateway, rec.oif) {
+                        // A gateway outside every prefix of its interface (e.g. a cloud
+                        // `default via 172.31.1.1 dev eth0 onlink`) needs `onlink` too.
+                        rec.onlink = !gateway_covered(&self.routes.addresses()?, oif, gw);
+                    }
                     let i = self
                         .journal
                         .push(why_entry(UndoAction::DeleteRoute(rec.clone()), c))?;

@@ -220,7 +220,7 @@ fn bring_up(f: &Files) -> (Tun, NetSession, Plan) {
 fn bring_up_with(f: &Files, cfg: TunnelNetworkConfig) -> (Tun, NetSession, Plan) {
     let state = discover_state(&f.discover).unwrap();
     let d = state.default_v4.clone().unwrap();
-    assert_eq!(d.gateway, Some(addr("192.168.1.1")));
+    assert!(d.gateway.is_some());
     assert_eq!(d.iface.name, "eth0");
     assert_eq!(state.dhcp_server, Some("192.168.2.2".parse().unwrap()));
     assert_eq!(state.resolvers, vec![addr("192.168.1.1")]);
@@ -382,6 +382,7 @@ fn crash_recovery_restores_the_start_state() {
             scope: RouteRecord::SCOPE_UNIVERSE,
             kind: RouteRecord::KIND_UNICAST,
             pref_src: None,
+            onlink: false,
         };
         assert_eq!(r.add(&stray).unwrap(), AddOutcome::Added);
         let report = recover(&f.journal).unwrap();
@@ -803,4 +804,49 @@ fn sigkill_child() {
     // Not reached when the parent kills us; keep the handles alive until then.
     drop(s);
     drop(tun);
+}
+
+#[test]
+fn an_onlink_default_route_is_bypassed_replaced_and_restored() {
+    require_root!();
+    let ns = Netns::new("onlink");
+    let n = ns.name.as_str();
+    ip(&["-n", n, "route", "del", "default"]);
+    ip(&[
+        "-n",
+        n,
+        "route",
+        "add",
+        "default",
+        "via",
+        "10.99.0.1",
+        "dev",
+        "eth0",
+        "onlink",
+        "proto",
+        "dhcp",
+        "metric",
+        "100",
+    ]);
+    ns.run(|| {
+        let rt = runtime();
+        let _enter = rt.enter();
+        let f = files();
+        let before = sorted_dump();
+        assert!(before
+            .iter()
+            .any(|r| r.onlink && r.gateway == Some(addr("10.99.0.1"))));
+        let mut cfg = reference_cfg();
+        cfg.redirect = Some(RedirectGateway::default());
+        let (tun, mut s, _plan) = bring_up_with(&f, cfg);
+        let e = s.explain(addr("198.18.0.1")).unwrap();
+        assert_eq!(e.verdict, Verdict::AroundTunnelToServer, "{}", e.summary);
+        assert_eq!(e.route.as_ref().unwrap().gateway, Some(addr("10.99.0.1")));
+        assert!(e.route.as_ref().unwrap().onlink);
+        let e = s.explain(addr("10.0.0.3")).unwrap();
+        assert_eq!(e.verdict, Verdict::IntoTunnel, "{}", e.summary);
+        s.undo_all().unwrap();
+        drop(tun);
+        assert_eq!(sorted_dump(), before);
+    });
 }

@@ -44,6 +44,9 @@ fn route_message(r: &RouteRecord, for_delete: bool) -> RouteMessage {
         RouteScope::from(r.scope)
     };
     m.header.kind = RouteType::from(r.kind);
+    if r.onlink {
+        m.header.flags |= RouteFlags::Onlink;
+    }
     if r.dst.prefix_len() > 0 {
         m.attributes
             .push(RouteAttribute::Destination(RouteAddress::from(
@@ -95,6 +98,7 @@ fn record_of(m: &RouteMessage) -> Option<RouteRecord> {
         scope: u8::from(m.header.scope),
         kind: u8::from(m.header.kind),
         pref_src: None,
+        onlink: m.header.flags.contains(RouteFlags::Onlink),
     };
     for a in &m.attributes {
         match a {

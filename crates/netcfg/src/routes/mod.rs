@@ -39,6 +39,9 @@ pub struct RouteRecord {
     /// Route type (1 unicast, 2 local, ...).
     pub kind: u8,
     pub pref_src: Option<IpAddr>,
+    /// The gateway is on-link even without a prefix covering it (`ip route ... onlink`).
+    #[serde(default)]
+    pub onlink: bool,
 }
 
 impl RouteRecord {
