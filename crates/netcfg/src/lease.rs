@@ -381,6 +381,17 @@ lease {
         assert_eq!(f.server, "10.0.2.2".parse::<Ipv4Addr>().unwrap());
         std::fs::remove_file(dir.path().join("nm/internal-0d5c-4b1e-eth0.lease")).unwrap();
 
+        // NetworkManager with its dhclient plugin: dhclient syntax in its own directory.
+        std::fs::write(
+            dir.path().join("nm/dhclient-0d5c-4b1e-eth0.lease"),
+            DHCLIENT,
+        )
+        .unwrap();
+        let f = find_dhcp_server(&s, &eth0).unwrap();
+        assert_eq!(f.server, "192.168.2.2".parse::<Ipv4Addr>().unwrap());
+        assert!(f.source.ends_with("nm/dhclient-0d5c-4b1e-eth0.lease"));
+        std::fs::remove_file(dir.path().join("nm/dhclient-0d5c-4b1e-eth0.lease")).unwrap();
+
         std::fs::create_dir_all(dir.path().join("dhcp")).unwrap();
         std::fs::write(dir.path().join("dhcp/dhclient.eth0.leases"), DHCLIENT).unwrap();
         let f = find_dhcp_server(&s, &eth0).unwrap();

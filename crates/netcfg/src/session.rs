@@ -154,7 +154,7 @@ impl NetSession {
                         .journal
                         .push(why_entry(UndoAction::DeleteRoute(rec.clone()), c))?;
                     if self.routes.add(&rec)? == AddOutcome::AlreadyPresent {
-                        tracing::info!(route = %rec, "route already present; left alone");
+                        tracing::debug!(route = %rec, "route already present; left alone");
                         self.journal.mark_skipped(i)?;
                     }
                 }
@@ -169,7 +169,7 @@ impl NetSession {
                             && k.kind == RouteRecord::KIND_UNICAST
                     });
                     let Some(found) = found else {
-                        tracing::info!(route = %r, "route to delete is already gone");
+                        tracing::debug!(route = %r, "route to delete is already gone");
                         continue;
                     };
                     self.journal

@@ -61,11 +61,11 @@ impl Netns {
         let n = ns.name.as_str();
         // No IPv6 DAD: its late local routes would make before/after dumps differ.
         let out = Command::new("ip")
-            .args(["netns", "exec", n, "sysctl", "-q", "-w"])
-            .args([
-                "net.ipv6.conf.all.accept_dad=0",
-                "net.ipv6.conf.default.accept_dad=0",
-            ])
+            .args(["netns", "exec", n, "sh", "-c"])
+            .arg(
+                "echo 0 > /proc/sys/net/ipv6/conf/all/accept_dad && \
+                 echo 0 > /proc/sys/net/ipv6/conf/default/accept_dad",
+            )
             .output()
             .unwrap();
         assert!(
