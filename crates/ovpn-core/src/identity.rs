@@ -16,8 +16,8 @@ pub enum IdentityError {
     PassphraseNeeded,
     #[error("<key>: wrong passphrase or unsupported encryption ({0})")]
     Decrypt(String),
-    #[error("<key> uses legacy PEM encryption (Proc-Type: 4,ENCRYPTED), which is not supported; convert it with `openssl pkcs8 -topk8`")]
-    LegacyPemEncryption,
+    #[error("<key> uses legacy PEM encryption with {0}, which is not supported; convert it with `openssl pkcs8 -topk8`")]
+    LegacyPemEncryption(String),
     #[error("pkcs12: {0}")]
     Pkcs12(String),
     #[error("extra-certs: {0}")]
@@ -82,7 +82,8 @@ pub fn load_pem_key(
 ) -> Result<PrivateKeyDer<'static>, IdentityError> {
     use rustls::pki_types::pem::PemObject;
     if pem.contains("Proc-Type: 4,ENCRYPTED") {
-        return Err(IdentityError::LegacyPemEncryption);
+        let pass = passphrase.ok_or(IdentityError::PassphraseNeeded)?;
+        return legacy::decrypt(pem, pass);
     }
     if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         let pass = passphrase.ok_or(IdentityError::PassphraseNeeded)?;
@@ -105,6 +106,110 @@ pub fn load_pem_key(
     PrivateKeyDer::from_pem_slice(pem.as_bytes()).map_err(|e| {
         IdentityError::BadKey(format!("no PKCS#1, PKCS#8 or SEC1 private key found ({e})"))
     })
+}
+
+/// Legacy OpenSSL PEM encryption (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`):
+/// key = EVP_BytesToKey(MD5, salt = IV\[..8\], passphrase, 1 round), CBC.
+mod legacy {
+    use super::IdentityError;
+    use base64::Engine;
+    use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+    use md5::{Digest, Md5};
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivateSec1KeyDer};
+
+    fn bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
+        let mut out = Vec::with_capacity(len + 16);
+        let mut prev: Vec<u8> = Vec::new();
+        while out.len() < len {
+            let mut h = Md5::new();
+            h.update(&prev);
+            h.update(pass);
+            h.update(salt);
+            prev = h.finalize().to_vec();
+            out.extend_from_slice(&prev);
+        }
+        out.truncate(len);
+        out
+    }
+
+    fn hex(s: &str) -> Option<Vec<u8>> {
+        if s.len() % 2 != 0 {
+            return None;
+        }
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+            .collect()
+    }
+
+    fn dec<C: BlockDecryptMut + KeyIvInit>(
+        key: &[u8],
+        iv: &[u8],
+        data: &mut [u8],
+    ) -> Result<usize, IdentityError> {
+        let d = C::new_from_slices(key, iv)
+            .map_err(|_| IdentityError::BadKey("bad legacy PEM IV length".into()))?;
+        d.decrypt_padded_mut::<Pkcs7>(data)
+            .map(|p| p.len())
+            .map_err(|_| IdentityError::Decrypt("wrong passphrase".into()))
+    }
+
+    pub(super) fn decrypt(pem: &str, pass: &str) -> Result<PrivateKeyDer<'static>, IdentityError> {
+        let bad = |m: &str| IdentityError::BadKey(m.to_string());
+        let label = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
+            "RSA"
+        } else if pem.contains("-----BEGIN EC PRIVATE KEY-----") {
+            "EC"
+        } else {
+            return Err(bad("encrypted PEM key is neither RSA nor EC"));
+        };
+        let dek = pem
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("DEK-Info:"))
+            .ok_or_else(|| bad("missing DEK-Info"))?;
+        let (alg, iv_hex) = dek
+            .trim()
+            .split_once(',')
+            .ok_or_else(|| bad("malformed DEK-Info"))?;
+        let iv = hex(iv_hex.trim()).ok_or_else(|| bad("DEK-Info IV is not hex"))?;
+        let body: String = pem
+            .lines()
+            .skip_while(|l| !l.starts_with("-----BEGIN"))
+            .skip(1)
+            .take_while(|l| !l.starts_with("-----END"))
+            .filter(|l| !l.contains(':'))
+            .map(str::trim)
+            .collect();
+        let mut data = base64::engine::general_purpose::STANDARD
+            .decode(body.as_bytes())
+            .map_err(|_| bad("key body is not base64"))?;
+        let salt = iv.get(..8).ok_or_else(|| bad("DEK-Info IV too short"))?;
+        let alg = alg.trim().to_ascii_uppercase();
+        let key_len = match alg.as_str() {
+            "AES-128-CBC" => 16,
+            "AES-192-CBC" => 24,
+            "AES-256-CBC" => 32,
+            "DES-EDE3-CBC" => 24,
+            other => return Err(IdentityError::LegacyPemEncryption(other.to_string())),
+        };
+        let key = bytes_to_key(pass.as_bytes(), salt, key_len);
+        let n = match alg.as_str() {
+            "AES-128-CBC" => dec::<cbc::Decryptor<aes::Aes128>>(&key, &iv, &mut data)?,
+            "AES-192-CBC" => dec::<cbc::Decryptor<aes::Aes192>>(&key, &iv, &mut data)?,
+            "AES-256-CBC" => dec::<cbc::Decryptor<aes::Aes256>>(&key, &iv, &mut data)?,
+            _ => dec::<cbc::Decryptor<des::TdesEde3>>(&key, &iv, &mut data)?,
+        };
+        data.truncate(n);
+        // A wrong passphrase can still yield valid padding: check the DER SEQUENCE.
+        if data.first() != Some(&0x30) {
+            return Err(IdentityError::Decrypt("wrong passphrase".into()));
+        }
+        Ok(if label == "RSA" {
+            PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(data))
+        } else {
+            PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(data))
+        })
+    }
 }
 
 fn load_pkcs12(der: &[u8], passphrase: &str) -> Result<LoadedIdentity, IdentityError> {
@@ -217,11 +322,33 @@ mod tests {
     }
 
     #[test]
+    fn legacy_pem_encryption_decrypts() {
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
+        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
+        let rsa_pem = String::from_utf8(read("legacy-rsa-aes256.pem")).unwrap();
+        let k = load_pem_key(&rsa_pem, Some("oxivpn")).unwrap();
+        assert!(matches!(k, PrivateKeyDer::Pkcs1(_)));
+        assert_eq!(k.secret_der(), read("legacy-rsa.der").as_slice());
+        let ec_pem = String::from_utf8(read("legacy-ec-des3.pem")).unwrap();
+        let k = load_pem_key(&ec_pem, Some("oxivpn")).unwrap();
+        assert!(matches!(k, PrivateKeyDer::Sec1(_)));
+        assert_eq!(k.secret_der(), read("legacy-ec.der").as_slice());
+        assert!(matches!(
+            load_pem_key(&ec_pem, Some("nope")),
+            Err(IdentityError::Decrypt(_))
+        ));
+        assert_eq!(
+            load_pem_key(&ec_pem, None).unwrap_err(),
+            IdentityError::PassphraseNeeded
+        );
+    }
+
+    #[test]
     fn legacy_and_garbage_keys_rejected() {
-        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-256-CBC,00\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
+        let legacy = "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: BF-CBC,0011223344556677\n\nAAAA\n-----END RSA PRIVATE KEY-----\n";
         assert_eq!(
             load_pem_key(legacy, Some("x")).unwrap_err(),
-            IdentityError::LegacyPemEncryption
+            IdentityError::LegacyPemEncryption("BF-CBC".into())
         );
         assert!(matches!(
             load_pem_key("nothing", None),
