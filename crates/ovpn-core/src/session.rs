@@ -127,7 +127,51 @@ fn fmt_msg(m: &Option<String>) -> String {
     m.as_ref().map(|m| format!(": {m}")).unwrap_or_default()
 }
 
+/// What the server asked for in `RESTART`/`HALT` (`[flags]` prefix) or
+/// `AUTH_FAILED,TEMP[advance ...]`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ServerHints {
+    /// Try the next remote (`N` flag, `advance remote|addr`).
+    pub next_remote: bool,
+    /// Keep the user's password for the next attempt (`P` flag).
+    pub keep_password: bool,
+    /// Wait at least this long before reconnecting (`backoff N`).
+    pub backoff_secs: Option<u32>,
+}
+
 impl DisconnectReason {
+    /// Hints from the server for the next connection attempt.
+    pub fn server_hints(&self) -> ServerHints {
+        let flags = |m: &Option<String>| {
+            m.as_deref()
+                .and_then(|m| m.strip_prefix('['))
+                .and_then(|m| m.split_once(']'))
+                .map(|(f, _)| f.to_string())
+                .unwrap_or_default()
+        };
+        match self {
+            DisconnectReason::ServerRestart { message }
+            | DisconnectReason::ServerHalt { message } => {
+                let f = flags(message);
+                ServerHints {
+                    next_remote: f.contains('N'),
+                    keep_password: f.contains('P'),
+                    backoff_secs: None,
+                }
+            }
+            DisconnectReason::AuthFailedTemp {
+                backoff_secs,
+                advance,
+                ..
+            } => ServerHints {
+                next_remote: matches!(advance.as_deref(), Some("remote") | Some("addr")),
+                keep_password: true,
+                backoff_secs: *backoff_secs,
+            },
+            _ => ServerHints::default(),
+        }
+    }
+
     /// Worth reconnecting automatically (as opposed to a configuration or
     /// credential problem that needs the user).
     pub fn should_reconnect(&self) -> bool {
@@ -1693,6 +1737,32 @@ mod tests {
         );
         assert!(parse_early_tlvs(&[0, 1, 0, 5, 0]).is_err());
         assert!(parse_early_tlvs(&[0, 1]).is_err());
+    }
+
+    #[test]
+    fn server_hints() {
+        let r = DisconnectReason::ServerRestart {
+            message: Some("[NP]maintenance".into()),
+        };
+        assert_eq!(
+            r.server_hints(),
+            ServerHints {
+                next_remote: true,
+                keep_password: true,
+                backoff_secs: None
+            }
+        );
+        let r = DisconnectReason::AuthFailedTemp {
+            backoff_secs: Some(30),
+            advance: Some("remote".into()),
+            message: String::new(),
+        };
+        assert!(r.server_hints().next_remote);
+        assert_eq!(r.server_hints().backoff_secs, Some(30));
+        assert_eq!(
+            DisconnectReason::ServerRestart { message: None }.server_hints(),
+            ServerHints::default()
+        );
     }
 
     #[test]
