@@ -537,6 +537,8 @@ fn apply_option(
             })
         }
         "block-outside-dns" => o.block_outside_dns = true,
+        // Pushed for old clients; IPv6 in the tunnel needs nothing extra.
+        "tun-ipv6" => {}
         _ => {
             tracing::info!(option = %line, "pushed option not interpreted; kept as text");
             o.unknown.push(line.to_string());

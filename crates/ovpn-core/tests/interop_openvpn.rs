@@ -20,7 +20,7 @@ use ovpn_core::static_key::TlsCryptV2ClientKey;
 use ovpn_core::transport::{frame_tcp, TcpFramer};
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::net::{Ipv4Addr, UdpSocket};
+use std::net::{Ipv4Addr, Ipv6Addr, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -231,6 +231,28 @@ fn icmp_echo(src: Ipv4Addr, dst: Ipv4Addr, seq: u16) -> Vec<u8> {
     ip
 }
 
+fn icmp6_echo(src: Ipv6Addr, dst: Ipv6Addr, seq: u16) -> Vec<u8> {
+    let mut icmp = vec![128, 0, 0, 0, 0x12, 0x34];
+    icmp.extend_from_slice(&seq.to_be_bytes());
+    icmp.extend_from_slice(b"ovpn-core interop v6");
+    // Checksum over the pseudo header (src, dst, length, next header 58) and the message.
+    let mut pseudo = Vec::new();
+    pseudo.extend_from_slice(&src.octets());
+    pseudo.extend_from_slice(&dst.octets());
+    pseudo.extend_from_slice(&(icmp.len() as u32).to_be_bytes());
+    pseudo.extend_from_slice(&[0, 0, 0, 58]);
+    pseudo.extend_from_slice(&icmp);
+    let c = checksum(&pseudo);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0x60, 0, 0, 0];
+    ip.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
+    ip.extend_from_slice(&[58, 64]);
+    ip.extend_from_slice(&src.octets());
+    ip.extend_from_slice(&dst.octets());
+    ip.extend_from_slice(&icmp);
+    ip
+}
+
 /// The link to the server: UDP datagrams or TCP with u16 length framing.
 enum Link {
     Udp(UdpSocket),
@@ -343,6 +365,21 @@ impl Driver {
             d.tun_in[before..]
                 .iter()
                 .any(|p| p.len() >= 28 && p[9] == 1 && p[20] == 0 && p[26..28] == seq.to_be_bytes())
+        })
+    }
+
+    /// IPv6 echo through the tunnel; true if the reply came back.
+    fn ping6(&mut self, local: Ipv6Addr, remote: Ipv6Addr, seq: u16) -> bool {
+        self.send_tun(&icmp6_echo(local, remote, seq));
+        let before = self.tun_in.len();
+        self.run(Duration::from_secs(3), |d| {
+            d.tun_in[before..].iter().any(|p| {
+                p.len() >= 48
+                    && p[0] >> 4 == 6
+                    && p[6] == 58
+                    && p[40] == 129
+                    && p[46..48] == seq.to_be_bytes()
+            })
         })
     }
 
@@ -637,6 +674,48 @@ fn inner() {
         assert_eq!(
             disconnect_reason(&d),
             Some(DisconnectReason::NoServerReply { secs: 3 })
+        );
+    }
+
+    // 7. What a real server pushes: IPv6, redirect-gateway, DNS (dhcp-option and 2.6 `dns`),
+    // comp-lzo no; everything parses (nothing unknown), IPv6 echo through the tunnel.
+    {
+        let server = start_server(
+            &f,
+            "push",
+            "tls-crypt tc.key\nserver-ipv6 fd00:8::/64\ncomp-lzo no\npush \"comp-lzo no\"\n\
+             push \"redirect-gateway def1 bypass-dhcp ipv6\"\npush \"dhcp-option DNS 10.8.0.1\"\n\
+             push \"dhcp-option DOMAIN corp.example\"\npush \"dns server 0 address 10.8.0.1 [fd00:8::1]:5353\"\n\
+             push \"dns search-domains corp.example\"\npush \"route-ipv6 fd00:99::/64\"",
+        );
+        let mut d = connect(
+            &f,
+            TlsWrap::Crypt {
+                key: tc.as_bytes().to_vec(),
+            },
+            |c| c.compression = Compression::LzoNo,
+        );
+        let o = d.client.pushed_options().unwrap().clone();
+        assert!(o.unknown.is_empty(), "unparsed: {:?}", o.unknown);
+        let (v6, bits, _) = o.ifconfig_ipv6.expect("ifconfig-ipv6");
+        assert_eq!(bits, 64);
+        let rg = o.redirect_gateway.clone().unwrap();
+        assert!(rg.def1 && rg.bypass_dhcp && rg.ipv6);
+        assert!(o.dhcp_options.len() >= 2, "{:?}", o.dhcp_options);
+        assert_eq!(o.dns.search_domains, vec!["corp.example".to_string()]);
+        assert!(
+            o.dns.servers[&0].addresses.len() == 2,
+            "{:?}",
+            o.dns.servers
+        );
+        assert!(o.routes_ipv6.iter().any(|r| r.prefix_len == 64));
+        assert_eq!(o.compression, Some(Compression::LzoNo));
+        let me = local_addr(&d);
+        assert!(d.ping(me, 400), "IPv4 ping with comp-lzo framing lost");
+        assert!(
+            d.ping6(v6, "fd00:8::1".parse().unwrap(), 401),
+            "IPv6 ping lost; server log:\n{}",
+            server.log_text()
         );
     }
 
