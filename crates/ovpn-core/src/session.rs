@@ -265,6 +265,21 @@ pub struct Stats {
     pub dropped_other: u64,
 }
 
+/// Negotiated parameters of a connected session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionInfo {
+    /// Data-channel cipher (`AES-256-GCM` ...).
+    pub cipher: &'static str,
+    /// TLS version and suite of the newest key.
+    pub tls: String,
+    /// `tls-ekm` or `legacy PRF`.
+    pub key_derivation: &'static str,
+    pub peer_id: Option<u32>,
+    pub dynamic_tls_crypt: bool,
+    /// key_id of the newest key state.
+    pub key_id: u8,
+}
+
 /// Configuration problems found when creating the client.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SetupError {
@@ -596,6 +611,29 @@ impl Client {
     /// The configuration received from the server, once connected.
     pub fn pushed_options(&self) -> Option<&PushedOptions> {
         self.pushed.as_ref()
+    }
+
+    /// Negotiated parameters, once connected (for logs and the UI).
+    pub fn session_info(&self) -> Option<SessionInfo> {
+        let cipher = self.cipher?;
+        let tls = self
+            .keys
+            .iter()
+            .find_map(|k| k.tls.as_ref())
+            .map(TlsSession::describe_session)
+            .unwrap_or_default();
+        Some(SessionInfo {
+            cipher: cipher.name(),
+            tls,
+            key_derivation: if self.use_ekm {
+                "tls-ekm"
+            } else {
+                "legacy PRF"
+            },
+            peer_id: self.peer_id,
+            dynamic_tls_crypt: self.dyn_wrap.is_some(),
+            key_id: self.keys.first().map(|k| k.key_id.get()).unwrap_or(0),
+        })
     }
 
     /// Next event, if any.

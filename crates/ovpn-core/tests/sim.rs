@@ -887,6 +887,12 @@ fn clean_handshake_push_continuation_and_data() {
     assert_eq!(cfg.peer_id, Some(3));
     assert!(cfg.uses_tls_ekm());
     assert_eq!(sim.server.push_requests, 1);
+    let info = sim.client.session_info().unwrap();
+    assert_eq!(
+        (info.cipher, info.key_derivation, info.peer_id),
+        ("AES-256-GCM", "tls-ekm", Some(3))
+    );
+    assert!(info.tls.contains("TLSv1_3"), "{}", info.tls);
     assert!(
         sim.server.peer_info.contains("IV_PROTO=926\n"),
         "{}",
