@@ -634,6 +634,8 @@ struct Net {
     /// (deliver_at, seq, to_server, bytes)
     inflight: Vec<(Instant, u64, bool, Vec<u8>)>,
     dropped: usize,
+    /// Percentage of control packets towards the client with one bit flipped.
+    corrupt: u32,
 }
 
 impl Net {
@@ -646,6 +648,7 @@ impl Net {
             seq: 0,
             inflight: Vec::new(),
             dropped: 0,
+            corrupt: 0,
         }
     }
 
@@ -671,7 +674,12 @@ impl Net {
             };
             self.seq += 1;
             let at = now + Duration::from_millis(5 + jitter);
-            self.inflight.push((at, self.seq, to_server, pkt.clone()));
+            let mut p = pkt.clone();
+            if control && !to_server && !p.is_empty() && self.rng.next_u32() % 100 < self.corrupt {
+                let i = (self.rng.next_u32() as usize) % p.len();
+                p[i] ^= 1 << (self.rng.next_u32() % 8);
+            }
+            self.inflight.push((at, self.seq, to_server, p));
         }
     }
 
@@ -1445,6 +1453,8 @@ fn lossy_run(seed: u64) -> (usize, u64) {
         }
     };
     let mut sim = Sim::new(cfg, sopts, seed, 30, 15, 300);
+    // Some packets towards the client arrive corrupted (wrapping must reject them).
+    sim.net.corrupt = 10;
     assert!(
         sim.run_until(Duration::from_secs(590), |s| s.connected()),
         "seed {seed}: not connected: {:?} stats {:?}",
