@@ -293,9 +293,12 @@ fn find_and_read(dir: &Path, need: &FileNeed) -> Option<(PathBuf, Result<Vec<u8>
 /// Replace the needs-file finding for `need` (same line and directive).
 fn replace_need_finding(report: &mut Report, need: &FileNeed, severity: Severity, message: String) {
     let directive = need.kind.directive();
-    let found = report.findings.iter_mut().find(|f| {
-        f.severity == Severity::NeedsFile && f.line == need.line && f.directive == directive
-    });
+    // One directive per line, so the line identifies the finding (the directive
+    // shown may differ, e.g. `http-proxy` for proxy credentials).
+    let found = report
+        .findings
+        .iter_mut()
+        .find(|f| f.severity == Severity::NeedsFile && need.line.is_some() && f.line == need.line);
     match found {
         Some(f) => {
             f.severity = severity;

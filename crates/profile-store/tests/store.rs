@@ -214,3 +214,27 @@ fn huge_profile_is_a_line_numbered_error() {
         "{reason}"
     );
 }
+
+#[test]
+fn proxy_credentials_file_is_read_and_kept_out() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = tmp.path();
+    write(d, "p.ovpn", format!("client\ndev tun\nremote a.example\nhttp-proxy proxy.example 3128 pauth.txt basic\n<ca>\n{CA}</ca>\n").as_bytes());
+    write(d, "pauth.txt", b"proxyuser\nproxypw\n");
+    let r = resolve(&d.join("p.ovpn")).unwrap();
+    assert!(r.report.usable, "{}", r.report.to_text());
+    assert!(
+        r.report
+            .findings
+            .iter()
+            .all(|f| f.severity != Severity::NeedsFile),
+        "{}",
+        r.report.to_text()
+    );
+    assert_eq!(r.proxy_credentials.unwrap().username, "proxyuser");
+    let text = r.profile.unwrap().to_ovpn_text();
+    assert!(
+        text.contains("http-proxy proxy.example 3128 stdin") && !text.contains("pauth"),
+        "{text}"
+    );
+}
