@@ -83,12 +83,11 @@ impl Journal {
                 })?;
             }
         }
-        let j = Self {
+        // Nothing is written until there is something to undo.
+        Ok(Self {
             path: path.to_path_buf(),
             entries: Vec::new(),
-        };
-        j.write()?;
-        Ok(j)
+        })
     }
 
     /// Reads a journal; `None` when there is none.
@@ -127,6 +126,12 @@ impl Journal {
 
     pub fn entries(&self) -> &[JournalEntry] {
         &self.entries
+    }
+
+    /// Records entries durably with one write.
+    pub fn push_all(&mut self, entries: Vec<JournalEntry>) -> Result<(), Error> {
+        self.entries.extend(entries);
+        self.write()
     }
 
     /// Records an entry durably; returns its index.

@@ -10,11 +10,11 @@ use serde::{Deserialize, Serialize};
 use crate::dns::{Dns, DnsOptions};
 use crate::journal::{Journal, JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
 use crate::lease::LeaseSources;
-use crate::plan::{Change, Dev, Plan, PlannedChange, PlannedRoute, Reason};
+use crate::plan::{Change, Dev, DnsChange, Plan, PlannedChange, PlannedRoute, Reason, TunAddress};
 use crate::routes::{
     AddOutcome, IfaceAddress, RouteRecord, Routes, ROUTE_PROTO_OXIVPN, TABLE_MAIN,
 };
-use crate::types::{IfaceId, NetworkState};
+use crate::types::{IfaceId, NetworkState, TunV4};
 use crate::Error;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,6 +86,39 @@ fn record_for(r: &PlannedRoute, tun: &IfaceId) -> RouteRecord {
     }
 }
 
+/// One change of the apply phase, its undo already journaled.
+enum Step<'a> {
+    AddAddress(&'a TunAddress),
+    SetMtu(u32),
+    AddRoute(RouteRecord),
+    DeleteRoute(RouteRecord),
+    SetDns(&'a DnsChange),
+}
+
+/// The prefix a planned TUN address will give its interface.
+fn planned_address(iface: u32, a: &TunAddress) -> IfaceAddress {
+    match *a {
+        TunAddress::V4(TunV4::Subnet { addr, prefix_len }) => IfaceAddress {
+            iface,
+            addr: IpAddr::V4(addr),
+            prefix_len,
+            peer: None,
+        },
+        TunAddress::V4(TunV4::PointToPoint { local, peer }) => IfaceAddress {
+            iface,
+            addr: IpAddr::V4(local),
+            prefix_len: 32,
+            peer: Some(IpAddr::V4(peer)),
+        },
+        TunAddress::V6(v6) => IfaceAddress {
+            iface,
+            addr: IpAddr::V6(v6.addr),
+            prefix_len: v6.prefix_len,
+            peer: None,
+        },
+    }
+}
+
 fn gateway_covered(addrs: &[IfaceAddress], oif: u32, gw: IpAddr) -> bool {
     addrs.iter().filter(|a| a.iface == oif).any(|a| {
         a.peer == Some(gw)
@@ -118,49 +151,60 @@ impl NetSession {
         }
     }
 
+    /// Two phases: first every undo action is computed and the whole list journaled with
+    /// ONE durable write (each fsync costs milliseconds on a virtual disk), then the changes
+    /// are made in order. Undoing a change that was never made is harmless: our routes
+    /// are deleted by our protocol number, re-adding a route that still exists finds it
+    /// there, the TUN's addresses are ours alone, and files get their own bytes back.
     fn apply_all(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), Error> {
-        self.journal.push(JournalEntry {
+        let mut entries = vec![JournalEntry {
             action: UndoAction::DeleteLink {
                 iface: self.tun.clone(),
             },
             kind: None,
             why: "the tunnel interface".into(),
             skipped: false,
-        })?;
-        self.routes.set_up(self.tun.index)?;
+        }];
+        let mut steps: Vec<(Option<usize>, Step<'_>)> = Vec::new();
         let mut dns: Option<Dns> = None;
+        // The interfaces' prefixes as they will be once the TUN has its planned addresses.
+        let mut addrs = self.routes.addresses()?;
         for c in &plan.changes {
-            tracing::debug!(change = %c.change, why = %c.why, "network change");
+            if let Change::AddAddress(a) = &c.change {
+                addrs.push(planned_address(self.tun.index, a));
+            }
+        }
+        let mut dump: Option<Vec<RouteRecord>> = None;
+        for c in &plan.changes {
+            let entry = |action: UndoAction, entries: &mut Vec<JournalEntry>| {
+                entries.push(why_entry(action, c));
+                Some(entries.len() - 1)
+            };
             match &c.change {
                 Change::AddAddress(a) => {
                     let undo = UndoAction::DeleteAddress {
                         iface: self.tun.clone(),
                         addr: *a,
                     };
-                    let i = self.journal.push(why_entry(undo, c))?;
-                    if self.routes.add_address(self.tun.index, a)? == AddOutcome::AlreadyPresent {
-                        self.journal.mark_skipped(i)?;
-                    }
+                    steps.push((entry(undo, &mut entries), Step::AddAddress(a)));
                 }
-                Change::SetMtu(m) => self.routes.set_mtu(self.tun.index, *m)?,
+                Change::SetMtu(m) => steps.push((None, Step::SetMtu(*m))),
                 Change::AddRoute(r) => {
                     let mut rec = record_for(r, &self.tun);
                     if let (Some(gw), Some(oif)) = (rec.gateway, rec.oif) {
                         // A gateway outside every prefix of its interface (e.g. a cloud
                         // `default via 172.31.1.1 dev eth0 onlink`) needs `onlink` too.
-                        rec.onlink = !gateway_covered(&self.routes.addresses()?, oif, gw);
+                        rec.onlink = !gateway_covered(&addrs, oif, gw);
                     }
-                    let i = self
-                        .journal
-                        .push(why_entry(UndoAction::DeleteRoute(rec.clone()), c))?;
-                    if self.routes.add(&rec)? == AddOutcome::AlreadyPresent {
-                        tracing::debug!(route = %rec, "route already present; left alone");
-                        self.journal.mark_skipped(i)?;
-                    }
+                    let i = entry(UndoAction::DeleteRoute(rec.clone()), &mut entries);
+                    steps.push((i, Step::AddRoute(rec)));
                 }
                 Change::DeleteRoute(r) => {
                     let want = record_for(r, &self.tun);
-                    let found = self.routes.dump()?.into_iter().find(|k| {
+                    if dump.is_none() {
+                        dump = Some(self.routes.dump()?);
+                    }
+                    let found = dump.iter().flatten().find(|k| {
                         k.dst == want.dst
                             && k.table == want.table
                             && k.gateway == want.gateway
@@ -168,26 +212,58 @@ impl NetSession {
                             && (want.metric.is_none() || k.metric == want.metric)
                             && k.kind == RouteRecord::KIND_UNICAST
                     });
-                    let Some(found) = found else {
+                    let Some(found) = found.cloned() else {
                         tracing::debug!(route = %r, "route to delete is already gone");
                         continue;
                     };
-                    self.journal
-                        .push(why_entry(UndoAction::RestoreRoute(found.clone()), c))?;
-                    self.routes.delete(&found)?;
+                    let i = entry(UndoAction::RestoreRoute(found.clone()), &mut entries);
+                    steps.push((i, Step::DeleteRoute(found)));
                 }
                 Change::SetDns(d) => {
                     if dns.is_none() {
                         dns = Some(Dns::new(&opts.dns)?);
                     }
-                    let Some(dns) = dns.as_mut() else {
-                        continue;
-                    };
-                    if let Some(undo) = dns.prepare(&self.tun, d)? {
-                        self.journal.push(why_entry(undo, c))?;
-                        dns.apply(&self.tun, d)?;
+                    if let Some(undo) = dns
+                        .as_mut()
+                        .map(|x| x.prepare(&self.tun, d))
+                        .transpose()?
+                        .flatten()
+                    {
+                        steps.push((entry(undo, &mut entries), Step::SetDns(d)));
                     }
                 }
+            }
+        }
+        self.journal.push_all(entries)?;
+
+        self.routes.set_up(self.tun.index)?;
+        for (entry, step) in steps {
+            let outcome = match step {
+                Step::AddAddress(a) => self.routes.add_address(self.tun.index, a)?,
+                Step::SetMtu(m) => {
+                    self.routes.set_mtu(self.tun.index, m)?;
+                    AddOutcome::Added
+                }
+                Step::AddRoute(rec) => {
+                    let o = self.routes.add(&rec)?;
+                    if o == AddOutcome::AlreadyPresent {
+                        tracing::debug!(route = %rec, "route already present; left alone");
+                    }
+                    o
+                }
+                Step::DeleteRoute(found) => {
+                    self.routes.delete(&found)?;
+                    AddOutcome::Added
+                }
+                Step::SetDns(d) => {
+                    if let Some(dns) = dns.as_mut() {
+                        dns.apply(&self.tun, d)?;
+                    }
+                    AddOutcome::Added
+                }
+            };
+            if let (AddOutcome::AlreadyPresent, Some(i)) = (outcome, entry) {
+                self.journal.mark_skipped(i)?;
             }
         }
         Ok(())

@@ -232,7 +232,9 @@ fn bring_up_with(f: &Files, cfg: TunnelNetworkConfig) -> (Tun, NetSession, Plan)
     assert!(tun.iface().name.starts_with("oxi"));
     let p = plan(&cfg, &state);
     assert!(p.refused.is_empty(), "{:?}", p.refused);
+    let t0 = Instant::now();
     let s = NetSession::apply(&p, tun.iface(), &opts(f)).unwrap();
+    eprintln!("NetSession::apply: {:?}", t0.elapsed());
     (tun, s, p)
 }
 
@@ -245,7 +247,12 @@ fn reference_scenario_apply_explain_undo() {
         let _enter = rt.enter();
         let f = files();
         let before = sorted_dump();
+        let t0 = Instant::now();
         let (tun, mut s, _plan) = bring_up(&f);
+        eprintln!(
+            "discover + TUN + apply (reference scenario): {:?}",
+            t0.elapsed()
+        );
         let tun_idx = tun.iface().index;
 
         // The routing table, read back through netlink.
@@ -332,7 +339,9 @@ fn reference_scenario_apply_explain_undo() {
         assert!(!text.contains("192.168.1.1"), "{text}");
         assert!(f.journal.exists());
 
+        let t0 = Instant::now();
         s.undo_all().unwrap();
+        eprintln!("undo_all: {:?}", t0.elapsed());
         assert!(!f.journal.exists());
         assert_eq!(std::fs::read(&f.resolv).unwrap(), RESOLV);
         drop(tun);
@@ -403,21 +412,25 @@ fn failed_apply_undoes_what_it_did() {
         let state = discover_state(&f.discover).unwrap();
         let tun = Tun::create(&TunConfig::default()).unwrap();
         let mut p = plan(&reference_cfg(), &state);
-        // A route through an interface that does not exist fails half-way.
-        p.changes.push(PlannedChange {
-            change: Change::AddRoute(PlannedRoute {
-                dst: "203.0.113.0/24".parse().unwrap(),
-                via: None,
-                dev: Dev::Iface(IfaceId {
-                    index: 999_999,
-                    name: "ghost".into(),
+        // A route through an interface that does not exist fails early: most journaled
+        // changes were never made, and undoing them must still be harmless.
+        p.changes.insert(
+            2,
+            PlannedChange {
+                change: Change::AddRoute(PlannedRoute {
+                    dst: "203.0.113.0/24".parse().unwrap(),
+                    via: None,
+                    dev: Dev::Iface(IfaceId {
+                        index: 999_999,
+                        name: "ghost".into(),
+                    }),
+                    metric: None,
+                    table: None,
                 }),
-                metric: None,
-                table: None,
-            }),
-            kind: Reason::PushedRoute,
-            why: "test".into(),
-        });
+                kind: Reason::PushedRoute,
+                why: "test".into(),
+            },
+        );
         let err = NetSession::apply(&p, tun.iface(), &opts(&f)).unwrap_err();
         assert!(err.to_string().contains("203.0.113.0/24"), "{err}");
         assert!(!f.journal.exists());
