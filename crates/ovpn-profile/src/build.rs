@@ -1301,7 +1301,11 @@ impl Builder {
                             _ => &mut self.p.ping_exit,
                         };
                         *slot = Some(n);
-                        self.honour(d, format!("{n} seconds"));
+                        if n == 0 {
+                            self.honour(d, "0: turned off");
+                        } else {
+                            self.honour(d, format!("{n} seconds"));
+                        }
                     }
                 }
             }
@@ -1485,6 +1489,18 @@ impl Builder {
                 kind.directive(),
                 format!("the profile needs {what} ({how})"),
             );
+        }
+        if let Some(t) = &self.p.tls_auth {
+            if t.direction.is_none() && self.p.key_direction.is_none() {
+                whole(
+                    &mut self,
+                    Severity::Info,
+                    "key-direction",
+                    "tls-auth has no key direction, so both sides use the same key (OpenVPN's \
+                     default); most servers expect `key-direction 1` from clients"
+                        .into(),
+                );
+            }
         }
         let wraps = [
             self.p.tls_auth.is_some(),
