@@ -1190,4 +1190,87 @@ mod tests {
             .any(|l| l.starts_with("add route 0.0.0.0/1 via 10.8.0.1 dev <tunnel>")));
         assert!(lines.iter().any(|l| l.contains("bypass-dhcp")));
     }
+
+    mod prop {
+        use super::*;
+        use proptest::prelude::*;
+
+        /// Where the longest matching prefix sends `addr` (ties: the tunnel wins, the worst case).
+        fn into_tunnel(p: &Plan, s: &NetworkState, addr: IpAddr) -> bool {
+            let mut table: Vec<(IpNet, bool)> = s.on_link.iter().map(|o| (o.net, false)).collect();
+            let default_deleted = p
+                .changes
+                .iter()
+                .any(|c| matches!(&c.change, Change::DeleteRoute(r) if r.dst.prefix_len() == 0));
+            if !default_deleted {
+                table.push((net("0.0.0.0/0"), false));
+            }
+            for (r, _) in p.added_routes() {
+                table.push((r.dst, r.dev == Dev::Tunnel));
+            }
+            let best = table
+                .iter()
+                .filter(|(n, _)| n.contains(&addr))
+                .map(|(n, _)| n.prefix_len())
+                .max();
+            table
+                .iter()
+                .any(|(n, t)| *t && n.contains(&addr) && Some(n.prefix_len()) == best)
+        }
+
+        fn v4() -> impl Strategy<Value = Ipv4Addr> {
+            prop_oneof![
+                any::<u32>().prop_map(Ipv4Addr::from),
+                (0u8..=255).prop_map(|x| Ipv4Addr::new(198, 18, 0, x)),
+                (0u8..=255).prop_map(|x| Ipv4Addr::new(192, 168, 1, x)),
+            ]
+        }
+
+        fn pushed() -> impl Strategy<Value = PushedRoute> {
+            (v4(), 0u8..=32, 0u8..3).prop_map(|(a, len, g)| PushedRoute {
+                dst: IpNet::V4(Ipv4Net::new(a, len).unwrap().trunc()),
+                gateway: match g {
+                    0 => RouteGateway::VpnGateway,
+                    1 => RouteGateway::NetGateway,
+                    _ => RouteGateway::Explicit(IpAddr::V4(Ipv4Addr::new(10, 8, 0, 1))),
+                },
+                metric: None,
+            })
+        }
+
+        proptest! {
+            /// Whatever is pushed, the server never ends up routed into its own tunnel
+            /// (unless the user said `local`), and every pushed route is either planned or
+            /// refused.
+            #[test]
+            fn the_server_is_never_captured(
+                servers in proptest::collection::vec(v4(), 1..3),
+                routes in proptest::collection::vec(pushed(), 0..8),
+                redirect in proptest::option::of((any::<bool>(), any::<bool>(), any::<bool>())),
+            ) {
+                let mut cfg = reference_cfg();
+                cfg.remotes = servers.iter().map(|s| IpAddr::V4(*s)).collect();
+                cfg.routes = routes.clone();
+                cfg.redirect = redirect.map(|(def1, autolocal, block_local)| RedirectGateway {
+                    def1,
+                    autolocal,
+                    block_local,
+                    ..Default::default()
+                });
+                let s = lan_state(Some("192.168.2.2"));
+                let p = plan(&cfg, &s);
+                for srv in &cfg.remotes {
+                    let lan_server = s.on_link_prefix(*srv).is_some();
+                    let allowed = cfg.redirect.is_some_and(|r| r.autolocal) && lan_server;
+                    prop_assert!(
+                        allowed || !into_tunnel(&p, &s, *srv),
+                        "server {srv} captured: {:#?}",
+                        p.render_lines()
+                    );
+                }
+                let planned = p.added_routes().filter(|(_, c)| c.kind == Reason::PushedRoute).count();
+                prop_assert_eq!(planned + p.refused.len(), routes.len());
+            }
+        }
+    }
 }
