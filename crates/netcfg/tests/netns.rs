@@ -863,3 +863,50 @@ fn an_onlink_default_route_is_bypassed_replaced_and_restored() {
         assert_eq!(sorted_dump(), before);
     });
 }
+
+#[test]
+fn net30_split_tunnel_apply_explain_undo() {
+    require_root!();
+    let ns = Netns::new("net30");
+    ns.run(|| {
+        let rt = runtime();
+        let _enter = rt.enter();
+        let f = files();
+        let before = sorted_dump();
+        let cfg = TunnelNetworkConfig {
+            tun_v4: Some(TunV4::PointToPoint {
+                local: "10.8.0.6".parse().unwrap(),
+                peer: "10.8.0.5".parse().unwrap(),
+            }),
+            routes: vec![PushedRoute {
+                dst: "10.0.0.0/24".parse().unwrap(),
+                gateway: RouteGateway::VpnGateway,
+                metric: Some(20),
+            }],
+            remotes: vec![addr("198.18.0.1")],
+            ..Default::default()
+        };
+        let (tun, mut s, p) = bring_up_with(&f, cfg);
+        assert!(p.notes.is_empty(), "{:?}", p.notes);
+        let addrs = Routes::open().unwrap().addresses().unwrap();
+        assert!(addrs.iter().any(|a| a.iface == tun.iface().index
+            && a.addr == addr("10.8.0.6")
+            && a.peer == Some(addr("10.8.0.5"))
+            && a.prefix_len == 32));
+        let e = s.explain(addr("10.0.0.3")).unwrap();
+        assert_eq!(e.verdict, Verdict::IntoTunnel, "{}", e.summary);
+        let r = e.route.unwrap();
+        assert_eq!(r.gateway, Some(addr("10.8.0.5")));
+        assert_eq!(r.metric, Some(20));
+        assert_eq!(e.why.as_deref(), Some("pushed route 10.0.0.0/24"));
+        // Split tunnel: everything else keeps the LAN's default route.
+        let e = s.explain(addr("198.18.0.1")).unwrap();
+        assert_eq!(e.verdict, Verdict::ViaLanGateway, "{}", e.summary);
+        assert!(!e.route.unwrap().is_ours());
+        // No DNS was pushed: the file is untouched.
+        assert_eq!(std::fs::read(&f.resolv).unwrap(), RESOLV);
+        s.undo_all().unwrap();
+        drop(tun);
+        assert_eq!(sorted_dump(), before);
+    });
+}
