@@ -532,6 +532,9 @@ fn summarize(
 pub struct DiscoverOptions {
     pub leases: LeaseSources,
     pub resolv_conf: PathBuf,
+    /// Where to ask systemd-resolved for its resolvers when resolv.conf names only its
+    /// loopback stub (`None`: the system bus).
+    pub dbus_address: Option<String>,
 }
 
 impl Default for DiscoverOptions {
@@ -539,6 +542,7 @@ impl Default for DiscoverOptions {
         Self {
             leases: LeaseSources::default(),
             resolv_conf: "/etc/resolv.conf".into(),
+            dbus_address: None,
         }
     }
 }
@@ -555,6 +559,13 @@ pub fn discover_state(opts: &DiscoverOptions) -> Result<NetworkState, Error> {
     }
     if let Ok(text) = std::fs::read_to_string(&opts.resolv_conf) {
         state.resolvers = crate::dns::parse_resolv_conf_servers(&text);
+    }
+    // resolv.conf pointing at resolved's stub (127.0.0.53) says nothing about the real
+    // resolvers; resolved itself does.
+    if state.resolvers.iter().all(|r| r.is_loopback()) {
+        if let Some(servers) = crate::dns::resolved_servers(opts.dbus_address.as_deref()) {
+            state.resolvers = servers;
+        }
     }
     Ok(state)
 }

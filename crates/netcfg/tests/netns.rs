@@ -179,6 +179,7 @@ fn files_in(dir: &Path) -> Files {
             networkd_dir: dir.join("none"),
         },
         resolv_conf: resolv.clone(),
+        dbus_address: None,
     };
     Files {
         journal: dir.join("state/journal.json"),

@@ -90,6 +90,20 @@ impl Resolve1 {
             .push(format!("SetLinkDefaultRoute {ifindex} {enable}"));
     }
 
+    #[zbus(property, name = "DNS")]
+    fn dns(&self) -> Vec<(i32, i32, Vec<u8>)> {
+        vec![
+            (2, 2, vec![192, 168, 1, 1]),
+            (
+                0,
+                10,
+                vec![
+                    0x26, 0x06, 0x47, 0, 0x47, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x11, 0x11,
+                ],
+            ),
+        ]
+    }
+
     #[zbus(name = "RevertLink")]
     fn revert_link(&self, ifindex: i32) {
         self.calls
@@ -207,4 +221,27 @@ fn split_tunnel_does_not_take_the_default_dns_route() {
     assert_eq!(calls.len(), 3);
     assert_eq!(calls[1], "SetLinkDomains 42 [(\"corp.example\", true)]");
     assert_eq!(calls[2], "SetLinkDefaultRoute 42 false");
+}
+
+#[test]
+fn resolvers_come_from_resolved_when_present() {
+    let Some(bus) = Bus::start() else {
+        return;
+    };
+    assert_eq!(netcfg::dns::resolved_servers(Some(&bus.address)), None);
+    let _server = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .name("org.freedesktop.resolve1")
+        .unwrap()
+        .serve_at("/org/freedesktop/resolve1", Resolve1::default())
+        .unwrap()
+        .build()
+        .unwrap();
+    assert_eq!(
+        netcfg::dns::resolved_servers(Some(&bus.address)),
+        Some(vec![
+            "192.168.1.1".parse::<IpAddr>().unwrap(),
+            "2606:4700:4700::1111".parse().unwrap()
+        ])
+    );
 }

@@ -190,6 +190,31 @@ impl super::Backend for Backend {
     }
 }
 
+/// The resolvers systemd-resolved uses (its `DNS` property), when it is on that bus.
+pub fn resolved_servers(dbus_address: Option<&str>) -> Option<Vec<IpAddr>> {
+    let conn = connect(dbus_address).ok()?;
+    if !resolved_present(&conn) {
+        return None;
+    }
+    let proxy =
+        zbus::blocking::Proxy::new(&conn, RESOLVE1, RESOLVE1_PATH, RESOLVE1_MANAGER).ok()?;
+    let entries: Vec<(i32, i32, Vec<u8>)> = proxy.get_property("DNS").ok()?;
+    Some(
+        entries
+            .into_iter()
+            .filter_map(|(_ifindex, family, bytes)| match family {
+                libc::AF_INET => <[u8; 4]>::try_from(bytes.as_slice())
+                    .ok()
+                    .map(|b| IpAddr::from(b)),
+                libc::AF_INET6 => <[u8; 16]>::try_from(bytes.as_slice())
+                    .ok()
+                    .map(|b| IpAddr::from(b)),
+                _ => None,
+            })
+            .collect(),
+    )
+}
+
 /// Reverses a DNS change recorded in the journal.
 pub fn undo(action: &UndoAction) -> Result<(), Error> {
     match action {

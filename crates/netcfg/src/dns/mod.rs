@@ -19,6 +19,10 @@ mod imp;
 /// Reverses a DNS change recorded in the journal (`RevertResolvedLink`, `RestoreFile`).
 pub use imp::undo;
 
+/// The resolvers systemd-resolved uses (its `DNS` property) when it is on the bus
+/// (`None`: the system bus); `None` when it is not there.
+pub use imp::resolved_servers;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DnsBackendChoice {
     /// systemd-resolved if its D-Bus name is present, else the resolv.conf file.

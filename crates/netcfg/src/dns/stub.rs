@@ -26,6 +26,10 @@ impl super::Backend for Backend {
     }
 }
 
+pub fn resolved_servers(_: Option<&str>) -> Option<Vec<std::net::IpAddr>> {
+    None
+}
+
 pub fn undo(_: &UndoAction) -> Result<(), Error> {
     Err(Error::Unsupported("DNS configuration"))
 }
