@@ -203,12 +203,10 @@ pub fn resolved_servers(dbus_address: Option<&str>) -> Option<Vec<IpAddr>> {
         entries
             .into_iter()
             .filter_map(|(_ifindex, family, bytes)| match family {
-                libc::AF_INET => <[u8; 4]>::try_from(bytes.as_slice())
-                    .ok()
-                    .map(|b| IpAddr::from(b)),
+                libc::AF_INET => <[u8; 4]>::try_from(bytes.as_slice()).ok().map(IpAddr::from),
                 libc::AF_INET6 => <[u8; 16]>::try_from(bytes.as_slice())
                     .ok()
-                    .map(|b| IpAddr::from(b)),
+                    .map(IpAddr::from),
                 _ => None,
             })
             .collect(),
