@@ -1507,3 +1507,67 @@ fn lossy_soak_many_seeds() {
         lossy_run(seed);
     }
 }
+
+/// Data-path figure (manual, release: `cargo test --release -p ovpn-core --test sim --
+/// --ignored data_path_throughput --nocapture`): client encrypt + server decrypt, and
+/// server encrypt + client decrypt, 1400-byte packets, no allocation per packet.
+#[test]
+#[ignore = "benchmark, run manually in release"]
+fn data_path_throughput() {
+    let mut sim = Sim::new(client_config(true), ServerOpts::default(), 50, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    let n = 200_000usize;
+    let payload = vec![0x45u8; 1400];
+    let mut buf: Vec<u8> = Vec::with_capacity(DATA_HEADROOM + 1400 + 64);
+    let t = Instant::now();
+    for _ in 0..n {
+        buf.clear();
+        buf.resize(DATA_HEADROOM, 0);
+        buf.extend_from_slice(&payload);
+        let off = sim
+            .client
+            .handle_tun_packet(sim.now, &mut buf, DATA_HEADROOM)
+            .unwrap();
+        let k = sim
+            .server
+            .keys
+            .iter_mut()
+            .find(|k| k.data.is_some())
+            .unwrap();
+        let r = k
+            .data
+            .as_mut()
+            .unwrap()
+            .decrypt(&mut buf[off..], sim.now)
+            .unwrap();
+        assert_eq!(r.len(), 1400);
+    }
+    let up = t.elapsed();
+    let t = Instant::now();
+    for _ in 0..n {
+        buf.clear();
+        buf.resize(DATA_HEADROOM, 0);
+        buf.extend_from_slice(&payload);
+        let k = sim
+            .server
+            .keys
+            .iter_mut()
+            .find(|k| k.data.is_some())
+            .unwrap();
+        let off = k
+            .data
+            .as_mut()
+            .unwrap()
+            .encrypt(&mut buf, DATA_HEADROOM)
+            .unwrap();
+        let r = sim.client.handle_packet(sim.now, &mut buf[off..]).unwrap();
+        assert_eq!(r.len(), 1400);
+    }
+    let down = t.elapsed();
+    let mbit = |d: Duration| (n * 1400 * 8) as f64 / d.as_secs_f64() / 1e6;
+    eprintln!(
+        "AES-256-GCM 1400 B: client->server {:.0} Mbit/s, server->client {:.0} Mbit/s (encrypt+decrypt, one core)",
+        mbit(up),
+        mbit(down)
+    );
+}
