@@ -306,5 +306,8 @@ fn main() {
     } else {
         Duration::from_millis(20)
     };
+    if !bench_mode {
+        println!("(smoke run under `cargo test`: unoptimised, 20 ms per cell; figures are not meaningful)");
+    }
     ratio_table(budget);
 }
