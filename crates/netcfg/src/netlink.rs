@@ -7,7 +7,7 @@ use std::io;
 use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST,
+    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
@@ -72,7 +72,7 @@ impl Netlink {
         packet.serialize(&mut out);
         self.sock.send(&out, 0)?;
 
-        let dump = flags & NLM_F_DUMP == NLM_F_DUMP;
+        // A dump ends with DONE, any other request with its ACK (after its reply, if any).
         let mut answers = Vec::new();
         loop {
             let n = self.recv()?;
@@ -106,9 +106,6 @@ impl Netlink {
                     _ => {}
                 }
             }
-            // A non-dump request is answered by its reply (if any) and then the ACK, which
-            // ends the loop above; a dump by its parts and DONE.
-            let _ = dump;
         }
     }
 

@@ -91,6 +91,32 @@ impl Netns {
             "dev",
             "eth0",
         ]);
+        // IPv6 link-local addresses (and their routes) arrive once the kernel's link watch
+        // sees the carrier, a moment later: wait for them so "before" dumps are complete.
+        ns.run(|| {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let mut r = Routes::open().unwrap();
+                let links = r.links().unwrap();
+                let addrs = r.addresses().unwrap();
+                let ready = ["eth0", "lan0"].iter().all(|name| {
+                    links.iter().filter(|l| l.name == *name).any(|l| {
+                        addrs.iter().any(|a| {
+                            a.iface == l.index
+                                && matches!(a.addr, IpAddr::V6(v6) if v6.segments()[0] == 0xfe80)
+                        })
+                    })
+                });
+                if ready {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "no IPv6 link-local addresses after 10 s"
+                );
+                std::thread::sleep(Duration::from_millis(10));
+            }
+        });
         ns
     }
 
@@ -204,6 +230,27 @@ fn sorted_dump() -> Vec<RouteRecord> {
     let mut v = Routes::open().unwrap().dump().unwrap();
     v.sort();
     v
+}
+
+/// Closes the TUN and waits (bounded) for its interface to go: a process that another
+/// test is spawning right now may hold a copy of the fd until its exec.
+fn close_tun(tun: Tun) {
+    let index = tun.iface().index;
+    drop(tun);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Routes::open()
+        .unwrap()
+        .links()
+        .unwrap()
+        .iter()
+        .any(|l| l.index == index)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "TUN #{index} still there after 5 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -345,7 +392,7 @@ fn reference_scenario_apply_explain_undo() {
         eprintln!("undo_all: {:?}", t0.elapsed());
         assert!(!f.journal.exists());
         assert_eq!(std::fs::read(&f.resolv).unwrap(), RESOLV);
-        drop(tun);
+        close_tun(tun);
         assert_eq!(sorted_dump(), before);
     });
 }
@@ -436,7 +483,7 @@ fn failed_apply_undoes_what_it_did() {
         assert!(err.to_string().contains("203.0.113.0/24"), "{err}");
         assert!(!f.journal.exists());
         assert_eq!(std::fs::read(&f.resolv).unwrap(), RESOLV);
-        drop(tun);
+        close_tun(tun);
         assert_eq!(sorted_dump(), before);
     });
 }
@@ -669,7 +716,7 @@ fn without_def1_the_default_route_is_replaced_and_restored() {
         let e = s.explain(addr("198.18.0.1")).unwrap();
         assert_eq!(e.verdict, Verdict::AroundTunnelToServer);
         s.undo_all().unwrap();
-        drop(tun);
+        close_tun(tun);
         // The original default route is back exactly (protocol, metric, device).
         assert_eq!(sorted_dump(), before);
     });
@@ -735,7 +782,7 @@ fn ipv6_redirect_apply_explain_undo() {
         let e = s.explain(addr("fd00:8::2")).unwrap();
         assert_eq!(e.verdict, Verdict::Local, "{}", e.summary);
         s.undo_all().unwrap();
-        drop(tun);
+        close_tun(tun);
         assert_eq!(sorted_dump(), before);
     });
 }
@@ -860,7 +907,7 @@ fn an_onlink_default_route_is_bypassed_replaced_and_restored() {
         let e = s.explain(addr("10.0.0.3")).unwrap();
         assert_eq!(e.verdict, Verdict::IntoTunnel, "{}", e.summary);
         s.undo_all().unwrap();
-        drop(tun);
+        close_tun(tun);
         assert_eq!(sorted_dump(), before);
     });
 }
@@ -907,7 +954,7 @@ fn net30_split_tunnel_apply_explain_undo() {
         // No DNS was pushed: the file is untouched.
         assert_eq!(std::fs::read(&f.resolv).unwrap(), RESOLV);
         s.undo_all().unwrap();
-        drop(tun);
+        close_tun(tun);
         assert_eq!(sorted_dump(), before);
     });
 }
