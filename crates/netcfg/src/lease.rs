@@ -81,7 +81,14 @@ fn parse_dhclient_time(words: &[&str]) -> Option<i64> {
             let (y, m, day) = (d.next()??, d.next()??, d.next()??);
             let mut t = time.split(':').map(|x| x.parse::<i64>().ok());
             let (hh, mm, ss) = (t.next()??, t.next()??, t.next()??);
-            if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
+            // Bounded fields keep the arithmetic below far from overflow.
+            if !(1..=9999).contains(&y)
+                || !(1..=12).contains(&m)
+                || !(1..=31).contains(&day)
+                || !(0..=23).contains(&hh)
+                || !(0..=59).contains(&mm)
+                || !(0..=60).contains(&ss)
+            {
                 return None;
             }
             Some(days_from_civil(y, m, day) * 86_400 + hh * 3600 + mm * 60 + ss)
@@ -315,9 +322,10 @@ lease {
 
     #[test]
     fn dhclient_garbage_does_not_panic() {
-        let text = "lease {\n interface\n option dhcp-server-identifier not-an-ip;\n expire 3 2026/13/99 xx;\n}\n}\n{";
+        let text = "lease {\n interface\n option dhcp-server-identifier not-an-ip;\n expire 3 2026/13/99 xx;\n}\n}\n{\nlease {\n expire 3 99999999999999999/12/01 00:00:00;\n}\nlease {\n expire 3 2026/12/01 99999999999999999:00:00;\n}\n";
         let leases = parse_dhclient_leases(text);
-        assert_eq!(leases.len(), 1);
+        assert_eq!(leases.len(), 3);
+        assert!(leases.iter().all(|l| l.expire.is_none()));
         assert_eq!(leases[0].server_identifier, None);
         assert_eq!(leases[0].expire, None);
     }
@@ -397,5 +405,22 @@ lease {
         let f = find_dhcp_server(&s, &eth0).unwrap();
         assert_eq!(f.server, "192.168.2.2".parse::<Ipv4Addr>().unwrap());
         assert!(f.source.ends_with("dhclient.eth0.leases"));
+    }
+
+    proptest::proptest! {
+        /// Lease files are input from other programs: nothing in them may panic us.
+        #[test]
+        fn parsers_never_panic(text in "(lease \\{\n|  [a-z-]{1,12} [0-9/:. \"a-z,]{0,30};\n|\\}\n|[A-Z_]{1,8}=[0-9./a-z]{0,20}\n){0,20}") {
+            let _ = parse_dhclient_leases(&text);
+            let _ = dhclient_server_for(&text, "eth0");
+            let _ = parse_key_value_lease(&text);
+            let _ = crate::dns::parse_resolv_conf_servers(&text);
+        }
+
+        #[test]
+        fn dhclient_times_never_panic(y in proptest::num::i64::ANY, m in proptest::num::i64::ANY, d in 0i64..40) {
+            let date = format!("{y}/{m}/{d}");
+            let _ = parse_dhclient_time(&["3", &date, "12:00:00"]);
+        }
     }
 }
