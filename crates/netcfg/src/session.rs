@@ -367,11 +367,15 @@ fn undo_entries(
             }
             UndoAction::DeleteLink { iface } => {
                 if recovering {
-                    // Only if that index still carries that name: the kernel reuses names.
+                    // Only if that index still carries that name and is a TUN: indexes and
+                    // names are reused, and nothing else is ever ours to delete.
                     match routes.iface(iface.index) {
-                        Ok(Some(now)) if now.name == iface.name => {
-                            routes.delete_link(iface.index).map(|_| ())
-                        }
+                        Ok(Some(now)) if now.name == iface.name => match routes.is_tun(iface.index)
+                        {
+                            Ok(true) => routes.delete_link(iface.index).map(|_| ()),
+                            Ok(false) => Ok(()),
+                            Err(e) => Err(e),
+                        },
                         Ok(_) => Ok(()),
                         Err(e) => Err(e),
                     }

@@ -245,3 +245,85 @@ fn resolvers_come_from_resolved_when_present() {
         ])
     );
 }
+
+/// Root only: a whole NetSession whose DNS goes to resolved, in a private network namespace
+/// of a dedicated thread (`unshare`; the D-Bus socket is a path, reachable from there).
+#[test]
+fn session_undo_and_recover_revert_the_resolved_link() {
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    let root = unsafe { libc::geteuid() } == 0;
+    if !root {
+        eprintln!("SKIP session_undo_and_recover_revert_the_resolved_link: needs root (unshare)");
+        return;
+    }
+    let Some(bus) = Bus::start() else {
+        return;
+    };
+    let service = Resolve1::default();
+    let _server = zbus::blocking::connection::Builder::address(bus.address.as_str())
+        .unwrap()
+        .name("org.freedesktop.resolve1")
+        .unwrap()
+        .serve_at("/org/freedesktop/resolve1", service.clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    let address = bus.address.clone();
+    let calls = service.calls.clone();
+    std::thread::spawn(move || {
+        // SAFETY: affects only this thread, which ends with the test.
+        #[allow(unsafe_code)]
+        let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "unshare: {}", std::io::Error::last_os_error());
+        let lo = Routes::open()
+            .unwrap()
+            .links()
+            .unwrap()
+            .into_iter()
+            .find(|l| l.name == "lo")
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let opts = SessionOptions {
+            journal_path: dir.path().join("journal.json"),
+            dns: DnsOptions {
+                backend: DnsBackendChoice::Auto,
+                resolv_conf: dir.path().join("resolv.conf"),
+                dbus_address: Some(address),
+            },
+        };
+        let plan = Plan {
+            changes: vec![PlannedChange {
+                change: Change::SetDns(DnsChange {
+                    servers: vec!["10.0.0.3".parse().unwrap()],
+                    search_domains: vec![],
+                    resolve_domains: vec![".".into()],
+                    default_route: true,
+                }),
+                kind: Reason::Dns,
+                why: "pushed DNS".into(),
+            }],
+            ..Default::default()
+        };
+        let idx = lo.index;
+        let mut s = NetSession::apply(&plan, &lo, &opts).unwrap();
+        assert_eq!(calls.lock().unwrap().len(), 3);
+        s.undo_all().unwrap();
+        assert_eq!(
+            calls.lock().unwrap().last().unwrap(),
+            &format!("RevertLink {idx}")
+        );
+        // After a crash, recover() reverts the link from the journal.
+        let s = NetSession::apply(&plan, &lo, &opts).unwrap();
+        std::mem::forget(s);
+        let n = calls.lock().unwrap().len();
+        let report = recover(&opts.journal_path).unwrap();
+        assert!(report.undone >= 1);
+        let c = calls.lock().unwrap();
+        assert_eq!(c.len(), n + 1);
+        assert_eq!(c.last().unwrap(), &format!("RevertLink {idx}"));
+        assert!(!dir.path().join("resolv.conf").exists());
+    })
+    .join()
+    .unwrap();
+}

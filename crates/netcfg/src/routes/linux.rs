@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage};
-use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
+use netlink_packet_route::link::{InfoKind, LinkAttribute, LinkFlags, LinkInfo, LinkMessage};
 use netlink_packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope,
     RouteType,
@@ -338,6 +338,22 @@ impl super::Backend for Backend {
             Ok(_) => Ok(true),
             Err(e) if is_not_found(&e) => Ok(false),
             Err(e) => Err(Error::netlink(format!("delete link #{iface}"), e)),
+        }
+    }
+
+    fn is_tun(&mut self, iface: u32) -> Result<bool, Error> {
+        let mut m = LinkMessage::default();
+        m.header.index = iface;
+        match self.nl.request(RouteNetlinkMessage::GetLink(m), 0) {
+            Ok(answers) => Ok(answers.iter().any(|a| match a {
+                RouteNetlinkMessage::NewLink(l) => l.attributes.iter().any(|x| {
+                    matches!(x, LinkAttribute::LinkInfo(infos)
+                        if infos.iter().any(|i| matches!(i, LinkInfo::Kind(InfoKind::Tun))))
+                }),
+                _ => false,
+            })),
+            Err(e) if is_not_found(&e) => Ok(false),
+            Err(e) => Err(Error::netlink(format!("read link #{iface}"), e)),
         }
     }
 }

@@ -107,6 +107,7 @@ trait Backend: Sized {
     fn set_mtu(&mut self, iface: u32, mtu: u32) -> Result<(), Error>;
     fn set_up(&mut self, iface: u32) -> Result<(), Error>;
     fn delete_link(&mut self, iface: u32) -> Result<bool, Error>;
+    fn is_tun(&mut self, iface: u32) -> Result<bool, Error>;
 }
 
 /// The OS's routing table, addresses and links.
@@ -172,6 +173,11 @@ impl Routes {
     /// Deletes a link; `false` when it is already gone.
     pub fn delete_link(&mut self, iface: u32) -> Result<bool, Error> {
         self.imp.delete_link(iface)
+    }
+
+    /// Whether the link with that index exists and is a TUN device.
+    pub fn is_tun(&mut self, iface: u32) -> Result<bool, Error> {
+        self.imp.is_tun(iface)
     }
 
     /// Default routes and on-link prefixes (no DHCP server, no resolvers: see

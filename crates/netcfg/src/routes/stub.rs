@@ -48,4 +48,7 @@ impl super::Backend for Backend {
     fn delete_link(&mut self, _: u32) -> Result<bool, Error> {
         Err(Error::Unsupported(WHAT))
     }
+    fn is_tun(&mut self, _: u32) -> Result<bool, Error> {
+        Err(Error::Unsupported(WHAT))
+    }
 }
