@@ -214,13 +214,15 @@ pub fn find_dhcp_server(sources: &LeaseSources, iface: &IfaceId) -> Option<Found
         };
         consider(path, server);
     }
-    // dhclient: dhclient.leases, dhclient.<iface>.leases, dhclient-<uuid>-<iface>.lease, ...
+    // dhclient: dhclient.leases, dhclient.<iface>.leases, dhclient-<uuid>-<iface>.lease, or
+    // whatever `-lf` named (any *.lease(s) in the configured directories; IPv6 leases carry
+    // no dhcp-server-identifier and so never match).
     for dir in &sources.dhclient_dirs {
         for path in list_dir(dir) {
             let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
                 continue;
             };
-            if !name.starts_with("dhclient") || name.starts_with("dhclient6") {
+            if name.starts_with("dhclient6") {
                 continue;
             }
             if !(name.ends_with(".leases") || name.ends_with(".lease")) {
@@ -405,6 +407,18 @@ lease {
         let f = find_dhcp_server(&s, &eth0).unwrap();
         assert_eq!(f.server, "192.168.2.2".parse::<Ipv4Addr>().unwrap());
         assert!(f.source.ends_with("dhclient.eth0.leases"));
+        // A lease file named by `dhclient -lf`, written later, wins.
+        let custom = DHCLIENT.replace("192.168.2.2", "192.168.3.3");
+        let path = dir.path().join("dhcp/cli.leases");
+        std::fs::write(&path, custom).unwrap();
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_modified(SystemTime::now() + std::time::Duration::from_secs(60))
+            .unwrap();
+        let f = find_dhcp_server(&s, &eth0).unwrap();
+        assert_eq!(f.server, "192.168.3.3".parse::<Ipv4Addr>().unwrap());
     }
 
     proptest::proptest! {
