@@ -31,8 +31,8 @@ pub use plan::{
 };
 pub use routes::{AddOutcome, IfaceAddress, RouteRecord, Routes, ROUTE_PROTO_OXIVPN};
 pub use session::{
-    discover_state, recover, DiscoverOptions, Explanation, NetSession, RecoverReport,
-    SessionOptions, Verdict,
+    discover_state, explain_route, recover, DiscoverOptions, Explanation, NetSession,
+    RecoverReport, SessionOptions, Verdict,
 };
 pub use tun::{Tun, TunConfig};
 pub use types::{

@@ -290,47 +290,77 @@ impl NetSession {
     /// Where a packet to `addr` goes now, which route decided it, and why that route exists
     /// if it is ours.
     pub fn explain(&mut self, addr: IpAddr) -> Result<Explanation, Error> {
-        let route = self.routes.lookup(addr)?;
-        let iface = match route.as_ref().and_then(|r| r.oif) {
-            Some(i) => self.routes.iface(i)?,
-            None => None,
-        };
-        let ours = route.as_ref().filter(|r| r.is_ours()).and_then(|r| {
-            self.journal.entries().iter().find(|e| {
-                matches!(&e.action, UndoAction::DeleteRoute(k)
-                    if k.dst == r.dst && k.table == r.table && k.gateway == r.gateway)
-            })
-        });
-        let verdict = match &route {
-            None => Verdict::Unreachable,
-            Some(r) if r.kind == RouteRecord::KIND_LOCAL => Verdict::Local,
-            Some(r) if r.kind != RouteRecord::KIND_UNICAST => Verdict::Unreachable,
-            Some(r) if r.oif == Some(self.tun.index) => Verdict::IntoTunnel,
-            Some(r) => match ours.and_then(|e| e.kind) {
-                Some(Reason::ServerBypass) => Verdict::AroundTunnelToServer,
-                Some(Reason::DhcpBypass) => Verdict::DhcpServerViaLan,
-                Some(Reason::DnsBypass) => Verdict::DnsServerViaLan,
-                _ if r.gateway.is_none() => Verdict::OnLan,
-                _ => Verdict::ViaLanGateway,
-            },
-        };
-        let why = ours.map(|e| e.why.clone());
-        let summary = summarize(
-            addr,
-            verdict,
-            route.as_ref(),
-            iface.as_ref(),
-            why.as_deref(),
-        );
-        Ok(Explanation {
-            addr,
-            verdict,
-            route,
-            iface,
-            why,
-            summary,
-        })
+        let tuns = [self.tun.index];
+        explain_with(&mut self.routes, addr, &tuns, self.journal.entries())
     }
+}
+
+/// Like [`NetSession::explain`], for a process that holds no session (e.g. the service
+/// answering a route check while tunnels run elsewhere): the sessions' journals say which
+/// interfaces are tunnels and why our routes exist. Missing journals are skipped.
+pub fn explain_route(addr: IpAddr, journal_paths: &[PathBuf]) -> Result<Explanation, Error> {
+    let mut entries = Vec::new();
+    for p in journal_paths {
+        if let Some(j) = Journal::load(p)? {
+            entries.extend_from_slice(j.entries());
+        }
+    }
+    let tuns: Vec<u32> = entries
+        .iter()
+        .filter_map(|e| match &e.action {
+            UndoAction::DeleteLink { iface } => Some(iface.index),
+            _ => None,
+        })
+        .collect();
+    explain_with(&mut Routes::open()?, addr, &tuns, &entries)
+}
+
+fn explain_with(
+    routes: &mut Routes,
+    addr: IpAddr,
+    tuns: &[u32],
+    entries: &[JournalEntry],
+) -> Result<Explanation, Error> {
+    let route = routes.lookup(addr)?;
+    let iface = match route.as_ref().and_then(|r| r.oif) {
+        Some(i) => routes.iface(i)?,
+        None => None,
+    };
+    let ours = route.as_ref().filter(|r| r.is_ours()).and_then(|r| {
+        entries.iter().find(|e| {
+            matches!(&e.action, UndoAction::DeleteRoute(k)
+                if k.dst == r.dst && k.table == r.table && k.gateway == r.gateway)
+        })
+    });
+    let verdict = match &route {
+        None => Verdict::Unreachable,
+        Some(r) if r.kind == RouteRecord::KIND_LOCAL => Verdict::Local,
+        Some(r) if r.kind != RouteRecord::KIND_UNICAST => Verdict::Unreachable,
+        Some(r) if r.oif.is_some_and(|o| tuns.contains(&o)) => Verdict::IntoTunnel,
+        Some(r) => match ours.and_then(|e| e.kind) {
+            Some(Reason::ServerBypass) => Verdict::AroundTunnelToServer,
+            Some(Reason::DhcpBypass) => Verdict::DhcpServerViaLan,
+            Some(Reason::DnsBypass) => Verdict::DnsServerViaLan,
+            _ if r.gateway.is_none() => Verdict::OnLan,
+            _ => Verdict::ViaLanGateway,
+        },
+    };
+    let why = ours.map(|e| e.why.clone());
+    let summary = summarize(
+        addr,
+        verdict,
+        route.as_ref(),
+        iface.as_ref(),
+        why.as_deref(),
+    );
+    Ok(Explanation {
+        addr,
+        verdict,
+        route,
+        iface,
+        why,
+        summary,
+    })
 }
 
 impl Drop for NetSession {
