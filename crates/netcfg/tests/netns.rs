@@ -383,7 +383,7 @@ fn reference_scenario_apply_explain_undo() {
 
         // Without the session: the journal alone gives the same answers.
         for a in ["10.0.0.3", "198.18.0.1", "192.168.2.2", "192.168.1.5"] {
-            let standalone = explain_route(addr(a), &[f.journal.clone()]).unwrap();
+            let standalone = explain_route(addr(a), std::slice::from_ref(&f.journal)).unwrap();
             assert_eq!(standalone, s.explain(addr(a)).unwrap());
         }
 
