@@ -5,7 +5,20 @@
 //! which refuses anything that would make it run a program or open a path.
 //!
 //! Option names are case-sensitive in OpenVPN; we follow that, except that refused
-//! directives are refused in any spelling (`UP`, `Up`): the safe choice.
+//! directives are refused in any spelling (`UP`, `Up`): the safe choice. Another
+//! spelling of a harmless option (`Remote`) is reported as unknown, as OpenVPN would.
+//!
+//! Usability policy (the `usable` verdict of the [`Report`]):
+//! - unusable: the text cannot be read (limits, binary data, broken quoting,
+//!   unterminated block), a line-numbered error (bad argument, template placeholder,
+//!   empty/truncated/wrong material), no `remote`, no CA (`ca`, `peer-fingerprint`
+//!   or a PKCS#12 bundle), a server configuration, no `client`/`pull`
+//!   (point-to-point mode), static-key `secret`, `dev tap`, `fragment`,
+//!   PKCS#11/CryptoAPI, `tls-version-max` below 1.2;
+//! - still usable: refused directives (dropped, never carried out), ignored and
+//!   unknown options, TLS lists naming only suites rustls lacks (defaults are
+//!   used), removed options such as `tls-remote`, missing referenced files and a
+//!   missing client certificate (both listed as "needs file").
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod build;
