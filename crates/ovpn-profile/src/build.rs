@@ -55,6 +55,7 @@ pub(crate) struct Builder {
     dev_type_tun: bool,
     dev_line: u32,
     saw_top_remote: Option<u32>,
+    setenv_index: std::collections::HashMap<String, usize>,
     /// Inline `<http-proxy-user-pass>` seen so far (applies to http-proxy lines).
     http_proxy_user_pass: Option<Credential>,
 }
@@ -119,6 +120,7 @@ impl Builder {
             dev_line: 0,
             saw_top_remote: None,
             http_proxy_user_pass: None,
+            setenv_index: std::collections::HashMap::new(),
         }
     }
 
@@ -1126,8 +1128,15 @@ impl Builder {
             "setenv" => {
                 if self.arity(d, 1, 2) {
                     let v = a.get(1).cloned().unwrap_or_default();
-                    self.p.setenv.retain(|(k, _)| k != &a[0]);
-                    self.p.setenv.push((a[0].clone(), v));
+                    // Last value wins, kept at the first position (an index keeps
+                    // this linear for profiles with thousands of setenv lines).
+                    match self.setenv_index.get(&a[0]) {
+                        Some(&i) => self.p.setenv[i].1 = v,
+                        None => {
+                            self.setenv_index.insert(a[0].clone(), self.p.setenv.len());
+                            self.p.setenv.push((a[0].clone(), v));
+                        }
+                    }
                     self.honour(d, format!("sets {} for the server (peer info)", a[0]));
                 }
             }
