@@ -52,8 +52,10 @@ fn check(bytes: &[u8]) {
     let _ = report.to_text();
     let elapsed = start.elapsed();
     let peak = PEAK.with(Cell::get).saturating_sub(base);
+    // Loose enough for a loaded debug-build CI machine; a hang or a quadratic
+    // blow-up at these sizes takes far longer.
     assert!(
-        elapsed < Duration::from_secs(2),
+        elapsed < Duration::from_secs(10),
         "took {elapsed:?} for {} bytes",
         bytes.len()
     );
