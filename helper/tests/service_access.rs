@@ -5,7 +5,7 @@
 //! Clients run as throwaway users: this test binary re-executes itself under
 //! `setpriv --reuid/--regid/--init-groups`, and the `child_client` entry point
 //! (inert unless `OXIVPN_TEST_CHILD` is set) speaks IPC and prints its results.
-#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod support;
 

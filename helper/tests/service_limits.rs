@@ -172,6 +172,14 @@ async fn helper_survives_bad_clients() {
     }
     eprintln!("1000 connect+hello+status in {:?}", t.elapsed());
 
+    // route-check answers from the helper's own (namespace) routing table.
+    let c = ipc::Client::connect(&sock, "route").await.unwrap();
+    let r = c.route_check("127.0.0.1".parse().unwrap()).await.unwrap();
+    assert!(!r.via_tunnel);
+    assert!(r.explanation.as_str().contains("this machine"), "{r:?}");
+    let r = c.route_check("192.0.2.1".parse().unwrap()).await.unwrap();
+    assert!(r.explanation.as_str().contains("unreachable"), "{r:?}");
+
     // A thousand connect requests on one connection: a few sessions, then a limit.
     let c = ipc::Client::connect(&sock, "greedy").await.unwrap();
     let text = PROFILE_OK;

@@ -226,7 +226,9 @@ async fn handle(
         Request::AnswerChallenge { session, response } => sessions
             .answer_challenge(&peer, session, response)
             .map(|()| Response::ChallengeAnswered),
-        Request::RouteCheck { addr } => sessions.route_check(&peer, addr).map(Response::Route),
+        Request::RouteCheck { addr } => {
+            sessions.route_check(&peer, addr).await.map(Response::Route)
+        }
         Request::Subscribe(sub) => {
             if let Some(old) = forwarder.take() {
                 old.abort();
@@ -307,6 +309,7 @@ async fn forward_events(
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

@@ -4,6 +4,7 @@ mod connection;
 mod listener;
 pub mod peer;
 pub mod profile_guard;
+mod route_check;
 mod sessions;
 // Parts of the seam are only used by the real tunnel adapter and by tests.
 #[allow(dead_code)]
@@ -99,6 +100,43 @@ impl Drop for ConnGuard {
     }
 }
 
+/// Undoes what sessions of a previous helper run left behind (crash, kill -9), before
+/// anyone can connect. Each session journals to `journal-<id>.json` in the state dir.
+fn recover_network(state_dir: &std::path::Path) {
+    let journals: Vec<PathBuf> = std::fs::read_dir(state_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("journal") && n.ends_with(".json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    // With no journal, one pass still sweeps routes carrying our protocol number.
+    let targets = if journals.is_empty() {
+        vec![state_dir.join("journal.json")]
+    } else {
+        journals
+    };
+    for j in targets {
+        match netcfg::recover(&j) {
+            Ok(r) if r.undone + r.swept > 0 => tracing::warn!(
+                journal = %j.display(),
+                undone = r.undone,
+                swept = r.swept,
+                "repaired network changes left by a previous run"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(journal = %j.display(), error = %e, "network recovery incomplete")
+            }
+        }
+    }
+}
+
 pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let launcher: Arc<dyn TunnelLauncher> = if args.stub_tunnel {
         Arc::new(tunnel_port::StubLauncher)
@@ -117,6 +155,7 @@ async fn serve(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::
     let authorizer = Authorizer::new(&args.group)?;
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating state directory {}", args.state_dir.display()))?;
+    recover_network(&args.state_dir);
     let listener = listener::bind(&args.socket, authorizer.gid(), args.socket_mode)?;
     tracing::info!(
         socket = %args.socket.display(),

@@ -102,6 +102,7 @@ fn in_group(user: &User, gid: Gid) -> bool {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
 

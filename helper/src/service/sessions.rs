@@ -16,6 +16,7 @@ use tracing::Instrument;
 
 use super::peer::Peer;
 use super::profile_guard;
+use super::route_check::{self, TunnelIface};
 use super::tunnel_port::{AttemptEnd, AttemptSpec, TunnelLauncher, TunnelUpdate};
 
 pub const MAX_SESSIONS_PER_UID: usize = 4;
@@ -238,10 +239,28 @@ impl Sessions {
         Ok(())
     }
 
-    pub fn route_check(&self, _peer: &Peer, _addr: IpAddr) -> Result<RouteExplanation, IpcError> {
-        Err(IpcError::Unsupported {
-            what: ShortText::sanitized("route-check (waiting for netcfg's explain API)"),
-        })
+    pub async fn route_check(
+        &self,
+        peer: &Peer,
+        addr: IpAddr,
+    ) -> Result<RouteExplanation, IpcError> {
+        let tunnels: Vec<TunnelIface> = self
+            .lock()?
+            .iter()
+            .filter_map(|(id, e)| match &e.stage {
+                Stage::Connected {
+                    interface: Some(i), ..
+                } => Some(TunnelIface {
+                    session: *id,
+                    interface: i.to_string(),
+                    visible: peer.may_see(e.owner_uid),
+                }),
+                _ => None,
+            })
+            .collect();
+        tokio::task::spawn_blocking(move || route_check::explain(addr, &tunnels))
+            .await
+            .map_err(IpcError::internal)?
     }
 
     /// Stops every session (helper shutdown) and waits, bounded, for them to end.

@@ -115,7 +115,17 @@ impl Helper {
     pub fn start(dir: &Path, name: &str, group: &str, extra: &[&str]) -> Self {
         let socket = dir.join(format!("{name}.sock"));
         let state = dir.join(format!("{name}-state"));
-        let child = Command::new(env!("CARGO_BIN_EXE_oxivpn-helper"))
+        // In a network namespace of its own: the helper's start-up repair and
+        // route lookups then never see the machine's routes.
+        let child = Command::new("unshare")
+            .args([
+                "--net",
+                "--",
+                "sh",
+                "-c",
+                "ip link set lo up && exec \"$0\" \"$@\"",
+            ])
+            .arg(env!("CARGO_BIN_EXE_oxivpn-helper"))
             .arg("service")
             .arg("--socket")
             .arg(&socket)
