@@ -8,18 +8,27 @@ use crate::sys;
 /// Keep it sorted; add a short reason for anything unusual.
 pub const ALL: &[&str] = &[
     "ca-certificates",
-    "dbus-daemon", // netcfg: a private bus for the systemd-resolved back end's test
+    "dbus-daemon",  // netcfg: a private bus for the systemd-resolved back end's test
     "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
     "easy-rsa",
     "iperf3", // throughput through the tunnel (bench)
     "iproute2",
     "iputils-ping",
-    "isc-dhcp-client", // the client namespace gets its address by DHCP
+    "isc-dhcp-client",              // the client namespace gets its address by DHCP
+    "libayatana-appindicator3-dev", // app: tray icon (StatusNotifier)
+    "libdbus-1-dev",                // app: keyring (Secret Service over D-Bus)
+    "libgtk-3-dev",                 // app: Tauri's windows and menus
+    "librsvg2-dev",                 // app: Tauri icons
+    "libsoup-3.0-dev",              // app: WebKitGTK networking
+    "libwebkit2gtk-4.1-dev",        // app: Tauri's web view
+    "libxdo-dev",                   // app: menu accelerators (muda)
     "nftables",
     "openssl", // lab PKI
     "openvpn", // the reference server (and reference client in bench)
     "pkg-config",
     "tcpdump", // leak captures
+    "xauth",   // app: xvfb-run for screenshots
+    "xvfb",    // app: a display for the window under test
 ];
 
 /// Installs whichever of `pkgs` are missing; does nothing (and needs no network) when all are there.

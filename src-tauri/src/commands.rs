@@ -1,0 +1,309 @@
+//! Tauri commands: validate, ask the controller, return a typed error. Each command is a
+//! one-line wrapper around a plain async function in [`ops`] so tests can call them
+//! without a window.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use tauri::{AppHandle, State};
+use tauri_plugin_autostart::ManagerExt as _;
+use tauri_plugin_dialog::DialogExt as _;
+
+use crate::controller::Controller;
+use crate::error::AppError;
+use crate::model::{
+    CredentialsAnswer, ImportReport, ProfileDetails, ProfileSummary, RouteCheckView, RoutesView,
+    Settings, Snapshot,
+};
+use crate::settings::SettingsStore;
+
+/// Shared by every command.
+pub struct AppState {
+    pub controller: Controller,
+    pub settings: Arc<SettingsStore>,
+    /// Reports of imports that happened before the window asked (command line, second launch).
+    pub pending_reports: Mutex<Vec<ImportReport>>,
+}
+
+pub mod ops {
+    use super::*;
+
+    fn check_id(id: &str) -> Result<(), AppError> {
+        if id.is_empty() || id.len() > 128 || id.chars().any(|c| c.is_control()) {
+            return Err(AppError::invalid("That is not a profile id."));
+        }
+        Ok(())
+    }
+
+    pub async fn get_snapshot(s: &AppState) -> Result<Snapshot, AppError> {
+        let c = s.controller.snapshot().await?;
+        let pending_reports = s
+            .pending_reports
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default();
+        Ok(Snapshot {
+            profiles: c.profiles,
+            state: c.state,
+            prompt: c.prompt,
+            log: c.log,
+            stats: c.stats,
+            settings: s.settings.get(),
+            helper_socket: c.socket,
+            pending_reports,
+        })
+    }
+
+    pub async fn import_profile(s: &AppState, path: String) -> Result<ImportReport, AppError> {
+        let p = PathBuf::from(path.trim());
+        if path.trim().is_empty() {
+            return Err(AppError::invalid("No file was given."));
+        }
+        if !p.is_file() {
+            return Err(AppError::file(
+                &format!("{} is not a file that can be read.", p.display()),
+                "not a regular file",
+            ));
+        }
+        s.controller.import(p).await
+    }
+
+    pub async fn rename_profile(
+        s: &AppState,
+        id: String,
+        name: String,
+    ) -> Result<ProfileSummary, AppError> {
+        check_id(&id)?;
+        let name = crate::profiles::validate_name(&name)?;
+        s.controller.rename(id, name).await
+    }
+
+    pub async fn duplicate_profile(s: &AppState, id: String) -> Result<ProfileSummary, AppError> {
+        check_id(&id)?;
+        s.controller.duplicate(id).await
+    }
+
+    pub async fn delete_profile(s: &AppState, id: String) -> Result<(), AppError> {
+        check_id(&id)?;
+        s.controller.delete(id).await
+    }
+
+    pub async fn profile_details(s: &AppState, id: String) -> Result<ProfileDetails, AppError> {
+        check_id(&id)?;
+        s.controller.details(id).await
+    }
+
+    pub async fn connect(s: &AppState, id: String) -> Result<(), AppError> {
+        check_id(&id)?;
+        s.controller.connect(id).await
+    }
+
+    pub async fn disconnect(s: &AppState) -> Result<(), AppError> {
+        s.controller.disconnect().await
+    }
+
+    pub async fn submit_credentials(
+        s: &AppState,
+        answer: CredentialsAnswer,
+    ) -> Result<(), AppError> {
+        s.controller.submit_credentials(answer).await
+    }
+
+    pub async fn cancel_prompt(s: &AppState) -> Result<(), AppError> {
+        s.controller.cancel_prompt().await
+    }
+
+    pub async fn forget_credentials(s: &AppState, id: String) -> Result<(), AppError> {
+        check_id(&id)?;
+        s.controller.forget_credentials(id).await
+    }
+
+    pub async fn routes(s: &AppState) -> Result<RoutesView, AppError> {
+        s.controller.routes().await
+    }
+
+    pub async fn route_check(s: &AppState, address: String) -> Result<RouteCheckView, AppError> {
+        // Parse here too: a typo should not need the helper.
+        crate::controller::parse_address(&address)?;
+        s.controller.route_check(address).await
+    }
+}
+
+#[tauri::command]
+pub async fn get_snapshot(state: State<'_, AppState>) -> Result<Snapshot, AppError> {
+    ops::get_snapshot(&state).await
+}
+
+#[tauri::command]
+pub async fn import_profile(
+    state: State<'_, AppState>,
+    path: String,
+) -> Result<ImportReport, AppError> {
+    ops::import_profile(&state, path).await
+}
+
+/// Opens the file dialog; `None` when the user cancels.
+#[tauri::command]
+pub async fn import_profile_dialog(
+    app: AppHandle,
+    state: State<'_, AppState>,
+) -> Result<Option<ImportReport>, AppError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Import an OpenVPN profile")
+        .add_filter("OpenVPN profile", &["ovpn", "conf"])
+        .blocking_pick_file();
+    let Some(file) = picked else { return Ok(None) };
+    let path = file
+        .into_path()
+        .map_err(|e| AppError::file("That file cannot be opened.", e))?;
+    ops::import_profile(&state, path.display().to_string())
+        .await
+        .map(Some)
+}
+
+#[tauri::command]
+pub async fn rename_profile(
+    state: State<'_, AppState>,
+    id: String,
+    name: String,
+) -> Result<ProfileSummary, AppError> {
+    ops::rename_profile(&state, id, name).await
+}
+
+#[tauri::command]
+pub async fn duplicate_profile(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ProfileSummary, AppError> {
+    ops::duplicate_profile(&state, id).await
+}
+
+#[tauri::command]
+pub async fn delete_profile(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
+    ops::delete_profile(&state, id).await
+}
+
+#[tauri::command]
+pub async fn profile_details(
+    state: State<'_, AppState>,
+    id: String,
+) -> Result<ProfileDetails, AppError> {
+    ops::profile_details(&state, id).await
+}
+
+#[tauri::command]
+pub async fn connect(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
+    ops::connect(&state, id).await
+}
+
+#[tauri::command]
+pub async fn disconnect(state: State<'_, AppState>) -> Result<(), AppError> {
+    ops::disconnect(&state).await
+}
+
+#[tauri::command]
+pub async fn submit_credentials(
+    state: State<'_, AppState>,
+    answer: CredentialsAnswer,
+) -> Result<(), AppError> {
+    ops::submit_credentials(&state, answer).await
+}
+
+#[tauri::command]
+pub async fn cancel_prompt(state: State<'_, AppState>) -> Result<(), AppError> {
+    ops::cancel_prompt(&state).await
+}
+
+#[tauri::command]
+pub async fn forget_credentials(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
+    ops::forget_credentials(&state, id).await
+}
+
+#[tauri::command]
+pub async fn routes(state: State<'_, AppState>) -> Result<RoutesView, AppError> {
+    ops::routes(&state).await
+}
+
+#[tauri::command]
+pub async fn route_check(
+    state: State<'_, AppState>,
+    address: String,
+) -> Result<RouteCheckView, AppError> {
+    ops::route_check(&state, address).await
+}
+
+/// Saves `text` (the log as the window filters it) where the user picks; the path, or
+/// `None` when cancelled.
+#[tauri::command]
+pub async fn save_log(app: AppHandle, text: String) -> Result<Option<String>, AppError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title("Save the log")
+        .set_file_name("oxivpn-log.txt")
+        .add_filter("Text", &["txt", "log"])
+        .blocking_save_file();
+    let Some(file) = picked else { return Ok(None) };
+    let path = file
+        .into_path()
+        .map_err(|e| AppError::file("That location cannot be used.", e))?;
+    std::fs::write(&path, text)
+        .map_err(|e| AppError::file(&format!("Could not write {}.", path.display()), e))?;
+    Ok(Some(path.display().to_string()))
+}
+
+#[tauri::command]
+pub async fn set_settings(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    settings: Settings,
+) -> Result<Settings, AppError> {
+    let before = state.settings.get();
+    if before.start_at_login != settings.start_at_login {
+        let al = app.autolaunch();
+        let res = if settings.start_at_login {
+            al.enable()
+        } else {
+            al.disable()
+        };
+        res.map_err(|e| {
+            AppError::new(
+                crate::error::ErrorKind::File,
+                "Could not change whether OxiVPN starts at login.",
+                e.to_string(),
+            )
+        })?;
+    }
+    state.settings.set(settings)
+}
+
+/// Name, argument names and types (TypeScript), result type: the source of
+/// `ui/src/lib/bindings.ts`. A test checks every entry is registered in `lib.rs`.
+pub const COMMANDS: &[(&str, &[(&str, &str)], &str)] = &[
+    ("get_snapshot", &[], "Snapshot"),
+    ("import_profile", &[("path", "string")], "ImportReport"),
+    ("import_profile_dialog", &[], "ImportReport | null"),
+    (
+        "rename_profile",
+        &[("id", "string"), ("name", "string")],
+        "ProfileSummary",
+    ),
+    ("duplicate_profile", &[("id", "string")], "ProfileSummary"),
+    ("delete_profile", &[("id", "string")], "void"),
+    ("profile_details", &[("id", "string")], "ProfileDetails"),
+    ("connect", &[("id", "string")], "void"),
+    ("disconnect", &[], "void"),
+    (
+        "submit_credentials",
+        &[("answer", "CredentialsAnswer")],
+        "void",
+    ),
+    ("cancel_prompt", &[], "void"),
+    ("forget_credentials", &[("id", "string")], "void"),
+    ("routes", &[], "RoutesView"),
+    ("route_check", &[("address", "string")], "RouteCheckView"),
+    ("save_log", &[("text", "string")], "string | null"),
+    ("set_settings", &[("settings", "Settings")], "Settings"),
+];

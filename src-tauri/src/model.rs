@@ -1,0 +1,392 @@
+//! Everything that crosses to the web view: command arguments, results and events.
+//! TypeScript twins are generated from these (see `bindings.rs`); never edit those by hand.
+
+use serde::{Deserialize, Serialize};
+use ts_rs::TS;
+
+use crate::error::AppError;
+
+/// A stored profile as lists and menus show it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileSummary {
+    pub id: String,
+    pub name: String,
+    /// First remote, "vpn.example.com:1194".
+    pub server: String,
+    /// "UDP" / "TCP".
+    pub protocol: String,
+    pub auth: AuthKind,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum AuthKind {
+    /// Client certificate only.
+    Certificate,
+    /// User name and password only.
+    Password,
+    /// Both.
+    CertificateAndPassword,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RemoteView {
+    pub host: String,
+    pub port: u16,
+    pub protocol: String,
+}
+
+/// What the details pane shows for one profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProfileDetails {
+    pub summary: ProfileSummary,
+    pub remotes: Vec<RemoteView>,
+    /// Data-channel ciphers the profile offers, in order.
+    pub ciphers: Vec<String>,
+    /// HMAC digest for CBC ciphers and tls-auth ("SHA256"), if set.
+    pub digest: Option<String>,
+    /// "tls-crypt", "tls-crypt-v2", "tls-auth" or none.
+    pub control_channel_protection: Option<String>,
+    /// Prompt text of `static-challenge`, if the profile has one.
+    pub static_challenge: Option<String>,
+    /// The private key is encrypted and needs a passphrase.
+    pub key_encrypted: bool,
+    /// Whether all traffic goes through the tunnel (redirect-gateway) when the server agrees.
+    pub redirect_gateway: bool,
+    /// Routes the profile itself asks for ("10.0.0.0/24").
+    pub routes: Vec<String>,
+    /// Whether user name and password are kept in the system keyring.
+    pub saved_credentials: bool,
+}
+
+/// How the import treated one line of the profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum Verdict {
+    Honoured,
+    Ignored,
+    Refused,
+    Note,
+    Problem,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct FindingView {
+    pub line: Option<u32>,
+    pub directive: String,
+    pub verdict: Verdict,
+    pub message: String,
+}
+
+/// Shown after every import, successful or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ImportReport {
+    /// File name the user picked.
+    pub file_name: String,
+    /// The stored profile, when the import succeeded.
+    pub profile: Option<ProfileSummary>,
+    pub usable: bool,
+    /// One line saying why it cannot be used, when not usable.
+    pub reason: Option<String>,
+    pub findings: Vec<FindingView>,
+}
+
+/// Steps of bringing a tunnel up, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum StageKind {
+    Credentials,
+    Starting,
+    Resolving,
+    Connecting,
+    Tls,
+    Authenticating,
+    Configuring,
+    Reconnecting,
+}
+
+impl StageKind {
+    /// Progress position out of [`StageKind::TOTAL`].
+    pub fn step(self) -> u8 {
+        match self {
+            Self::Credentials | Self::Starting | Self::Reconnecting => 1,
+            Self::Resolving => 2,
+            Self::Connecting => 3,
+            Self::Tls => 4,
+            Self::Authenticating => 5,
+            Self::Configuring => 6,
+        }
+    }
+    pub const TOTAL: u8 = 7;
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Credentials => "Waiting for your credentials",
+            Self::Starting => "Starting",
+            Self::Resolving => "Looking up the server",
+            Self::Connecting => "Reaching the server",
+            Self::Tls => "Securing the connection",
+            Self::Authenticating => "Signing in",
+            Self::Configuring => "Setting up addresses and routes",
+            Self::Reconnecting => "Reconnecting",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StageView {
+    pub kind: StageKind,
+    pub label: String,
+    /// Extra words: "udp 198.18.0.1:1194", "attempt 2, next try in 4 s".
+    pub detail: Option<String>,
+    pub step: u8,
+    pub total: u8,
+}
+
+impl StageView {
+    pub fn new(kind: StageKind, detail: Option<String>) -> Self {
+        Self {
+            kind,
+            label: kind.label().to_string(),
+            detail,
+            step: kind.step(),
+            total: StageKind::TOTAL,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionView {
+    pub profile_id: String,
+    pub profile_name: String,
+    /// "udp 198.18.0.1:1194" as the helper reported it.
+    pub server: Option<String>,
+    pub cipher: Option<String>,
+    pub tunnel_ipv4: Option<String>,
+    pub tunnel_ipv6: Option<String>,
+    pub interface: Option<String>,
+    #[ts(type = "number")]
+    pub connected_since_ms: u64,
+}
+
+/// The one connection the app manages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "state", rename_all = "camelCase")]
+pub enum ConnState {
+    Disconnected,
+    #[serde(rename_all = "camelCase")]
+    Connecting {
+        profile_id: String,
+        profile_name: String,
+        stage: StageView,
+    },
+    Connected {
+        session: SessionView,
+    },
+    #[serde(rename_all = "camelCase")]
+    Disconnecting {
+        profile_id: String,
+        profile_name: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Failed {
+        profile_id: Option<String>,
+        profile_name: Option<String>,
+        error: AppError,
+    },
+}
+
+impl ConnState {
+    /// The profile this state is about, if any.
+    pub fn profile_id(&self) -> Option<&str> {
+        match self {
+            Self::Disconnected => None,
+            Self::Connecting { profile_id, .. } | Self::Disconnecting { profile_id, .. } => {
+                Some(profile_id)
+            }
+            Self::Connected { session } => Some(&session.profile_id),
+            Self::Failed { profile_id, .. } => profile_id.as_deref(),
+        }
+    }
+    pub fn is_active(&self) -> bool {
+        matches!(
+            self,
+            Self::Connecting { .. } | Self::Connected { .. } | Self::Disconnecting { .. }
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsSample {
+    #[ts(type = "number")]
+    pub at_ms: u64,
+    #[ts(type = "number")]
+    pub bytes_in: u64,
+    #[ts(type = "number")]
+    pub bytes_out: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEntry {
+    #[ts(type = "number")]
+    pub at_ms: u64,
+    pub level: LogLevel,
+    /// "helper" for lines from the tunnel, "app" for the app's own.
+    pub source: String,
+    pub message: String,
+}
+
+/// What the credentials dialog must ask for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum PromptKind {
+    /// User name and password (and a static-challenge answer when `challenge` is set).
+    #[serde(rename_all = "camelCase")]
+    Password {
+        username: Option<String>,
+        challenge: Option<ChallengeView>,
+        /// Also ask for the private key's passphrase.
+        key_passphrase: bool,
+    },
+    /// Only the private key's passphrase.
+    KeyPassphrase,
+    /// The server asked a question mid-login (CRV1 dynamic challenge, e.g. an OTP).
+    Challenge { challenge: ChallengeView },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ChallengeView {
+    pub text: String,
+    /// The answer may be shown while typed.
+    pub echo: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsPrompt {
+    /// Increases with every prompt; the answer names it so a stale dialog cannot answer a new one.
+    pub id: u32,
+    pub profile_id: String,
+    pub profile_name: String,
+    pub kind: PromptKind,
+    /// Why we ask again ("The server did not accept ..."), if we do.
+    pub error: Option<String>,
+}
+
+/// What the user typed into the credentials dialog.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct CredentialsAnswer {
+    pub prompt_id: u32,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub challenge_response: Option<String>,
+    pub key_passphrase: Option<String>,
+    /// Keep user name and password in the system keyring.
+    pub remember: bool,
+}
+
+impl std::fmt::Debug for CredentialsAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CredentialsAnswer")
+            .field("prompt_id", &self.prompt_id)
+            .field("username", &self.username)
+            .field("remember", &self.remember)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One line of the Routes view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RouteCheckView {
+    pub address: String,
+    /// What this address is ("The VPN server", "Internet", what the user typed).
+    pub label: String,
+    pub via_tunnel: bool,
+    pub interface: Option<String>,
+    pub gateway: Option<String>,
+    /// The matching route in `ip route` notation.
+    pub route: Option<String>,
+    pub explanation: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutesView {
+    /// Networks the profile sends into the tunnel ("all traffic", "10.0.0.0/24").
+    pub tunnel_networks: Vec<String>,
+    /// Sample destinations and where the system sends them now.
+    pub checks: Vec<RouteCheckView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Settings {
+    pub start_at_login: bool,
+    pub notifications: bool,
+    /// Closing the window keeps the app in the tray.
+    pub close_to_tray: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            start_at_login: false,
+            notifications: true,
+            close_to_tray: true,
+        }
+    }
+}
+
+/// Everything the window needs when it opens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Snapshot {
+    pub profiles: Vec<ProfileSummary>,
+    pub state: ConnState,
+    pub prompt: Option<CredentialsPrompt>,
+    pub log: Vec<LogEntry>,
+    pub stats: Vec<StatsSample>,
+    pub settings: Settings,
+    /// The helper socket the app talks to.
+    pub helper_socket: String,
+    /// Import reports that arrived before the window listened (command line, second launch).
+    pub pending_reports: Vec<ImportReport>,
+}
+
+/// Pushed to the window on the `oxivpn://event` channel.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[serde(tag = "type", content = "data", rename_all = "camelCase")]
+pub enum AppEvent {
+    State(ConnState),
+    Profiles(Vec<ProfileSummary>),
+    Prompt(Option<CredentialsPrompt>),
+    Log(LogEntry),
+    Stats(StatsSample),
+    Imported(ImportReport),
+    /// Ask the window to show a view ("routes", "log", ...), e.g. from the tray.
+    Navigate(String),
+}
+
+/// The channel name of [`AppEvent`]s.
+pub const EVENT_CHANNEL: &str = "oxivpn://event";

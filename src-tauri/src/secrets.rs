@@ -1,0 +1,133 @@
+//! Remembered user names and passwords: the OS keyring (Secret Service on Linux,
+//! Keychain, Credential Manager), one entry per profile id.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{AppError, ErrorKind};
+
+const SERVICE: &str = "org.oxivpn.app";
+
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SavedCredentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl std::fmt::Debug for SavedCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SavedCredentials")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+pub trait SecretStore: Send + Sync + 'static {
+    fn load(&self, profile_id: &str) -> Result<Option<SavedCredentials>, AppError>;
+    fn save(&self, profile_id: &str, creds: &SavedCredentials) -> Result<(), AppError>;
+    /// Removing what is not there is not an error.
+    fn forget(&self, profile_id: &str) -> Result<(), AppError>;
+}
+
+fn keyring_error(what: &str, e: impl std::fmt::Display) -> AppError {
+    AppError::new(
+        ErrorKind::Keyring,
+        format!("The system keyring could not {what}."),
+        e.to_string(),
+    )
+    .with_hint(
+        "Make sure a keyring (GNOME Keyring, KWallet) is running and unlocked, \
+         or connect without \"Remember\".",
+    )
+}
+
+/// The real store.
+#[derive(Debug, Default)]
+pub struct Keyring;
+
+impl Keyring {
+    fn entry(profile_id: &str) -> Result<keyring::Entry, AppError> {
+        keyring::Entry::new(SERVICE, profile_id).map_err(|e| keyring_error("be opened", e))
+    }
+}
+
+impl SecretStore for Keyring {
+    fn load(&self, profile_id: &str) -> Result<Option<SavedCredentials>, AppError> {
+        match Self::entry(profile_id)?.get_password() {
+            Ok(s) => serde_json::from_str(&s)
+                .map(Some)
+                .map_err(|e| keyring_error("read the saved password", e)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(keyring_error("read the saved password", e)),
+        }
+    }
+
+    fn save(&self, profile_id: &str, creds: &SavedCredentials) -> Result<(), AppError> {
+        let s = serde_json::to_string(creds).map_err(AppError::internal)?;
+        Self::entry(profile_id)?
+            .set_password(&s)
+            .map_err(|e| keyring_error("save the password", e))
+    }
+
+    fn forget(&self, profile_id: &str) -> Result<(), AppError> {
+        match Self::entry(profile_id)?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keyring_error("remove the saved password", e)),
+        }
+    }
+}
+
+/// For tests, and when no keyring is wanted.
+#[derive(Debug, Default)]
+pub struct MemorySecrets {
+    map: Mutex<HashMap<String, SavedCredentials>>,
+}
+
+impl SecretStore for MemorySecrets {
+    fn load(&self, profile_id: &str) -> Result<Option<SavedCredentials>, AppError> {
+        let m = self.map.lock().map_err(AppError::internal)?;
+        Ok(m.get(profile_id).cloned())
+    }
+    fn save(&self, profile_id: &str, creds: &SavedCredentials) -> Result<(), AppError> {
+        let mut m = self.map.lock().map_err(AppError::internal)?;
+        m.insert(profile_id.to_string(), creds.clone());
+        Ok(())
+    }
+    fn forget(&self, profile_id: &str) -> Result<(), AppError> {
+        let mut m = self.map.lock().map_err(AppError::internal)?;
+        m.remove(profile_id);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn saved_credentials_debug_hides_the_password() {
+        let c = SavedCredentials {
+            username: "ann".into(),
+            password: "hunter2".into(),
+        };
+        let s = format!("{c:?}");
+        assert!(s.contains("ann") && !s.contains("hunter2"));
+    }
+
+    #[test]
+    fn memory_store_round_trip() {
+        let m = MemorySecrets::default();
+        assert_eq!(m.load("p").unwrap(), None);
+        let c = SavedCredentials {
+            username: "ann".into(),
+            password: "pw".into(),
+        };
+        m.save("p", &c).unwrap();
+        assert_eq!(m.load("p").unwrap(), Some(c));
+        m.forget("p").unwrap();
+        m.forget("p").unwrap();
+        assert_eq!(m.load("p").unwrap(), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! The user's settings, kept as JSON in the config dir (`~/.config/oxivpn/settings.json`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use crate::error::AppError;
+use crate::model::Settings;
+
+#[derive(Debug)]
+pub struct SettingsStore {
+    path: PathBuf,
+    current: Mutex<Settings>,
+}
+
+impl SettingsStore {
+    /// Reads `path`; a missing or unreadable file gives the defaults (logged, not fatal).
+    pub fn open(path: PathBuf) -> Self {
+        let current = match std::fs::read_to_string(&path) {
+            Ok(s) => serde_json::from_str(&s).unwrap_or_else(|e| {
+                tracing::warn!(path = %path.display(), error = %e, "settings unreadable; using defaults");
+                Settings::default()
+            }),
+            Err(_) => Settings::default(),
+        };
+        Self {
+            path,
+            current: Mutex::new(current),
+        }
+    }
+
+    pub fn default_path() -> PathBuf {
+        config_dir().join("oxivpn").join("settings.json")
+    }
+
+    pub fn get(&self) -> Settings {
+        self.current.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+
+    pub fn set(&self, s: Settings) -> Result<Settings, AppError> {
+        write_atomic(
+            &self.path,
+            &serde_json::to_vec_pretty(&s).map_err(AppError::internal)?,
+        )?;
+        let mut cur = self.current.lock().map_err(AppError::internal)?;
+        *cur = s.clone();
+        Ok(s)
+    }
+}
+
+fn config_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
+        return PathBuf::from(d);
+    }
+    if let Some(h) = std::env::var_os("HOME") {
+        return PathBuf::from(h).join(".config");
+    }
+    std::env::temp_dir()
+}
+
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), AppError> {
+    let fail = |e: std::io::Error| {
+        AppError::file(
+            "Could not save the settings.",
+            format!("{}: {e}", path.display()),
+        )
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir).map_err(fail)?;
+    }
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn settings_persist_and_bad_files_fall_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/settings.json");
+        let s = SettingsStore::open(path.clone());
+        assert_eq!(s.get(), Settings::default());
+        let mut new = s.get();
+        new.start_at_login = true;
+        new.notifications = false;
+        s.set(new.clone()).unwrap();
+        assert_eq!(SettingsStore::open(path.clone()).get(), new);
+        std::fs::write(&path, "{nope").unwrap();
+        assert_eq!(SettingsStore::open(path).get(), Settings::default());
+    }
+}

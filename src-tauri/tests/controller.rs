@@ -1,0 +1,502 @@
+//! The controller and the commands against an in-process fake helper that speaks the
+//! real IPC protocol (crates/ipc frames) over a Unix socket in a temp dir.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use oxivpn_app::commands::{ops, AppState};
+use oxivpn_app::controller::{Controller, EventSink};
+use oxivpn_app::error::ErrorKind;
+use oxivpn_app::model::{AppEvent, ConnState, CredentialsAnswer, PromptKind, Verdict};
+use oxivpn_app::profiles::MemoryRepo;
+use oxivpn_app::secrets::{MemorySecrets, SavedCredentials, SecretStore};
+use oxivpn_app::settings::SettingsStore;
+use tokio::sync::Notify;
+
+mod support;
+use support::fake_helper::{FakeHelper, Script};
+
+const CA: &str = concat!("<ca>\n", include_str!("support/ca.pem"), "</ca>\n");
+
+fn cert_profile() -> String {
+    format!("client\ndev tun\nremote 127.0.0.1 1194 udp\n{CA}")
+}
+fn password_profile() -> String {
+    format!("client\ndev tun\nremote 127.0.0.1 1194 udp\nauth-user-pass\n{CA}")
+}
+
+/// Records everything the controller says.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<AppEvent>>,
+    notes: Mutex<Vec<String>>,
+    changed: Notify,
+}
+
+impl EventSink for Recorder {
+    fn emit(&self, event: AppEvent) {
+        self.events.lock().unwrap().push(event);
+        self.changed.notify_waiters();
+    }
+    fn notify(&self, title: &str, _body: &str) {
+        self.notes.lock().unwrap().push(title.to_string());
+    }
+}
+
+impl Recorder {
+    /// Waits (at most 5 s) until some event satisfies `pred`; returns it.
+    async fn wait_for(&self, what: &str, pred: impl Fn(&AppEvent) -> bool) -> AppEvent {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        loop {
+            let notified = self.changed.notified();
+            if let Some(e) = self.events.lock().unwrap().iter().find(|e| pred(e)) {
+                return e.clone();
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                panic!(
+                    "timed out waiting for {what}; events: {:#?}",
+                    self.events.lock().unwrap()
+                );
+            }
+        }
+    }
+    fn clear(&self) {
+        self.events.lock().unwrap().clear();
+    }
+    fn states(&self) -> Vec<String> {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|e| match e {
+                AppEvent::State(ConnState::Connecting { stage, .. }) => {
+                    Some(format!("{:?}", stage.kind))
+                }
+                AppEvent::State(s) => Some(
+                    format!("{s:?}")
+                        .split_whitespace()
+                        .next()
+                        .unwrap()
+                        .to_string(),
+                ),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+struct Rig {
+    _dir: tempfile::TempDir,
+    helper: FakeHelper,
+    rec: Arc<Recorder>,
+    secrets: Arc<MemorySecrets>,
+    state: AppState,
+    ids: Vec<String>,
+}
+
+fn rig(script: Script, profiles: &[(&str, String)]) -> Rig {
+    let dir = tempfile::tempdir().unwrap();
+    let helper = FakeHelper::start(dir.path(), script);
+    let mut repo = MemoryRepo::default();
+    let ids = profiles.iter().map(|(n, t)| repo.insert(n, t).id).collect();
+    let rec = Arc::new(Recorder::default());
+    let secrets = Arc::new(MemorySecrets::default());
+    let controller = Controller::spawn(
+        helper.socket.clone(),
+        Box::new(repo),
+        secrets.clone(),
+        rec.clone(),
+    );
+    let state = AppState {
+        controller,
+        settings: Arc::new(SettingsStore::open(dir.path().join("settings.json"))),
+        pending_reports: Mutex::new(Vec::new()),
+    };
+    Rig {
+        _dir: dir,
+        helper,
+        rec,
+        secrets,
+        state,
+        ids,
+    }
+}
+
+fn is_connected(e: &AppEvent) -> bool {
+    matches!(e, AppEvent::State(ConnState::Connected { .. }))
+}
+
+#[tokio::test]
+async fn certificate_profile_connects_through_the_stages_and_disconnects() {
+    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    let AppEvent::State(ConnState::Connected { session }) =
+        r.rec.wait_for("connected", is_connected).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.tunnel_ipv4.as_deref(), Some("10.8.0.2"));
+    assert_eq!(session.server.as_deref(), Some("udp 127.0.0.1:1194"));
+    assert_eq!(session.cipher.as_deref(), Some("AES-256-GCM"));
+    assert_eq!(session.interface.as_deref(), Some("tun0"));
+    assert_eq!(
+        r.rec.states(),
+        [
+            "Starting",
+            "Resolving",
+            "Connecting",
+            "Tls",
+            "Authenticating",
+            "Configuring",
+            "Connected"
+        ]
+    );
+    r.rec
+        .wait_for(
+            "stats",
+            |e| matches!(e, AppEvent::Stats(s) if s.bytes_in == 4096),
+        )
+        .await;
+    {
+        let seen = r.helper.seen.lock().unwrap();
+        assert_eq!(seen.connects.len(), 1);
+        assert_eq!(seen.connects[0].profile_name.as_str(), "Work");
+        assert!(seen.connects[0]
+            .profile_text
+            .as_str()
+            .contains("remote 127.0.0.1 1194"));
+        assert!(seen.connects[0].credentials.password.is_none());
+    }
+    let snap = ops::get_snapshot(&r.state).await.unwrap();
+    assert_eq!(snap.stats.len(), 1);
+    assert!(snap
+        .log
+        .iter()
+        .any(|l| l.message.contains("cipher AES-256-GCM")));
+
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    assert_eq!(r.helper.seen.lock().unwrap().disconnects, 1);
+    assert_eq!(
+        *r.rec.notes.lock().unwrap(),
+        ["Connected: Work", "Disconnected: Work"]
+    );
+}
+
+#[tokio::test]
+async fn password_is_asked_remembered_and_reused() {
+    let r = rig(Script::Normal, &[("Office", password_profile())]);
+    let id = r.ids[0].clone();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    let AppEvent::Prompt(Some(prompt)) = r
+        .rec
+        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(matches!(
+        prompt.kind,
+        PromptKind::Password {
+            username: None,
+            challenge: None,
+            key_passphrase: false
+        }
+    ));
+    assert!(
+        r.helper.seen.lock().unwrap().connects.is_empty(),
+        "nothing is sent before the password"
+    );
+
+    // An empty password is refused without reaching the helper, and the prompt stays.
+    let bad = CredentialsAnswer {
+        prompt_id: prompt.id,
+        username: Some("ann".into()),
+        ..Default::default()
+    };
+    let e = ops::submit_credentials(&r.state, bad).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert!(ops::get_snapshot(&r.state).await.unwrap().prompt.is_some());
+
+    let answer = CredentialsAnswer {
+        prompt_id: prompt.id,
+        username: Some("ann".into()),
+        password: Some("pw".into()),
+        remember: true,
+        ..Default::default()
+    };
+    ops::submit_credentials(&r.state, answer).await.unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    assert_eq!(
+        r.secrets.load(&id).unwrap(),
+        Some(SavedCredentials {
+            username: "ann".into(),
+            password: "pw".into()
+        })
+    );
+    {
+        let seen = r.helper.seen.lock().unwrap();
+        let c = &seen.connects[0].credentials;
+        assert_eq!(c.username.as_ref().unwrap().as_str(), "ann");
+        assert_eq!(c.password.as_ref().unwrap().expose(), "pw");
+    }
+    assert!(
+        ops::profile_details(&r.state, id.clone())
+            .await
+            .unwrap()
+            .saved_credentials
+    );
+
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    r.rec.clear();
+    ops::connect(&r.state, id).await.unwrap();
+    r.rec.wait_for("connected again", is_connected).await;
+    assert!(!r
+        .rec
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, AppEvent::Prompt(Some(_)))));
+    assert_eq!(
+        r.helper.seen.lock().unwrap().connects[1]
+            .credentials
+            .password
+            .as_ref()
+            .unwrap()
+            .expose(),
+        "pw"
+    );
+}
+
+#[tokio::test]
+async fn rejected_saved_password_is_forgotten_and_asked_again() {
+    let r = rig(Script::Normal, &[("Office", password_profile())]);
+    let id = r.ids[0].clone();
+    r.secrets
+        .save(
+            &id,
+            &SavedCredentials {
+                username: "ann".into(),
+                password: "wrong".into(),
+            },
+        )
+        .unwrap();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    let AppEvent::State(ConnState::Failed { error, .. }) = r
+        .rec
+        .wait_for("failure", |e| {
+            matches!(e, AppEvent::State(ConnState::Failed { .. }))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(error.kind, ErrorKind::AuthFailed);
+    assert!(error.details.contains("bad user or password"));
+    let AppEvent::Prompt(Some(prompt)) = r
+        .rec
+        .wait_for("re-prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(prompt.error.unwrap().contains("did not accept"));
+    assert_eq!(r.secrets.load(&id).unwrap(), None);
+}
+
+#[tokio::test]
+async fn dynamic_challenge_is_asked_and_answered() {
+    let r = rig(Script::Challenge, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    let AppEvent::Prompt(Some(prompt)) = r
+        .rec
+        .wait_for("challenge", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    let PromptKind::Challenge { challenge } = &prompt.kind else {
+        panic!("{prompt:?}")
+    };
+    assert_eq!(challenge.text, "Enter the code from your app");
+    assert!(challenge.echo);
+    // A stale dialog cannot answer.
+    let stale = CredentialsAnswer {
+        prompt_id: prompt.id + 5,
+        challenge_response: Some("1".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        ops::submit_credentials(&r.state, stale)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::InvalidInput
+    );
+    let answer = CredentialsAnswer {
+        prompt_id: prompt.id,
+        challenge_response: Some("123456".into()),
+        ..Default::default()
+    };
+    ops::submit_credentials(&r.state, answer).await.unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    assert_eq!(r.helper.seen.lock().unwrap().answers, ["123456"]);
+}
+
+#[tokio::test]
+async fn missing_helper_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut repo = MemoryRepo::default();
+    let id = repo.insert("Work", &cert_profile()).id;
+    let rec = Arc::new(Recorder::default());
+    let c = Controller::spawn(
+        dir.path().join("nothing.sock"),
+        Box::new(repo),
+        Arc::new(MemorySecrets::default()),
+        rec.clone(),
+    );
+    let e = c.connect(id).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HelperNotRunning);
+    assert!(e.details.contains("nothing.sock"));
+    assert!(e.hint.unwrap().contains("systemctl"));
+    rec.wait_for("failed state", |e| {
+        matches!(e, AppEvent::State(ConnState::Failed { .. }))
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn user_outside_the_group_is_told_how_to_fix_it() {
+    let r = rig(Script::NotAuthorized, &[("Work", cert_profile())]);
+    let e = ops::connect(&r.state, r.ids[0].clone()).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::HelperNotPermitted);
+    assert!(e.hint.unwrap().contains("usermod -aG oxivpn"));
+}
+
+#[tokio::test]
+async fn route_check_asks_the_helper_and_typos_do_not() {
+    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    let inside = ops::route_check(&r.state, " 10.0.0.3 ".into())
+        .await
+        .unwrap();
+    assert!(inside.via_tunnel);
+    assert_eq!(inside.interface.as_deref(), Some("tun0"));
+    let outside = ops::route_check(&r.state, "192.168.1.20".into())
+        .await
+        .unwrap();
+    assert!(!outside.via_tunnel);
+    assert!(outside.explanation.contains("normal network"));
+    let e = ops::route_check(&r.state, "10.0.0".into())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    let view = ops::routes(&r.state).await.unwrap();
+    assert!(view
+        .checks
+        .iter()
+        .any(|c| c.address == "1.1.1.1" && !c.via_tunnel));
+}
+
+#[tokio::test]
+async fn profile_commands_import_rename_duplicate_delete() {
+    let r = rig(Script::Normal, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("office.ovpn");
+    std::fs::write(
+        &file,
+        format!("client\ndev tun\nremote vpn.example.com 443 tcp\nup /etc/openvpn/up.sh\n{CA}"),
+    )
+    .unwrap();
+    let report = ops::import_profile(&r.state, file.display().to_string())
+        .await
+        .unwrap();
+    assert!(report.usable, "{report:?}");
+    let p = report.profile.clone().unwrap();
+    assert_eq!(p.name, "office");
+    assert_eq!(p.server, "vpn.example.com:443");
+    assert_eq!(p.protocol, "TCP");
+    let refused = report
+        .findings
+        .iter()
+        .find(|f| f.verdict == Verdict::Refused)
+        .unwrap();
+    assert_eq!((refused.line, refused.directive.as_str()), (Some(4), "up"));
+    r.rec
+        .wait_for("imported event", |e| matches!(e, AppEvent::Imported(_)))
+        .await;
+
+    let e = ops::import_profile(&r.state, dir.path().join("none.ovpn").display().to_string())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::File);
+
+    assert_eq!(
+        ops::rename_profile(&r.state, p.id.clone(), "  ".into())
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::InvalidInput
+    );
+    assert_eq!(
+        ops::rename_profile(&r.state, p.id.clone(), " Office ".into())
+            .await
+            .unwrap()
+            .name,
+        "Office"
+    );
+    let copy = ops::duplicate_profile(&r.state, p.id.clone())
+        .await
+        .unwrap();
+    assert_eq!(copy.name, "Office copy");
+    let d = ops::profile_details(&r.state, copy.id.clone())
+        .await
+        .unwrap();
+    assert_eq!(d.remotes[0].host, "vpn.example.com");
+    ops::delete_profile(&r.state, copy.id.clone())
+        .await
+        .unwrap();
+    assert_eq!(
+        ops::profile_details(&r.state, copy.id)
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::ProfileNotFound
+    );
+    assert_eq!(
+        ops::connect(&r.state, String::new())
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::InvalidInput
+    );
+
+    // A connected profile cannot be deleted.
+    ops::connect(&r.state, p.id.clone()).await.unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    assert_eq!(
+        ops::delete_profile(&r.state, p.id.clone())
+            .await
+            .unwrap_err()
+            .kind,
+        ErrorKind::Busy
+    );
+    let names: Vec<String> = ops::get_snapshot(&r.state)
+        .await
+        .unwrap()
+        .profiles
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    assert_eq!(names, ["Office"]);
+}

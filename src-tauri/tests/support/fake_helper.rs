@@ -1,0 +1,293 @@
+//! A fake OxiVPN helper speaking the real IPC protocol (crates/ipc frames) on a Unix
+//! socket: the controller tests use it, and so does `examples/fake_helper.rs` (for
+//! screenshots and trying the app without root).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ipc::{
+    ClientFrame, ConnectRequest, DisconnectReason, Event, EventBody, IpcError, Request, Response,
+    RouteExplanation, ServerFrame, ServerHello, SessionId, SessionInfo, ShortText, Stage, Stats,
+};
+use tokio::net::UnixListener;
+use tokio::sync::mpsc;
+
+/// How the fake helper behaves.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Script {
+    /// Every connect goes through all stages to connected.
+    Normal,
+    /// Refuse the hello: the user is not in the group.
+    NotAuthorized,
+    /// Ask a CRV1-style challenge after authenticating.
+    Challenge,
+    /// Like Normal, then traffic figures and log lines every 500 ms until disconnected.
+    Demo,
+}
+
+/// What the fake helper was sent.
+#[derive(Default)]
+pub struct Seen {
+    pub connects: Vec<ConnectRequest>,
+    pub answers: Vec<String>,
+    pub disconnects: u32,
+}
+
+pub struct FakeHelper {
+    pub socket: PathBuf,
+    pub seen: Arc<Mutex<Seen>>,
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+fn ev(session: SessionId, body: EventBody) -> ServerFrame {
+    ServerFrame::Event(Event {
+        session,
+        unix_ms: now_ms(),
+        body,
+    })
+}
+
+fn connected_events(session: SessionId) -> Vec<ServerFrame> {
+    vec![
+        ev(
+            session,
+            EventBody::Log(ipc::LogLine {
+                level: ipc::LogLevel::Info,
+                message: ipc::LogText::sanitized("Data channel: cipher AES-256-GCM, peer-id 0"),
+            }),
+        ),
+        ev(session, EventBody::Stage(Stage::Configuring)),
+        ev(
+            session,
+            EventBody::Stage(Stage::Connected {
+                tunnel_ipv4: Some("10.8.0.2".parse().unwrap()),
+                tunnel_ipv6: None,
+                interface: Some(ShortText::sanitized("tun0")),
+            }),
+        ),
+        ev(
+            session,
+            EventBody::Stats(Stats {
+                bytes_in: 4096,
+                bytes_out: 1024,
+                packets_in: 4,
+                packets_out: 2,
+                since_unix_ms: 1_700_000_000_000,
+            }),
+        ),
+    ]
+}
+
+impl FakeHelper {
+    /// Listens on `dir/helper.sock`.
+    pub fn start(dir: &Path, script: Script) -> Self {
+        Self::start_at(dir.join("helper.sock"), script)
+    }
+
+    pub fn start_at(socket: PathBuf, script: Script) -> Self {
+        let listener = UnixListener::bind(&socket).unwrap();
+        let seen = Arc::new(Mutex::new(Seen::default()));
+        let seen2 = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                tokio::spawn(serve(stream, script, seen2.clone()));
+            }
+        });
+        Self { socket, seen }
+    }
+}
+
+async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<Seen>>) {
+    use ipc::frame::{read_message, write_message};
+    let (mut rd, mut wr) = stream.into_split();
+    let (out, mut out_rx) = mpsc::unbounded_channel::<ServerFrame>();
+    let Ok(Some(ClientFrame::Hello(_))) = read_message::<_, ClientFrame>(&mut rd).await else {
+        return;
+    };
+    if script == Script::NotAuthorized {
+        let refused = ServerFrame::Refused(IpcError::NotAuthorized {
+            uid: 1000,
+            group: ShortText::sanitized("oxivpn"),
+        });
+        let _ = write_message(&mut wr, &refused).await;
+        return;
+    }
+    let hello = ServerFrame::Hello(ServerHello {
+        protocol: ipc::PROTOCOL_VERSION,
+        helper_version: ShortText::sanitized("fake 0"),
+        peer_uid: 1000,
+    });
+    if write_message(&mut wr, &hello).await.is_err() {
+        return;
+    }
+    tokio::spawn(async move {
+        while let Some(f) = out_rx.recv().await {
+            if write_message(&mut wr, &f).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut ticker: Option<tokio::task::JoinHandle<()>> = None;
+    let mut next_session = 7;
+    let mut current = SessionId(0);
+    while let Ok(Some(ClientFrame::Request { id, body })) =
+        read_message::<_, ClientFrame>(&mut rd).await
+    {
+        let mut after: Vec<ServerFrame> = Vec::new();
+        let result = match body {
+            Request::Subscribe(_) => Ok(Response::Subscribed),
+            Request::Connect(req) => {
+                current = SessionId(next_session);
+                next_session += 1;
+                let wrong = req
+                    .credentials
+                    .password
+                    .as_ref()
+                    .is_some_and(|p| p.expose() == "wrong");
+                let info = SessionInfo {
+                    id: current,
+                    owner_uid: 1000,
+                    profile_name: Some(req.profile_name.clone()),
+                    stage: Stage::Starting,
+                    started_unix_ms: 1_700_000_000_000,
+                    stats: Stats::default(),
+                };
+                seen.lock().unwrap().connects.push(req);
+                after.push(ev(current, EventBody::Stage(Stage::Resolving)));
+                after.push(ev(
+                    current,
+                    EventBody::Stage(Stage::Connecting {
+                        remote: ShortText::sanitized("udp 127.0.0.1:1194"),
+                    }),
+                ));
+                after.push(ev(current, EventBody::Stage(Stage::Tls)));
+                after.push(ev(current, EventBody::Stage(Stage::Authenticating)));
+                if wrong {
+                    after.push(ev(
+                        current,
+                        EventBody::Stage(Stage::Disconnected {
+                            reason: DisconnectReason::AuthFailed {
+                                message: ShortText::sanitized("bad user or password"),
+                            },
+                        }),
+                    ));
+                } else if script == Script::Challenge {
+                    after.push(ev(
+                        current,
+                        EventBody::Challenge(ipc::ChallengeRequest {
+                            prompt: ShortText::sanitized("Enter the code from your app"),
+                            echo: true,
+                        }),
+                    ));
+                } else {
+                    after.extend(connected_events(current));
+                }
+                Ok(Response::Started(info))
+            }
+            Request::AnswerChallenge { session, response } => {
+                seen.lock()
+                    .unwrap()
+                    .answers
+                    .push(response.expose().to_string());
+                after.extend(connected_events(session));
+                Ok(Response::ChallengeAnswered)
+            }
+            Request::Disconnect { session } => {
+                seen.lock().unwrap().disconnects += 1;
+                after.push(ev(
+                    session,
+                    EventBody::Stage(Stage::Disconnected {
+                        reason: DisconnectReason::Requested { by_uid: 1000 },
+                    }),
+                ));
+                Ok(Response::Stopping { session })
+            }
+            Request::RouteCheck { addr } => {
+                let tunnel = addr.to_string().starts_with("10.");
+                Ok(Response::Route(RouteExplanation {
+                    addr,
+                    session: tunnel.then_some(current),
+                    via_tunnel: tunnel,
+                    interface: Some(ShortText::sanitized(if tunnel { "tun0" } else { "eth0" })),
+                    gateway: None,
+                    route: Some(ShortText::sanitized(if tunnel {
+                        "10.0.0.0/8 dev tun0"
+                    } else {
+                        "default via 192.168.1.1 dev eth0"
+                    })),
+                    explanation: ShortText::sanitized(if tunnel {
+                        "pushed by the server: goes into the tunnel"
+                    } else {
+                        "not covered by the VPN: your normal network"
+                    }),
+                }))
+            }
+            Request::ListSessions | Request::Status => Err(IpcError::Unsupported {
+                what: ShortText::sanitized("not in the fake"),
+            }),
+        };
+        let started = matches!(
+            result,
+            Ok(Response::Started(_)) | Ok(Response::ChallengeAnswered)
+        );
+        let stopping = matches!(result, Ok(Response::Stopping { .. }));
+        if out.send(ServerFrame::Response { id, result }).is_err() {
+            return;
+        }
+        for f in after {
+            let _ = out.send(f);
+        }
+        if stopping {
+            if let Some(t) = ticker.take() {
+                t.abort();
+            }
+        }
+        if started && script == Script::Demo {
+            ticker = Some(tokio::spawn(demo_traffic(current, out.clone())));
+        }
+    }
+    if let Some(t) = ticker {
+        t.abort();
+    }
+}
+
+/// Traffic that looks like browsing: a burst every few seconds over a steady trickle.
+async fn demo_traffic(session: SessionId, out: mpsc::UnboundedSender<ServerFrame>) {
+    let (mut rx, mut tx) = (4096u64, 1024u64);
+    let since = now_ms();
+    for i in 0u64..100_000 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let burst = if i % 9 < 3 {
+            900_000 + (i % 5) * 150_000
+        } else {
+            60_000 + (i % 7) * 20_000
+        };
+        rx += burst;
+        tx += burst / 12 + 4_000;
+        let stats = Stats {
+            bytes_in: rx,
+            bytes_out: tx,
+            packets_in: rx / 1200,
+            packets_out: tx / 400,
+            since_unix_ms: since,
+        };
+        if out.send(ev(session, EventBody::Stats(stats))).is_err() {
+            return;
+        }
+        if i % 20 == 5 {
+            let line = ipc::LogLine {
+                level: ipc::LogLevel::Debug,
+                message: ipc::LogText::sanitized("keepalive: ping sent, reply in 0.4 ms"),
+            };
+            let _ = out.send(ev(session, EventBody::Log(line)));
+        }
+    }
+}

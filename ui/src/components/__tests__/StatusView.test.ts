@@ -1,0 +1,100 @@
+import { fireEvent, render, screen } from "@testing-library/svelte";
+import { describe, expect, it, vi } from "vitest";
+import type { ConnState, ProfileSummary } from "../../lib/bindings";
+import StatusView from "../StatusView.svelte";
+
+const profile: ProfileSummary = { id: "p1", name: "Work", server: "vpn.example.com:1194", protocol: "UDP", auth: "certificate" };
+
+function show(state: ConnState, extra: Record<string, unknown> = {}) {
+  const onconnect = vi.fn();
+  const ondisconnect = vi.fn();
+  render(StatusView, { state, profile, stats: [], onconnect, ondisconnect, ...extra });
+  return { onconnect, ondisconnect };
+}
+
+describe("StatusView", () => {
+  it("connects with one click when disconnected", async () => {
+    const { onconnect } = show({ state: "disconnected" });
+    expect(screen.getByRole("status")).toHaveTextContent("Not connected");
+    await fireEvent.click(screen.getByRole("button", { name: "Connect" }));
+    expect(onconnect).toHaveBeenCalledWith("p1");
+  });
+
+  it("shows the stage and progress while connecting", async () => {
+    const { ondisconnect } = show({
+      state: "connecting",
+      profileId: "p1",
+      profileName: "Work",
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+    });
+    expect(screen.getByText("Securing the connection")).toBeInTheDocument();
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "4");
+    await fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(ondisconnect).toHaveBeenCalled();
+  });
+
+  it("shows address, server, cipher, duration and traffic when connected", () => {
+    show(
+      {
+        state: "connected",
+        session: {
+          profileId: "p1",
+          profileName: "Work",
+          server: "udp 198.18.0.1:1194",
+          cipher: "AES-256-GCM",
+          tunnelIpv4: "10.8.0.2",
+          tunnelIpv6: null,
+          interface: "tun0",
+          connectedSinceMs: 1_000_000,
+        },
+      },
+      {
+        now: 1_065_000,
+        stats: [
+          { atMs: 1_000_000, bytesIn: 0, bytesOut: 0 },
+          { atMs: 1_001_000, bytesIn: 2_500_000, bytesOut: 125_000 },
+        ],
+      },
+    );
+    expect(screen.getByRole("status")).toHaveTextContent("Connected");
+    expect(screen.getByText("10.8.0.2")).toBeInTheDocument();
+    expect(screen.getByText("udp 198.18.0.1:1194")).toBeInTheDocument();
+    expect(screen.getByText("AES-256-GCM")).toBeInTheDocument();
+    expect(screen.getByText("1:05")).toBeInTheDocument();
+    expect(screen.getByText("2.50 MB")).toBeInTheDocument();
+    expect(screen.getByText("125 KB")).toBeInTheDocument();
+    expect(screen.getByText("Download 20.0 Mbit/s")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Disconnect" })).toBeInTheDocument();
+  });
+
+  it("explains a failure in words and reveals the details on request", async () => {
+    show({
+      state: "failed",
+      profileId: "p1",
+      profileName: "Work",
+      error: {
+        kind: "helperNotPermitted",
+        message: "You are not allowed to use the OxiVPN helper.",
+        hint: "Add yourself to the oxivpn group (\"sudo usermod -aG oxivpn $USER\"), then log out and back in.",
+        details: "uid 1000 may not use the OxiVPN helper",
+      },
+    });
+    expect(screen.getByRole("alert")).toHaveTextContent("You are not allowed to use the OxiVPN helper.");
+    expect(screen.getByText(/usermod -aG oxivpn/)).toBeInTheDocument();
+    expect(screen.queryByText("uid 1000 may not use the OxiVPN helper")).toBeNull();
+    await fireEvent.click(screen.getByRole("button", { name: "Details" }));
+    expect(screen.getByText("uid 1000 may not use the OxiVPN helper")).toBeInTheDocument();
+    expect(screen.getByRole("button", { name: "Try again" })).toBeInTheDocument();
+  });
+
+  it("does not show another profile's connection as its own", () => {
+    show({
+      state: "connecting",
+      profileId: "other",
+      profileName: "Home",
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+    });
+    expect(screen.getByRole("status")).toHaveTextContent("Not connected");
+    expect(screen.getByText(/disconnect the other profile first/)).toBeInTheDocument();
+  });
+});
