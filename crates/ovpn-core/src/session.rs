@@ -65,10 +65,18 @@ pub enum Stage {
     Disconnected,
 }
 
-/// A challenge the user must answer; the caller reconnects with
-/// [`ClientConfig::challenge_response`] set.
+/// A challenge the user must answer: `Static`/`Dynamic` by reconnecting with
+/// [`ClientConfig::challenge_response`] set, `CrText` on the live session with
+/// [`Client::send_cr_response`].
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Challenge {
+    /// `INFO_PRE,CR_TEXT:<flags>:<text>` during AUTH_PENDING.
+    CrText {
+        text: String,
+        echo: bool,
+        response_required: bool,
+    },
     /// `static-challenge` configured but no response given.
     Static { text: String, echo: bool },
     /// `AUTH_FAILED,CRV1`: answer with `ChallengeResponse::Dynamic`.
@@ -750,6 +758,12 @@ impl Client {
         self.drive(now);
     }
 
+    /// Answer a `Challenge::CrText` (sends `CR_RESPONSE,<base64 response>`).
+    pub fn send_cr_response(&mut self, now: Instant, response: &str) {
+        let b64 = base64::engine::general_purpose::STANDARD.encode(response.as_bytes());
+        self.send_control_message(now, &format!("CR_RESPONSE,{b64}"));
+    }
+
     /// Disconnect on the user's request: explicit-exit-notify (UDP) first
     /// when configured, then `Event::Disconnected(ClosedByUser)`.
     pub fn close(&mut self, now: Instant) {
@@ -1187,7 +1201,19 @@ impl Client {
             ControlMessage::Halt(message) => {
                 self.disconnect(DisconnectReason::ServerHalt { message })
             }
-            ControlMessage::InfoPre(t) => self.events.push_back(Event::InfoPre(t)),
+            ControlMessage::InfoPre(t) => match t.strip_prefix("CR_TEXT:") {
+                Some(rest) => {
+                    let (flags, text) = rest.split_once(':').unwrap_or(("", rest));
+                    let flags: Vec<&str> = flags.split(',').map(str::trim).collect();
+                    self.events
+                        .push_back(Event::ChallengeNeeded(Challenge::CrText {
+                            text: text.to_string(),
+                            echo: flags.contains(&"E"),
+                            response_required: flags.contains(&"R"),
+                        }));
+                }
+                None => self.events.push_back(Event::InfoPre(t)),
+            },
             ControlMessage::Info(t) => self.events.push_back(Event::Info(t)),
             ControlMessage::AuthPending { timeout_secs } => {
                 if self.pushed.is_none() {

@@ -1159,6 +1159,28 @@ fn unasked_push_reply_connects_without_push_request() {
 }
 
 #[test]
+fn cr_text_challenge_and_response() {
+    let sopts = ServerOpts {
+        auth_failed: Some("INFO_PRE,CR_TEXT:R,E:Enter your OTP".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(client_config(true), sopts, 37, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.events.iter().any(|e| matches!(
+        e,
+        Event::ChallengeNeeded(ovpn_core::session::Challenge::CrText { text, echo: true, response_required: true })
+            if text == "Enter your OTP"
+    ))));
+    let now = sim.now;
+    sim.client.send_cr_response(now, "123456");
+    // base64("123456") = MTIzNDU2
+    assert!(sim.run_until(Duration::from_secs(10), |s| s
+        .server
+        .control_msgs
+        .iter()
+        .any(|m| m == "CR_RESPONSE,MTIzNDU2")));
+}
+
+#[test]
 fn auth_failed_is_reported() {
     let sopts = ServerOpts {
         auth_failed: Some("AUTH_FAILED,bad password".into()),
