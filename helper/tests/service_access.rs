@@ -156,6 +156,10 @@ async fn users_groups_and_session_ownership() {
         Value::Null,
         "b must not see a's profile name"
     );
+    assert!(
+        !seen.to_string().contains("127.0.0.1"),
+        "b must not see a's server: {seen}"
+    );
     assert_eq!(
         r[2]["err"]["not_your_session"]["session"], a_session,
         "{r:?}"

@@ -55,7 +55,11 @@ impl Entry {
             id,
             owner_uid: self.owner_uid,
             profile_name: visible.then(|| self.profile_name.clone()),
-            stage: self.stage.clone(),
+            stage: if visible {
+                self.stage.clone()
+            } else {
+                redacted(&self.stage)
+            },
             started_unix_ms: self.started_unix_ms,
             stats: if visible {
                 self.stats
@@ -63,6 +67,31 @@ impl Entry {
                 Stats::default()
             },
         }
+    }
+}
+
+/// Another user's stage: where it is, not where it connects to or why it failed.
+fn redacted(stage: &Stage) -> Stage {
+    let hidden = || ShortText::sanitized("(another user's session)");
+    match stage {
+        Stage::Connecting { .. } => Stage::Connecting { remote: hidden() },
+        Stage::Connected { interface, .. } => Stage::Connected {
+            tunnel_ipv4: None,
+            tunnel_ipv6: None,
+            // The interface is visible to every local user anyway (`ip link`).
+            interface: interface.clone(),
+        },
+        Stage::Reconnecting {
+            attempt, delay_ms, ..
+        } => Stage::Reconnecting {
+            reason: hidden(),
+            attempt: *attempt,
+            delay_ms: *delay_ms,
+        },
+        Stage::Disconnected { .. } => Stage::Disconnected {
+            reason: DisconnectReason::ServerExit { message: hidden() },
+        },
+        other => other.clone(),
     }
 }
 
