@@ -1,0 +1,769 @@
+//! `cargo xtask bench`: OxiVPN's foreground client (`oxivpn-helper connect`) against
+//! the reference `openvpn` 2.6 client, both talking to the same openvpn 2.6 server in
+//! the lab's direct topology (client on the server's link), measured in one run with
+//! the two clients interleaved so that the machine's noise hits both alike.
+//!
+//! Per client: connect time (process start to the first ping reply from the server's
+//! tunnel address; UDP, TCP, TCP with `tcp-nodelay`), iperf3 TCP throughput up and
+//! down through the tunnel, client CPU seconds per GB moved, client peak RSS, ping RTT
+//! through the tunnel; then the ratios to the reference. `--self-test` runs the
+//! reference on both sides (an A/A run: every ratio should read about 1.0x).
+//! Results go to `target/bench/` (markdown + JSON) and to stdout.
+
+mod measure;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{bail, Context};
+use oxivpn_e2e::{
+    addr, first_reply_after, keys, pki, ClientVariant, KeyAlg, Lab, LabConfig, Proc, Role,
+    ServerVariant, Transport,
+};
+
+use crate::{deps, sys};
+use report::{ClientRun, Report};
+
+#[derive(clap::Args, Debug)]
+pub struct BenchArgs {
+    /// Tiny run for CI: one connect each, 1 s transfers, no warm-up (< 1 minute).
+    #[arg(long)]
+    pub smoke: bool,
+    /// A/A run: the reference client on both sides; every ratio should read about 1.0x.
+    #[arg(long)]
+    pub self_test: bool,
+    /// Measured rounds (throughput, CPU, RSS, RTT) per client, after one warm-up round.
+    #[arg(long, default_value_t = 3)]
+    pub runs: usize,
+    /// Connects per client and transport for the connect-time medians.
+    #[arg(long, default_value_t = 10)]
+    pub connects: usize,
+    /// Seconds per iperf3 transfer.
+    #[arg(long, default_value_t = 10)]
+    pub seconds: u32,
+    /// Skip the data-channel microbenchmark (criterion, short times).
+    #[arg(long)]
+    pub no_data_channel: bool,
+    /// Use this oxivpn-helper binary instead of building one.
+    #[arg(long)]
+    pub helper: Option<PathBuf>,
+}
+
+/// Where the tunnel is proven: the server's own tunnel address, reachable only
+/// through the tunnel (the direct topology's client has no route to 10/8).
+const TUNNEL_PEER: &str = addr::TUNNEL_SERVER;
+/// How long one connect may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
+/// Pings for the RTT figure (20 in a full run).
+const RTT_PINGS_FULL: u32 = 20;
+const RTT_PINGS_SMOKE: u32 = 5;
+
+/// Shell loop run in the client namespace while a client starts: retries ping until
+/// the tunnel route exists (ping exits at once with "Network is unreachable" before
+/// that), then pings every 2 ms until the first reply; `-D` prints each reply's time.
+const PROBE: &str = "while :; do ping -D -n -c 1 -w 20 -i 0.002 -W 1 10.8.0.1 2>/dev/null && exit 0; sleep 0.002; done";
+
+/// Which program a bench side runs.
+#[derive(Debug, Clone)]
+enum ClientKind {
+    OxiVpn(PathBuf),
+    OpenVpn,
+}
+
+impl ClientKind {
+    /// `/proc/PID/comm` of the client process.
+    fn comm(&self) -> &'static str {
+        match self {
+            ClientKind::OxiVpn(_) => "oxivpn-helper",
+            ClientKind::OpenVpn => "openvpn",
+        }
+    }
+}
+
+/// One side of the comparison: what it runs and what was measured.
+struct Side {
+    kind: Option<ClientKind>,
+    run: ClientRun,
+    /// Name prefix for its logs, unique per side.
+    tag: &'static str,
+}
+
+pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
+    deps::ensure(&["iperf3", "iputils-ping", "openvpn", "openssl", "iproute2"])?;
+    if !sys::is_root() {
+        bail!("the bench needs root (network namespaces, TUN); run `sudo -E cargo xtask bench`");
+    }
+    let interrupted = Arc::new(AtomicBool::new(false));
+    {
+        let flag = interrupted.clone();
+        // A second handler is refused when another command already installed one; the
+        // bench then simply cannot be interrupted between steps.
+        let _ = ctrlc::set_handler(move || flag.store(true, Ordering::SeqCst));
+    }
+    let started = Instant::now();
+    let mode = match (args.smoke, args.self_test) {
+        (false, false) => "full",
+        (true, false) => "smoke",
+        (false, true) => "self-test",
+        (true, true) => "smoke self-test",
+    };
+
+    let mut report = Report {
+        date: utc_now(),
+        mode: mode.into(),
+        machine: machine(),
+        ..Report::default()
+    };
+    let openvpn_version = openvpn_version();
+    let mut reference = Side {
+        kind: Some(ClientKind::OpenVpn),
+        run: ClientRun {
+            label: if args.self_test {
+                "openvpn 2.6 (B)".into()
+            } else {
+                "openvpn 2.6".into()
+            },
+            binary: openvpn_version.clone(),
+            ..ClientRun::default()
+        },
+        tag: "ref",
+    };
+    let mut subject = if args.self_test {
+        Side {
+            kind: Some(ClientKind::OpenVpn),
+            run: ClientRun {
+                label: "openvpn 2.6 (A)".into(),
+                binary: openvpn_version,
+                ..ClientRun::default()
+            },
+            tag: "refa",
+        }
+    } else {
+        oxivpn_side(args)
+    };
+
+    if !args.smoke && !args.no_data_channel && !args.self_test {
+        match data_channel() {
+            Ok(row) => report.data_channel = Some(row),
+            Err(e) => note(&format!("data-channel microbenchmark skipped: {e:#}")),
+        }
+    }
+
+    let ticks = measure::clock_ticks();
+    let plan = Plan::new(args);
+    report.settings = plan.describe();
+    say(&format!("{mode} run: {}", report.settings));
+    let mut bench = Bench {
+        lab: Lab::start(LabConfig::direct()).context("starting the direct lab")?,
+        plan,
+        ticks,
+        interrupted,
+        servers: 0,
+    };
+    bench.throughput_phase(&mut subject, &mut reference)?;
+    bench.connect_phase(Transport::Udp, &mut subject, &mut reference)?;
+    bench.connect_phase(Transport::Tcp, &mut subject, &mut reference)?;
+    if !args.smoke {
+        bench.connect_phase(Transport::TcpNoDelay, &mut subject, &mut reference)?;
+    }
+    drop(bench);
+
+    report.subject = subject.run;
+    report.reference = reference.run;
+    // A harness that measured nothing for the reference is broken, whatever OxiVPN did.
+    let r = &report.reference;
+    if r.connect_udp_ms.is_empty() || r.up_mbit_s.is_empty() || r.down_mbit_s.is_empty() {
+        print_report(&report);
+        bail!(
+            "the reference client produced no figures; the bench harness is broken: {}",
+            r.notices.join("; ")
+        );
+    }
+    let files = write_report(&report)?;
+    print_report(&report);
+    say(&format!(
+        "done in {:.0} s; written {}",
+        started.elapsed().as_secs_f64(),
+        files
+    ));
+    Ok(())
+}
+
+/// The OxiVPN side: the given or freshly built helper, or a side with a notice when
+/// it cannot connect yet (the bench then still measures the reference).
+fn oxivpn_side(args: &BenchArgs) -> Side {
+    let mut run = ClientRun {
+        label: "OxiVPN".into(),
+        ..ClientRun::default()
+    };
+    let helper = match &args.helper {
+        Some(h) => Ok(h.clone()),
+        None => build_helper(!args.smoke),
+    };
+    let kind = match helper {
+        Ok(h) if helper_can_connect(&h) => {
+            run.binary = format!("{} connect", h.display());
+            Some(ClientKind::OxiVpn(h))
+        }
+        Ok(h) => {
+            run.binary = h.display().to_string();
+            run.notices.push(format!(
+                "{} has no working `connect` subcommand yet; only the reference was measured",
+                h.display()
+            ));
+            None
+        }
+        Err(e) => {
+            run.binary = "(not built)".into();
+            run.notices.push(format!(
+                "oxivpn-helper could not be built ({e:#}); only the reference was measured"
+            ));
+            None
+        }
+    };
+    for n in &run.notices {
+        note(n);
+    }
+    Side {
+        kind,
+        run,
+        tag: "oxi",
+    }
+}
+
+/// How much of everything to do.
+struct Plan {
+    smoke: bool,
+    warmup: bool,
+    runs: usize,
+    connects: usize,
+    seconds: u32,
+    pings: u32,
+}
+
+impl Plan {
+    fn new(args: &BenchArgs) -> Self {
+        if args.smoke {
+            Self {
+                smoke: true,
+                warmup: false,
+                runs: 1,
+                connects: 1,
+                seconds: 1,
+                pings: RTT_PINGS_SMOKE,
+            }
+        } else {
+            Self {
+                smoke: false,
+                warmup: true,
+                runs: args.runs.max(1),
+                connects: args.connects.max(1),
+                seconds: args.seconds.max(1),
+                pings: RTT_PINGS_FULL,
+            }
+        }
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "direct topology, openvpn 2.6 server (UDP and TCP, AES-256-GCM, tls-crypt); \
+             {} measured round(s) of iperf3 {} s up + down{}; {} connect(s) per client and transport{}; \
+             RTT = avg of {} pings; clients interleaved",
+            self.runs,
+            self.seconds,
+            if self.warmup { " after a discarded warm-up round" } else { "" },
+            self.connects,
+            if self.warmup { " after a discarded warm-up connect" } else { "" },
+            self.pings,
+        )
+    }
+}
+
+struct Bench {
+    lab: Lab,
+    plan: Plan,
+    ticks: f64,
+    interrupted: Arc<AtomicBool>,
+    servers: u16,
+}
+
+/// A server of one transport with the matching client profile.
+struct Server {
+    proc: Proc,
+    profile: PathBuf,
+    transport: Transport,
+}
+
+impl Bench {
+    fn check_interrupted(&self) -> anyhow::Result<()> {
+        if self.interrupted.load(Ordering::SeqCst) {
+            bail!("interrupted");
+        }
+        Ok(())
+    }
+
+    /// Starts an openvpn 2.6 server for `transport` in the server namespace (owned
+    /// here, so it can be stopped before the next one takes the tunnel subnet).
+    fn start_server(&mut self, transport: Transport) -> anyhow::Result<Server> {
+        let n = self.servers;
+        self.servers += 1;
+        let port = 1194 + n;
+        let variant = ServerVariant {
+            transport,
+            ..ServerVariant::default()
+        };
+        let dir = self.lab.dir().join(format!("bench-server{n}"));
+        std::fs::create_dir_all(&dir)?;
+        let p = pki(KeyAlg::EcP256)?;
+        let k = keys()?;
+        for (f, t) in [
+            ("ca.crt", &p.ca_cert),
+            ("server.crt", &p.server_cert),
+            ("server.key", &p.server_key),
+            ("ta.key", &k.ta_key),
+            ("v2-server.key", &k.v2_server),
+        ] {
+            std::fs::write(dir.join(f), t).with_context(|| format!("writing server {f}"))?;
+        }
+        let config = dir.join("server.conf");
+        std::fs::write(&config, variant.config_text(port))?;
+        let mut cmd = self.lab.ns(Role::Srv)?.cmd("openvpn");
+        cmd.current_dir(&dir).arg("--config").arg(&config);
+        let name = format!("bench-server{n}");
+        let mut proc = Proc::spawn(cmd, &name, &self.lab.dir().join(format!("{name}.log")))?;
+        proc.wait_for_log("Initialization Sequence Completed", Duration::from_secs(15))
+            .with_context(|| format!("starting the openvpn server ({transport:?})"))?;
+        let text = variant.client_text(addr::SERVER, port, &ClientVariant::default())?;
+        let profile = self.lab.dir().join(format!("bench-{n}.ovpn"));
+        std::fs::write(&profile, text)?;
+        Ok(Server {
+            proc,
+            profile,
+            transport,
+        })
+    }
+
+    /// Starts `side`'s client with `profile` in the client namespace and measures the
+    /// time from process start to the first ping reply from the server's tunnel
+    /// address. Returns the running client.
+    fn connect(
+        &self,
+        side: &Side,
+        kind: &ClientKind,
+        profile: &Path,
+        name: &str,
+    ) -> anyhow::Result<(Proc, Duration)> {
+        let dir = self.lab.dir();
+        let cli = self.lab.ns(Role::Cli)?;
+        if cli.ip(&["route", "get", TUNNEL_PEER]).is_ok() {
+            bail!("a route to {TUNNEL_PEER} exists before {name} started: a previous client left it behind");
+        }
+        let mut probe_cmd = cli.cmd("sh");
+        probe_cmd.args(["-c", PROBE]);
+        let mut probe = Proc::spawn(
+            probe_cmd,
+            &format!("{name}-probe"),
+            &dir.join(format!("{name}-probe.log")),
+        )?;
+        let mut cmd = match kind {
+            ClientKind::OpenVpn => {
+                let mut c = cli.cmd("openvpn");
+                c.arg("--config").arg(profile).arg("--disable-dco");
+                c
+            }
+            ClientKind::OxiVpn(helper) => {
+                let mut c = cli.cmd(helper);
+                c.arg("connect")
+                    .arg("--config")
+                    .arg(profile)
+                    .arg("--journal")
+                    .arg(dir.join(format!("{}.journal.json", side.tag)))
+                    .arg("--dhcp-lease-dir")
+                    .arg(dir)
+                    .env("NO_COLOR", "1");
+                c
+            }
+        };
+        cmd.env_remove("RUST_LOG");
+        let t0 = SystemTime::now();
+        let mut client = Proc::spawn(cmd, name, &dir.join(format!("{name}.log")))?;
+        let deadline = Instant::now() + CONNECT_TIMEOUT;
+        loop {
+            if probe.try_status().is_some() {
+                break;
+            }
+            if let Some(st) = client.try_status() {
+                bail!(
+                    "{name} exited ({st}) before the tunnel answered; last log lines:\n{}",
+                    client.log_tail(25)
+                );
+            }
+            if Instant::now() >= deadline {
+                bail!(
+                    "{name}: no ping reply from {TUNNEL_PEER} through the tunnel within {CONNECT_TIMEOUT:?}; last log lines:\n{}",
+                    client.log_tail(25)
+                );
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let elapsed = first_reply_after(&probe.log(), t0).with_context(|| {
+            format!(
+                "{name}: the probe ended without a timed reply; probe output:\n{}",
+                probe.log_tail(10)
+            )
+        })?;
+        let comm = measure::comm(client.pid())?;
+        if comm != kind.comm() {
+            bail!(
+                "pid {} is `{comm}`, not the client `{}`: the bench would measure the wrong process",
+                client.pid(),
+                kind.comm()
+            );
+        }
+        client
+            .wait_for_log("Initialization Sequence Completed", Duration::from_secs(10))
+            .with_context(|| format!("{name} answered pings but never logged it was ready"))?;
+        Ok((client, elapsed))
+    }
+
+    /// Stops a client and waits (bounded) until its tunnel route is gone.
+    fn disconnect(&self, mut client: Proc) -> anyhow::Result<()> {
+        let name = client.name().to_owned();
+        client.stop();
+        let cli = self.lab.ns(Role::Cli)?;
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while cli.ip(&["route", "get", TUNNEL_PEER]).is_ok() {
+            if Instant::now() >= deadline {
+                bail!("{name} left its route to {TUNNEL_PEER} behind after it stopped");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Ok(())
+    }
+
+    /// One iperf3 transfer through the tunnel with the client's CPU time around it;
+    /// returns (Mbit/s, bytes, CPU seconds).
+    fn transfer(&self, pid: u32, reverse: bool, name: &str) -> anyhow::Result<(f64, f64, f64)> {
+        let cli = self.lab.ns(Role::Cli)?;
+        let mut cmd = cli.cmd("iperf3");
+        cmd.args(["-c", TUNNEL_PEER, "-J", "--connect-timeout", "3000", "-t"])
+            .arg(self.plan.seconds.to_string());
+        if reverse {
+            cmd.arg("-R");
+        }
+        let cpu0 = measure::cpu_seconds(pid, self.ticks)?;
+        let log = self.lab.dir().join(format!("{name}.json"));
+        let mut p = Proc::spawn(cmd, name, &log)?;
+        let status = p.wait_exit(Duration::from_secs(u64::from(self.plan.seconds) + 20))?;
+        let cpu1 = measure::cpu_seconds(pid, self.ticks)?;
+        let out = p.log();
+        let t = measure::parse_iperf_json(&out).with_context(|| {
+            // The lab directory goes away with the lab: keep the evidence.
+            let kept = std::env::temp_dir().join(format!("oxivpn-bench-{name}.json"));
+            let _ = std::fs::write(&kept, &out);
+            format!("{name} ({status}), output kept in {}", kept.display())
+        })?;
+        Ok((t.bits_per_second / 1e6, t.bytes, cpu1 - cpu0))
+    }
+
+    fn rtt_ms(&self) -> anyhow::Result<f64> {
+        let out = self
+            .lab
+            .ns(Role::Cli)?
+            .cmd("ping")
+            .args(["-n", "-q", "-W", "1", "-i", "0.05", "-c"])
+            .arg(self.plan.pings.to_string())
+            .arg(TUNNEL_PEER)
+            .output()
+            .context("running ping")?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        measure::parse_ping_avg_ms(&text)
+            .with_context(|| format!("ping through the tunnel printed no RTT: {}", text.trim()))
+    }
+
+    /// One round for one client: connect, RTT, iperf up and down with CPU, peak RSS.
+    fn round(
+        &self,
+        side: &mut Side,
+        profile: &Path,
+        round: usize,
+        record: bool,
+    ) -> anyhow::Result<()> {
+        let Some(kind) = side.kind.clone() else {
+            return Ok(());
+        };
+        let name = format!("{}-round{round}", side.tag);
+        let (client, _) = self.connect(side, &kind, profile, &name)?;
+        let pid = client.pid();
+        let result = (|| -> anyhow::Result<()> {
+            let rtt = self.rtt_ms()?;
+            let (up, up_bytes, up_cpu) = self.transfer(pid, false, &format!("{name}-up"))?;
+            let (down, down_bytes, down_cpu) = self.transfer(pid, true, &format!("{name}-down"))?;
+            let rss = measure::peak_rss_kib(pid)? as f64 / 1024.0;
+            let cpu_per_gb = (up_cpu + down_cpu) / ((up_bytes + down_bytes) / 1e9);
+            say(&format!(
+                "  {:<16} round {round}{}: up {up:.0} Mbit/s, down {down:.0} Mbit/s, {cpu_per_gb:.2} CPU-s/GB, peak RSS {rss:.1} MiB, RTT {rtt:.3} ms",
+                side.run.label,
+                if record { "" } else { " (warm-up, discarded)" }
+            ));
+            if record {
+                side.run.rtt_ms.push(rtt);
+                side.run.up_mbit_s.push(up);
+                side.run.down_mbit_s.push(down);
+                side.run.cpu_s_per_gb.push(cpu_per_gb);
+                side.run.rss_mib.push(rss);
+            }
+            Ok(())
+        })();
+        self.disconnect(client)?;
+        result
+    }
+
+    /// UDP server + iperf3 server; interleaved rounds (order alternating), the first
+    /// one discarded as warm-up.
+    fn throughput_phase(&mut self, a: &mut Side, b: &mut Side) -> anyhow::Result<()> {
+        let server = self.start_server(Transport::Udp)?;
+        let mut iperf = self.lab.spawn(
+            Role::Srv,
+            &["iperf3", "-s", "-B", TUNNEL_PEER, "--forceflush"],
+            "bench-iperf3-server",
+        )?;
+        iperf.wait_for_log("Server listening", Duration::from_secs(10))?;
+        say(&format!(
+            "throughput: UDP server, iperf3 server on {TUNNEL_PEER} (server namespace)"
+        ));
+        let first = usize::from(!self.plan.warmup);
+        for round in first..=self.plan.runs {
+            let record = round > 0;
+            let order: [&mut Side; 2] = if round % 2 == 0 {
+                [&mut *a, &mut *b]
+            } else {
+                [&mut *b, &mut *a]
+            };
+            for side in order {
+                self.check_interrupted()?;
+                if let Err(e) = self.round(side, &server.profile, round, record) {
+                    self.failed(side, "throughput round", e)?;
+                }
+            }
+        }
+        drop(iperf);
+        self.stop_server(server);
+        Ok(())
+    }
+
+    /// Connect-time samples for `transport`: a discarded warm-up connect per client,
+    /// then `connects` each, alternating which client goes first.
+    fn connect_phase(
+        &mut self,
+        transport: Transport,
+        a: &mut Side,
+        b: &mut Side,
+    ) -> anyhow::Result<()> {
+        let server = self.start_server(transport)?;
+        say(&format!("connect time: {transport:?} server"));
+        let first = usize::from(!self.plan.warmup);
+        for i in first..=self.plan.connects {
+            let order: [&mut Side; 2] = if i % 2 == 0 {
+                [&mut *a, &mut *b]
+            } else {
+                [&mut *b, &mut *a]
+            };
+            for side in order {
+                self.check_interrupted()?;
+                let Some(kind) = side.kind.clone() else {
+                    continue;
+                };
+                let name = format!("{}-{transport:?}-connect{i}", side.tag).to_lowercase();
+                let result = self
+                    .connect(side, &kind, &server.profile, &name)
+                    .and_then(|(client, t)| self.disconnect(client).map(|()| t));
+                match result {
+                    Ok(t) => {
+                        let ms = t.as_secs_f64() * 1e3;
+                        if i > 0 {
+                            match server.transport {
+                                Transport::Udp => side.run.connect_udp_ms.push(ms),
+                                Transport::Tcp => side.run.connect_tcp_ms.push(ms),
+                                _ => side.run.connect_tcp_nodelay_ms.push(ms),
+                            }
+                        }
+                        if self.plan.smoke || i == 0 || i == self.plan.connects {
+                            say(&format!(
+                                "  {:<16} {transport:?} connect {i}: {ms:.1} ms{}",
+                                side.run.label,
+                                if i == 0 { " (warm-up, discarded)" } else { "" }
+                            ));
+                        }
+                    }
+                    Err(e) => self.failed(side, &format!("{transport:?} connect"), e)?,
+                }
+            }
+        }
+        self.stop_server(server);
+        Ok(())
+    }
+
+    /// Records a failed measurement. OxiVPN's failures become notices (its column shows
+    /// what it managed); the reference failing means the harness is broken.
+    fn failed(&self, side: &mut Side, what: &str, e: anyhow::Error) -> anyhow::Result<()> {
+        if matches!(side.kind, Some(ClientKind::OpenVpn)) {
+            return Err(e.context(format!("{} {what} failed", side.run.label)));
+        }
+        let msg = format!("{what} failed: {e:#}");
+        note(&format!("{}: {msg}", side.run.label));
+        if side.run.notices.len() < 5 {
+            side.run.notices.push(first_lines(&msg, 6));
+        }
+        // One failure to connect is enough to stop trying this side in a smoke run.
+        if self.plan.smoke {
+            side.kind = None;
+        }
+        Ok(())
+    }
+
+    fn stop_server(&self, mut server: Server) {
+        server.proc.kill();
+    }
+}
+
+fn first_lines(s: &str, n: usize) -> String {
+    s.lines().take(n).collect::<Vec<_>>().join(" / ")
+}
+
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sys::root().join("target"))
+}
+
+/// Builds oxivpn-helper (release for a real run, debug for the smoke run, which CI
+/// has already built) and returns its path.
+fn build_helper(release: bool) -> anyhow::Result<PathBuf> {
+    let mut cmd = sys::cargo();
+    cmd.args(["build", "-p", "oxivpn-helper"]);
+    if release {
+        cmd.arg("--release");
+    }
+    sys::run(&mut cmd)?;
+    let path = target_dir()
+        .join(if release { "release" } else { "debug" })
+        .join("oxivpn-helper");
+    if !path.exists() {
+        bail!("{} does not exist after the build", path.display());
+    }
+    Ok(path)
+}
+
+/// Whether the helper already has the `connect` subcommand.
+fn helper_can_connect(helper: &Path) -> bool {
+    Command::new(helper)
+        .args(["connect", "--help"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// AES-256-GCM at 1400 B from the criterion bench's ratio table (short times).
+fn data_channel() -> anyhow::Result<measure::DataChannelRow> {
+    say("data channel: cargo bench -p ovpn-core --bench data_channel (short times)");
+    let out = sys::cargo()
+        .current_dir(sys::root())
+        .args([
+            "bench",
+            "-p",
+            "ovpn-core",
+            "--bench",
+            "data_channel",
+            "--",
+            "--warm-up-time",
+            "1",
+            "--measurement-time",
+            "2",
+            "^AES-256-GCM/.*/1400$",
+        ])
+        .output()
+        .context("running cargo bench")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        bail!(
+            "cargo bench failed ({}): {}",
+            out.status,
+            first_lines(String::from_utf8_lossy(&out.stderr).trim(), 20)
+        );
+    }
+    measure::parse_data_channel_ratio(&text, "AES-256-GCM", 1400)
+        .context("the data_channel bench printed no AES-256-GCM 1400 row in its ratio table")
+}
+
+fn utc_now() -> String {
+    Command::new("date")
+        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
+        .unwrap_or_else(|_| "unknown-date".into())
+}
+
+/// CPU model, count and kernel, for the report header.
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!(
+        "{cpus} vCPU ({model}), Linux {}; shared with other builds, so figures are noisy",
+        kernel.trim()
+    )
+}
+
+fn openvpn_version() -> String {
+    Command::new("openvpn")
+        .arg("--version")
+        .output()
+        .ok()
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .lines()
+                .next()
+                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+        })
+        .unwrap_or_else(|| "openvpn".into())
+}
+
+/// Writes `bench-<date>.md`, `bench-<date>.json` and `latest.md` into target/bench.
+fn write_report(report: &Report) -> anyhow::Result<String> {
+    let dir = sys::root().join("target").join("bench");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let stamp = report.date.replace(':', "");
+    let md = report.markdown();
+    let md_path = dir.join(format!("bench-{stamp}.md"));
+    let json_path = dir.join(format!("bench-{stamp}.json"));
+    std::fs::write(&md_path, &md)?;
+    std::fs::write(&json_path, report.json())?;
+    std::fs::write(dir.join("latest.md"), &md)?;
+    Ok(format!("{} and {}", md_path.display(), json_path.display()))
+}
+
+#[allow(clippy::print_stdout)]
+fn print_report(report: &Report) {
+    println!("\n{}", report.markdown());
+}
+
+#[allow(clippy::print_stdout)]
+fn say(msg: &str) {
+    println!("bench: {msg}");
+}
+
+#[allow(clippy::print_stdout)]
+fn note(msg: &str) {
+    println!("bench: NOTICE: {msg}");
+}
