@@ -53,6 +53,21 @@ pub struct BenchArgs {
     pub helper: Option<PathBuf>,
 }
 
+impl BenchArgs {
+    /// The CI smoke run (`cargo xtask bench --smoke`), for `cargo xtask test`.
+    pub fn smoke() -> Self {
+        Self {
+            smoke: true,
+            self_test: false,
+            runs: 1,
+            connects: 1,
+            seconds: 1,
+            no_data_channel: true,
+            helper: None,
+        }
+    }
+}
+
 /// Where the tunnel is proven: the server's own tunnel address, reachable only
 /// through the tunnel (the direct topology's client has no route to 10/8).
 const TUNNEL_PEER: &str = addr::TUNNEL_SERVER;
@@ -94,6 +109,10 @@ struct Side {
 
 pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     deps::ensure(&["iperf3", "iputils-ping", "openvpn", "openssl", "iproute2"])?;
+    if !sys::is_root() && args.smoke {
+        note("SKIPPED bench smoke: needs root (network namespaces, TUN)");
+        return Ok(());
+    }
     if !sys::is_root() {
         bail!("the bench needs root (network namespaces, TUN); run `sudo -E cargo xtask bench`");
     }

@@ -4,6 +4,7 @@
 //! it needs first). Long suites (`bench`, `dist`, `soak`, `fuzz`) run by hand; `test`
 //! runs each of them in a short smoke mode so none can rot.
 
+mod bench;
 mod demo;
 mod deps;
 mod sys;
@@ -24,6 +25,8 @@ enum Cmd {
     Demo(demo::DemoArgs),
     /// Install the system packages the tests need, then run every test.
     Test(test::TestArgs),
+    /// OxiVPN's client against the reference openvpn client (root): connect time, throughput, CPU, RSS.
+    Bench(bench::BenchArgs),
     /// Install the system packages only.
     Deps,
 }
@@ -33,6 +36,7 @@ fn main() -> anyhow::Result<()> {
     match cli.cmd {
         Cmd::Demo(args) => demo::run(&args),
         Cmd::Test(args) => test::run(&args),
+        Cmd::Bench(args) => bench::run(&args),
         Cmd::Deps => deps::ensure(deps::ALL),
     }
 }
