@@ -90,12 +90,16 @@ enum ClientKind {
 }
 
 impl ClientKind {
-    /// `/proc/PID/comm` of the client process.
-    fn comm(&self) -> &'static str {
-        match self {
-            ClientKind::OxiVpn(_) => "oxivpn-helper",
-            ClientKind::OpenVpn => "openvpn",
-        }
+    /// `/proc/PID/comm` of the client process: its file name, cut to 15 bytes.
+    fn comm(&self) -> String {
+        let name = match self {
+            ClientKind::OxiVpn(p) => p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            ClientKind::OpenVpn => "openvpn".into(),
+        };
+        name.bytes().take(15).map(char::from).collect()
     }
 }
 
