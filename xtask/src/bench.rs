@@ -51,6 +51,10 @@ pub struct BenchArgs {
     /// Use this oxivpn-helper binary instead of building one.
     #[arg(long)]
     pub helper: Option<PathBuf>,
+    /// Record `perf` profiles of OxiVPN's client during the first measured round's
+    /// transfers into target/bench/perf-{up,down}.data (`perf report -i ...`).
+    #[arg(long)]
+    pub perf: bool,
 }
 
 impl BenchArgs {
@@ -64,6 +68,7 @@ impl BenchArgs {
             seconds: 1,
             no_data_channel: true,
             helper: None,
+            perf: false,
         }
     }
 }
@@ -266,6 +271,7 @@ struct Plan {
     connects: usize,
     seconds: u32,
     pings: u32,
+    perf: bool,
 }
 
 impl Plan {
@@ -278,6 +284,7 @@ impl Plan {
                 connects: 1,
                 seconds: 1,
                 pings: RTT_PINGS_SMOKE,
+                perf: false,
             }
         } else {
             Self {
@@ -287,6 +294,7 @@ impl Plan {
                 connects: args.connects.max(1),
                 seconds: args.seconds.max(1),
                 pings: RTT_PINGS_FULL,
+                perf: args.perf,
             }
         }
     }
@@ -470,7 +478,13 @@ impl Bench {
 
     /// One iperf3 transfer through the tunnel with the client's CPU time around it;
     /// returns (Mbit/s, bytes, CPU seconds).
-    fn transfer(&self, pid: u32, reverse: bool, name: &str) -> anyhow::Result<(f64, f64, f64)> {
+    fn transfer(
+        &self,
+        pid: u32,
+        reverse: bool,
+        name: &str,
+        perf: Option<&Path>,
+    ) -> anyhow::Result<(f64, f64, f64)> {
         let cli = self.lab.ns(Role::Cli)?;
         let mut cmd = cli.cmd("iperf3");
         cmd.args(["-c", TUNNEL_PEER, "-J", "--connect-timeout", "3000", "-t"])
@@ -478,11 +492,22 @@ impl Bench {
         if reverse {
             cmd.arg("-R");
         }
+        let recorder = match perf {
+            Some(file) => Some(self.perf_record(pid, file)?),
+            None => None,
+        };
         let cpu0 = measure::cpu_seconds(pid, self.ticks)?;
         let log = self.lab.dir().join(format!("{name}.json"));
         let mut p = Proc::spawn(cmd, name, &log)?;
         let status = p.wait_exit(Duration::from_secs(u64::from(self.plan.seconds) + 20))?;
         let cpu1 = measure::cpu_seconds(pid, self.ticks)?;
+        if let Some(mut r) = recorder {
+            r.wait_exit(Duration::from_secs(20))?;
+            say(&format!(
+                "  perf profile written: {}",
+                r.log_tail(2).replace('\n', " ")
+            ));
+        }
         let out = p.log();
         let t = measure::parse_iperf_json(&out).with_context(|| {
             // The lab directory goes away with the lab: keep the evidence.
@@ -491,6 +516,19 @@ impl Bench {
             format!("{name} ({status}), output kept in {}", kept.display())
         })?;
         Ok((t.bits_per_second / 1e6, t.bytes, cpu1 - cpu0))
+    }
+
+    /// `perf record` of `pid` (call graphs) for the length of one transfer.
+    fn perf_record(&self, pid: u32, file: &Path) -> anyhow::Result<Proc> {
+        std::fs::create_dir_all(bench_dir())?;
+        let mut cmd = Command::new("perf");
+        cmd.args(["record", "-F", "499", "-g", "-p"])
+            .arg(pid.to_string())
+            .arg("-o")
+            .arg(file)
+            .args(["--", "sleep"])
+            .arg(self.plan.seconds.to_string());
+        Proc::spawn(cmd, "perf", &self.lab.dir().join("perf.log"))
     }
 
     fn rtt_ms(&self) -> anyhow::Result<f64> {
@@ -524,8 +562,21 @@ impl Bench {
         let pid = client.pid();
         let result = (|| -> anyhow::Result<()> {
             let rtt = self.rtt_ms()?;
-            let (up, up_bytes, up_cpu) = self.transfer(pid, false, &format!("{name}-up"))?;
-            let (down, down_bytes, down_cpu) = self.transfer(pid, true, &format!("{name}-down"))?;
+            let profiling = self.plan.perf && round == 1 && matches!(kind, ClientKind::OxiVpn(_));
+            let perf_file = |dir: &str| bench_dir().join(format!("perf-{dir}.data"));
+            let (up_file, down_file) = (perf_file("up"), perf_file("down"));
+            let (up, up_bytes, up_cpu) = self.transfer(
+                pid,
+                false,
+                &format!("{name}-up"),
+                profiling.then_some(&*up_file),
+            )?;
+            let (down, down_bytes, down_cpu) = self.transfer(
+                pid,
+                true,
+                &format!("{name}-down"),
+                profiling.then_some(&*down_file),
+            )?;
             let rss = measure::peak_rss_kib(pid)? as f64 / 1024.0;
             let cpu_per_gb = (up_cpu + down_cpu) / ((up_bytes + down_bytes) / 1e9);
             say(&format!(
@@ -763,8 +814,12 @@ fn openvpn_version() -> String {
 }
 
 /// Writes `bench-<date>.md`, `bench-<date>.json` and `latest.md` into target/bench.
+fn bench_dir() -> PathBuf {
+    sys::root().join("target").join("bench")
+}
+
 fn write_report(report: &Report) -> anyhow::Result<String> {
-    let dir = sys::root().join("target").join("bench");
+    let dir = bench_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     let stamp = report.date.replace(':', "");
     let md = report.markdown();
