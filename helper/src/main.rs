@@ -1,6 +1,8 @@
 //! `oxivpn-helper`: the privileged side of OxiVPN.
 
+mod connect;
 mod service;
+mod tunnel;
 
 use clap::{Parser, Subcommand};
 
@@ -16,6 +18,8 @@ enum Command {
     /// Serve the app and oxivpnctl on a Unix socket, in the foreground (the systemd
     /// unit runs this).
     Service(service::ServiceArgs),
+    /// Connect with a profile in the foreground, like `openvpn --config` (root).
+    Connect(connect::ConnectArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -29,5 +33,6 @@ fn main() -> anyhow::Result<()> {
         .init();
     match args.command {
         Command::Service(a) => service::run(a),
+        Command::Connect(a) => connect::run(a),
     }
 }

@@ -6,3 +6,10 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod config;
+pub mod driver;
+pub mod link;
+pub mod tun;
+
+pub use driver::{os_seed, Command, Driver, DriverEnd, DriverHandle};
+pub use link::{resolve, Family, Link, LinkError};
+pub use tun::{MemTun, MemTunPeer, TunDevice};

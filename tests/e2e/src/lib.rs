@@ -7,6 +7,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod cmd;
+mod helper;
 mod lab;
 mod netns;
 mod ping;
@@ -15,6 +16,7 @@ mod process;
 mod server;
 
 pub use cmd::run;
+pub use helper::helper_binary;
 pub use lab::{addr, Addressing, Lab, LabConfig, Role, Topology};
 pub use netns::Netns;
 pub use ping::{first_reply_after, PingStats};

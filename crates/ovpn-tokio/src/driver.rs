@@ -1,0 +1,347 @@
+//! One task driving one core `Client`: link socket <-> client <-> TUN, one timer
+//! re-armed after every drain.
+
+use std::io;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use ovpn_core::session::{Client, DisconnectReason, Event, Stats, DATA_HEADROOM, DATA_TAILROOM};
+use ovpn_core::transport::{frame_tcp, TcpFramer};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::{debug, trace, warn};
+
+use crate::link::Link;
+use crate::tun::TunDevice;
+
+/// Largest IP packet read from the TUN device.
+const MAX_TUN_PACKET: usize = 65535;
+/// Largest link packet (a UDP datagram, or a TCP read).
+const LINK_BUF: usize = 65536 + 2;
+/// How often the published statistics are refreshed at most.
+const STATS_EVERY: Duration = Duration::from_millis(250);
+
+/// Requests to a running driver.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// Disconnect (explicit-exit-notify first when configured), then end.
+    Close,
+    /// Send a control-channel message (e.g. `CR_RESPONSE,...`).
+    SendControl(String),
+}
+
+/// Why a driver stopped.
+#[derive(Debug)]
+pub enum DriverEnd {
+    /// The core ended the session (including `ClosedByUser` after [`Command::Close`]).
+    Disconnected(DisconnectReason),
+    /// The TCP connection was closed or failed before the core ended the session.
+    LinkClosed(io::Error),
+    /// The TUN device failed.
+    Tun(io::Error),
+}
+
+impl DriverEnd {
+    /// Worth an automatic reconnect.
+    pub fn should_reconnect(&self) -> bool {
+        match self {
+            DriverEnd::Disconnected(r) => r.should_reconnect(),
+            DriverEnd::LinkClosed(_) => true,
+            DriverEnd::Tun(_) => false,
+        }
+    }
+}
+
+impl std::fmt::Display for DriverEnd {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DriverEnd::Disconnected(r) => write!(f, "{r}"),
+            DriverEnd::LinkClosed(e) => write!(f, "connection to the server lost: {e}"),
+            DriverEnd::Tun(e) => write!(f, "TUN device failed: {e}"),
+        }
+    }
+}
+
+/// The caller's side of a running driver.
+#[derive(Debug, Clone)]
+pub struct DriverHandle {
+    commands: mpsc::UnboundedSender<Command>,
+    stats: watch::Receiver<Stats>,
+}
+
+impl DriverHandle {
+    /// Asks the driver to disconnect; it ends with `Disconnected(ClosedByUser)`.
+    pub fn close(&self) {
+        let _ = self.commands.send(Command::Close);
+    }
+
+    pub fn send(&self, cmd: Command) {
+        let _ = self.commands.send(cmd);
+    }
+
+    /// The latest counters (refreshed every 250 ms at most, and at the end).
+    pub fn stats(&self) -> Stats {
+        *self.stats.borrow()
+    }
+
+    /// A receiver that changes whenever the counters are refreshed.
+    pub fn stats_watch(&self) -> watch::Receiver<Stats> {
+        self.stats.clone()
+    }
+}
+
+enum Io {
+    Udp(UdpSocket),
+    Tcp {
+        rd: OwnedReadHalf,
+        wr: OwnedWriteHalf,
+        framer: TcpFramer,
+        frame: Vec<u8>,
+        out: Vec<u8>,
+    },
+}
+
+impl Io {
+    fn new(link: Link) -> Self {
+        match link {
+            Link::Udp(s) => Io::Udp(s),
+            Link::Tcp(s) => {
+                let (rd, wr) = s.into_split();
+                Io::Tcp {
+                    rd,
+                    wr,
+                    framer: TcpFramer::default(),
+                    frame: Vec::with_capacity(LINK_BUF),
+                    out: Vec::with_capacity(LINK_BUF),
+                }
+            }
+        }
+    }
+
+    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Io::Udp(s) => s.recv(buf).await,
+            Io::Tcp { rd, .. } => rd.read(buf).await,
+        }
+    }
+
+    /// Sends one packet; UDP errors are logged and swallowed (the core's timers deal
+    /// with loss), TCP errors end the link.
+    async fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
+        match self {
+            Io::Udp(s) => {
+                if let Err(e) = s.send(pkt).await {
+                    debug!(error = %e, len = pkt.len(), "UDP send failed");
+                }
+                Ok(())
+            }
+            Io::Tcp { wr, out, .. } => {
+                out.clear();
+                frame_tcp(pkt, out).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+                wr.write_all(out).await
+            }
+        }
+    }
+}
+
+/// Runs `client` over `link` and `tun` until the session ends.
+///
+/// Core events (stages, pushed configuration, auth tokens, ...) go to `events` as they
+/// happen; the last one is `Event::Disconnected` unless the link or TUN failed first.
+pub struct Driver<T: TunDevice> {
+    client: Client,
+    io: Io,
+    tun: Arc<T>,
+    events: mpsc::UnboundedSender<Event>,
+    commands: mpsc::UnboundedReceiver<Command>,
+    stats: watch::Sender<Stats>,
+    stats_at: Instant,
+}
+
+impl<T: TunDevice> Driver<T> {
+    /// A driver and the handle to control it.
+    pub fn new(
+        client: Client,
+        link: Link,
+        tun: Arc<T>,
+        events: mpsc::UnboundedSender<Event>,
+    ) -> (Self, DriverHandle) {
+        let (ctx, crx) = mpsc::unbounded_channel();
+        let (stx, srx) = watch::channel(client.stats());
+        (
+            Self {
+                client,
+                io: Io::new(link),
+                tun,
+                events,
+                commands: crx,
+                stats: stx,
+                stats_at: Instant::now(),
+            },
+            DriverHandle {
+                commands: ctx,
+                stats: srx,
+            },
+        )
+    }
+
+    /// Sends what the core queued, forwards its events, publishes statistics.
+    /// Returns the reason once the core has ended the session.
+    async fn drain(&mut self) -> Result<Option<DisconnectReason>, DriverEnd> {
+        let now = Instant::now();
+        while let Some(pkt) = self.client.poll_transmit(now) {
+            self.io.send(&pkt).await.map_err(DriverEnd::LinkClosed)?;
+        }
+        let mut ended = None;
+        while let Some(ev) = self.client.poll_event() {
+            if let Event::Disconnected(r) = &ev {
+                ended = Some(r.clone());
+            }
+            let _ = self.events.send(ev);
+        }
+        if ended.is_some() || now.duration_since(self.stats_at) >= STATS_EVERY {
+            self.stats.send_replace(self.client.stats());
+            self.stats_at = now;
+        }
+        Ok(ended)
+    }
+
+    /// Runs until the session ends.
+    pub async fn run(mut self) -> DriverEnd {
+        let end = self.run_inner().await;
+        self.stats.send_replace(self.client.stats());
+        end
+    }
+
+    async fn run_inner(&mut self) -> DriverEnd {
+        let mut link_buf = vec![0u8; LINK_BUF];
+        let mut tun_buf: Vec<u8> =
+            Vec::with_capacity(DATA_HEADROOM + MAX_TUN_PACKET + DATA_TAILROOM);
+        let tun = Arc::clone(&self.tun);
+        let sleep = tokio::time::sleep(Duration::from_secs(3600));
+        tokio::pin!(sleep);
+        let mut commands_open = true;
+        loop {
+            match self.drain().await {
+                Ok(Some(reason)) => {
+                    // The core may still have queued a last packet (exit notify).
+                    let now = Instant::now();
+                    while let Some(pkt) = self.client.poll_transmit(now) {
+                        let _ = self.io.send(&pkt).await;
+                    }
+                    return DriverEnd::Disconnected(reason);
+                }
+                Ok(None) => {}
+                Err(end) => return end,
+            }
+            let deadline = self.client.poll_timeout();
+            if let Some(d) = deadline {
+                sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+            }
+            tun_buf.resize(DATA_HEADROOM + MAX_TUN_PACKET, 0);
+            tokio::select! {
+                r = self.io.recv(&mut link_buf) => match r {
+                    Ok(0) if self.io_is_tcp() => {
+                        return DriverEnd::LinkClosed(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "the server closed the TCP connection",
+                        ));
+                    }
+                    Ok(n) => {
+                        if let Err(end) = self.on_link_bytes(&mut link_buf, n).await {
+                            return end;
+                        }
+                    }
+                    Err(e) if self.io_is_tcp() => return DriverEnd::LinkClosed(e),
+                    Err(e) => {
+                        // e.g. ECONNREFUSED from an ICMP port unreachable: keep going,
+                        // the core's timers decide when to give up.
+                        debug!(error = %e, "UDP receive error");
+                    }
+                },
+                r = tun.recv(&mut tun_buf[DATA_HEADROOM..]) => match r {
+                    Ok(n) => {
+                        tun_buf.truncate(DATA_HEADROOM + n);
+                        let now = Instant::now();
+                        if let Some(off) = self.client.handle_tun_packet(now, &mut tun_buf, DATA_HEADROOM) {
+                            if let Err(e) = self.io.send(&tun_buf[off..]).await {
+                                return DriverEnd::LinkClosed(e);
+                            }
+                        }
+                    }
+                    Err(e) => return DriverEnd::Tun(e),
+                },
+                () = &mut sleep, if deadline.is_some() => {
+                    self.client.handle_timeout(Instant::now());
+                }
+                cmd = self.commands.recv(), if commands_open => match cmd {
+                    Some(Command::Close) => self.client.close(Instant::now()),
+                    Some(Command::SendControl(text)) => {
+                        self.client.send_control_message(Instant::now(), &text);
+                    }
+                    None => {
+                        // Every handle is gone: nobody can stop us any more, so stop now.
+                        commands_open = false;
+                        self.client.close(Instant::now());
+                    }
+                },
+            }
+        }
+    }
+
+    fn io_is_tcp(&self) -> bool {
+        matches!(self.io, Io::Tcp { .. })
+    }
+
+    async fn on_link_bytes(&mut self, buf: &mut [u8], n: usize) -> Result<(), DriverEnd> {
+        let now = Instant::now();
+        match &mut self.io {
+            Io::Udp(_) => {
+                if let Some(r) = self.client.handle_packet(now, &mut buf[..n]) {
+                    to_tun(&*self.tun, &buf[r]).await?;
+                }
+            }
+            Io::Tcp { framer, frame, .. } => {
+                framer.push(&buf[..n]);
+                loop {
+                    match framer.pop_into(frame) {
+                        Ok(true) => {
+                            if let Some(r) = self.client.handle_packet(now, &mut frame[..]) {
+                                to_tun(&*self.tun, &frame[r]).await?;
+                            }
+                        }
+                        Ok(false) => break,
+                        Err(e) => {
+                            return Err(DriverEnd::LinkClosed(io::Error::new(
+                                io::ErrorKind::InvalidData,
+                                e,
+                            )))
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+async fn to_tun<T: TunDevice>(tun: &T, pkt: &[u8]) -> Result<(), DriverEnd> {
+    trace!(len = pkt.len(), "to TUN");
+    match tun.send(pkt).await {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::InvalidInput => {
+            warn!(error = %e, len = pkt.len(), "TUN refused a packet");
+            Ok(())
+        }
+        Err(e) => Err(DriverEnd::Tun(e)),
+    }
+}
+
+/// A fresh 32-byte seed for `Client::new` from the OS.
+pub fn os_seed() -> io::Result<[u8; 32]> {
+    let mut seed = [0u8; 32];
+    getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
+    Ok(seed)
+}
