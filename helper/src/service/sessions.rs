@@ -475,3 +475,177 @@ impl Sessions {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::service::tunnel_port::{
+        AttemptFuture, ChallengeAnswers, StopSignal, TunnelLauncher,
+    };
+    use std::collections::VecDeque;
+
+    const FP: &str = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
+
+    /// Ends attempts as scripted; with the script used up, waits to be stopped.
+    #[derive(Default)]
+    struct Script {
+        ends: Mutex<VecDeque<AttemptEnd>>,
+        seen: Mutex<Vec<(usize, Option<String>, u32)>>,
+    }
+
+    impl TunnelLauncher for Arc<Script> {
+        fn wired(&self) -> bool {
+            true
+        }
+        fn run(
+            &self,
+            spec: AttemptSpec,
+            updates: mpsc::Sender<TunnelUpdate>,
+            mut stop: StopSignal,
+            _c: ChallengeAnswers,
+        ) -> AttemptFuture {
+            let me = self.clone();
+            Box::pin(async move {
+                me.seen.lock().unwrap().push((
+                    spec.remote_index,
+                    spec.auth_token.as_ref().map(|t| t.expose().to_owned()),
+                    spec.attempt,
+                ));
+                if spec.attempt == 0 {
+                    let tok = Secret::try_from("tok").unwrap();
+                    updates.send(TunnelUpdate::AuthToken(tok)).await.unwrap();
+                }
+                let next = me.ends.lock().unwrap().pop_front();
+                match next {
+                    Some(end) => end,
+                    None => {
+                        let _ = stop.wait_for(|s| s.is_some()).await;
+                        AttemptEnd::Stopped
+                    }
+                }
+            })
+        }
+    }
+
+    fn peer(uid: u32) -> Peer {
+        Peer {
+            uid,
+            gid: uid,
+            pid: None,
+        }
+    }
+
+    fn request() -> ConnectRequest {
+        ConnectRequest {
+            profile_name: ProfileName::try_from("p").unwrap(),
+            profile_text: ipc::ProfileText::try_from(format!(
+                "client\nremote 127.0.0.1 1\nremote 127.0.0.2 2\npeer-fingerprint {FP}\n"
+            ))
+            .unwrap(),
+            credentials: ipc::Credentials::default(),
+        }
+    }
+
+    async fn settle() {
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn reconnects_with_backoff_failover_and_token_reuse() {
+        let script = Arc::new(Script::default());
+        script.ends.lock().unwrap().extend([
+            AttemptEnd::Retry {
+                reason: "ping-restart".into(),
+                next_remote: true,
+            },
+            AttemptEnd::Retry {
+                reason: "server RESTART".into(),
+                next_remote: false,
+            },
+            AttemptEnd::AuthFailed("token expired".into()),
+        ]);
+        let sessions = Sessions::new(Arc::new(script.clone()));
+        let (mut rx, _) = sessions.subscribe_with_history();
+        let info = sessions.connect(&peer(1000), request()).unwrap();
+        // Backoff 1 s, 2 s, 4 s (virtual time).
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        settle().await;
+        let seen = script.seen.lock().unwrap().clone();
+        assert_eq!(
+            seen,
+            vec![
+                (0, None, 0),
+                (1, Some("tok".into()), 1),
+                (1, Some("tok".into()), 2),
+                // The refused token is dropped; the password is used again.
+                (1, None, 3),
+            ]
+        );
+        let mut delays = vec![];
+        while let Ok(p) = rx.try_recv() {
+            if let EventBody::Stage(Stage::Reconnecting { delay_ms, .. }) = p.event.body {
+                delays.push(delay_ms);
+            }
+        }
+        assert_eq!(delays, vec![1000, 2000, 4000]);
+        // Another member cannot stop it; the owner can.
+        assert_eq!(
+            sessions.disconnect(&peer(1001), info.id),
+            Err(IpcError::NotYourSession { session: info.id })
+        );
+        sessions.disconnect(&peer(1000), info.id).unwrap();
+        settle().await;
+        assert!(sessions.list(&peer(0)).unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn fatal_and_auth_failures_end_the_session() {
+        let script = Arc::new(Script::default());
+        script
+            .ends
+            .lock()
+            .unwrap()
+            .extend([AttemptEnd::Fatal("no TUN".into())]);
+        let sessions = Sessions::new(Arc::new(script.clone()));
+        let (mut rx, _) = sessions.subscribe_with_history();
+        let info = sessions.connect(&peer(1000), request()).unwrap();
+        settle().await;
+        let mut last = None;
+        while let Ok(p) = rx.try_recv() {
+            if let EventBody::Stage(s) = &p.event.body {
+                last = Some(s.clone());
+            }
+        }
+        match last {
+            Some(Stage::Disconnected {
+                reason: DisconnectReason::Failed { error },
+            }) => assert!(error.to_string().contains("no TUN"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(sessions.list(&peer(1000)).unwrap().is_empty());
+        assert_eq!(
+            sessions.disconnect(&peer(1000), info.id),
+            Err(IpcError::NoSuchSession { session: info.id })
+        );
+    }
+
+    #[tokio::test]
+    async fn per_user_session_limit() {
+        let script = Arc::new(Script::default());
+        let sessions = Sessions::new(Arc::new(script));
+        for _ in 0..MAX_SESSIONS_PER_UID {
+            sessions.connect(&peer(1000), request()).unwrap();
+        }
+        assert!(matches!(
+            sessions.connect(&peer(1000), request()),
+            Err(IpcError::LimitReached { .. })
+        ));
+        // Another user is not affected.
+        sessions.connect(&peer(1001), request()).unwrap();
+        sessions.stop_all(Duration::from_secs(5)).await;
+        assert!(sessions.list(&peer(0)).unwrap().is_empty());
+    }
+}
