@@ -7,6 +7,7 @@
 mod bench;
 mod demo;
 mod deps;
+mod dist;
 mod sys;
 mod test;
 
@@ -29,6 +30,8 @@ enum Cmd {
     Bench(bench::BenchArgs),
     /// Install the system packages only.
     Deps,
+    /// Build the installers (.deb, .rpm, Windows setup.exe) into target/dist.
+    Dist(dist::DistArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -38,5 +41,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Test(args) => test::run(&args),
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Deps => deps::ensure(deps::ALL),
+        Cmd::Dist(args) => dist::run(&args),
     }
 }

@@ -1,0 +1,278 @@
+//! `cargo xtask dist`: installers built from the workspace's binaries.
+//!
+//! Linux: a .deb (file tree staged here, `dpkg-deb --build --root-owner-group`) and an
+//! .rpm with the same content (`rpmbuild` from Debian's `rpm`), both checked after the
+//! build. Windows: x86_64-pc-windows-gnu binaries and an NSIS installer (`makensis`).
+//! macOS has its own script, `packaging/macos/build-pkg.sh`, that only runs on a Mac.
+//!
+//! `--smoke` (run by `cargo xtask test`) does the same from debug binaries without
+//! compression and without the Windows build, and compiles the NSIS script against
+//! stand-in files. `--install-test` installs the .deb into a fresh Debian 12 root.
+
+mod checks;
+mod deb;
+mod install_test;
+mod payload;
+mod rpm;
+mod windows;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{bail, Context};
+
+use crate::{deps, sys};
+
+#[derive(clap::Args, Debug)]
+pub struct DistArgs {
+    /// Fast check: debug binaries, uncompressed .deb and .rpm, inspected; the NSIS script
+    /// compiled against stand-in files instead of a Windows build.
+    #[arg(long)]
+    pub smoke: bool,
+    /// Also install the .deb into a fresh Debian 12 root (debootstrap + chroot; root and
+    /// the Debian mirror needed), check it, purge it and check that nothing is left.
+    #[arg(long)]
+    pub install_test: bool,
+    /// Skip the Windows cross build and installer.
+    #[arg(long)]
+    pub no_windows: bool,
+    /// Leave the desktop app out even if it builds.
+    #[arg(long)]
+    pub no_app: bool,
+    /// Where the packages go (default: <target dir>/dist, or dist-smoke with --smoke).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// What every package carries; `app` is the Tauri binary when it could be built.
+#[derive(Debug, Clone)]
+pub struct Binaries {
+    pub helper: PathBuf,
+    pub ctl: PathBuf,
+    pub app: Option<PathBuf>,
+}
+
+/// Facts shared by every package format.
+#[derive(Debug, Clone)]
+pub struct Build {
+    pub version: String,
+    pub bins: Binaries,
+    /// Release packages are compressed; smoke packages are not (speed).
+    pub release: bool,
+    pub out: PathBuf,
+    /// Scratch space, emptied at the start of every run.
+    pub work: PathBuf,
+}
+
+/// Debian packages the packaging needs (kept here, not in deps::ALL, because only
+/// `dist` uses them; `--smoke` needs all but mingw-w64 and debootstrap).
+const TOOLS: &[&str] = &[
+    "dpkg-dev",
+    "fakeroot",
+    "librsvg2-bin",
+    "nsis",
+    "rpm",
+    "systemd",
+];
+const FULL_TOOLS: &[&str] = &["debootstrap", "mingw-w64"];
+
+pub fn run(args: &DistArgs) -> anyhow::Result<()> {
+    deps::ensure(TOOLS)?;
+    if !args.smoke {
+        deps::ensure(FULL_TOOLS)?;
+    }
+    let target = target_dir();
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| target.join(if args.smoke { "dist-smoke" } else { "dist" }));
+    let work = target.join(if args.smoke {
+        "dist-smoke-work"
+    } else {
+        "dist-work"
+    });
+    fresh_dir(&work)?;
+    std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
+
+    let build = Build {
+        version: workspace_version()?,
+        bins: build_linux_binaries(&target, args)?,
+        release: !args.smoke,
+        out,
+        work,
+    };
+    eprintln!(
+        "xtask dist: version {}, app {}",
+        build.version,
+        if build.bins.app.is_some() {
+            "included"
+        } else {
+            "not included"
+        }
+    );
+
+    let icons = payload::render_icons(&build.work.join("icons"))?;
+    let deb = deb::build(&build, &icons)?;
+    checks::deb(&deb, &build)?;
+    checks::unit(&build.work.join("deb/root"))?;
+    let rpm = rpm::build(&build, &icons)?;
+    checks::rpm(&rpm, &build)?;
+
+    let mut artifacts = vec![deb.clone(), rpm];
+    if args.smoke {
+        windows::smoke_script(&build)?;
+    } else if !args.no_windows {
+        artifacts.push(windows::build(&build, &icons)?);
+    }
+    if args.install_test {
+        install_test::run(&deb, &build, &target)?;
+    }
+
+    for a in &artifacts {
+        let size = std::fs::metadata(a).map(|m| m.len()).unwrap_or(0);
+        eprintln!("xtask dist: {} ({})", a.display(), human_size(size));
+    }
+    Ok(())
+}
+
+fn build_linux_binaries(target: &Path, args: &DistArgs) -> anyhow::Result<Binaries> {
+    let profile = if args.smoke { "debug" } else { "release" };
+    let mut cargo = sys::cargo();
+    cargo.args(["build", "-p", "oxivpn-helper", "-p", "oxivpnctl"]);
+    if !args.smoke {
+        cargo.args(["--release", "--locked"]);
+    }
+    sys::run(&mut cargo)?;
+    let dir = target.join(profile);
+    let app_bin = dir.join("oxivpn");
+    let app = if args.no_app {
+        None
+    } else if args.smoke {
+        // Building the app only for a smoke would cost minutes; ship it when the test
+        // run already built it.
+        app_bin.is_file().then_some(app_bin)
+    } else {
+        let mut c = sys::cargo();
+        c.args([
+            "build",
+            "--release",
+            "--locked",
+            "-p",
+            "oxivpn-app",
+            "--bin",
+            "oxivpn",
+        ]);
+        match sys::run(&mut c) {
+            Ok(()) => Some(app_bin),
+            Err(e) => {
+                eprintln!(
+                    "xtask dist: WARNING: the app does not build ({e:#}); packaging without it"
+                );
+                None
+            }
+        }
+    };
+    let bins = Binaries {
+        helper: dir.join("oxivpn-helper"),
+        ctl: dir.join("oxivpnctl"),
+        app,
+    };
+    for b in [&bins.helper, &bins.ctl] {
+        if !b.is_file() {
+            bail!("{} missing after cargo build", b.display());
+        }
+    }
+    Ok(bins)
+}
+
+pub(crate) fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| sys::root().join("target"))
+}
+
+/// `[workspace.package] version` of the root Cargo.toml.
+fn workspace_version() -> anyhow::Result<String> {
+    let path = sys::root().join("Cargo.toml");
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    parse_workspace_version(&text)
+        .with_context(|| format!("{}: no [workspace.package] version", path.display()))
+}
+
+fn parse_workspace_version(toml: &str) -> Option<String> {
+    let mut in_section = false;
+    for line in toml.lines().map(str::trim) {
+        if line.starts_with('[') {
+            in_section = line == "[workspace.package]";
+        } else if in_section {
+            if let Some(rest) = line.strip_prefix("version") {
+                let v = rest
+                    .trim_start()
+                    .strip_prefix('=')?
+                    .trim()
+                    .trim_matches('"');
+                return (!v.is_empty()).then(|| v.to_owned());
+            }
+        }
+    }
+    None
+}
+
+fn fresh_dir(dir: &Path) -> anyhow::Result<()> {
+    if dir.exists() {
+        install_test::ensure_unmounted(dir)?;
+        std::fs::remove_dir_all(dir).with_context(|| format!("removing {}", dir.display()))?;
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))
+}
+
+/// Runs a command and returns its stdout; fails with its stderr when it exits non-zero.
+pub(crate) fn output(cmd: &mut Command) -> anyhow::Result<String> {
+    let shown = format!("{cmd:?}");
+    let out = cmd
+        .output()
+        .with_context(|| format!("could not start {shown}"))?;
+    if !out.status.success() {
+        bail!(
+            "{shown} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+    }
+    String::from_utf8(out.stdout).with_context(|| format!("{shown} printed non-UTF-8"))
+}
+
+fn human_size(bytes: u64) -> String {
+    const MIB: u64 = 1024 * 1024;
+    if bytes >= MIB {
+        format!("{}.{} MiB", bytes / MIB, (bytes % MIB) * 10 / MIB)
+    } else {
+        format!("{} KiB", bytes.div_ceil(1024))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn version_comes_from_the_workspace_package_section() {
+        let toml = "[package]\nversion = \"9.9.9\"\n[workspace.package]\nedition = \"2021\"\nversion = \"0.3.1\"\n";
+        assert_eq!(parse_workspace_version(toml).as_deref(), Some("0.3.1"));
+        assert_eq!(
+            parse_workspace_version("[package]\nversion = \"1.0.0\"\n"),
+            None
+        );
+        assert_eq!(
+            parse_workspace_version("[workspace.package]\nversion = \"\"\n"),
+            None
+        );
+    }
+
+    #[test]
+    fn sizes_read_as_kib_or_mib() {
+        assert_eq!(human_size(1), "1 KiB");
+        assert_eq!(human_size(3 * 1024 * 1024 + 512 * 1024), "3.5 MiB");
+    }
+}
