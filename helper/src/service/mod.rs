@@ -46,6 +46,9 @@ pub struct ServiceArgs {
     /// service itself).
     #[arg(long, hide = true)]
     pub stub_tunnel: bool,
+    /// Extra directories with dhclient lease files (test labs keep theirs apart).
+    #[arg(long, hide = true)]
+    pub dhcp_lease_dir: Vec<PathBuf>,
 }
 
 fn parse_mode(s: &str) -> Result<u32, String> {
@@ -141,8 +144,14 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
     let launcher: Arc<dyn TunnelLauncher> = if args.stub_tunnel {
         Arc::new(tunnel_port::StubLauncher)
     } else {
-        // Replaced by the real tunnel adapter once helper/src/tunnel.rs lands.
-        Arc::new(tunnel_port::StubLauncher)
+        let mut net = crate::tunnel::NetOptions::default();
+        // Each session journals next to this path (journal-<id>.json); see recover_network.
+        net.session.journal_path = args.state_dir.join("journal.json");
+        net.discover
+            .leases
+            .dhclient_dirs
+            .extend(args.dhcp_lease_dir.iter().cloned());
+        Arc::new(crate::tunnel::launcher::EngineLauncher { net })
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
