@@ -4,10 +4,13 @@
 //! namespace's routes, rules, links and resolv.conf back exactly as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use ipc::{ConnectRequest, Credentials, EventBody, ProfileName, ProfileText, Stage, Subscription};
-use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
+use oxivpn_e2e::{
+    addr, root_or_skip, ClientProfile, ClientVariant, Lab, LabConfig, Proc, Role, ServerVariant,
+};
 
 async fn wait_stage(
     events: &mut tokio::sync::mpsc::Receiver<ipc::Event>,
@@ -36,19 +39,8 @@ async fn wait_stage(
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn service_session_brings_a_real_tunnel_up_and_down() {
-    if !root_or_skip("service_session_brings_a_real_tunnel_up_and_down") {
-        return;
-    }
-    let mut lab = Lab::start(LabConfig::reference()).unwrap();
-    let before = lab.client_network_snapshot().unwrap();
-    let srv = lab.start_server(&ServerVariant::default()).unwrap();
-    let profile = lab
-        .write_client_profile(&srv, &ClientVariant::default(), "client")
-        .unwrap();
-    let sock = lab.dir().join("helper.sock");
-    let state = lab.dir().join("helper-state");
+/// `oxivpn-helper service` in the lab's client namespace; stopped when dropped.
+fn start_service(lab: &Lab, sock: &Path, state: &Path, name: &str) -> Proc {
     let helper = env!("CARGO_BIN_EXE_oxivpn-helper");
     let lab_dir = lab.dir().to_owned();
     let argv = [
@@ -63,19 +55,21 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         "--dhcp-lease-dir",
         lab_dir.to_str().unwrap(),
     ];
-    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
+    let p = lab.spawn(Role::Cli, &argv, name).unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+    while std::os::unix::net::UnixStream::connect(sock).is_err() {
         assert!(Instant::now() < deadline, "helper service did not start");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        std::thread::sleep(Duration::from_millis(50));
     }
+    p
+}
 
-    let mut client = ipc::Client::connect(&sock, "service-tunnel-test")
-        .await
-        .unwrap();
-    assert!(client.status().await.unwrap().tunnel_wired);
-    let mut events = client.take_events().unwrap();
-    client.subscribe(Subscription::all()).await.unwrap();
+/// Sends the lab's client profile over IPC and waits for `connected`.
+async fn connect_lab_profile(
+    client: &ipc::Client,
+    events: &mut tokio::sync::mpsc::Receiver<ipc::Event>,
+    profile: &ClientProfile,
+) -> (ipc::SessionInfo, Stage) {
     let mut credentials = Credentials::default();
     if let Some(f) = &profile.auth_file {
         let text = std::fs::read_to_string(f).unwrap();
@@ -91,10 +85,39 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         })
         .await
         .unwrap();
-    let connected = wait_stage(&mut events, info.id, "connected", Duration::from_secs(30)).await;
+    let stage = wait_stage(events, info.id, "connected", Duration::from_secs(30)).await;
+    (info, stage)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_session_brings_a_real_tunnel_up_and_down() {
+    if !root_or_skip("service_session_brings_a_real_tunnel_up_and_down") {
+        return;
+    }
+    let mut lab = Lab::start(LabConfig::reference()).unwrap();
+    let before = lab.client_network_snapshot().unwrap();
+    let srv = lab.start_server(&ServerVariant::default()).unwrap();
+    let profile = lab
+        .write_client_profile(&srv, &ClientVariant::default(), "client")
+        .unwrap();
+    let sock = lab.dir().join("helper.sock");
+    let state = lab.dir().join("helper-state");
+    let _service = start_service(&lab, &sock, &state, "helper-service");
+
+    let mut client = ipc::Client::connect(&sock, "service-tunnel-test")
+        .await
+        .unwrap();
+    assert!(client.status().await.unwrap().tunnel_wired);
+    let mut events = client.take_events().unwrap();
+    client.subscribe(Subscription::all()).await.unwrap();
+    let (info, connected) = connect_lab_profile(&client, &mut events, &profile).await;
     let Stage::Connected { interface, .. } = connected else {
         unreachable!()
     };
+
+    // Each session keeps its own undo journal in the state dir while it is up.
+    let journal = state.join(format!("journal-{}.json", info.id.0));
+    assert!(journal.exists(), "{} missing", journal.display());
 
     let stats = lab
         .ping(Role::Cli, addr::TARGET, 3, Duration::from_millis(200))
@@ -119,5 +142,38 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
     )
     .await;
     let after = lab.client_network_snapshot().unwrap();
+    assert!(!journal.exists(), "journal left after a clean disconnect");
     assert_eq!(before, after, "network state after disconnect");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helper_killed_mid_session_is_repaired_at_next_start() {
+    if !root_or_skip("helper_killed_mid_session_is_repaired_at_next_start") {
+        return;
+    }
+    let mut lab = Lab::start(LabConfig::reference()).unwrap();
+    let before = lab.client_network_snapshot().unwrap();
+    let srv = lab.start_server(&ServerVariant::default()).unwrap();
+    let profile = lab
+        .write_client_profile(&srv, &ClientVariant::default(), "client")
+        .unwrap();
+    let sock = lab.dir().join("helper.sock");
+    let state = lab.dir().join("helper-state");
+    let mut service = start_service(&lab, &sock, &state, "helper-service");
+    let mut client = ipc::Client::connect(&sock, "kill-test").await.unwrap();
+    let mut events = client.take_events().unwrap();
+    client.subscribe(Subscription::all()).await.unwrap();
+    let (info, _) = connect_lab_profile(&client, &mut events, &profile).await;
+    let during = lab.client_network_snapshot().unwrap();
+    assert_ne!(before, during, "connecting changed nothing?");
+
+    service.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
+    service.wait_exit(Duration::from_secs(10)).unwrap();
+    assert!(state.join(format!("journal-{}.json", info.id.0)).exists());
+
+    // The next helper repairs before it accepts anyone.
+    let _again = start_service(&lab, &sock, &state, "helper-service-2");
+    let after = lab.client_network_snapshot().unwrap();
+    assert_eq!(before, after, "network state after kill -9 and restart");
+    assert!(!state.join(format!("journal-{}.json", info.id.0)).exists());
 }

@@ -1,6 +1,7 @@
 //! `oxivpn-helper service`: the IPC server that the app and `oxivpnctl` talk to.
 
 mod connection;
+mod engine;
 mod listener;
 pub mod peer;
 pub mod profile_guard;
@@ -145,13 +146,14 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
         Arc::new(tunnel_port::StubLauncher)
     } else {
         let mut net = crate::tunnel::NetOptions::default();
-        // Each session journals next to this path (journal-<id>.json); see recover_network.
-        net.session.journal_path = args.state_dir.join("journal.json");
         net.discover
             .leases
             .dhclient_dirs
             .extend(args.dhcp_lease_dir.iter().cloned());
-        Arc::new(crate::tunnel::launcher::EngineLauncher { net })
+        Arc::new(engine::PerSessionEngine {
+            net,
+            state_dir: args.state_dir.clone(),
+        })
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
