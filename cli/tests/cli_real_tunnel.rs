@@ -1,0 +1,98 @@
+//! `oxivpnctl` drives a real tunnel (root only): the helper service runs in the
+//! lab's client namespace against a real OpenVPN server; the CLI imports the
+//! profile, `connect` waits until connected (exit 0), traffic crosses, `route-check`
+//! names the tunnel, `disconnect` restores the namespace.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
+
+fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
+        .args(args)
+        .env("OXIVPN_SOCKET", sock)
+        .env("XDG_DATA_HOME", data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn connect_waits_for_a_real_tunnel() {
+    if !root_or_skip("connect_waits_for_a_real_tunnel") {
+        return;
+    }
+    let helper = Path::new(env!("CARGO_BIN_EXE_oxivpnctl")).with_file_name("oxivpn-helper");
+    if !helper.exists() {
+        eprintln!("SKIPPED connect_waits_for_a_real_tunnel: oxivpn-helper not built next to oxivpnctl (run cargo test --workspace)");
+        return;
+    }
+    let mut lab = Lab::start(LabConfig::reference()).unwrap();
+    let before = lab.client_network_snapshot().unwrap();
+    let srv = lab.start_server(&ServerVariant::default()).unwrap();
+    let profile = lab
+        .write_client_profile(&srv, &ClientVariant::default(), "client")
+        .unwrap();
+    let dir = lab.dir().to_owned();
+    let sock = dir.join("helper.sock");
+    let state = dir.join("helper-state");
+    let data = dir.join("xdg-data");
+    let argv = [
+        helper.to_str().unwrap(),
+        "service",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--group",
+        "root",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--dhcp-lease-dir",
+        dir.to_str().unwrap(),
+    ];
+    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "helper service did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    ok(&ctl(
+        &sock,
+        &data,
+        &["import", profile.path.to_str().unwrap(), "--name", "lab"],
+    ));
+    let mut args = vec!["connect", "lab", "--timeout", "30"];
+    let auth;
+    if let Some(f) = &profile.auth_file {
+        auth = f.to_str().unwrap().to_owned();
+        args.extend(["--auth-file", auth.as_str()]);
+    }
+    let out = ok(&ctl(&sock, &data, &args));
+    assert!(out.contains("connected"), "{out}");
+
+    let stats = lab
+        .ping(Role::Cli, addr::TARGET, 3, Duration::from_millis(200))
+        .unwrap();
+    assert_eq!(stats.received, 3);
+    let rc: serde_json::Value = serde_json::from_str(
+        ok(&ctl(&sock, &data, &["--json", "route-check", addr::TARGET])).trim(),
+    )
+    .unwrap();
+    assert_eq!(rc["via_tunnel"], true, "{rc}");
+
+    ok(&ctl(&sock, &data, &["disconnect", "lab"]));
+    assert_eq!(before, lab.client_network_snapshot().unwrap());
+}
