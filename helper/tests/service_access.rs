@@ -33,7 +33,7 @@ fn child_client() {
         .unwrap();
     rt.block_on(async move {
         let socket = Path::new(spec["socket"].as_str().unwrap());
-        let client = match ipc::Client::connect(socket, "service-test").await {
+        let mut client = match ipc::Client::connect(socket, "service-test").await {
             Ok(c) => c,
             Err(e) => {
                 let v = match e {
@@ -51,7 +51,18 @@ fn child_client() {
             "{RESULT_PREFIX}{}",
             json!({ "hello_uid": client.server_hello().peer_uid })
         );
+        let mut events = client.take_events().unwrap();
         for op in spec["ops"].as_array().unwrap() {
+            // Not a request: wait, then report the events this connection received.
+            if let Some(ms) = op.get("collect_events_ms").and_then(Value::as_u64) {
+                tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+                let mut got = Vec::new();
+                while let Ok(e) = events.try_recv() {
+                    got.push(e);
+                }
+                println!("{RESULT_PREFIX}{}", json!({ "events": got }));
+                continue;
+            }
             let req: ipc::Request = serde_json::from_value(op.clone()).unwrap();
             let v = match client.request(req).await {
                 Ok(r) => json!({ "ok": r }),
@@ -169,6 +180,25 @@ async fn users_groups_and_session_ownership() {
         "{r:?}"
     );
     assert_eq!(r[4]["ok"]["sessions"].as_array().unwrap().len(), 1);
+
+    // Logs and stage events: b's subscription (history included) carries nothing of
+    // a's session; a's own carries its stages and log lines.
+    let all = json!({ "subscribe": { "events": true, "stats": true, "logs": true } });
+    let r = as_user(
+        &exe,
+        "b",
+        &sock,
+        json!([all.clone(), { "collect_events_ms": 300 }]),
+    );
+    assert_eq!(r[1]["ok"], "subscribed", "{r:?}");
+    assert_eq!(r[2]["events"], json!([]), "b saw a's events: {r:?}");
+    let r = as_user(&exe, "a", &sock, json!([all, { "collect_events_ms": 300 }]));
+    let evs = r[2]["events"].as_array().unwrap();
+    assert!(
+        evs.iter()
+            .any(|e| e["session"] == a_session && e["body"].get("log").is_some()),
+        "a must see its own log lines: {r:?}"
+    );
 
     // A non-member cannot even open the 0660 socket.
     let r = as_user(&exe, "n", &sock, json!(["status"]));
