@@ -33,7 +33,10 @@ fn time_one(lab: &Lab, argv: &[String], name: &str) -> anyhow::Result<Duration> 
             break d;
         }
         if Instant::now() > deadline || client.try_status().is_some() {
-            anyhow::bail!("{name}: no reply through the tunnel\n{}", client.log_tail(20));
+            anyhow::bail!(
+                "{name}: no reply through the tunnel\n{}",
+                client.log_tail(20)
+            );
         }
         std::thread::sleep(Duration::from_millis(5));
     };
@@ -60,7 +63,11 @@ fn measure(transport: Transport) -> anyhow::Result<(Duration, Duration)> {
     })?;
     let profile = lab.write_client_profile(&server, &ClientVariant::default(), "client")?;
     let path = profile.path.to_string_lossy().into_owned();
-    let journal = lab.dir().join("journal.json").to_string_lossy().into_owned();
+    let journal = lab
+        .dir()
+        .join("journal.json")
+        .to_string_lossy()
+        .into_owned();
     let ours: Vec<String> = vec![
         helper_binary()?.to_string_lossy().into_owned(),
         "connect".into(),
