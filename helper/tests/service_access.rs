@@ -63,6 +63,24 @@ fn child_client() {
                 println!("{RESULT_PREFIX}{}", json!({ "events": got }));
                 continue;
             }
+            // Not a request: open (and hold) this many more connections.
+            if let Some(n) = op.get("open_connections").and_then(Value::as_u64) {
+                let (mut held, mut limited) = (Vec::new(), 0);
+                for _ in 0..n {
+                    match ipc::Client::connect(socket, "many").await {
+                        Ok(c) => held.push(c),
+                        Err(ipc::ClientError::Refused(ipc::IpcError::LimitReached { .. })) => {
+                            limited += 1
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                println!(
+                    "{RESULT_PREFIX}{}",
+                    json!({ "opened": held.len(), "limited": limited })
+                );
+                continue;
+            }
             let req: ipc::Request = serde_json::from_value(op.clone()).unwrap();
             let v = match client.request(req).await {
                 Ok(r) => json!({ "ok": r }),
@@ -199,6 +217,13 @@ async fn users_groups_and_session_ownership() {
             .any(|e| e["session"] == a_session && e["body"].get("log").is_some()),
         "a must see its own log lines: {r:?}"
     );
+
+    // One member cannot take every connection slot: 32 per uid (this child's first
+    // connection included); the slots come back when the client goes.
+    let r = as_user(&exe, "b", &sock, json!([{ "open_connections": 40 }]));
+    assert_eq!(r[1], json!({ "opened": 31, "limited": 9 }), "{r:?}");
+    let r = as_user(&exe, "b", &sock, json!(["status"]));
+    assert_eq!(r[1]["ok"]["status"]["peer_uid"], uid_of("b"), "{r:?}");
 
     // A non-member cannot even open the 0660 socket.
     let r = as_user(&exe, "n", &sock, json!(["status"]));
