@@ -65,6 +65,14 @@ pub fn run(args: &DemoArgs) -> anyhow::Result<()> {
                 "connect".into(),
                 "--config".into(),
                 profile_arg.clone(),
+                // Journal and DHCP lease (for bypass-dhcp) live in the lab's directory.
+                "--journal".into(),
+                lab.dir()
+                    .join("journal.json")
+                    .to_string_lossy()
+                    .into_owned(),
+                "--dhcp-lease-dir".into(),
+                lab.dir().to_string_lossy().into_owned(),
             ],
             "oxivpn-helper connect",
         )
