@@ -33,8 +33,8 @@ pub fn helper_binary() -> anyhow::Result<PathBuf> {
 }
 
 impl Lab {
-    /// Starts `oxivpn-helper connect` with `profile` in the client namespace (journal and
-    /// DHCP lease lookup inside the lab directory; `--auth-file` when the profile has
+    /// Starts `oxivpn-helper connect` with `profile` in the client namespace (journal
+    /// `<lab dir>/<profile stem>.journal.json`, DHCP lease lookup in the lab directory; `--auth-file` when the profile has
     /// credentials). Output goes to `<lab dir>/<name>.log`.
     pub fn spawn_helper_connect(
         &self,
@@ -49,8 +49,16 @@ impl Lab {
             "--config".into(),
             profile.path.to_string_lossy().into_owned(),
             "--journal".into(),
+            // One journal per profile, so a second run finds what a killed one left.
             self.dir()
-                .join(format!("{name}.journal.json"))
+                .join(format!(
+                    "{}.journal.json",
+                    profile
+                        .path
+                        .file_stem()
+                        .map(|s| s.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                ))
                 .to_string_lossy()
                 .into_owned(),
             "--dhcp-lease-dir".into(),

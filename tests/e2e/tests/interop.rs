@@ -448,3 +448,73 @@ fn renegotiation_server_and_client_initiated_without_loss() -> anyhow::Result<()
     client?;
     server
 }
+
+#[test]
+fn bypass_dhcp_keeps_the_relayed_dhcp_server_outside_the_tunnel() -> anyhow::Result<()> {
+    let name = "bypass_dhcp_keeps_the_relayed_dhcp_server_outside_the_tunnel";
+    let config = LabConfig {
+        addressing: oxivpn_e2e::Addressing::DhcpRelay,
+        ..LabConfig::reference()
+    };
+    let Some(c) = connect(
+        name,
+        config,
+        ServerVariant::default(),
+        ClientVariant::default(),
+    )?
+    else {
+        return Ok(());
+    };
+    c.ping_all(name, BOTH);
+    let route = c
+        .lab
+        .ns(Role::Cli)?
+        .ip(&["route", "get", addr::DHCP_SERVER])?;
+    assert!(
+        route.contains("via 192.168.1.1 dev eth0"),
+        "lease renewals must not go into the tunnel: {route}\nhelper log:\n{}",
+        c.helper.log_tail(30)
+    );
+    c.disconnect_and_check(name);
+    Ok(())
+}
+
+#[test]
+fn after_kill_9_the_next_run_restores_the_network() -> anyhow::Result<()> {
+    let name = "after_kill_9_the_next_run_restores_the_network";
+    let config = LabConfig {
+        target_dns: true,
+        ..LabConfig::reference()
+    };
+    let Some(mut c) = connect(
+        name,
+        config,
+        ServerVariant::default(),
+        ClientVariant::default(),
+    )?
+    else {
+        return Ok(());
+    };
+    c.ping_all(name, BOTH);
+    c.helper.signal(Signal::SIGKILL)?;
+    c.helper.wait_exit(Duration::from_secs(5))?;
+    // Same journal (same name), so this run first undoes what the killed one left.
+    let profile = oxivpn_e2e::ClientProfile {
+        path: c.lab.dir().join("client.ovpn"),
+        text: String::new(),
+        auth_file: None,
+    };
+    let mut again = c
+        .lab
+        .spawn_helper_connect(&profile, "oxivpn-helper-again", &[])?;
+    again.wait_for_log(READY, Duration::from_secs(20))?;
+    assert!(
+        again.log().contains("left by a previous run"),
+        "{}",
+        again.log_tail(30)
+    );
+    c.helper = again;
+    c.ping_all(name, BOTH);
+    c.disconnect_and_check(name);
+    Ok(())
+}
