@@ -73,13 +73,20 @@ impl Client {
             protocol: PROTOCOL_VERSION,
             client: ShortText::sanitized(client_name),
         });
-        frame::write_message(&mut wr, &hello).await?;
+        // A helper that refuses may close before reading our hello; its reason is
+        // still worth reading, so a failed write is reported only if none arrives.
+        let sent = frame::write_message(&mut wr, &hello).await;
         let reply = tokio::time::timeout(
             HELLO_TIMEOUT,
             frame::read_message::<_, ServerFrame>(&mut rd),
         )
         .await
-        .map_err(|_| ClientError::Timeout(HELLO_TIMEOUT))??;
+        .map_err(|_| ClientError::Timeout(HELLO_TIMEOUT))?;
+        let reply = match (reply, sent) {
+            (Ok(r), _) => r,
+            (Err(_), Err(write_err)) => return Err(write_err.into()),
+            (Err(read_err), Ok(())) => return Err(read_err.into()),
+        };
         let hello = match reply {
             Some(ServerFrame::Hello(h)) => h,
             Some(ServerFrame::Refused(IpcError::VersionMismatch { helper, client })) => {

@@ -9,7 +9,7 @@ use ipc::{
     ClientFrame, EventBody, IpcError, Request, Response, ServerFrame, ServerHello, SessionId,
     ShortText, Subscription,
 };
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UnixStream;
 use tokio::sync::{broadcast, mpsc};
@@ -44,10 +44,20 @@ pub async fn serve(stream: UnixStream, ctx: Arc<Ctx>) {
         Ok(g) => g,
         Err(limit) => {
             tracing::warn!(parent: &span, uid = peer.uid, limit, "too many connections from this uid");
-            let (_, mut wr) = stream.into_split();
+            let (mut rd, mut wr) = stream.into_split();
+            // Take the hello first: closing with unread input resets the connection,
+            // and the client would never read why.
+            let _ = tokio::time::timeout(
+                HELLO_TIMEOUT,
+                frame::read_message::<_, ClientFrame>(&mut rd),
+            )
+            .await;
             let refuse = ServerFrame::Refused(IpcError::limit("connections per user", limit));
-            let _ =
-                tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &refuse)).await;
+            let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+                let _ = frame::write_message(&mut wr, &refuse).await;
+                let _ = wr.shutdown().await;
+            })
+            .await;
             return;
         }
     };
