@@ -82,6 +82,18 @@ impl Connected {
         );
         let log = self.helper.log();
         assert!(!log.contains("panicked"), "{name}: {log}");
+        // A clean session logs no warnings or errors.
+        let unexpected: Vec<&str> = log
+            .lines()
+            .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
+            // Expected after a kill -9: the recovery of the killed run's changes.
+            .filter(|l| !l.contains("left by a previous run"))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "{name}: unexpected warnings:\n{}",
+            unexpected.join("\n")
+        );
     }
 }
 
