@@ -425,6 +425,10 @@ impl Lab {
         self.procs.get(index)
     }
 
+    pub(crate) fn kept_mut(&mut self, index: usize) -> Option<&mut Proc> {
+        self.procs.get_mut(index)
+    }
+
     /// Pings `dest` from `role`: `count` echo requests `interval` apart, each waiting
     /// at most 1 s for its reply.
     pub fn ping(

@@ -188,6 +188,14 @@ impl ServerHandle {
         }
     }
 
+    /// Sends `sig` to the server process (SIGHUP makes OpenVPN restart, telling
+    /// clients RESTART through explicit-exit-notify on UDP).
+    pub fn signal(&self, lab: &mut Lab, sig: nix::sys::signal::Signal) -> anyhow::Result<()> {
+        lab.kept_mut(self.proc_index)
+            .context("the server process is gone")?
+            .signal(sig)
+    }
+
     /// The server's log so far.
     pub fn log(&self, lab: &Lab) -> String {
         lab.kept(self.proc_index).map(Proc::log).unwrap_or_default()

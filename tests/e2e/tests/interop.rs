@@ -530,3 +530,38 @@ fn after_kill_9_the_next_run_restores_the_network() -> anyhow::Result<()> {
     c.disconnect_and_check(name);
     Ok(())
 }
+
+#[test]
+fn server_restart_reconnects_automatically() -> anyhow::Result<()> {
+    let name = "server_restart_reconnects_automatically";
+    if !root_or_skip(name) {
+        return Ok(());
+    }
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let before = lab.client_network_snapshot()?;
+    let srv = lab.start_server(&ServerVariant::default())?;
+    let profile = lab.write_client_profile(&srv, &ClientVariant::default(), "client")?;
+    let mut helper = lab.spawn_helper_connect(&profile, "oxivpn-helper", &[])?;
+    helper.wait_for_log(READY, Duration::from_secs(20))?;
+    // SIGHUP restarts the server, which tells us RESTART (explicit-exit-notify).
+    srv.signal(&mut lab, Signal::SIGHUP)?;
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while helper.log().matches(READY).count() < 2 {
+        assert!(
+            Instant::now() < deadline && helper.try_status().is_none(),
+            "no reconnect after the server restart:\n{}\nserver:\n{}",
+            helper.log_tail(30),
+            srv.log(&lab)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = helper.log();
+    assert!(log.contains("server asked us to reconnect"), "{log}");
+    let stats = lab.ping(Role::Cli, addr::TARGET, 3, Duration::from_millis(200))?;
+    assert_eq!(stats.received, 3, "{stats:?}");
+    helper.signal(Signal::SIGTERM)?;
+    assert!(helper.wait_exit(Duration::from_secs(10))?.success());
+    let after = lab.client_network_snapshot()?;
+    assert!(before == after, "{}", diff(&before, &after));
+    Ok(())
+}
