@@ -44,6 +44,19 @@ pub struct DistArgs {
     pub out: Option<PathBuf>,
 }
 
+impl DistArgs {
+    /// What `cargo xtask test` runs (~30 s once the debug binaries exist).
+    pub fn smoke() -> Self {
+        DistArgs {
+            smoke: true,
+            install_test: false,
+            no_windows: true,
+            no_app: false,
+            out: None,
+        }
+    }
+}
+
 /// What every package carries; `app` is the Tauri binary when it could be built.
 #[derive(Debug, Clone)]
 pub struct Binaries {
