@@ -27,6 +27,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     sys::run(sys::cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
     // The bench in smoke mode (tiny, < 1 min), so it cannot rot.
     crate::bench::run(&crate::bench::BenchArgs::smoke())?;
+    // Installers in smoke mode (~30 s): .deb and .rpm from the debug binaries, checked.
+    crate::dist::run(&crate::dist::DistArgs::smoke())?;
     Ok(())
 }
 
