@@ -345,3 +345,135 @@ pub fn os_seed() -> io::Result<[u8; 32]> {
     getrandom::fill(&mut seed).map_err(|e| io::Error::other(e.to_string()))?;
     Ok(seed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tun::MemTun;
+    use ovpn_core::config::ClientConfig;
+    use std::time::SystemTime;
+
+    /// A config the core accepts without any PKI: trust by (never matching) fingerprint.
+    fn config(hand_window: Duration, tcp: bool) -> ClientConfig {
+        let mut c = ClientConfig::default();
+        c.verify.peer_fingerprints = vec![[0u8; 32]];
+        c.timers.hand_window = hand_window;
+        c.transport = if tcp {
+            ovpn_core::config::Transport::Tcp
+        } else {
+            ovpn_core::config::Transport::Udp
+        };
+        c
+    }
+
+    fn client(c: ClientConfig) -> Client {
+        let unix = SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        Client::new(c, os_seed().unwrap(), Instant::now(), unix).unwrap()
+    }
+
+    /// P_CONTROL_HARD_RESET_CLIENT_V2 is opcode 7 in the top five bits.
+    fn is_hard_reset(first_byte: u8) -> bool {
+        first_byte >> 3 == 7
+    }
+
+    #[tokio::test]
+    async fn silent_udp_server_ends_with_no_server_reply_after_hand_window() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let link = Link::udp(server.local_addr().unwrap()).await.unwrap();
+        let (tun, _peer) = MemTun::pair();
+        let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+        let (driver, _handle) = Driver::new(
+            client(config(Duration::from_secs(1), false)),
+            link,
+            Arc::new(tun),
+            ev_tx,
+        );
+        let started = Instant::now();
+        let end = tokio::time::timeout(Duration::from_secs(5), driver.run())
+            .await
+            .expect("the driver must give up by itself");
+        assert!(
+            matches!(
+                end,
+                DriverEnd::Disconnected(DisconnectReason::NoServerReply { .. })
+            ),
+            "{end:?}"
+        );
+        assert!(started.elapsed() >= Duration::from_millis(900));
+        let mut buf = [0u8; 2048];
+        let n = server.recv(&mut buf).await.unwrap();
+        assert!(
+            n > 0 && is_hard_reset(buf[0]),
+            "first datagram {:?}",
+            &buf[..n.min(8)]
+        );
+        let mut last = None;
+        while let Ok(ev) = ev_rx.try_recv() {
+            last = Some(ev);
+        }
+        assert!(matches!(last, Some(Event::Disconnected(_))), "{last:?}");
+    }
+
+    #[tokio::test]
+    async fn close_ends_the_session_at_once() {
+        let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let link = Link::udp(server.local_addr().unwrap()).await.unwrap();
+        let (tun, _peer) = MemTun::pair();
+        let (ev_tx, _ev_rx) = mpsc::unbounded_channel();
+        let (driver, handle) = Driver::new(
+            client(config(Duration::from_secs(60), false)),
+            link,
+            Arc::new(tun),
+            ev_tx,
+        );
+        let task = tokio::spawn(driver.run());
+        handle.close();
+        let end = tokio::time::timeout(Duration::from_secs(2), task)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(
+            matches!(end, DriverEnd::Disconnected(DisconnectReason::ClosedByUser)),
+            "{end:?}"
+        );
+        assert!(handle.stats().control_packets_out >= 1 || handle.stats().link_bytes_out > 0);
+    }
+
+    #[tokio::test]
+    async fn tcp_frames_with_a_length_prefix_and_reports_a_closed_link() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut len = [0u8; 2];
+            s.read_exact(&mut len).await.unwrap();
+            let mut pkt = vec![0u8; usize::from(u16::from_be_bytes(len))];
+            s.read_exact(&mut pkt).await.unwrap();
+            pkt
+            // dropping `s` closes the connection
+        });
+        let link = Link::tcp(addr, Duration::from_secs(2)).await.unwrap();
+        let (tun, _peer) = MemTun::pair();
+        let (ev_tx, _ev_rx) = mpsc::unbounded_channel();
+        let (driver, _handle) = Driver::new(
+            client(config(Duration::from_secs(60), true)),
+            link,
+            Arc::new(tun),
+            ev_tx,
+        );
+        let end = tokio::time::timeout(Duration::from_secs(5), driver.run())
+            .await
+            .unwrap();
+        let pkt = server.await.unwrap();
+        assert!(
+            is_hard_reset(pkt[0]),
+            "first frame {:?}",
+            &pkt[..pkt.len().min(8)]
+        );
+        assert!(matches!(end, DriverEnd::LinkClosed(_)), "{end:?}");
+        assert!(end.should_reconnect());
+    }
+}
