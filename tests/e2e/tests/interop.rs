@@ -565,3 +565,57 @@ fn server_restart_reconnects_automatically() -> anyhow::Result<()> {
     assert!(before == after, "{}", diff(&before, &after));
     Ok(())
 }
+
+#[test]
+fn missing_credentials_without_a_terminal_fail_clearly() -> anyhow::Result<()> {
+    let name = "missing_credentials_without_a_terminal_fail_clearly";
+    if !root_or_skip(name) {
+        return Ok(());
+    }
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let srv = lab.start_server(&ServerVariant {
+        user_pass: true,
+        ..ServerVariant::default()
+    })?;
+    let mut profile = lab.write_client_profile(&srv, &ClientVariant::default(), "client")?;
+    profile.auth_file = None;
+    let mut helper = lab.spawn_helper_connect(&profile, "oxivpn-helper", &[])?;
+    let st = helper.wait_exit(Duration::from_secs(10))?;
+    let log = helper.log();
+    assert!(!st.success(), "{log}");
+    assert!(
+        log.contains("--auth-file"),
+        "the error must say how to pass credentials: {log}"
+    );
+    Ok(())
+}
+
+#[test]
+fn legacy_cipher_only_profile_against_a_cbc_only_server_fails_clearly() -> anyhow::Result<()> {
+    let name = "legacy_cipher_only_profile_against_a_cbc_only_server_fails_clearly";
+    if !root_or_skip(name) {
+        return Ok(());
+    }
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let before = lab.client_network_snapshot()?;
+    let srv = lab.start_server(&ServerVariant {
+        cipher: DataCipher::Aes256CbcSha256,
+        ..ServerVariant::default()
+    })?;
+    let client = ClientVariant {
+        legacy_cipher_only: true,
+        ..ClientVariant::default()
+    };
+    let profile = lab.write_client_profile(&srv, &client, "client")?;
+    let mut helper = lab.spawn_helper_connect(&profile, "oxivpn-helper", &[])?;
+    let st = helper.wait_exit(Duration::from_secs(20))?;
+    let log = helper.log();
+    assert!(!st.success(), "{log}");
+    assert!(
+        log.contains("AUTH_FAILED") && log.contains("cipher"),
+        "the error must name the cipher negotiation: {log}"
+    );
+    let after = lab.client_network_snapshot()?;
+    assert!(before == after, "{}", diff(&before, &after));
+    Ok(())
+}
