@@ -55,7 +55,7 @@ fn parse_summary(text: &str) -> Option<PingStats> {
     })
 }
 
-/// Time of the first echo reply in `ping -D` output that came at or after `since`
+/// Time of the earliest echo reply in `ping -D` output that came at or after `since`
 /// (ping prints `[UNIX-SECONDS.MICROS] 64 bytes from ...` per reply).
 pub fn first_reply_after(ping_output: &str, since: SystemTime) -> Option<Duration> {
     let since = since.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
@@ -66,7 +66,9 @@ pub fn first_reply_after(ping_output: &str, since: SystemTime) -> Option<Duratio
             let ts = l.strip_prefix('[')?.split(']').next()?;
             ts.parse::<f64>().ok()
         })
-        .find(|&t| t >= since)
+        .filter(|&t| t >= since)
+        // Concurrent probes may print out of order: the earliest reply counts.
+        .min_by(f64::total_cmp)
         .map(|t| Duration::from_secs_f64(t - since))
 }
 
