@@ -133,10 +133,15 @@ impl Lab {
     /// Builds the lab; on any error everything created so far is torn down again.
     pub fn start(config: LabConfig) -> anyhow::Result<Self> {
         let prefix = lab_prefix();
-        let dir = tempfile::Builder::new()
+        let mut dir = tempfile::Builder::new()
             .prefix(&format!("{prefix}-"))
             .tempdir()
             .context("lab temp dir")?;
+        // Debugging aid: keep configs and logs after the lab is gone.
+        if std::env::var_os("OXIVPN_LAB_KEEP").is_some() {
+            dir.disable_cleanup(true);
+            eprintln!("lab: keeping {}", dir.path().display());
+        }
         let mut lab = Self {
             procs: Vec::new(),
             namespaces: Vec::new(),
