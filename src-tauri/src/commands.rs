@@ -279,9 +279,16 @@ pub async fn set_settings(
     state.settings.set(settings)
 }
 
+/// A command's name, its arguments (name, TypeScript type) and its result's TypeScript type.
+pub type CommandSig = (
+    &'static str,
+    &'static [(&'static str, &'static str)],
+    &'static str,
+);
+
 /// Name, argument names and types (TypeScript), result type: the source of
 /// `ui/src/lib/bindings.ts`. A test checks every entry is registered in `lib.rs`.
-pub const COMMANDS: &[(&str, &[(&str, &str)], &str)] = &[
+pub const COMMANDS: &[CommandSig] = &[
     ("get_snapshot", &[], "Snapshot"),
     ("import_profile", &[("path", "string")], "ImportReport"),
     ("import_profile_dialog", &[], "ImportReport | null"),

@@ -76,6 +76,11 @@ impl EventSink for TauriSink {
         if tray_changed {
             self.refresh_tray();
         }
+        if matches!(event, AppEvent::Prompt(Some(_))) {
+            // A connect from the tray may need a password: the dialog is in the window.
+            let app = self.app.clone();
+            let _ = self.app.run_on_main_thread(move || show_window(&app));
+        }
         if let Err(e) = self.app.emit(EVENT_CHANNEL, event) {
             tracing::warn!(error = %e, "emitting to the window failed");
         }
@@ -263,7 +268,7 @@ pub fn run() -> anyhow::Result<()> {
             });
 
             let menu = build_menu(&handle, &tray::menu_model(&[], &ConnState::Disconnected))?;
-            let tray = TrayIconBuilder::with_id(TRAY_ID)
+            TrayIconBuilder::with_id(TRAY_ID)
                 .icon(Image::new_owned(
                     tray::icon_rgba(tray::TrayStatus::Disconnected, TRAY_ICON_SIZE),
                     TRAY_ICON_SIZE,
@@ -285,7 +290,6 @@ pub fn run() -> anyhow::Result<()> {
                     sink2.emit(AppEvent::Profiles(snap.profiles));
                 }
             });
-            drop(tray);
             import_files(&handle, startup_files.clone());
             Ok(())
         })

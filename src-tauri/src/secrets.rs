@@ -60,7 +60,11 @@ impl SecretStore for Keyring {
                 .map(Some)
                 .map_err(|e| keyring_error("read the saved password", e)),
             Err(keyring::Error::NoEntry) => Ok(None),
-            Err(e) => Err(keyring_error("read the saved password", e)),
+            // No keyring (or no collection in it) means nothing was saved: ask, don't warn.
+            Err(e) => {
+                tracing::debug!(error = %e, "keyring unavailable; nothing saved");
+                Ok(None)
+            }
         }
     }
 
@@ -74,6 +78,11 @@ impl SecretStore for Keyring {
     fn forget(&self, profile_id: &str) -> Result<(), AppError> {
         match Self::entry(profile_id)?.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            // Without a usable keyring there is nothing to remove.
+            Err(e @ (keyring::Error::PlatformFailure(_) | keyring::Error::NoStorageAccess(_))) => {
+                tracing::debug!(error = %e, "keyring unavailable; nothing to forget");
+                Ok(())
+            }
             Err(e) => Err(keyring_error("remove the saved password", e)),
         }
     }
