@@ -21,7 +21,19 @@ pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
         .trim()
         .to_owned();
     let depends = depends(&top, &root, build)?;
-    let control = control_text(&build.version, &arch, &depends, installed_size_kib(&root)?);
+    // The app loads the tray library at run time (dlopen), so shlibdeps cannot see it.
+    let recommends = if build.bins.app.is_some() {
+        "systemd, libayatana-appindicator3-1"
+    } else {
+        "systemd"
+    };
+    let control = control_text(
+        &build.version,
+        &arch,
+        &depends,
+        recommends,
+        installed_size_kib(&root)?,
+    );
     let debian = root.join("DEBIAN");
     std::fs::create_dir_all(&debian).with_context(|| format!("creating {}", debian.display()))?;
     std::fs::write(debian.join("control"), control).context("writing DEBIAN/control")?;
@@ -100,7 +112,13 @@ fn installed_size_kib(root: &Path) -> anyhow::Result<u64> {
         .with_context(|| format!("unexpected du output {du:?}"))
 }
 
-fn control_text(version: &str, arch: &str, depends: &str, size_kib: u64) -> String {
+fn control_text(
+    version: &str,
+    arch: &str,
+    depends: &str,
+    recommends: &str,
+    size_kib: u64,
+) -> String {
     format!(
         "Package: oxivpn\n\
          Version: {version}\n\
@@ -108,7 +126,7 @@ fn control_text(version: &str, arch: &str, depends: &str, size_kib: u64) -> Stri
          Maintainer: OxiVPN developers <oxivpn@example.invalid>\n\
          Installed-Size: {size_kib}\n\
          Depends: {depends}\n\
-         Recommends: systemd\n\
+         Recommends: {recommends}\n\
          Suggests: systemd-resolved\n\
          Section: net\n\
          Priority: optional\n\
@@ -126,7 +144,13 @@ mod tests {
 
     #[test]
     fn control_has_the_fields_dpkg_needs_and_a_folded_description() {
-        let c = control_text("1.2.3", "amd64", "adduser, libc6 (>= 2.34)", 4242);
+        let c = control_text(
+            "1.2.3",
+            "amd64",
+            "adduser, libc6 (>= 2.34)",
+            "systemd",
+            4242,
+        );
         for field in [
             "Package: oxivpn\n",
             "Version: 1.2.3\n",
@@ -136,6 +160,7 @@ mod tests {
             assert!(c.contains(field), "{field:?} missing from\n{c}");
         }
         assert!(c.contains("Depends: adduser, libc6 (>= 2.34)\n"));
+        assert!(c.contains("Recommends: systemd\n"));
         // Continuation lines of the long description start with one space.
         let desc: Vec<&str> = c
             .lines()
