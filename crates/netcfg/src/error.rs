@@ -55,6 +55,13 @@ pub enum Error {
         "undo left {failed} change(s) in place; the journal keeps them for recover(): {first}"
     )]
     UndoIncomplete { failed: usize, first: String },
+    /// nftables (the kill switch) refused or could not be run.
+    #[error("kill switch: {what}")]
+    Firewall {
+        what: String,
+        #[source]
+        source: io::Error,
+    },
     #[error("{0} is not supported on this platform yet")]
     Unsupported(&'static str),
 }

@@ -41,6 +41,11 @@ pub enum UndoAction {
         path: PathBuf,
         previous: Option<Vec<u8>>,
     },
+    /// The kill switch's nftables table (kept in its own journal, see `crate::firewall`).
+    DeleteFirewallTable {
+        family: String,
+        table: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -10,6 +10,7 @@
 
 pub mod dns;
 mod error;
+pub mod firewall;
 pub mod journal;
 pub mod lease;
 #[cfg(target_os = "linux")]
@@ -22,6 +23,7 @@ pub mod types;
 
 pub use dns::{Dns, DnsBackend, DnsBackendChoice, DnsOptions};
 pub use error::Error;
+pub use firewall::{Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
 pub use ipnet::IpNet;
 pub use journal::{JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
 pub use lease::LeaseSources;

@@ -422,6 +422,7 @@ fn undo_entries(
                 Ok(())
             }
             UndoAction::RestoreFile { .. } => crate::dns::undo(&e.action),
+            UndoAction::DeleteFirewallTable { table, .. } => crate::firewall::delete_table(table),
         };
         if let Err(err) = res {
             tracing::warn!(error = %err, why = %e.why, "undo step failed");

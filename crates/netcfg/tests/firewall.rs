@@ -1,0 +1,512 @@
+//! Root-only: the kill switch for real, in two network namespaces this test creates
+//! ("cli" and "lan" linked by a veth), captured with tcpdump on the lan side.
+//! Skips with a notice when not root or when nft/tcpdump are missing.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+#![cfg(target_os = "linux")]
+
+use std::fs::File;
+use std::net::{IpAddr, SocketAddr, TcpStream, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use netcfg::firewall::{self, Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    #[allow(unsafe_code)]
+    let uid = unsafe { libc::geteuid() };
+    uid == 0
+}
+
+fn have(tool: &str) -> bool {
+    Command::new(tool)
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok()
+}
+
+macro_rules! require_root {
+    () => {
+        if !is_root() {
+            eprintln!(
+                "SKIP {}: needs root (network namespaces, nftables)",
+                module_path!()
+            );
+            return;
+        }
+        if !have("nft") || !have("tcpdump") {
+            eprintln!(
+                "SKIP {}: needs nft and tcpdump (cargo xtask deps)",
+                module_path!()
+            );
+            return;
+        }
+    };
+}
+
+fn sh(args: &[&str]) {
+    let out = Command::new(args[0]).args(&args[1..]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+const SERVER: &str = "198.18.0.1";
+const INTERNET: &str = "203.0.113.5";
+const ROGUE: &str = "10.0.0.3";
+const LAN_GW: &str = "192.168.1.1";
+const LAN_GW6: &str = "fd00:1::1";
+
+/// cli: eth0 192.168.1.2/24 + fd00:1::2/64, default via 192.168.1.1, and a "rogue" route
+/// 10.0.0.0/8 via 192.168.1.1 as DHCP option 121 would push. lan: lan0 192.168.1.1/24 +
+/// fd00:1::1/64 also holding the "server", "internet" and "rogue" addresses (so it answers).
+struct Lab {
+    cli: String,
+    lan: String,
+    dir: tempfile::TempDir,
+}
+
+impl Lab {
+    fn new(tag: &str) -> Self {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let id = format!(
+            "{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        let lab = Self {
+            cli: format!("oxfw-{tag}-c-{id}"),
+            lan: format!("oxfw-{tag}-l-{id}"),
+            dir: tempfile::tempdir().unwrap(),
+        };
+        let (c, l) = (lab.cli.as_str(), lab.lan.as_str());
+        sh(&["ip", "netns", "add", c]);
+        sh(&["ip", "netns", "add", l]);
+        for n in [c, l] {
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.all.accept_dad=0",
+            ]);
+            sh(&[
+                "ip",
+                "netns",
+                "exec",
+                n,
+                "sysctl",
+                "-qw",
+                "net.ipv6.conf.default.accept_dad=0",
+            ]);
+            sh(&["ip", "-n", n, "link", "set", "lo", "up"]);
+        }
+        sh(&[
+            "ip", "-n", c, "link", "add", "eth0", "type", "veth", "peer", "name", "lan0", "netns",
+            l,
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            c,
+            "addr",
+            "add",
+            "192.168.1.2/24",
+            "dev",
+            "eth0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            c,
+            "addr",
+            "add",
+            "fd00:1::2/64",
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        sh(&["ip", "-n", c, "link", "set", "eth0", "up"]);
+        sh(&[
+            "ip",
+            "-n",
+            l,
+            "addr",
+            "add",
+            "192.168.1.1/24",
+            "dev",
+            "lan0",
+        ]);
+        sh(&[
+            "ip",
+            "-n",
+            l,
+            "addr",
+            "add",
+            "fd00:1::1/64",
+            "dev",
+            "lan0",
+            "nodad",
+        ]);
+        for a in [SERVER, INTERNET, ROGUE] {
+            sh(&[
+                "ip",
+                "-n",
+                l,
+                "addr",
+                "add",
+                &format!("{a}/32"),
+                "dev",
+                "lan0",
+            ]);
+        }
+        sh(&["ip", "-n", l, "link", "set", "lan0", "up"]);
+        sh(&["ip", "-n", c, "route", "add", "default", "via", LAN_GW]);
+        sh(&["ip", "-n", c, "route", "add", "10.0.0.0/8", "via", LAN_GW]);
+        sh(&[
+            "ip", "-n", c, "-6", "route", "add", "default", "via", LAN_GW6,
+        ]);
+        lab
+    }
+
+    fn opts(&self) -> FirewallOptions {
+        FirewallOptions {
+            journal_path: self.dir.path().join("firewall.json"),
+            table: firewall::DEFAULT_TABLE.into(),
+        }
+    }
+
+    /// Runs `f` on a new thread inside the client namespace (children inherit it).
+    fn in_cli<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let path = format!("/run/netns/{}", self.cli);
+        let h = std::thread::spawn(move || {
+            let fd = File::open(&path).unwrap();
+            // SAFETY: valid namespace fd; affects only this thread.
+            #[allow(unsafe_code)]
+            let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+            assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+            f()
+        });
+        match h.join() {
+            Ok(v) => v,
+            Err(p) => std::panic::resume_unwind(p),
+        }
+    }
+
+    /// tcpdump of what the client sends to lan0 (`-Q in`), without ARP, IPv6 ND / MLD and DHCP (what a LAN always carries).
+    fn capture(&self) -> Capture {
+        let out = self
+            .dir
+            .path()
+            .join(format!("cap-{}.txt", Instant::now().elapsed().as_nanos()));
+        let err = out.with_extension("err");
+        let child = Command::new("ip")
+            .args([
+                "netns", "exec", &self.lan, "tcpdump", "-i", "lan0", "-Q", "in", "-n", "-l", "-p",
+            ])
+            .arg(
+                "not arp and not (udp port 67 or udp port 68) and \
+                 not (icmp6 and (ip6[40] >= 130 and ip6[40] <= 143)) and not ip6 proto 0",
+            )
+            .stdout(File::create(&out).unwrap())
+            .stderr(File::create(&err).unwrap())
+            .spawn()
+            .unwrap();
+        let cap = Capture { child, out, err };
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&cap.err)
+            .unwrap()
+            .contains("listening on")
+        {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "tcpdump did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        cap
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        for n in [&self.cli, &self.lan] {
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+struct Capture {
+    child: Child,
+    out: PathBuf,
+    err: PathBuf,
+}
+
+impl Capture {
+    /// Stops tcpdump (after the packets in flight arrived) and returns its lines.
+    fn finish(mut self) -> Vec<String> {
+        std::thread::sleep(Duration::from_millis(300));
+        // SAFETY: plain kill(2) on the pid of our own child.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let t0 = Instant::now();
+        while self.child.try_wait().unwrap().is_none() {
+            if t0.elapsed() > Duration::from_secs(3) {
+                let _ = self.child.kill();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::fs::read_to_string(&self.out)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+impl Drop for Capture {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn policy(tun: &str) -> FirewallPolicy {
+    FirewallPolicy {
+        endpoints: vec![Endpoint {
+            addr: SERVER.parse().unwrap(),
+            port: 1194,
+            transport: Transport::Udp,
+        }],
+        tunnel_iface: Some(tun.into()),
+        allow_lan: false,
+        lan_prefixes: Vec::new(),
+        tunnel_ipv6: false,
+        endpoint_mark: None,
+    }
+}
+
+/// Sends one UDP datagram; `Err` is what the firewall's drop looks like locally (EPERM).
+fn udp(dst: &str, port: u16) -> std::io::Result<usize> {
+    let dst: IpAddr = dst.parse().unwrap();
+    let bind: SocketAddr = if dst.is_ipv4() { "0.0.0.0:0" } else { "[::]:0" }
+        .parse()
+        .unwrap();
+    UdpSocket::bind(bind)?.send_to(b"oxivpn-leak-probe", SocketAddr::new(dst, port))
+}
+
+fn ping(dst: &str) -> bool {
+    Command::new("ping")
+        .args(["-c", "1", "-W", "1", dst])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap()
+        .success()
+}
+
+/// Every probe a kill switch must stop (the rogue-route one proves that a pushed route
+/// makes nothing "LAN").
+fn leak_probes() {
+    let _ = ping(INTERNET);
+    let _ = udp(INTERNET, 4444);
+    let _ = udp(LAN_GW, 53);
+    let _ = TcpStream::connect_timeout(
+        &"192.168.1.1:53".parse().unwrap(),
+        Duration::from_millis(200),
+    );
+    let _ = udp(LAN_GW6, 4444);
+    let _ = udp(ROGUE, 4444);
+    let _ = ping(ROGUE);
+}
+
+fn table_present() -> bool {
+    let out = Command::new("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).contains("table inet oxivpn")
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+fn dummy_tun() -> (tokio::runtime::Runtime, netcfg::Tun) {
+    let rt = runtime();
+    let tun = {
+        let _enter = rt.enter();
+        netcfg::Tun::create(&netcfg::TunConfig::default()).unwrap()
+    };
+    let name = tun.iface().name.clone();
+    sh(&["ip", "addr", "add", "10.8.0.2/24", "dev", &name]);
+    sh(&["ip", "link", "set", &name, "up"]);
+    (rt, tun)
+}
+
+#[test]
+fn kill_switch_stops_every_leak_but_lets_the_tunnel_through() {
+    require_root!();
+    let lab = Lab::new("leak");
+    let opts = lab.opts();
+    let cap = lab.capture();
+    let journal = opts.journal_path.clone();
+    let (remaining, flows_again) = lab.in_cli(move || {
+        let (_rt, tun) = dummy_tun();
+        let mut fw = Firewall::new(&opts).unwrap();
+        let t0 = Instant::now();
+        fw.apply(&policy(&tun.iface().name)).unwrap();
+        eprintln!("Firewall::apply: {:?}", t0.elapsed());
+        assert!(table_present());
+        assert!(
+            Path::new(&opts.journal_path).exists(),
+            "journaled before applying"
+        );
+        leak_probes();
+        assert!(
+            udp(INTERNET, 4444).is_err(),
+            "a drop in output fails the send locally"
+        );
+        // The tunnel's own packets and the tunnel itself.
+        udp(SERVER, 1194).expect("the server endpoint is allowed");
+        udp("10.8.0.1", 4444).expect("traffic into the TUN is allowed");
+        // Same server, other port or protocol: blocked.
+        assert!(udp(SERVER, 1195).is_err());
+        let lines = cap.finish();
+        fw.remove().unwrap();
+        assert!(!table_present());
+        (lines, ping(INTERNET))
+    });
+    eprintln!("captured:\n{}", remaining.join("\n"));
+    assert!(
+        remaining
+            .iter()
+            .any(|l| l.contains("192.168.1.2.") && l.contains("> 198.18.0.1.1194: UDP")),
+        "the server endpoint packet must reach the LAN: {remaining:?}"
+    );
+    let leaks: Vec<_> = remaining
+        .iter()
+        .filter(|l| !l.contains("198.18.0.1.1194"))
+        .collect();
+    assert!(leaks.is_empty(), "leaked: {leaks:?}");
+    assert!(flows_again, "after remove() traffic flows again");
+    // The same probes without the kill switch: the capture sees every one of them (so the
+    // empty capture above is the firewall's doing, not the filter's).
+    let cap = lab.capture();
+    lab.in_cli(leak_probes);
+    let open = cap.finish();
+    for want in [
+        "> 203.0.113.5: ICMP echo request",
+        "> 203.0.113.5.4444: UDP",
+        "> 192.168.1.1.53:",
+        "> fd00:1::1.4444: UDP",
+        "> 10.0.0.3.4444: UDP",
+    ] {
+        assert!(
+            open.iter().any(|l| l.contains(want)),
+            "no {want:?} in {open:?}"
+        );
+    }
+    assert!(!journal.exists(), "remove() clears the journal");
+}
+
+#[test]
+fn allow_lan_opens_the_attached_subnet_but_not_a_rogue_route_or_dns() {
+    require_root!();
+    let lab = Lab::new("lan");
+    let opts = lab.opts();
+    let cap = lab.capture();
+    let (lines, lan_ping, prefixes) = lab.in_cli(move || {
+        let (_rt, tun) = dummy_tun();
+        let prefixes = firewall::lan_prefixes(&[tun.iface().index]).unwrap();
+        let mut p = policy(&tun.iface().name);
+        p.allow_lan = true;
+        p.lan_prefixes = prefixes.clone();
+        let mut fw = Firewall::new(&opts).unwrap();
+        fw.apply(&p).unwrap();
+        let lan_ping = ping(LAN_GW);
+        leak_probes();
+        assert!(udp(ROGUE, 4444).is_err());
+        let lines = cap.finish();
+        fw.remove().unwrap();
+        (lines, lan_ping, prefixes)
+    });
+    eprintln!("prefixes {prefixes:?}\ncaptured:\n{}", lines.join("\n"));
+    assert!(prefixes.contains(&"192.168.1.0/24".parse().unwrap()));
+    assert!(prefixes
+        .iter()
+        .all(|p| !p.contains(&ROGUE.parse::<IpAddr>().unwrap())));
+    assert!(lan_ping, "LAN access: ping 192.168.1.1 passes");
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("> 192.168.1.1: ICMP echo request")));
+    let leaks: Vec<_> = lines
+        .iter()
+        .filter(|l| !l.contains("> 192.168.1.1: ICMP echo request"))
+        .collect();
+    assert!(leaks.is_empty(), "leaked with allow_lan: {leaks:?}");
+}
+
+#[test]
+fn a_crash_leaves_the_kill_switch_until_the_helper_recovers_and_removes_it() {
+    require_root!();
+    let lab = Lab::new("crash");
+    let opts = lab.opts();
+    lab.in_cli(move || {
+        assert!(
+            Firewall::recover(&opts).unwrap().is_none(),
+            "nothing to recover at first"
+        );
+        let (_rt, tun) = dummy_tun();
+        let mut fw = Firewall::new(&opts).unwrap();
+        fw.apply(&policy(&tun.iface().name)).unwrap();
+        // Re-applying (reconnect to a new TUN / server) replaces the table in place.
+        let mut p = policy(&tun.iface().name);
+        p.endpoints[0].port = 443;
+        fw.apply(&p).unwrap();
+        assert!(udp(SERVER, 1194).is_err() && udp(SERVER, 443).is_ok());
+        drop(fw); // the helper crashed: no remove()
+        drop(tun);
+        assert!(table_present(), "the kill switch survives the crash");
+        assert!(!ping(INTERNET), "still blocking after the crash");
+        assert!(matches!(
+            Firewall::new(&opts),
+            Err(netcfg::Error::JournalExists { .. })
+        ));
+        let mut fw = Firewall::recover(&opts)
+            .unwrap()
+            .expect("a leftover to decide about");
+        assert!(fw.is_active().unwrap());
+        fw.remove().unwrap();
+        assert!(!table_present());
+        assert!(ping(INTERNET), "traffic flows after recover + remove");
+        assert!(Firewall::recover(&opts).unwrap().is_none());
+
+        // A table without its journal (journal lost) is still found and removable.
+        let mut fw = Firewall::new(&opts).unwrap();
+        fw.apply(&policy("oxi-none")).unwrap();
+        std::fs::remove_file(&opts.journal_path).unwrap();
+        let mut fw2 = Firewall::recover(&opts)
+            .unwrap()
+            .expect("table without journal");
+        fw2.remove().unwrap();
+        assert!(!table_present());
+        drop(fw);
+    });
+}
