@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Takes the screenshots in docs/screenshots/ from the real app under Xvfb, talking to
-# the fake helper (examples/fake_helper.rs). Needs: xvfb, xdotool, imagemagick, dbus.
-# Usage: src-tauri/scripts/screenshots.sh [OUT_DIR]   (from the workspace root)
+# Takes the screenshots in docs/screenshots/ from the real app (embedded UI, debug
+# build) under Xvfb, talking to the fake helper (examples/fake_helper.rs).
+# Needs: xvfb, xdotool, imagemagick, dbus. Run from anywhere:
+#   src-tauri/scripts/screenshots.sh [OUT_DIR]
+# Clicks go to fixed coordinates of the 960x640 window; under heavy load xdotool may
+# drop keystrokes, so each step waits and types slowly.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 out="${1:-$root/docs/screenshots}"
@@ -14,67 +17,41 @@ cleanup() {
 }
 trap cleanup EXIT
 
-cargo build -q -p oxivpn-app --bin oxivpn --example fake_helper
-mkdir -p "$out" "$work/home" "$work/profiles"
-
-cat > "$work/profiles/Office.ovpn" <<'OVPN'
-# Example profile as many providers ship it
-client
-dev tun
-proto udp
-remote vpn.example.com 1194
-resolv-retry infinite
-nobind
-persist-key
-persist-tun
-remote-cert-tls server
-data-ciphers AES-256-GCM:CHACHA20-POLY1305
-auth SHA256
-auth-user-pass
-script-security 2
-up /etc/openvpn/update-resolv-conf
-down /etc/openvpn/update-resolv-conf
-verb 3
-<ca>
------BEGIN CERTIFICATE-----
-MIIBszCCAVmgAwIBAgIUQx8Xb1d2Jc1F4Zb3y9C1y6k7mYAwCgYIKoZIzj0EAwIw
------END CERTIFICATE-----
-</ca>
-OVPN
+(cd "$root" && npm --prefix ui run build --silent && cargo build -q -p oxivpn-app --bin oxivpn --example fake_helper)
+mkdir -p "$out" "$work/home"
+{
+  printf 'client\ndev tun\nproto udp\nremote vpn.example.com 1194\nresolv-retry infinite\nnobind\n'
+  printf 'persist-key\npersist-tun\nremote-cert-tls server\ndata-ciphers AES-256-GCM:CHACHA20-POLY1305\n'
+  printf 'auth SHA256\nauth-user-pass\nscript-security 2\nup /etc/openvpn/update-resolv-conf\n'
+  printf 'down /etc/openvpn/update-resolv-conf\nverb 3\n<ca>\n'
+  cat "$root/src-tauri/tests/support/ca.pem"
+  printf '</ca>\n'
+} > "$work/Office.ovpn"
 
 "$target/debug/examples/fake_helper" "$work/helper.sock" >/dev/null &
 pids+=($!)
-for _ in $(seq 50); do [ -S "$work/helper.sock" ] && break; sleep 0.1; done
+Xvfb :93 -screen 0 960x640x24 -nolisten tcp >/dev/null 2>&1 &
+pids+=($!)
+sleep 2
 
-export HOME="$work/home" XDG_DATA_HOME="$work/home/.local/share" XDG_CONFIG_HOME="$work/home/.config"
-export OXIVPN_SOCKET="$work/helper.sock" NO_AT_BRIDGE=1 WEBKIT_DISABLE_COMPOSITING_MODE=1
+export DISPLAY=:93 HOME="$work/home" XDG_DATA_HOME="$work/home/.local/share"
+export XDG_CONFIG_HOME="$work/home/.config" OXIVPN_SOCKET="$work/helper.sock" NO_AT_BRIDGE=1
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 WEBKIT_DISABLE_DMABUF_RENDERER=1
 
-shoot() { # name
-  sleep "${2:-1.5}"
-  import -window root "$out/$1.png"
-  echo "screenshot: $out/$1.png"
-}
+shot() { xdotool mousemove 900 620; sleep 1; import -window root "$out/$1.png"; echo "$out/$1.png"; }
+slowtype() { for c in $(echo "$1" | grep -o .); do xdotool type "$c"; sleep 0.3; done; }
 
-# One X session for the whole run; the steps are timed, so each waits generously.
-xvfb-run -a -s "-screen 0 960x640x24" dbus-run-session -- bash -c '
-  set -euo pipefail
-  '"$(declare -f shoot)"'
-  out="'"$out"'"
-  "'"$target"'/debug/oxivpn" "'"$work"'/profiles/Office.ovpn" &
-  app=$!
-  trap "kill $app 2>/dev/null || true" EXIT
-  for _ in $(seq 100); do xdotool search --name "^OxiVPN$" >/dev/null 2>&1 && break; sleep 0.2; done
-  win=$(xdotool search --name "^OxiVPN$" | head -1)
-  xdotool windowmove "$win" 0 0 windowsize "$win" 960 640
-  shoot import-report 4
-  xdotool key Escape
-  shoot main
-  xdotool key Tab Tab Tab Tab Tab Tab Return || true
-  ${CLICK_CONNECT:-true}
-  shoot credentials
-  xdotool type --delay 30 "ann"
-  xdotool key Tab
-  xdotool type --delay 30 "correct horse"
-  xdotool key Return
-  shoot connected 7
-'
+dbus-run-session -- "$target/debug/oxivpn" "$work/Office.ovpn" >"$work/app.log" 2>&1 &
+pids+=($!)
+sleep 20
+shot import-report
+xdotool key Escape; sleep 2; shot main
+xdotool mousemove 356 180 click 1; sleep 4          # Connect
+xdotool mousemove 480 270 click 1; slowtype ann
+xdotool mousemove 448 341 click 1; slowtype secret
+sleep 1; shot credentials
+xdotool key Return; sleep 25; shot connected
+xdotool mousemove 419 30 click 1; sleep 3            # Routes tab
+xdotool mousemove 560 134 click 1; slowtype 10.0.0.3
+xdotool mousemove 876 134 click 1; sleep 3; shot routes
+xdotool mousemove 484 30 click 1; sleep 3; shot log   # Log tab
