@@ -254,6 +254,23 @@ mod tests {
     }
 
     #[test]
+    fn the_kill_switch_entry_round_trips() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("firewall.json");
+        let e = JournalEntry {
+            action: UndoAction::DeleteFirewallTable {
+                family: "inet".into(),
+                table: "oxivpn".into(),
+            },
+            kind: None,
+            why: "kill switch".into(),
+            skipped: false,
+        };
+        Journal::create(&path).unwrap().push(e.clone()).unwrap();
+        assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
+    }
+
+    #[test]
     fn a_corrupt_journal_is_a_clear_error() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("journal.json");

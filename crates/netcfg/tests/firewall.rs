@@ -253,6 +253,27 @@ struct Capture {
 }
 
 impl Capture {
+    fn lines(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.out)
+            .unwrap()
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// Stops tcpdump once a line containing `last` (the last packet the test sent) was
+    /// printed (bounded wait: a loaded CI box prints late), and returns its lines.
+    fn finish_after(self, last: &str) -> Vec<String> {
+        let t0 = Instant::now();
+        while !self.lines().iter().any(|l| l.contains(last))
+            && t0.elapsed() < Duration::from_secs(5)
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        self.finish()
+    }
+
     /// Stops tcpdump (after the packets in flight arrived) and returns its lines.
     fn finish(mut self) -> Vec<String> {
         std::thread::sleep(Duration::from_millis(300));
@@ -268,12 +289,7 @@ impl Capture {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        std::fs::read_to_string(&self.out)
-            .unwrap()
-            .lines()
-            .filter(|l| !l.trim().is_empty())
-            .map(str::to_string)
-            .collect()
+        self.lines()
     }
 }
 
@@ -388,7 +404,7 @@ fn kill_switch_stops_every_leak_but_lets_the_tunnel_through() {
         udp("10.8.0.1", 4444).expect("traffic into the TUN is allowed");
         // Same server, other port or protocol: blocked.
         assert!(udp(SERVER, 1195).is_err());
-        let lines = cap.finish();
+        let lines = cap.finish_after("> 198.18.0.1.1194: UDP");
         fw.remove().unwrap();
         assert!(!table_present());
         (lines, ping(INTERNET))
@@ -410,7 +426,7 @@ fn kill_switch_stops_every_leak_but_lets_the_tunnel_through() {
     // empty capture above is the firewall's doing, not the filter's).
     let cap = lab.capture();
     lab.in_cli(leak_probes);
-    let open = cap.finish();
+    let open = cap.finish_after("> 10.0.0.3: ICMP echo request");
     for want in [
         "> 203.0.113.5: ICMP echo request",
         "> 203.0.113.5.4444: UDP",
@@ -443,7 +459,8 @@ fn allow_lan_opens_the_attached_subnet_but_not_a_rogue_route_or_dns() {
         let lan_ping = ping(LAN_GW);
         leak_probes();
         assert!(udp(ROGUE, 4444).is_err());
-        let lines = cap.finish();
+        udp(LAN_GW, 4445).expect("LAN access");
+        let lines = cap.finish_after("> 192.168.1.1.4445: UDP");
         fw.remove().unwrap();
         (lines, lan_ping, prefixes)
     });
@@ -458,7 +475,10 @@ fn allow_lan_opens_the_attached_subnet_but_not_a_rogue_route_or_dns() {
         .any(|l| l.contains("> 192.168.1.1: ICMP echo request")));
     let leaks: Vec<_> = lines
         .iter()
-        .filter(|l| !l.contains("> 192.168.1.1: ICMP echo request"))
+        .filter(|l| {
+            !l.contains("> 192.168.1.1: ICMP echo request")
+                && !l.contains("> 192.168.1.1.4445: UDP")
+        })
         .collect();
     assert!(leaks.is_empty(), "leaked with allow_lan: {leaks:?}");
 }
