@@ -46,6 +46,7 @@ enum Msg {
     Forget(String, Reply<()>),
     Routes(Reply<RoutesView>),
     RouteCheck(String, Reply<RouteCheckView>),
+    Attach(Reply<()>),
     Helper(u64, ipc::Event),
     HelperClosed(u64),
 }
@@ -152,6 +153,11 @@ impl Controller {
     }
     pub async fn route_check(&self, address: String) -> Result<RouteCheckView, AppError> {
         self.ask(|r| Msg::RouteCheck(address, r)).await
+    }
+    /// Reaches the helper and takes over a tunnel of ours that is still up (the app
+    /// was restarted while connected). Called once at start.
+    pub async fn attach(&self) -> Result<(), AppError> {
+        self.ask(Msg::Attach).await
     }
 }
 
@@ -264,6 +270,10 @@ impl Actor {
             }
             Msg::RouteCheck(addr, r) => {
                 let res = self.route_check_text(&addr).await;
+                let _ = r.send(res);
+            }
+            Msg::Attach(r) => {
+                let res = self.attach().await;
                 let _ = r.send(res);
             }
             Msg::Helper(generation, ev) if generation == self.generation => self.on_event(ev),
@@ -476,6 +486,50 @@ impl Actor {
         self.client
             .as_ref()
             .ok_or_else(|| AppError::internal("helper client vanished"))
+    }
+
+    async fn attach(&mut self) -> Result<(), AppError> {
+        if self.state.is_active() {
+            return Ok(());
+        }
+        let socket = self.socket_str();
+        let sessions = match self.ensure_client().await?.list_sessions().await {
+            Ok(s) => s,
+            // An older helper without the listing: nothing to take over.
+            Err(ipc::ClientError::Helper(_)) => return Ok(()),
+            Err(e) => return Err(from_client_error(e, &socket)),
+        };
+        let profiles = self.repo.list()?;
+        let found = sessions.into_iter().find_map(|s| {
+            if matches!(s.stage, ipc::Stage::Disconnected { .. }) {
+                return None;
+            }
+            let name = s.profile_name.as_ref()?.as_str().to_string();
+            let p = profiles.iter().find(|p| helper_name(&p.name) == name)?;
+            Some((p.clone(), s))
+        });
+        let Some((profile, info)) = found else {
+            return Ok(());
+        };
+        self.app_log(
+            LogLevel::Info,
+            format!("Took over the running connection of \"{}\".", profile.name),
+        );
+        self.session = Some(info.id);
+        self.set_state(ConnState::Connecting {
+            profile_id: profile.id,
+            profile_name: profile.name,
+            stage: StageView::new(StageKind::Starting, None),
+        });
+        if info.stats.since_unix_ms > 0 {
+            self.on_event(ipc::Event {
+                session: info.id,
+                unix_ms: now_ms(),
+                body: ipc::EventBody::Stats(info.stats),
+            });
+        }
+        self.on_stage(info.stage, info.started_unix_ms);
+        Ok(())
     }
 
     async fn connect(&mut self, id: &str) -> Result<(), AppError> {

@@ -289,6 +289,10 @@ pub fn run() -> anyhow::Result<()> {
                 if let Ok(snap) = controller.snapshot().await {
                     sink2.emit(AppEvent::Profiles(snap.profiles));
                 }
+                // Not fatal: the window explains a missing helper when the user connects.
+                if let Err(e) = controller.attach().await {
+                    tracing::info!(error = %e.details, "helper not reachable at start");
+                }
             });
             import_files(&handle, startup_files.clone());
             Ok(())

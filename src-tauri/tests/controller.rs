@@ -500,3 +500,40 @@ async fn profile_commands_import_rename_duplicate_delete() {
         .collect();
     assert_eq!(names, ["Office"]);
 }
+
+#[tokio::test]
+async fn a_running_tunnel_is_taken_over_at_start() {
+    let r = rig(
+        Script::AlreadyUp,
+        &[("Home", cert_profile()), ("Work", cert_profile())],
+    );
+    r.state.controller.attach().await.unwrap();
+    let AppEvent::State(ConnState::Connected { session }) =
+        r.rec.wait_for("connected", is_connected).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.profile_id, r.ids[1]);
+    assert_eq!(session.tunnel_ipv4.as_deref(), Some("10.8.0.6"));
+    assert_eq!(
+        ops::get_snapshot(&r.state).await.unwrap().stats[0].bytes_out,
+        20
+    );
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    assert_eq!(r.helper.seen.lock().unwrap().disconnects, 1);
+}
+
+#[tokio::test]
+async fn attach_without_a_listing_helper_changes_nothing() {
+    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    r.state.controller.attach().await.unwrap();
+    assert_eq!(
+        ops::get_snapshot(&r.state).await.unwrap().state,
+        ConnState::Disconnected
+    );
+}

@@ -25,6 +25,8 @@ pub enum Script {
     Challenge,
     /// Like Normal, then traffic figures and log lines every 500 ms until disconnected.
     Demo,
+    /// Like Normal, and a session of profile "Work" is already up (app restarted).
+    AlreadyUp,
 }
 
 /// What the fake helper was sent.
@@ -229,6 +231,27 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         "not covered by the VPN: your normal network"
                     }),
                 }))
+            }
+            Request::ListSessions if script == Script::AlreadyUp => {
+                current = SessionId(3);
+                Ok(Response::Sessions(vec![SessionInfo {
+                    id: current,
+                    owner_uid: 1000,
+                    profile_name: Some(ipc::ProfileName::try_from("Work").unwrap()),
+                    stage: Stage::Connected {
+                        tunnel_ipv4: Some("10.8.0.6".parse().unwrap()),
+                        tunnel_ipv6: None,
+                        interface: Some(ShortText::sanitized("tun0")),
+                    },
+                    started_unix_ms: 1_700_000_000_000,
+                    stats: Stats {
+                        bytes_in: 10,
+                        bytes_out: 20,
+                        packets_in: 1,
+                        packets_out: 1,
+                        since_unix_ms: 1_700_000_000_000,
+                    },
+                }]))
             }
             Request::ListSessions | Request::Status => Err(IpcError::Unsupported {
                 what: ShortText::sanitized("not in the fake"),
