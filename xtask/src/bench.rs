@@ -485,6 +485,26 @@ impl Bench {
         name: &str,
         perf: Option<&Path>,
     ) -> anyhow::Result<(f64, f64, f64)> {
+        let mut attempt = 1;
+        loop {
+            match self.transfer_once(pid, reverse, name, perf) {
+                Err(e) if attempt < 3 && format!("{e:#}").contains("server is busy") => {
+                    say(&format!("  {name}: iperf3 server busy, retrying"));
+                    attempt += 1;
+                    std::thread::sleep(Duration::from_secs(1));
+                }
+                r => return r,
+            }
+        }
+    }
+
+    fn transfer_once(
+        &self,
+        pid: u32,
+        reverse: bool,
+        name: &str,
+        perf: Option<&Path>,
+    ) -> anyhow::Result<(f64, f64, f64)> {
         let cli = self.lab.ns(Role::Cli)?;
         let mut cmd = cli.cmd("iperf3");
         cmd.args(["-c", TUNNEL_PEER, "-J", "--connect-timeout", "3000", "-t"])
@@ -496,6 +516,7 @@ impl Bench {
             Some(file) => Some(self.perf_record(pid, file)?),
             None => None,
         };
+        self.wait_iperf_server_idle()?;
         let cpu0 = measure::cpu_seconds(pid, self.ticks)?;
         let log = self.lab.dir().join(format!("{name}.json"));
         let mut p = Proc::spawn(cmd, name, &log)?;
@@ -516,6 +537,29 @@ impl Bench {
             format!("{name} ({status}), output kept in {}", kept.display())
         })?;
         Ok((t.bits_per_second / 1e6, t.bytes, cpu1 - cpu0))
+    }
+
+    /// Waits (bounded) until the iperf3 server has no test connection left: it serves
+    /// one test at a time and answers "the server is busy" while it still tears the
+    /// last one down.
+    fn wait_iperf_server_idle(&self) -> anyhow::Result<()> {
+        let srv = self.lab.ns(Role::Srv)?;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let out = oxivpn_e2e::run(srv.cmd("ss").args([
+                "-Htn",
+                "state",
+                "established",
+                "( sport = :5201 )",
+            ]))?;
+            if out.trim().is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                bail!("the iperf3 server still has a test connection after 10 s:\n{out}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     /// `perf record` of `pid` (call graphs) for the length of one transfer.
