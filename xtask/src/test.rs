@@ -29,6 +29,55 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     crate::bench::run(&crate::bench::BenchArgs::smoke())?;
     // Installers in smoke mode (~30 s): .deb and .rpm from the debug binaries, checked.
     crate::dist::run(&crate::dist::DistArgs::smoke())?;
+    cross_check()?;
+    Ok(())
+}
+
+/// `cargo check` of the portable crates for Windows and macOS, so per-OS code cannot rot
+/// unseen (nothing runs there; the planner's logic tests run on Linux above). Targets
+/// rustup cannot add are skipped with a notice. ovpn-core needs ring, whose build script
+/// needs a C cross compiler: checked for Windows only when mingw-w64 is installed, never
+/// for macOS (no Apple SDK / clang here).
+fn cross_check() -> anyhow::Result<()> {
+    let mingw = std::process::Command::new("x86_64-w64-mingw32-gcc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let targets: [(&str, &[&str]); 2] = [
+        (
+            "x86_64-pc-windows-gnu",
+            if mingw {
+                &["netcfg", "ipc", "ovpn-profile", "ovpn-core"]
+            } else {
+                &["netcfg", "ipc", "ovpn-profile"]
+            },
+        ),
+        ("aarch64-apple-darwin", &["netcfg", "ipc", "ovpn-profile"]),
+    ];
+    if !mingw {
+        eprintln!("xtask: NOTICE: no x86_64-w64-mingw32-gcc; ovpn-core (ring) not cross-checked");
+    }
+    for (target, crates) in targets {
+        let added = std::process::Command::new("rustup")
+            .args(["target", "add", target])
+            .status()
+            .is_ok_and(|s| s.success());
+        if !added {
+            eprintln!("xtask: NOTICE: rustup cannot add {target}; skipping its cross-check");
+            continue;
+        }
+        let started = std::time::Instant::now();
+        let mut cmd = sys::cargo();
+        cmd.args(["check", "--target", target]);
+        for c in crates {
+            cmd.args(["-p", c]);
+        }
+        sys::run(&mut cmd)?;
+        eprintln!(
+            "xtask: cross-check {target}: {:.0} s",
+            started.elapsed().as_secs_f64()
+        );
+    }
     Ok(())
 }
 

@@ -1274,3 +1274,7 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "plan_platform_tests.rs"]
+mod platform_tests;

@@ -12,7 +12,10 @@ use crate::Error;
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]
 mod imp;
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", windows)))]
 #[path = "stub.rs"]
 mod imp;
 
@@ -57,6 +60,8 @@ impl Default for DnsOptions {
 pub enum DnsBackend {
     Resolved,
     ResolvConf,
+    /// The OS's own per-interface settings (Windows `SetInterfaceDnsSettings`).
+    Interface,
     Disabled,
 }
 

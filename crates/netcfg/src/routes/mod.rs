@@ -12,7 +12,10 @@ use crate::Error;
 #[cfg(target_os = "linux")]
 #[path = "linux.rs"]
 mod imp;
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", windows)))]
 #[path = "stub.rs"]
 mod imp;
 
@@ -108,6 +111,14 @@ trait Backend: Sized {
     fn set_up(&mut self, iface: u32) -> Result<(), Error>;
     fn delete_link(&mut self, iface: u32) -> Result<bool, Error>;
     fn is_tun(&mut self, iface: u32) -> Result<bool, Error>;
+    /// The DHCP server and resolvers of the default route's interface, where the OS keeps
+    /// them beside its routes (Windows); Linux finds them in lease files and resolv.conf.
+    fn dhcp_and_resolvers(
+        &mut self,
+        _default_iface: Option<u32>,
+    ) -> Result<(Option<std::net::Ipv4Addr>, Vec<IpAddr>), Error> {
+        Ok((None, Vec::new()))
+    }
 }
 
 /// The OS's routing table, addresses and links.
@@ -223,12 +234,16 @@ impl Routes {
             };
             on_link.push(crate::types::OnLinkPrefix { net, iface });
         }
+        let default_v4 = default(false);
+        let (dhcp_server, resolvers) = self
+            .imp
+            .dhcp_and_resolvers(default_v4.as_ref().map(|d| d.iface.index))?;
         Ok(NetworkState {
-            default_v4: default(false),
+            default_v4,
             default_v6: default(true),
             on_link,
-            dhcp_server: None,
-            resolvers: Vec::new(),
+            dhcp_server,
+            resolvers,
         })
     }
 }
