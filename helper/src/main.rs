@@ -1,7 +1,12 @@
 //! `oxivpn-helper`: the privileged side of OxiVPN.
 
+// Unix sockets, peer credentials and signals: the Windows service is issue 9's; until
+// then other OSes get a binary that only says so (the installers still build).
+#[cfg(unix)]
 mod connect;
+#[cfg(unix)]
 mod service;
+#[cfg(unix)]
 mod tunnel;
 
 use clap::{Parser, Subcommand};
@@ -17,9 +22,14 @@ struct Args {
 enum Command {
     /// Serve the app and oxivpnctl on a Unix socket, in the foreground (the systemd
     /// unit runs this).
+    #[cfg(unix)]
     Service(service::ServiceArgs),
     /// Connect with a profile in the foreground, like `openvpn --config` (root).
+    #[cfg(unix)]
     Connect(connect::ConnectArgs),
+    /// The service (not supported on this OS yet).
+    #[cfg(not(unix))]
+    Service,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -32,7 +42,13 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match args.command {
+        #[cfg(unix)]
         Command::Service(a) => service::run(a),
+        #[cfg(unix)]
         Command::Connect(a) => connect::run(a),
+        #[cfg(not(unix))]
+        Command::Service => {
+            anyhow::bail!("oxivpn-helper: the service is not supported on this OS yet")
+        }
     }
 }

@@ -63,6 +63,19 @@ impl Client {
         Self::handshake(stream, client_name).await
     }
 
+    /// Connects to the helper's named pipe (`path` like `\\.\pipe\oxivpn-helper`) and does
+    /// the hello. The Windows helper service itself is issue 9's.
+    #[cfg(windows)]
+    pub async fn connect(path: &Path, client_name: &str) -> Result<Self, ClientError> {
+        let stream = tokio::net::windows::named_pipe::ClientOptions::new()
+            .open(path)
+            .map_err(|source| ClientError::Connect {
+                path: path.display().to_string(),
+                source,
+            })?;
+        Self::handshake(stream, client_name).await
+    }
+
     /// The hello over any byte stream (tests use in-memory pipes).
     pub async fn handshake<S>(stream: S, client_name: &str) -> Result<Self, ClientError>
     where
