@@ -12,7 +12,10 @@ mod imp;
 #[cfg(target_os = "macos")]
 #[path = "macos.rs"]
 mod imp;
-#[cfg(not(any(target_os = "linux", target_os = "macos")))]
+#[cfg(windows)]
+#[path = "windows.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
 #[path = "stub.rs"]
 mod imp;
 
