@@ -661,7 +661,8 @@ impl Client {
         if self.dead {
             return None;
         }
-        let mut t: Vec<Instant> = Vec::new();
+        // Called after every packet: fold into a running minimum, no allocation.
+        let mut t = EarliestDeadline(None);
         for ks in &self.keys {
             t.extend(ks.reliable.timeout());
             if !ks.negotiated() {
@@ -689,7 +690,7 @@ impl Client {
             }
             None => {}
         }
-        t.into_iter().min()
+        t.0
     }
 
     /// A timer expired (or any time: it is idempotent).
@@ -1784,6 +1785,23 @@ impl Client {
                 }
             }
             None => {}
+        }
+    }
+}
+
+/// The running minimum of `Client::poll_timeout`'s candidate deadlines.
+struct EarliestDeadline(Option<Instant>);
+
+impl EarliestDeadline {
+    fn push(&mut self, at: Instant) {
+        self.0 = Some(self.0.map_or(at, |cur| cur.min(at)));
+    }
+}
+
+impl Extend<Instant> for EarliestDeadline {
+    fn extend<I: IntoIterator<Item = Instant>>(&mut self, iter: I) {
+        for at in iter {
+            self.push(at);
         }
     }
 }

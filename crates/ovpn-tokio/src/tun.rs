@@ -6,7 +6,9 @@ use std::io;
 
 /// A layer-3 device: one IP packet per call.
 pub trait TunDevice: Send + Sync + 'static {
-    /// Reads one IP packet into `buf`, returning its length.
+    /// Reads one IP packet into `buf`, returning its length. Must be cancel safe:
+    /// the driver drops a pending `recv` when another source is ready, and polls it
+    /// once without waiting to drain queued packets.
     fn recv(&self, buf: &mut [u8]) -> impl Future<Output = io::Result<usize>> + Send;
     /// Writes one IP packet.
     fn send(&self, buf: &[u8]) -> impl Future<Output = io::Result<usize>> + Send;
