@@ -465,6 +465,25 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn draining_the_tun_returns_each_queued_packet_once_then_stops() {
+        let (tun, peer) = MemTun::pair();
+        for i in 1..=3u8 {
+            peer.to_driver.send(vec![i; usize::from(i)]).await.unwrap();
+        }
+        let mut buf = [0u8; 16];
+        let mut got = Vec::new();
+        while let Some(r) = now_or_never(tun.recv(&mut buf)) {
+            let n = r.unwrap();
+            got.push(buf[..n].to_vec());
+        }
+        assert_eq!(got, vec![vec![1], vec![2, 2], vec![3, 3, 3]]);
+        // The dropped pending poll lost nothing: a later packet still arrives.
+        peer.to_driver.send(vec![9]).await.unwrap();
+        let n = tun.recv(&mut buf).await.unwrap();
+        assert_eq!(&buf[..n], &[9]);
+    }
+
+    #[tokio::test]
     async fn silent_udp_server_ends_with_no_server_reply_after_hand_window() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let link = Link::udp(server.local_addr().unwrap()).await.unwrap();
