@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::{error, info, warn, Level};
 
+use crate::tunnel::killswitch::{self, KillSwitch};
 use crate::tunnel::{self, remote_text, NetOptions, TunnelEnd, TunnelEvent, TunnelStage};
 
 /// Where `connect` journals its network changes unless told otherwise (separate from
@@ -41,6 +42,10 @@ pub struct ConnectArgs {
     /// Extra directory holding dhclient lease files (for finding the DHCP server).
     #[arg(long)]
     pub dhcp_lease_dir: Vec<PathBuf>,
+    /// Leak protection is on while the tunnel redirects all traffic (redirect-gateway in
+    /// the profile or pushed); this turns it off.
+    #[arg(long)]
+    pub no_kill_switch: bool,
 }
 
 pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
@@ -101,13 +106,54 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => warn!("network recovery from {}: {e}", args.journal.display()),
     }
+    net.kill_switch = kill_switch(&args, profile.redirect_gateway.is_some())?;
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    rt.block_on(connect_loop(profile, credentials, net))
+    rt.block_on(async move {
+        let ks = net.kill_switch.clone();
+        let res = connect_loop(profile, credentials, net).await;
+        // Deliberate disconnect or giving up: traffic flows again (a crash keeps it blocked).
+        if let Some(ks) = ks {
+            match ks.remove().await {
+                Ok(()) => info!("kill switch removed"),
+                Err(e) => error!("{e}"),
+            }
+        }
+        res
+    })
+}
+
+/// The kill switch for this run, after deciding about one a crashed run left: it stays on
+/// (and is replaced by the first apply) only when this run protects the same way.
+fn kill_switch(args: &ConnectArgs, profile_redirects: bool) -> anyhow::Result<Option<KillSwitch>> {
+    let opts = netcfg::FirewallOptions {
+        journal_path: killswitch::journal_for(&args.journal),
+        ..netcfg::FirewallOptions::default()
+    };
+    let mut leftover = netcfg::Firewall::recover(&opts).with_context(|| {
+        format!(
+            "recovering the kill switch from {}",
+            opts.journal_path.display()
+        )
+    })?;
+    if let Some(fw) = leftover.as_mut() {
+        if args.no_kill_switch || !profile_redirects {
+            fw.remove()
+                .context("removing the kill switch a previous run left")?;
+            warn!("removed the kill switch left by a previous run");
+            leftover = None;
+        } else {
+            warn!("kept the kill switch left by a previous run on while connecting");
+        }
+    }
+    if args.no_kill_switch {
+        return Ok(None);
+    }
+    Ok(Some(KillSwitch::new(&args.journal, false, leftover)))
 }
 
 async fn connect_loop(

@@ -6,6 +6,7 @@
 //! session supervisor both call [`run`] once per attempt, and feed the returned
 //! [`TunnelOutcome::auth_token`] into the next attempt.
 
+pub mod killswitch;
 pub mod launcher;
 pub mod netconf;
 
@@ -37,6 +38,9 @@ pub struct NetOptions {
     pub discover: DiscoverOptions,
     /// TUN name or pattern (`None`: netcfg's default `oxi%d`).
     pub tun_name: Option<String>,
+    /// Leak protection while the tunnel redirects all traffic (`None`: off). Applied by
+    /// [`run`]; removed only by the caller (deliberate disconnect).
+    pub kill_switch: Option<killswitch::KillSwitch>,
 }
 
 /// Everything one attempt needs.
@@ -156,6 +160,8 @@ pub async fn run(
         auth_token: spec.auth_token.clone(),
         was_connected: false,
     };
+    // Resolve every remote first: once the kill switch is on, DNS outside the tunnel is blocked.
+    let mut targets: Vec<(Endpoint, SocketAddr)> = Vec::new();
     for endpoint in &chosen {
         rep.stage(TunnelStage::Resolving {
             host: endpoint.host.clone(),
@@ -164,36 +170,61 @@ pub async fn run(
             r = resolve(&endpoint.host, endpoint.port, Family::of(endpoint.proto)) => r,
             () = stop.cancelled() => return stopped(&last),
         };
-        let addrs = match addrs {
-            Ok(a) => a,
+        match addrs {
+            Ok(a) => targets.extend(a.into_iter().map(|addr| (endpoint.clone(), addr))),
             Err(e) => {
                 rep.log(Level::WARN, format!("{e}"));
                 last.end = TunnelEnd::Retry {
                     reason: e.to_string(),
                     next_remote: true,
                 };
-                continue;
             }
-        };
-        for addr in addrs {
-            let out = attempt(&spec, endpoint, addr, &rep, &stop, last.auth_token.clone()).await;
-            let try_next = matches!(
-                out.end,
-                TunnelEnd::Retry {
-                    next_remote: true,
-                    ..
-                }
-            ) && !out.was_connected
-                && !stop.is_cancelled();
-            last = out;
-            if !try_next {
+        }
+    }
+    let servers: Vec<(SocketAddr, bool)> = targets
+        .iter()
+        .map(|(e, a)| (*a, e.proto.is_tcp()))
+        .collect();
+    if let Some(ks) = spec.net.kill_switch.as_ref() {
+        if spec.profile.redirect_gateway.is_some() && !servers.is_empty() {
+            if let Err(e) = ks.apply(&servers, None, false).await {
+                rep.log(Level::ERROR, e.clone());
+                last.end = TunnelEnd::Fatal(e);
                 return last;
             }
             rep.log(
-                Level::WARN,
-                format!("{addr}: {}; trying the next address", end_text(&last.end)),
+                Level::INFO,
+                "kill switch on: only the VPN servers are reachable until the tunnel is up",
             );
         }
+    }
+    for (endpoint, addr) in &targets {
+        let out = attempt(
+            &spec,
+            endpoint,
+            *addr,
+            &servers,
+            &rep,
+            &stop,
+            last.auth_token.clone(),
+        )
+        .await;
+        let try_next = matches!(
+            out.end,
+            TunnelEnd::Retry {
+                next_remote: true,
+                ..
+            }
+        ) && !out.was_connected
+            && !stop.is_cancelled();
+        last = out;
+        if !try_next {
+            return last;
+        }
+        rep.log(
+            Level::WARN,
+            format!("{addr}: {}; trying the next address", end_text(&last.end)),
+        );
     }
     last
 }
@@ -220,6 +251,7 @@ async fn attempt(
     spec: &TunnelSpec,
     endpoint: &Endpoint,
     addr: SocketAddr,
+    servers: &[(SocketAddr, bool)],
     rep: &Reporter,
     stop: &CancellationToken,
     auth_token: Option<String>,
@@ -357,6 +389,19 @@ async fn attempt(
                         let (cfg, notes) = netconf::tunnel_network_config(&pushed, &spec.profile, addr.ip());
                         for n in notes {
                             rep.log(Level::WARN, n);
+                        }
+                        let redirects = spec.profile.redirect_gateway.is_some()
+                            || cfg.redirect.is_some_and(|r| r.ipv4 || r.ipv6);
+                        if let (Some(ks), true) = (spec.net.kill_switch.as_ref(), redirects) {
+                            // Before the routes move: the tunnel is allowed, everything else stays blocked.
+                            let tun_ref = Some((iface.name.as_str(), iface.index));
+                            if let Err(e) = ks.apply(servers, tun_ref, cfg.tun_v6.is_some()).await {
+                                config_error = Some(e);
+                                handle.close();
+                                closing = true;
+                                continue;
+                            }
+                            rep.log(Level::INFO, format!("kill switch on: traffic leaves only through {}", iface.name));
                         }
                         let plan = netcfg::plan(&cfg, &state);
                         for line in plan.render().lines() {

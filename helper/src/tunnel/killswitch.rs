@@ -1,0 +1,121 @@
+//! The kill switch as the tunnel uses it: one [`Firewall`] shared by all attempts of a
+//! connection (so a reconnect never opens a gap), applied before the first packet to the
+//! server and again once the TUN exists. Removing it is the CALLER's decision (deliberate
+//! disconnect, giving up); a crashed helper leaves it on and recovers it at the next start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use netcfg::firewall::{self, Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
+
+/// Leak protection for one connection (shared across its attempts).
+#[derive(Debug, Clone)]
+pub struct KillSwitch {
+    pub opts: FirewallOptions,
+    /// Let traffic to the directly attached subnets through (never DNS).
+    pub allow_lan: bool,
+    fw: Arc<Mutex<Option<Firewall>>>,
+}
+
+/// The firewall journal that belongs to a network journal: one per journal, so helpers
+/// running in parallel (tests, several network namespaces) never share it.
+pub fn journal_for(net_journal: &Path) -> PathBuf {
+    let mut s = net_journal.as_os_str().to_owned();
+    s.push(".firewall.json");
+    PathBuf::from(s)
+}
+
+impl KillSwitch {
+    /// A kill switch whose firewall journal sits next to `net_journal`; `leftover` is what
+    /// [`Firewall::recover`] handed back (kept on until the first apply replaces it).
+    pub fn new(net_journal: &Path, allow_lan: bool, leftover: Option<Firewall>) -> Self {
+        Self {
+            opts: FirewallOptions {
+                journal_path: journal_for(net_journal),
+                ..FirewallOptions::default()
+            },
+            allow_lan,
+            fw: Arc::new(Mutex::new(leftover)),
+        }
+    }
+
+    /// Replaces the rules: only `servers` (and, once it exists, `tun`) may be reached.
+    pub async fn apply(
+        &self,
+        servers: &[(SocketAddr, bool)],
+        tun: Option<(&str, u32)>,
+        tunnel_ipv6: bool,
+    ) -> Result<(), String> {
+        let mut endpoints: Vec<Endpoint> = servers
+            .iter()
+            .map(|(a, tcp)| Endpoint {
+                addr: a.ip(),
+                port: a.port(),
+                transport: if *tcp { Transport::Tcp } else { Transport::Udp },
+            })
+            .collect();
+        endpoints.dedup();
+        let tun_name = tun.map(|(n, _)| n.to_owned());
+        let exclude: Vec<u32> = tun.map(|(_, i)| i).into_iter().collect();
+        let this = self.clone();
+        let r = tokio::task::spawn_blocking(move || -> Result<(), netcfg::Error> {
+            let policy = FirewallPolicy {
+                endpoints,
+                tunnel_iface: tun_name,
+                allow_lan: this.allow_lan,
+                lan_prefixes: firewall::lan_prefixes(&exclude)?,
+                tunnel_ipv6,
+                endpoint_mark: None,
+            };
+            let mut guard = this.fw.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.is_none() {
+                *guard = Some(Firewall::new(&this.opts)?);
+            }
+            match guard.as_mut() {
+                Some(fw) => fw.apply(&policy),
+                None => Ok(()),
+            }
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("kill switch: {e}")),
+            Err(e) => Err(format!("kill switch task failed: {e}")),
+        }
+    }
+
+    /// Deliberate disconnect: traffic flows again.
+    pub async fn remove(&self) -> Result<(), String> {
+        let this = self.clone();
+        let r = tokio::task::spawn_blocking(move || {
+            let mut guard = this.fw.lock().unwrap_or_else(|p| p.into_inner());
+            match guard.take() {
+                Some(mut fw) => fw.remove(),
+                None => Ok(()),
+            }
+        })
+        .await;
+        match r {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(format!("removing the kill switch: {e}")),
+            Err(e) => Err(format!("kill switch task failed: {e}")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn firewall_journal_is_derived_from_the_network_journal() {
+        let a = journal_for(Path::new("/tmp/x/connect-journal.json"));
+        let b = journal_for(Path::new("/tmp/y/connect-journal.json"));
+        assert_eq!(
+            a,
+            PathBuf::from("/tmp/x/connect-journal.json.firewall.json")
+        );
+        assert_ne!(a, b);
+    }
+}
