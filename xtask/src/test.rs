@@ -25,6 +25,15 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
         ]))?;
     }
     sys::run(sys::cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    // The README's demo command in check mode: connect, ping the target, tear down (~10 s).
+    if sys::is_root() {
+        crate::demo::run(&crate::demo::DemoArgs {
+            reference: false,
+            check: true,
+        })?;
+    } else {
+        eprintln!("xtask: NOTICE: not root; skipping the demo smoke");
+    }
     // The bench in smoke mode (tiny, < 1 min), so it cannot rot.
     crate::bench::run(&crate::bench::BenchArgs::smoke())?;
     // Installers in smoke mode (~30 s): .deb and .rpm from the debug binaries, checked.
