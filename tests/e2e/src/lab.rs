@@ -254,7 +254,12 @@ impl Lab {
             let out = self
                 .ns(Role::Cli)?
                 .ip(&["-4", "-o", "addr", "show", "dev", "eth0"])?;
-            if out.contains("inet ") {
+            // dhclient configures the address (through the script) before it writes the
+            // lease file; callers read the server identifier from that file, so wait for both.
+            let leased = std::fs::read_to_string(&lease)
+                .map(|t| t.contains("dhcp-server-identifier"))
+                .unwrap_or(false);
+            if out.contains("inet ") && leased {
                 break;
             }
             if dhclient.try_status().is_some() || Instant::now() >= deadline {
