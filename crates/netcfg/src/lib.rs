@@ -18,6 +18,7 @@ mod netlink;
 pub mod plan;
 pub mod routes;
 mod session;
+pub mod sockmark;
 pub mod tun;
 pub mod types;
 
