@@ -15,9 +15,17 @@ mod imp;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod imp;
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 #[path = "stub.rs"]
 mod imp;
+// The macOS scutil scripts are pure: their tests run on every OS.
+#[cfg(all(test, not(target_os = "macos")))]
+#[path = "macos.rs"]
+#[allow(dead_code)]
+mod macos_scripts;
 
 /// Reverses a DNS change recorded in the journal (`RevertResolvedLink`, `RestoreFile`).
 pub use imp::undo;

@@ -1,7 +1,8 @@
 //! Kill switch / leak protection: while a tunnel that carries all traffic is connecting,
 //! up or reconnecting, nothing leaves through the physical interfaces except the tunnel's
 //! own packets to its server, DHCP, IPv6 neighbour discovery and (optionally) the directly
-//! attached LAN. Linux: nftables through `nft -j -f -`, in our own table `inet oxivpn`.
+//! attached LAN. Linux: nftables through `nft -j -f -`, in our own table `inet oxivpn`;
+//! Windows: WFP filters in our own sublayer; macOS: a pf anchor (see `backend`).
 //!
 //! Lifecycle (differs from [`crate::NetSession`] on purpose):
 //! - [`Firewall::apply`] journals "delete our table" (fsync) BEFORE the first change, then
@@ -12,7 +13,13 @@
 //!   machine blocked. At helper start [`Firewall::recover`] hands back the leftover so the
 //!   helper decides: reconnect (apply again) or `remove()`.
 
+#[cfg(target_os = "macos")]
+mod macos;
+pub mod macos_rules;
 pub mod rules;
+#[cfg(windows)]
+mod windows;
+pub mod windows_rules;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -116,7 +123,7 @@ impl Firewall {
     /// `None`. The rules stay in force until the caller applies a new policy or removes them.
     pub fn recover(opts: &FirewallOptions) -> Result<Option<Self>, Error> {
         let journal = Journal::load(&opts.journal_path)?;
-        let present = nft::table_exists(&opts.table)?;
+        let present = backend::is_present(&opts.table)?;
         let journal = match journal {
             Some(j) if !j.entries().is_empty() => j,
             _ if present => {
@@ -144,7 +151,7 @@ impl Firewall {
         if self.journal.entries().is_empty() {
             self.journal.push(entry(&self.table))?;
         }
-        nft::run(&rules::ruleset(&self.table, policy))?;
+        backend::apply(&self.table, policy)?;
         tracing::info!(
             table = %self.table,
             tunnel = ?policy.tunnel_iface,
@@ -172,7 +179,7 @@ impl Firewall {
 
     /// Whether our table is in the kernel now.
     pub fn is_active(&self) -> Result<bool, Error> {
-        nft::table_exists(&self.table)
+        backend::is_present(&self.table)
     }
 
     pub fn table(&self) -> &str {
@@ -194,7 +201,53 @@ fn entry(table: &str) -> JournalEntry {
 
 /// Deletes our table if present (also the journal's undo step).
 pub fn delete_table(table: &str) -> Result<(), Error> {
-    nft::run(&rules::removal(table))
+    backend::remove(table)
+}
+
+/// The per-OS mechanism: nftables (Linux), WFP filters (Windows, [`windows_rules`]),
+/// a pf anchor (macOS, [`macos_rules`]). Same policy, same journal, same life cycle.
+mod backend {
+    use super::FirewallPolicy;
+    use crate::Error;
+
+    #[cfg(windows)]
+    pub(super) fn apply(_table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
+        super::windows::apply(&super::windows_rules::filters(policy))
+    }
+    #[cfg(windows)]
+    pub(super) fn remove(_table: &str) -> Result<(), Error> {
+        super::windows::remove()
+    }
+    #[cfg(windows)]
+    pub(super) fn is_present(_table: &str) -> Result<bool, Error> {
+        super::windows::is_present()
+    }
+
+    #[cfg(target_os = "macos")]
+    pub(super) fn apply(table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
+        super::macos::apply(table, &super::macos_rules::anchor_rules(policy))
+    }
+    #[cfg(target_os = "macos")]
+    pub(super) fn remove(table: &str) -> Result<(), Error> {
+        super::macos::remove(table)
+    }
+    #[cfg(target_os = "macos")]
+    pub(super) fn is_present(table: &str) -> Result<bool, Error> {
+        super::macos::is_present(table)
+    }
+
+    #[cfg(not(any(windows, target_os = "macos")))]
+    pub(super) fn apply(table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
+        super::nft::run(&super::rules::ruleset(table, policy))
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    pub(super) fn remove(table: &str) -> Result<(), Error> {
+        super::nft::run(&super::rules::removal(table))
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    pub(super) fn is_present(table: &str) -> Result<bool, Error> {
+        super::nft::table_exists(table)
+    }
 }
 
 /// The directly attached subnets (from interface ADDRESSES, not routes) of every interface
@@ -222,6 +275,7 @@ pub fn lan_prefixes(exclude_ifaces: &[u32]) -> Result<Vec<IpNet>, Error> {
     Ok(nets)
 }
 
+#[cfg(not(any(windows, target_os = "macos")))]
 mod nft {
     use std::io::Write;
     use std::process::{Command, Stdio};

@@ -15,9 +15,17 @@ mod imp;
 #[cfg(windows)]
 #[path = "windows.rs"]
 mod imp;
-#[cfg(not(any(target_os = "linux", windows)))]
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 #[path = "stub.rs"]
 mod imp;
+// The macOS command lines and parsers are pure: their tests run on every OS.
+#[cfg(all(test, not(target_os = "macos")))]
+#[path = "macos.rs"]
+#[allow(dead_code)]
+mod macos_commands;
 
 /// The route protocol number our routes carry, so leftovers are identifiable (and removable)
 /// even without a journal. Unassigned in iproute2's `rt_protos`.
