@@ -52,6 +52,12 @@ enum Command {
         /// Give up (and disconnect) after this many seconds; 0 = wait forever.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
+        /// Leak protection: `default` = on when all traffic goes through the tunnel.
+        #[arg(long, value_enum, default_value_t = session_cmds::KillSwitchArg::Default)]
+        kill_switch: session_cmds::KillSwitchArg,
+        /// With the kill switch on, still allow the directly attached subnets.
+        #[arg(long)]
+        allow_lan: bool,
     },
     /// Disconnect the session of profile NAME, or all of yours.
     Disconnect {
@@ -71,6 +77,8 @@ enum Command {
     },
     /// Which way a packet to ADDR would go.
     RouteCheck { addr: IpAddr },
+    /// The routes the session of profile NAME (default: your only session) put in place.
+    Routes { name: Option<String> },
     /// Work with .ovpn files (no helper needed).
     #[command(subcommand)]
     Profile(profile_check::ProfileCommand),
@@ -99,12 +107,18 @@ fn main() -> ExitCode {
                 no_wait,
                 auth_file,
                 timeout,
+                kill_switch,
+                allow_lan,
             } => {
                 let a = session_cmds::ConnectArgs {
                     name,
                     no_wait,
                     auth_file,
                     timeout,
+                    options: ipc::ConnectOptions {
+                        kill_switch: kill_switch.into(),
+                        allow_lan,
+                    },
                 };
                 session_cmds::connect(&socket, out, a).await
             }
@@ -116,6 +130,7 @@ fn main() -> ExitCode {
                 session_cmds::logs(&socket, out, name.as_deref(), follow).await
             }
             Command::RouteCheck { addr } => session_cmds::route_check(&socket, out, addr).await,
+            Command::Routes { name } => session_cmds::routes(&socket, out, name.as_deref()).await,
             Command::Profile(cmd) => profile_check::run(cmd, out.json),
         }
     });

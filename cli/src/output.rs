@@ -4,7 +4,7 @@
 
 use std::time::{Duration, UNIX_EPOCH};
 
-use ipc::{Event, EventBody, SessionInfo, Stage};
+use ipc::{Event, EventBody, SessionInfo, SessionRoutes, Stage};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy)]
@@ -112,7 +112,51 @@ pub fn session_line(s: &SessionInfo, my_uid: u32) -> String {
     if s.owner_uid != my_uid {
         line.push_str(&format!("  (uid {})", s.owner_uid));
     }
+    if let Some(c) = &s.connection {
+        let transport = match c.transport {
+            ipc::Transport::Udp => "udp",
+            ipc::Transport::Tcp => "tcp",
+        };
+        line.push_str(&format!(
+            "\n      server {transport} {}:{} ({}), cipher {}, {}{}",
+            c.server_addr,
+            c.server_port,
+            c.remote,
+            c.cipher.as_ref().map_or("?", |x| x.as_str()),
+            c.tls.as_ref().map_or("TLS ?", |x| x.as_str()),
+            if c.kill_switch {
+                ", kill switch on"
+            } else {
+                ""
+            }
+        ));
+    }
     line
+}
+
+/// `oxivpnctl routes`: one route per line, aligned.
+pub fn routes_table(r: &SessionRoutes) -> String {
+    if r.routes.is_empty() {
+        return format!("{}: no routes (not connected yet?)", r.session);
+    }
+    let mut s = format!(
+        "{:<22}{:<17}{:<10}{:<20}{}\n",
+        "DESTINATION", "GATEWAY", "DEVICE", "KIND", "WHY"
+    );
+    for e in &r.routes {
+        s.push_str(&format!(
+            "{:<22}{:<17}{:<10}{:<20}{}\n",
+            e.destination.as_str(),
+            e.gateway.map_or_else(|| "-".to_owned(), |g| g.to_string()),
+            e.device.as_ref().map_or("-", |d| d.as_str()),
+            e.kind.name(),
+            e.reason
+        ));
+    }
+    for n in &r.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    s
 }
 
 pub fn event_line(e: &Event) -> Option<String> {
@@ -146,5 +190,36 @@ mod tests {
         assert_eq!(bytes(1_500), "1.5 kB");
         assert_eq!(bytes(2_000_000), "2.0 MB");
         assert_eq!(clock(3_723_000), "01:02:03");
+    }
+
+    #[test]
+    fn routes_table_lists_every_entry() {
+        let entry = |d: &str, kind| ipc::RouteEntry {
+            destination: ipc::ShortText::sanitized(d),
+            gateway: Some("192.168.1.1".parse().unwrap()),
+            device: Some(ipc::ShortText::sanitized("eth0")),
+            kind,
+            reason: ipc::ShortText::sanitized("because"),
+        };
+        let r = SessionRoutes {
+            session: ipc::SessionId(3),
+            routes: vec![
+                entry("198.18.0.1/32", ipc::RouteKind::ServerBypass),
+                entry("192.168.2.2/32", ipc::RouteKind::DhcpServerBypass),
+            ],
+            notes: vec![],
+        };
+        let t = routes_table(&r);
+        assert_eq!(t.lines().count(), 3, "{t}");
+        assert!(
+            t.contains("198.18.0.1/32") && t.contains("server bypass"),
+            "{t}"
+        );
+        assert!(t.contains("DHCP-server bypass"), "{t}");
+        let empty = SessionRoutes {
+            routes: vec![],
+            ..r
+        };
+        assert!(routes_table(&empty).contains("no routes"));
     }
 }

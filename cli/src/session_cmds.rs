@@ -46,6 +46,24 @@ pub struct ConnectArgs {
     pub no_wait: bool,
     pub auth_file: Option<PathBuf>,
     pub timeout: u64,
+    pub options: ipc::ConnectOptions,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KillSwitchArg {
+    Default,
+    On,
+    Off,
+}
+
+impl From<KillSwitchArg> for ipc::KillSwitchMode {
+    fn from(k: KillSwitchArg) -> Self {
+        match k {
+            KillSwitchArg::Default => Self::Default,
+            KillSwitchArg::On => Self::On,
+            KillSwitchArg::Off => Self::Off,
+        }
+    }
 }
 
 pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<ExitCode> {
@@ -67,6 +85,7 @@ pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<
             profile_name: loaded.name,
             profile_text: loaded.text,
             credentials,
+            options: a.options,
         })
         .await
         .context("starting the session")?;
@@ -287,5 +306,23 @@ pub async fn route_check(socket: &Path, out: Out, addr: IpAddr) -> anyhow::Resul
         }
         s
     });
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn routes(socket: &Path, out: Out, name: Option<&str>) -> anyhow::Result<ExitCode> {
+    let client = link(socket).await?;
+    let uid = client.server_hello().peer_uid;
+    let sessions = client.list_sessions().await?;
+    let mine: Vec<&SessionInfo> = own(&sessions, uid)
+        .filter(|s| name.is_none_or(|n| s.profile_name.as_ref().is_some_and(|p| p.as_str() == n)))
+        .collect();
+    let session = match (mine.as_slice(), name) {
+        ([one], _) => one.id,
+        ([], Some(n)) => bail!("no session of yours uses profile {n:?}"),
+        ([], None) => bail!("you have no session"),
+        (_, _) => bail!("you have several sessions: name the profile"),
+    };
+    let r = client.session_routes(session).await?;
+    out.result(&r, || output::routes_table(&r));
     Ok(ExitCode::SUCCESS)
 }

@@ -185,6 +185,7 @@ async fn connect_loop(
             remote_index: None,
             net: net.clone(),
             gui_version: Some(format!("OxiVPN_{}", env!("CARGO_PKG_VERSION"))),
+            challenge_response: None,
         };
         let (tx, mut rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
@@ -260,6 +261,13 @@ fn print_event(ev: TunnelEvent) {
         TunnelEvent::Challenge(c) => {
             warn!("the server asks for a challenge response ({c:?}); `connect` cannot answer it")
         }
+        TunnelEvent::Negotiated(d) => info!(
+            "data channel {} over {}, control channel {}",
+            d.cipher.as_deref().unwrap_or("?"),
+            remote_text(&d.remote, d.tcp),
+            d.tls.as_deref().unwrap_or("?")
+        ),
+        TunnelEvent::Plan(_) => {}
     }
 }
 

@@ -190,6 +190,7 @@ async fn helper_survives_bad_clients() {
             profile_name: ipc::ProfileName::try_from(format!("p{i}")).unwrap(),
             profile_text: ipc::ProfileText::try_from(text).unwrap(),
             credentials: ipc::Credentials::default(),
+            options: ipc::ConnectOptions::default(),
         };
         match c.connect_profile(req).await {
             Ok(_) => started += 1,

@@ -82,6 +82,7 @@ async fn connect_lab_profile(
             profile_name: ProfileName::try_from("lab").unwrap(),
             profile_text: ProfileText::try_from(profile.text.as_str()).unwrap(),
             credentials,
+            options: ipc::ConnectOptions::default(),
         })
         .await
         .unwrap();
@@ -124,6 +125,56 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         .unwrap();
     assert_eq!(stats.received, 3, "pings through the tunnel");
 
+    // The session says what it got: server actually connected, cipher, kill switch.
+    let sessions = client.list_sessions().await.unwrap();
+    let conn = sessions
+        .iter()
+        .find(|s| s.id == info.id)
+        .and_then(|s| s.connection.clone())
+        .expect("connection details of a connected session");
+    assert_eq!(
+        conn.server_addr,
+        addr::SERVER.parse::<std::net::IpAddr>().unwrap()
+    );
+    assert_eq!(conn.server_port, srv.port);
+    assert_eq!(conn.transport, ipc::Transport::Udp);
+    assert_eq!(
+        conn.cipher.as_ref().map(|c| c.as_str()),
+        Some("AES-256-GCM")
+    );
+    assert_eq!(conn.interface, interface);
+    assert!(
+        conn.kill_switch,
+        "redirect-gateway: kill switch on by default"
+    );
+    assert!(nft_table_present(&lab), "kill switch table while connected");
+
+    // The applied route plan, entry by entry.
+    let routes = client.session_routes(info.id).await.unwrap();
+    let has = |dst: &str, kind: ipc::RouteKind| {
+        routes
+            .routes
+            .iter()
+            .any(|r| r.destination.as_str() == dst && r.kind == kind)
+    };
+    assert!(
+        has("198.18.0.1/32", ipc::RouteKind::ServerBypass),
+        "{routes:#?}"
+    );
+    assert!(has("0.0.0.0/1", ipc::RouteKind::IntoTunnel), "{routes:#?}");
+    assert!(
+        has("128.0.0.0/1", ipc::RouteKind::IntoTunnel),
+        "{routes:#?}"
+    );
+    assert!(has("192.168.1.0/24", ipc::RouteKind::Lan), "{routes:#?}");
+    assert!(has("0.0.0.0/0", ipc::RouteKind::Blocked), "{routes:#?}");
+    let bypass = routes
+        .routes
+        .iter()
+        .find(|r| r.kind == ipc::RouteKind::ServerBypass)
+        .unwrap();
+    assert_eq!(bypass.gateway, Some(addr::ROUTER_LAN.parse().unwrap()));
+
     // route-check sees the tunnel for the target, named after the session.
     let r = client
         .route_check(addr::TARGET.parse().unwrap())
@@ -144,6 +195,23 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
     let after = lab.client_network_snapshot().unwrap();
     assert!(!journal.exists(), "journal left after a clean disconnect");
     assert_eq!(before, after, "network state after disconnect");
+    assert!(
+        !nft_table_present(&lab),
+        "kill switch left after a deliberate disconnect"
+    );
+}
+
+/// Whether the kill switch's nftables table exists in the client namespace.
+fn nft_table_present(lab: &Lab) -> bool {
+    let out = lab
+        .ns(Role::Cli)
+        .unwrap()
+        .cmd("nft")
+        .args(["list", "tables"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nft list tables failed");
+    String::from_utf8_lossy(&out.stdout).contains("inet oxivpn")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -167,13 +235,20 @@ async fn helper_killed_mid_session_is_repaired_at_next_start() {
     let during = lab.client_network_snapshot().unwrap();
     assert_ne!(before, during, "connecting changed nothing?");
 
+    assert!(nft_table_present(&lab));
     service.signal(nix::sys::signal::Signal::SIGKILL).unwrap();
     service.wait_exit(Duration::from_secs(10)).unwrap();
+    // A crash leaves the kill switch on: nothing leaks until the next start decides.
+    assert!(
+        nft_table_present(&lab),
+        "kill switch kept through the crash"
+    );
     assert!(state.join(format!("journal-{}.json", info.id.0)).exists());
 
     // The next helper repairs before it accepts anyone.
     let _again = start_service(&lab, &sock, &state, "helper-service-2");
     let after = lab.client_network_snapshot().unwrap();
     assert_eq!(before, after, "network state after kill -9 and restart");
+    assert!(!nft_table_present(&lab), "kill switch decided at restart");
     assert!(!state.join(format!("journal-{}.json", info.id.0)).exists());
 }

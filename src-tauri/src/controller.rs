@@ -637,6 +637,7 @@ impl Actor {
                 profile_name: name,
                 profile_text: text,
                 credentials: creds,
+                options: ipc::ConnectOptions::default(),
             })
             .await;
         match res {

@@ -270,6 +270,13 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
+
+    pub async fn session_routes(&self, session: SessionId) -> Result<SessionRoutes, ClientError> {
+        match self.request(Request::SessionRoutes { session }).await? {
+            Response::Routes(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 fn unexpected(r: Response) -> ClientError {

@@ -169,6 +169,10 @@ mod tests {
                     password: Some(Secret::try_from("pw").unwrap()),
                     ..Credentials::default()
                 },
+                options: ConnectOptions {
+                    kill_switch: KillSwitchMode::Off,
+                    allow_lan: true,
+                },
             }),
         }
     }
@@ -229,6 +233,90 @@ mod tests {
         for f in frames {
             let bytes = encode(&f).unwrap();
             assert_eq!(decode::<ServerFrame>(&bytes[4..]).unwrap(), f);
+        }
+    }
+
+    #[test]
+    fn session_details_and_routes_round_trip() {
+        let info = SessionInfo {
+            id: SessionId(3),
+            owner_uid: 1000,
+            profile_name: Some(ProfileName::try_from("work").unwrap()),
+            stage: Stage::Starting,
+            started_unix_ms: 1,
+            stats: Stats::default(),
+            connection: Some(Box::new(ConnectionInfo {
+                server_addr: "198.18.0.1".parse().unwrap(),
+                server_port: 1194,
+                transport: Transport::Udp,
+                remote: ShortText::sanitized("vpn.example"),
+                cipher: Some(ShortText::sanitized("AES-256-GCM")),
+                tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
+                key_derivation: Some(ShortText::sanitized("tls-ekm")),
+                kill_switch: true,
+                interface: Some(ShortText::sanitized("oxi0")),
+            })),
+        };
+        let routes = SessionRoutes {
+            session: SessionId(3),
+            routes: vec![RouteEntry {
+                destination: ShortText::sanitized("0.0.0.0/1"),
+                gateway: None,
+                device: Some(ShortText::sanitized("oxi0")),
+                kind: RouteKind::IntoTunnel,
+                reason: ShortText::sanitized("redirect-gateway def1"),
+            }],
+            notes: vec![],
+        };
+        for f in [
+            ServerFrame::Response {
+                id: RequestId(1),
+                result: Ok(Response::Sessions(vec![info])),
+            },
+            ServerFrame::Response {
+                id: RequestId(2),
+                result: Ok(Response::Routes(routes)),
+            },
+        ] {
+            let bytes = encode(&f).unwrap();
+            assert_eq!(decode::<ServerFrame>(&bytes[4..]).unwrap(), f);
+        }
+        let json = String::from_utf8(
+            encode(&ClientFrame::Request {
+                id: RequestId(4),
+                body: Request::SessionRoutes {
+                    session: SessionId(3),
+                },
+            })
+            .unwrap()[4..]
+                .to_vec(),
+        )
+        .unwrap();
+        assert_eq!(
+            json,
+            r#"{"request":{"id":4,"body":{"session_routes":{"session":3}}}}"#
+        );
+    }
+
+    #[test]
+    fn older_peers_without_the_new_fields_still_decode() {
+        // A connect without `options` and a session without `connection` (protocol 1
+        // before they existed) take the defaults.
+        let connect = br#"{"request":{"id":1,"body":{"connect":{"profile_name":"w","profile_text":"client\n"}}}}"#;
+        match decode::<ClientFrame>(connect).unwrap() {
+            ClientFrame::Request {
+                body: Request::Connect(c),
+                ..
+            } => assert_eq!(c.options, ConnectOptions::default()),
+            other => panic!("{other:?}"),
+        }
+        let sessions = br#"{"response":{"id":1,"result":{"Ok":{"sessions":[{"id":1,"owner_uid":0,"profile_name":null,"stage":"starting","started_unix_ms":0,"stats":{"bytes_in":0,"bytes_out":0,"packets_in":0,"packets_out":0,"since_unix_ms":0}}]}}}}"#;
+        match decode::<ServerFrame>(sessions).unwrap() {
+            ServerFrame::Response {
+                result: Ok(Response::Sessions(s)),
+                ..
+            } => assert_eq!(s[0].connection, None),
+            other => panic!("{other:?}"),
         }
     }
 

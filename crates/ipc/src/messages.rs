@@ -78,6 +78,10 @@ pub enum Request {
     RouteCheck {
         addr: IpAddr,
     },
+    /// The route plan applied for a session (same visibility rules as disconnect).
+    SessionRoutes {
+        session: SessionId,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -86,6 +90,30 @@ pub struct ConnectRequest {
     pub profile_text: ProfileText,
     #[serde(default)]
     pub credentials: Credentials,
+    #[serde(default)]
+    pub options: ConnectOptions,
+}
+
+/// Per-connect choices of the user.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectOptions {
+    #[serde(default)]
+    pub kill_switch: KillSwitchMode,
+    /// With the kill switch on, still let traffic to the directly attached
+    /// subnets through (printers, NAS). DNS to the LAN stays blocked.
+    #[serde(default)]
+    pub allow_lan: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum KillSwitchMode {
+    /// On when the profile or the server redirects all traffic, off for split tunnels.
+    #[default]
+    Default,
+    /// On even for a split tunnel.
+    On,
+    Off,
 }
 
 /// Everything the user typed. Debug redacts the secrets (see [`Secret`]).
@@ -140,6 +168,7 @@ pub enum Response {
     Subscribed,
     ChallengeAnswered,
     Route(RouteExplanation),
+    Routes(SessionRoutes),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -151,6 +180,99 @@ pub struct SessionInfo {
     pub stage: Stage,
     pub started_unix_ms: u64,
     pub stats: Stats,
+    /// What the session is (or last was) connected with; `None` before the first
+    /// connect and for another user's session.
+    #[serde(default)]
+    pub connection: Option<Box<ConnectionInfo>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Transport {
+    Udp,
+    Tcp,
+}
+
+/// The server and the security a session actually got.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectionInfo {
+    /// The address actually connected (after resolving and failover).
+    pub server_addr: IpAddr,
+    pub server_port: u16,
+    pub transport: Transport,
+    /// The profile's `remote` host as written ("vpn.example.com").
+    pub remote: ShortText,
+    /// Negotiated data-channel cipher ("AES-256-GCM").
+    #[serde(default)]
+    pub cipher: Option<ShortText>,
+    /// TLS version and suite of the control channel ("TLSv1.3 TLS13_AES_256_GCM_SHA384").
+    #[serde(default)]
+    pub tls: Option<ShortText>,
+    /// "tls-ekm" or "legacy PRF".
+    #[serde(default)]
+    pub key_derivation: Option<ShortText>,
+    /// Whether the kill switch guards this session.
+    #[serde(default)]
+    pub kill_switch: bool,
+    #[serde(default)]
+    pub interface: Option<ShortText>,
+}
+
+/// The routes a session's plan put in place, with why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRoutes {
+    pub session: SessionId,
+    pub routes: Vec<RouteEntry>,
+    /// Planner remarks that change nothing ("server is on-link: no host route").
+    #[serde(default)]
+    pub notes: Vec<ShortText>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RouteEntry {
+    /// Prefix in CIDR notation: "0.0.0.0/1", "198.18.0.1/32", "::/3".
+    pub destination: ShortText,
+    pub gateway: Option<IpAddr>,
+    pub device: Option<ShortText>,
+    pub kind: RouteKind,
+    /// One line for people.
+    pub reason: ShortText,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RouteKind {
+    /// Into the tunnel (redirect-gateway).
+    IntoTunnel,
+    /// Host route to a VPN server around the tunnel.
+    ServerBypass,
+    /// Host route to the DHCP server around the tunnel (bypass-dhcp).
+    DhcpServerBypass,
+    /// Host route to a pre-tunnel resolver around the tunnel (bypass-dns).
+    DnsBypass,
+    /// A directly attached prefix: stays on the LAN.
+    Lan,
+    /// A route the server pushed (or the profile named).
+    Pushed,
+    /// Refused routes and, with the kill switch on, everything else.
+    Blocked,
+    /// A pre-existing route deleted for the session (restored on disconnect).
+    Removed,
+}
+
+impl RouteKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::IntoTunnel => "into tunnel",
+            Self::ServerBypass => "server bypass",
+            Self::DhcpServerBypass => "DHCP-server bypass",
+            Self::DnsBypass => "DNS bypass",
+            Self::Lan => "LAN",
+            Self::Pushed => "pushed route",
+            Self::Blocked => "blocked",
+            Self::Removed => "removed",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

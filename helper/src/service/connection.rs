@@ -236,6 +236,7 @@ async fn handle(
         Request::AnswerChallenge { session, response } => sessions
             .answer_challenge(&peer, session, response)
             .map(|()| Response::ChallengeAnswered),
+        Request::SessionRoutes { session } => sessions.routes(&peer, session).map(Response::Routes),
         Request::RouteCheck { addr } => {
             sessions.route_check(&peer, addr).await.map(Response::Route)
         }

@@ -6,6 +6,7 @@ mod listener;
 pub mod peer;
 pub mod profile_guard;
 mod route_check;
+pub mod route_plan;
 mod sessions;
 // Parts of the seam are only used by the real tunnel adapter and by tests.
 #[allow(dead_code)]
@@ -150,10 +151,7 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
             .leases
             .dhclient_dirs
             .extend(args.dhcp_lease_dir.iter().cloned());
-        Arc::new(engine::PerSessionEngine {
-            net,
-            state_dir: args.state_dir.clone(),
-        })
+        Arc::new(engine::PerSessionEngine::new(net, args.state_dir.clone()))
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -167,6 +165,12 @@ async fn serve(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::
     std::fs::create_dir_all(&args.state_dir)
         .with_context(|| format!("creating state directory {}", args.state_dir.display()))?;
     recover_network(&args.state_dir);
+    if !args.stub_tunnel {
+        // Fails only if nft cannot run: then connecting would fail too; say why now.
+        if let Err(e) = engine::recover_kill_switch(&args.state_dir) {
+            tracing::error!(error = %e, "kill switch recovery failed");
+        }
+    }
     let listener = listener::bind(&args.socket, authorizer.gid(), args.socket_mode)?;
     tracing::info!(
         socket = %args.socket.display(),

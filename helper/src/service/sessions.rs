@@ -8,8 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ipc::{
-    ConnectRequest, DisconnectReason, Event, EventBody, HelperStatus, IpcError, LogLine, LogText,
-    ProfileName, RouteExplanation, Secret, SessionId, SessionInfo, ShortText, Stage, Stats,
+    ConnectRequest, ConnectionInfo, DisconnectReason, Event, EventBody, HelperStatus, IpcError,
+    LogLine, LogText, ProfileName, RouteEntry, RouteExplanation, Secret, SessionId, SessionInfo,
+    SessionRoutes, ShortText, Stage, Stats,
 };
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument;
@@ -46,6 +47,10 @@ struct Entry {
     stop: watch::Sender<Option<u32>>,
     challenge_tx: mpsc::Sender<Secret>,
     challenge_pending: bool,
+    connection: Option<ConnectionInfo>,
+    /// The applied route plan of the current (or last) connection.
+    routes: Vec<RouteEntry>,
+    route_notes: Vec<ShortText>,
 }
 
 impl Entry {
@@ -65,6 +70,11 @@ impl Entry {
                 self.stats
             } else {
                 Stats::default()
+            },
+            connection: if visible {
+                self.connection.clone().map(Box::new)
+            } else {
+                None
             },
         }
     }
@@ -195,6 +205,9 @@ impl Sessions {
                 stop: stop_tx,
                 challenge_tx,
                 challenge_pending: false,
+                connection: None,
+                routes: Vec::new(),
+                route_notes: Vec::new(),
             };
             let info = entry.info(id, peer);
             map.insert(id, entry);
@@ -209,6 +222,7 @@ impl Sessions {
             remote_index: 0,
             auth_token: None,
             attempt: 0,
+            options: req.options,
         };
         let me = self.clone();
         let remotes = guarded.remotes.len().max(1);
@@ -223,6 +237,7 @@ impl Sessions {
                         Arc::new(tokio::sync::Mutex::new(challenge_rx)),
                     )
                     .await;
+                me.launcher.session_ended(id).await;
                 me.finish(id, reason);
             }
             .instrument(span),
@@ -266,6 +281,22 @@ impl Sessions {
             .map_err(|_| IpcError::NoChallengePending { session: id })?;
         entry.challenge_pending = false;
         Ok(())
+    }
+
+    /// The route plan applied for a session (empty until it is connected).
+    pub fn routes(&self, peer: &Peer, id: SessionId) -> Result<SessionRoutes, IpcError> {
+        let map = self.lock()?;
+        let entry = map
+            .get(&id)
+            .ok_or(IpcError::NoSuchSession { session: id })?;
+        if !peer.may_control(entry.owner_uid) {
+            return Err(IpcError::NotYourSession { session: id });
+        }
+        Ok(SessionRoutes {
+            session: id,
+            routes: entry.routes.clone(),
+            notes: entry.route_notes.clone(),
+        })
     }
 
     pub async fn route_check(
@@ -354,6 +385,11 @@ impl Sessions {
                 TunnelUpdate::Stage(s) => e.stage = s.clone(),
                 TunnelUpdate::Stats(s) => e.stats = *s,
                 TunnelUpdate::Challenge(_) => e.challenge_pending = true,
+                TunnelUpdate::Connection(c) => e.connection = Some(c.clone()),
+                TunnelUpdate::Routes(r, n) => {
+                    e.routes = r.clone();
+                    e.route_notes = n.clone();
+                }
                 TunnelUpdate::Log(..) | TunnelUpdate::AuthToken(_) => {}
             }
             e.owner_uid
@@ -369,7 +405,17 @@ impl Sessions {
                 message: LogText::sanitized(&msg),
             }),
             TunnelUpdate::Challenge(c) => EventBody::Challenge(c),
-            TunnelUpdate::AuthToken(_) => return,
+            TunnelUpdate::Connection(c) => {
+                tracing::info!(
+                    server = %c.server_addr,
+                    cipher = c.cipher.as_ref().map(|c| c.as_str()),
+                    tls = c.tls.as_ref().map(|t| t.as_str()),
+                    kill_switch = c.kill_switch,
+                    "connection details"
+                );
+                return;
+            }
+            TunnelUpdate::AuthToken(_) | TunnelUpdate::Routes(..) => return,
         };
         self.publish(owner, id, body);
     }
@@ -544,6 +590,7 @@ mod tests {
             ))
             .unwrap(),
             credentials: ipc::Credentials::default(),
+            options: ipc::ConnectOptions::default(),
         }
     }
 

@@ -7,7 +7,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use ipc::{ChallengeRequest, Credentials, LogLevel, Secret, SessionId, Stage, Stats};
+use ipc::{
+    ChallengeRequest, ConnectOptions, ConnectionInfo, Credentials, LogLevel, RouteEntry, Secret,
+    SessionId, ShortText, Stage, Stats,
+};
 use tokio::sync::{mpsc, watch, Mutex};
 
 /// Everything one attempt needs. The profile text already passed the guard.
@@ -22,6 +25,8 @@ pub struct AttemptSpec {
     /// From a previous attempt's PUSH_REPLY; used instead of the password.
     pub auth_token: Option<Secret>,
     pub attempt: u32,
+    /// The user's per-connect choices (kill switch).
+    pub options: ConnectOptions,
 }
 
 #[derive(Debug)]
@@ -32,6 +37,10 @@ pub enum TunnelUpdate {
     Challenge(ChallengeRequest),
     /// The server pushed `auth-token`: reuse it on reconnects.
     AuthToken(Secret),
+    /// Server and security actually in use; sent before `Stage::Connected`.
+    Connection(ConnectionInfo),
+    /// The applied route plan (entries, planner notes); sent before `Stage::Connected`.
+    Routes(Vec<RouteEntry>, Vec<ShortText>),
 }
 
 /// How an attempt ended.
@@ -68,6 +77,12 @@ pub trait TunnelLauncher: Send + Sync + 'static {
         stop: StopSignal,
         challenges: ChallengeAnswers,
     ) -> AttemptFuture;
+
+    /// The session ended for good (disconnect, auth failure, giving up, shutdown):
+    /// release what outlives its attempts (the kill switch).
+    fn session_ended(&self, _session: SessionId) -> AttemptFuture {
+        Box::pin(async { AttemptEnd::Stopped })
+    }
 }
 
 /// Stands in until the tunnel engine is wired: goes to `connecting` and waits

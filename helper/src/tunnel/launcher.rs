@@ -1,18 +1,22 @@
 //! The IPC service's seam ([`TunnelLauncher`]) implemented with the real tunnel.
 
 use std::net::IpAddr;
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ipc::{LogLevel, Secret, ShortText, Stage, Stats};
+use ipc::{ChallengeRequest, ConnectionInfo, LogLevel, Secret, ShortText, Stage, Stats, Transport};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Level;
 
-use super::{remote_text, run, NetOptions, TunnelEnd, TunnelEvent, TunnelSpec, TunnelStage};
+use super::{
+    remote_text, run, NetOptions, TunnelEnd, TunnelEvent, TunnelOutcome, TunnelSpec, TunnelStage,
+};
 use crate::service::tunnel_port::{
     AttemptEnd, AttemptFuture, AttemptSpec, ChallengeAnswers, StopSignal, TunnelLauncher,
     TunnelUpdate,
 };
+use ovpn_core::config::ChallengeResponse;
+use ovpn_core::session::Challenge;
 
 /// Brings real tunnels up for the service.
 #[derive(Debug, Clone, Default)]
@@ -30,7 +34,7 @@ impl TunnelLauncher for EngineLauncher {
         spec: AttemptSpec,
         updates: mpsc::Sender<TunnelUpdate>,
         mut stop: StopSignal,
-        _challenges: ChallengeAnswers,
+        challenges: ChallengeAnswers,
     ) -> AttemptFuture {
         let net = self.net.clone();
         Box::pin(async move {
@@ -46,17 +50,27 @@ impl TunnelLauncher for EngineLauncher {
                 }),
                 _ => None,
             };
-            let ts = TunnelSpec {
+            let mut ts = TunnelSpec {
                 profile,
                 credentials,
                 auth_token: spec.auth_token.as_ref().map(|s| s.expose().to_owned()),
                 remote_index: Some(spec.remote_index),
                 net,
                 gui_version: Some(format!("OxiVPN_{}", env!("CARGO_PKG_VERSION"))),
+                challenge_response: None,
             };
+            // A static-challenge answer typed with the password (app, oxivpnctl).
+            if ts.profile.static_challenge.is_some() {
+                ts.challenge_response = spec.credentials.challenge_response.as_ref().map(|r| {
+                    ChallengeResponse::Static {
+                        response: r.expose().to_owned(),
+                    }
+                });
+            }
             let token = CancellationToken::new();
             let watcher = {
                 let token = token.clone();
+                let mut stop = stop.clone();
                 tokio::spawn(async move {
                     loop {
                         if stop.borrow_and_update().is_some() {
@@ -69,19 +83,71 @@ impl TunnelLauncher for EngineLauncher {
                     }
                 })
             };
-            let (tx, mut rx) = mpsc::unbounded_channel();
-            let fut = run(ts, tx, token);
-            tokio::pin!(fut);
             let mut since_ms = 0u64;
+            let mut asked = 0u32;
             let outcome = loop {
-                tokio::select! {
-                    Some(ev) = rx.recv() => forward(ev, &updates, &mut since_ms).await,
-                    out = &mut fut => break out,
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let fut = run(ts.clone(), tx, token.clone());
+                tokio::pin!(fut);
+                let mut challenge = None;
+                let outcome = loop {
+                    tokio::select! {
+                        Some(ev) = rx.recv() => match ev {
+                            TunnelEvent::Challenge(c) => challenge = Some(c),
+                            ev => forward(ev, &updates, &mut since_ms).await,
+                        },
+                        out = &mut fut => break out,
+                    }
+                };
+                while let Ok(ev) = rx.try_recv() {
+                    match ev {
+                        TunnelEvent::Challenge(c) => challenge = Some(c),
+                        ev => forward(ev, &updates, &mut since_ms).await,
+                    }
+                }
+                let Some(challenge) = challenge else {
+                    break outcome;
+                };
+                if outcome.end == TunnelEnd::Stopped || asked >= MAX_CHALLENGES {
+                    break outcome;
+                }
+                asked += 1;
+                if let Some(t) = &outcome.auth_token {
+                    ts.auth_token = Some(t.clone());
+                }
+                match ask(&challenge, &updates, &challenges, &mut stop).await {
+                    Asked::Answer(response) => {
+                        ts.challenge_response = Some(response_for(&challenge, response));
+                        let _ = updates
+                            .send(TunnelUpdate::Log(
+                                LogLevel::Info,
+                                "challenge answered; authenticating again".into(),
+                            ))
+                            .await;
+                    }
+                    Asked::Stopped => {
+                        break TunnelOutcome {
+                            end: TunnelEnd::Stopped,
+                            ..outcome
+                        }
+                    }
+                    Asked::TimedOut => {
+                        break TunnelOutcome {
+                            end: TunnelEnd::AuthFailed(format!(
+                                "the challenge was not answered within {} s",
+                                CHALLENGE_TIMEOUT.as_secs()
+                            )),
+                            ..outcome
+                        }
+                    }
+                    Asked::Unsupported(what) => {
+                        break TunnelOutcome {
+                            end: TunnelEnd::Fatal(what),
+                            ..outcome
+                        }
+                    }
                 }
             };
-            while let Ok(ev) = rx.try_recv() {
-                forward(ev, &updates, &mut since_ms).await;
-            }
             watcher.abort();
             match outcome.end {
                 TunnelEnd::Stopped => AttemptEnd::Stopped,
@@ -134,12 +200,94 @@ async fn forward(ev: TunnelEvent, updates: &mpsc::Sender<TunnelUpdate>, since_ms
             Ok(s) => TunnelUpdate::AuthToken(s),
             Err(_) => return,
         },
+        // Answered by the attempt loop; a CR_TEXT challenge on a live session is not.
         TunnelEvent::Challenge(_) => TunnelUpdate::Log(
             LogLevel::Warn,
-            "the server asks for a challenge response, which this helper cannot ask for yet".into(),
+            "the server asks for a challenge response this helper cannot answer here".into(),
         ),
+        TunnelEvent::Negotiated(d) => TunnelUpdate::Connection(ConnectionInfo {
+            server_addr: d.remote.ip(),
+            server_port: d.remote.port(),
+            transport: if d.tcp {
+                Transport::Tcp
+            } else {
+                Transport::Udp
+            },
+            remote: ShortText::sanitized(&d.remote_host),
+            cipher: d.cipher.as_deref().map(ShortText::sanitized),
+            tls: d.tls.as_deref().map(ShortText::sanitized),
+            key_derivation: d.key_derivation.as_deref().map(ShortText::sanitized),
+            kill_switch: d.kill_switch,
+            interface: Some(ShortText::sanitized(&d.interface)),
+        }),
+        TunnelEvent::Plan(p) => {
+            let (routes, notes) = crate::service::route_plan::entries(&p);
+            TunnelUpdate::Routes(routes, notes)
+        }
     };
     let _ = updates.send(u).await;
+}
+
+/// How long the user has to answer a challenge before the session gives up.
+const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(300);
+/// Challenges answered per attempt (a server asking over and over is refused).
+const MAX_CHALLENGES: u32 = 4;
+
+enum Asked {
+    Answer(Secret),
+    Stopped,
+    TimedOut,
+    Unsupported(String),
+}
+
+/// Shows the challenge to the session's clients and waits for the answer.
+async fn ask(
+    challenge: &Challenge,
+    updates: &mpsc::Sender<TunnelUpdate>,
+    answers: &ChallengeAnswers,
+    stop: &mut StopSignal,
+) -> Asked {
+    let (prompt, echo) = match challenge {
+        Challenge::Static { text, echo } => (text.clone(), *echo),
+        Challenge::Dynamic { text, echo, .. } => (text.clone(), *echo),
+        other => {
+            return Asked::Unsupported(format!(
+                "the server asks for a challenge this helper cannot answer: {other:?}"
+            ))
+        }
+    };
+    let mut rx = answers.lock().await;
+    // An answer left over from an earlier prompt is stale.
+    while rx.try_recv().is_ok() {}
+    let _ = updates
+        .send(TunnelUpdate::Challenge(ChallengeRequest {
+            prompt: ShortText::sanitized(&prompt),
+            echo,
+        }))
+        .await;
+    tokio::select! {
+        a = rx.recv() => match a {
+            Some(a) => Asked::Answer(a),
+            None => Asked::Stopped,
+        },
+        _ = stop.wait_for(|s| s.is_some()) => Asked::Stopped,
+        () = tokio::time::sleep(CHALLENGE_TIMEOUT) => Asked::TimedOut,
+    }
+}
+
+fn response_for(challenge: &Challenge, answer: Secret) -> ChallengeResponse {
+    match challenge {
+        Challenge::Dynamic {
+            state_id, username, ..
+        } => ChallengeResponse::Dynamic {
+            state_id: state_id.clone(),
+            username: username.clone(),
+            response: answer.expose().to_owned(),
+        },
+        _ => ChallengeResponse::Static {
+            response: answer.expose().to_owned(),
+        },
+    }
 }
 
 fn log_level(l: Level) -> LogLevel {

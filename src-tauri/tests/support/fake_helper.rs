@@ -161,6 +161,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     stage: Stage::Starting,
                     started_unix_ms: 1_700_000_000_000,
                     stats: Stats::default(),
+                    connection: None,
                 };
                 seen.lock().unwrap().connects.push(req);
                 after.push(ev(current, EventBody::Stage(Stage::Resolving)));
@@ -251,11 +252,14 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         packets_out: 1,
                         since_unix_ms: 1_700_000_000_000,
                     },
+                    connection: None,
                 }]))
             }
-            Request::ListSessions | Request::Status => Err(IpcError::Unsupported {
-                what: ShortText::sanitized("not in the fake"),
-            }),
+            Request::ListSessions | Request::Status | Request::SessionRoutes { .. } => {
+                Err(IpcError::Unsupported {
+                    what: ShortText::sanitized("not in the fake"),
+                })
+            }
         };
         let started = matches!(
             result,
