@@ -624,9 +624,12 @@ impl Bench {
             let rss = measure::peak_rss_kib(pid)? as f64 / 1024.0;
             let cpu_per_gb = (up_cpu + down_cpu) / ((up_bytes + down_bytes) / 1e9);
             say(&format!(
-                "  {:<16} round {round}{}: up {up:.0} Mbit/s, down {down:.0} Mbit/s, {cpu_per_gb:.2} CPU-s/GB, peak RSS {rss:.1} MiB, RTT {rtt:.3} ms",
+                "  {:<16} round {round}{}: up {up:.0} Mbit/s, down {down:.0} Mbit/s, {cpu_per_gb:.2} CPU-s/GB (up {:.2}, down {:.2}), peak RSS {rss:.1} MiB ({}), RTT {rtt:.3} ms",
                 side.run.label,
-                if record { "" } else { " (warm-up, discarded)" }
+                if record { "" } else { " (warm-up, discarded)" },
+                up_cpu / (up_bytes / 1e9),
+                down_cpu / (down_bytes / 1e9),
+                measure::rss_breakdown(pid),
             ));
             if record {
                 side.run.rtt_ms.push(rtt);

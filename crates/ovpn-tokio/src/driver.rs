@@ -3,7 +3,8 @@
 //!
 //! After a readiness event the driver drains up to [`BATCH`] packets with
 //! non-blocking reads before it goes back to the reactor: parking in epoll per
-//! packet cost far more CPU than the cipher (see the bench notes).
+//! packet cost far more CPU than the cipher (see the bench notes). On UDP the link
+//! is read with `recvmmsg` and written with GSO runs ([`crate::udp_batch`]).
 
 use std::future::Future;
 use std::io;
@@ -12,12 +13,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use ovpn_core::session::{Client, DisconnectReason, Event, Stats, DATA_HEADROOM, DATA_TAILROOM};
+use ovpn_core::session::{
+    Client, DisconnectReason, Event, SessionInfo, Stats, DATA_HEADROOM, DATA_TAILROOM,
+};
 use ovpn_core::transport::{frame_tcp, TcpFramer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
+
+use crate::udp_batch::{RecvBatch, SendQueue};
 use tracing::{debug, trace, warn};
 
 use crate::link::Link;
@@ -81,6 +86,7 @@ impl std::fmt::Display for DriverEnd {
 pub struct DriverHandle {
     commands: mpsc::UnboundedSender<Command>,
     stats: watch::Receiver<Stats>,
+    info: watch::Receiver<Option<SessionInfo>>,
 }
 
 impl DriverHandle {
@@ -102,14 +108,26 @@ impl DriverHandle {
     pub fn stats_watch(&self) -> watch::Receiver<Stats> {
         self.stats.clone()
     }
+
+    /// Cipher and TLS details, refreshed when the configuration arrives and when keys
+    /// are renewed (`None` before the data channel has keys).
+    pub fn session_info(&self) -> Option<SessionInfo> {
+        self.info.borrow().clone()
+    }
 }
 
 enum Io {
-    Udp(UdpSocket),
+    Udp {
+        sock: UdpSocket,
+        rx: Box<RecvBatch>,
+        tx: SendQueue,
+    },
     Tcp {
         rd: OwnedReadHalf,
         wr: OwnedWriteHalf,
         framer: TcpFramer,
+        /// Raw reads from the stream.
+        rbuf: Vec<u8>,
         frame: Vec<u8>,
         out: Vec<u8>,
     },
@@ -118,13 +136,18 @@ enum Io {
 impl Io {
     fn new(link: Link) -> Self {
         match link {
-            Link::Udp(s) => Io::Udp(s),
+            Link::Udp(sock) => Io::Udp {
+                sock,
+                rx: Box::default(),
+                tx: SendQueue::default(),
+            },
             Link::Tcp(s) => {
                 let (rd, wr) = s.into_split();
                 Io::Tcp {
                     rd,
                     wr,
                     framer: TcpFramer::default(),
+                    rbuf: vec![0u8; LINK_BUF],
                     frame: Vec::with_capacity(LINK_BUF),
                     out: Vec::with_capacity(LINK_BUF),
                 }
@@ -132,31 +155,25 @@ impl Io {
         }
     }
 
-    async fn recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Waits until the link has something to read (cancel safe).
+    async fn readable(&self) -> io::Result<()> {
         match self {
-            Io::Udp(s) => s.recv(buf).await,
-            Io::Tcp { rd, .. } => rd.read(buf).await,
+            Io::Udp { sock, .. } => sock.readable().await,
+            Io::Tcp { rd, .. } => rd.readable().await,
         }
     }
 
-    /// Non-blocking receive: `ErrorKind::WouldBlock` when nothing is queued.
-    fn try_recv(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Io::Udp(s) => s.try_recv(buf),
-            Io::Tcp { rd, .. } => rd.try_read(buf),
-        }
-    }
-
-    /// Sends one packet; UDP errors are logged and swallowed (the core's timers deal
-    /// with loss), TCP errors end the link. TCP frames are queued and written by
+    /// Queues one packet; UDP errors are logged and swallowed (the core's timers deal
+    /// with loss), TCP errors end the link. Packets are written by
     /// [`flush`](Self::flush) (or once enough are queued), so a batch of packets
-    /// costs one write.
+    /// costs one write (TCP) or one GSO send per run of equal sizes (UDP).
     async fn send(&mut self, pkt: &[u8]) -> io::Result<()> {
         match self {
-            Io::Udp(s) => {
-                if let Err(e) = s.send(pkt).await {
-                    debug!(error = %e, len = pkt.len(), "UDP send failed");
+            Io::Udp { sock, tx, .. } => {
+                if tx.must_flush_before(pkt.len()) {
+                    tx.flush(sock).await;
                 }
+                tx.push(pkt);
                 Ok(())
             }
             Io::Tcp { out, .. } => {
@@ -169,10 +186,13 @@ impl Io {
         }
     }
 
-    /// Writes the queued TCP frames (no-op for UDP).
+    /// Writes what is queued.
     async fn flush(&mut self) -> io::Result<()> {
         match self {
-            Io::Udp(_) => Ok(()),
+            Io::Udp { sock, tx, .. } => {
+                tx.flush(sock).await;
+                Ok(())
+            }
             Io::Tcp { wr, out, .. } => {
                 if out.is_empty() {
                     return Ok(());
@@ -208,6 +228,7 @@ pub struct Driver<T: TunDevice> {
     commands: mpsc::UnboundedReceiver<Command>,
     stats: watch::Sender<Stats>,
     stats_at: Instant,
+    info: watch::Sender<Option<SessionInfo>>,
 }
 
 impl<T: TunDevice> Driver<T> {
@@ -220,6 +241,7 @@ impl<T: TunDevice> Driver<T> {
     ) -> (Self, DriverHandle) {
         let (ctx, crx) = mpsc::unbounded_channel();
         let (stx, srx) = watch::channel(client.stats());
+        let (itx, irx) = watch::channel(None);
         (
             Self {
                 client,
@@ -229,10 +251,12 @@ impl<T: TunDevice> Driver<T> {
                 commands: crx,
                 stats: stx,
                 stats_at: Instant::now(),
+                info: itx,
             },
             DriverHandle {
                 commands: ctx,
                 stats: srx,
+                info: irx,
             },
         )
     }
@@ -247,8 +271,13 @@ impl<T: TunDevice> Driver<T> {
         self.io.flush().await.map_err(DriverEnd::LinkClosed)?;
         let mut ended = None;
         while let Some(ev) = self.client.poll_event() {
-            if let Event::Disconnected(r) = &ev {
-                ended = Some(r.clone());
+            match &ev {
+                Event::Disconnected(r) => ended = Some(r.clone()),
+                // Before the event goes out, so its receiver can read the details.
+                Event::ConfigReceived(_) | Event::KeysRenewed { .. } => {
+                    self.info.send_replace(self.client.session_info());
+                }
+                _ => {}
             }
             let _ = self.events.send(ev);
         }
@@ -267,7 +296,6 @@ impl<T: TunDevice> Driver<T> {
     }
 
     async fn run_inner(&mut self) -> DriverEnd {
-        let mut link_buf = vec![0u8; LINK_BUF];
         // The TUN is read into `tun_read` (zeroed once); each packet is then copied
         // behind the headroom in `tun_buf`, which the core encrypts in place and may
         // grow into its tailroom. Its capacity is reserved once, so per packet this
@@ -298,31 +326,13 @@ impl<T: TunDevice> Driver<T> {
                 sleep.as_mut().reset(tokio::time::Instant::from_std(d));
             }
             tokio::select! {
-                r = self.io.recv(&mut link_buf) => {
-                    let mut r = r;
-                    for _ in 0..BATCH {
-                        match r {
-                            Ok(0) if self.io_is_tcp() => {
-                                return DriverEnd::LinkClosed(io::Error::new(
-                                    io::ErrorKind::UnexpectedEof,
-                                    "the server closed the TCP connection",
-                                ));
-                            }
-                            Ok(n) => {
-                                if let Err(end) = self.on_link_bytes(&mut link_buf, n).await {
-                                    return end;
-                                }
-                            }
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                            Err(e) if self.io_is_tcp() => return DriverEnd::LinkClosed(e),
-                            Err(e) => {
-                                // e.g. ECONNREFUSED from an ICMP port unreachable: keep going,
-                                // the core's timers decide when to give up.
-                                debug!(error = %e, "UDP receive error");
-                                break;
-                            }
-                        }
-                        r = self.io.try_recv(&mut link_buf);
+                r = self.io.readable() => {
+                    let r = match r {
+                        Ok(()) => self.on_link_readable().await,
+                        Err(e) => Err(DriverEnd::LinkClosed(e)),
+                    };
+                    if let Err(end) = r {
+                        return end;
                     }
                 }
                 r = tun.recv(&mut tun_read) => {
@@ -361,10 +371,6 @@ impl<T: TunDevice> Driver<T> {
         }
     }
 
-    fn io_is_tcp(&self) -> bool {
-        matches!(self.io, Io::Tcp { .. })
-    }
-
     /// Encrypts one IP packet read from the TUN and sends (or queues) it.
     async fn on_tun_packet(&mut self, buf: &mut Vec<u8>, pkt: &[u8]) -> Result<(), DriverEnd> {
         buf.clear();
@@ -380,29 +386,69 @@ impl<T: TunDevice> Driver<T> {
         Ok(())
     }
 
-    async fn on_link_bytes(&mut self, buf: &mut [u8], n: usize) -> Result<(), DriverEnd> {
-        let now = Instant::now();
-        match &mut self.io {
-            Io::Udp(_) => {
-                if let Some(r) = self.client.handle_packet(now, &mut buf[..n]) {
-                    to_tun(&*self.tun, &buf[r]).await?;
-                }
-            }
-            Io::Tcp { framer, frame, .. } => {
-                framer.push(&buf[..n]);
-                loop {
-                    match framer.pop_into(frame) {
-                        Ok(true) => {
-                            if let Some(r) = self.client.handle_packet(now, &mut frame[..]) {
-                                to_tun(&*self.tun, &frame[r]).await?;
-                            }
-                        }
-                        Ok(false) => break,
+    /// Reads and handles what the link has queued: up to [`BATCH`] reads, then back
+    /// to the reactor (readiness is cleared only by a read that would block).
+    async fn on_link_readable(&mut self) -> Result<(), DriverEnd> {
+        for _ in 0..BATCH {
+            let now = Instant::now();
+            match &mut self.io {
+                Io::Udp { sock, rx, .. } => {
+                    let n = match rx.recv(sock) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                         Err(e) => {
+                            // e.g. ECONNREFUSED from an ICMP port unreachable: keep going,
+                            // the core's timers decide when to give up.
+                            debug!(error = %e, "UDP receive error");
+                            return Ok(());
+                        }
+                    };
+                    for i in 0..n {
+                        let Some(pkt) = rx.datagram(i) else {
+                            debug!("oversized UDP datagram dropped");
+                            continue;
+                        };
+                        if let Some(r) = self.client.handle_packet(now, pkt) {
+                            to_tun(&*self.tun, &pkt[r]).await?;
+                        }
+                    }
+                    if n < crate::udp_batch::RECV_SLOTS {
+                        return Ok(());
+                    }
+                }
+                Io::Tcp {
+                    rd,
+                    framer,
+                    rbuf,
+                    frame,
+                    ..
+                } => {
+                    let n = match rd.try_read(rbuf) {
+                        Ok(0) => {
                             return Err(DriverEnd::LinkClosed(io::Error::new(
-                                io::ErrorKind::InvalidData,
-                                e,
+                                io::ErrorKind::UnexpectedEof,
+                                "the server closed the TCP connection",
                             )))
+                        }
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) => return Err(DriverEnd::LinkClosed(e)),
+                    };
+                    framer.push(&rbuf[..n]);
+                    loop {
+                        match framer.pop_into(frame) {
+                            Ok(true) => {
+                                if let Some(r) = self.client.handle_packet(now, &mut frame[..]) {
+                                    to_tun(&*self.tun, &frame[r]).await?;
+                                }
+                            }
+                            Ok(false) => break,
+                            Err(e) => {
+                                return Err(DriverEnd::LinkClosed(io::Error::new(
+                                    io::ErrorKind::InvalidData,
+                                    e,
+                                )))
+                            }
                         }
                     }
                 }
@@ -437,6 +483,7 @@ mod tests {
     use crate::tun::MemTun;
     use ovpn_core::config::ClientConfig;
     use std::time::SystemTime;
+    use tokio::io::AsyncReadExt;
 
     /// A config the core accepts without any PKI: trust by (never matching) fingerprint.
     fn config(hand_window: Duration, tcp: bool) -> ClientConfig {

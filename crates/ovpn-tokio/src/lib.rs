@@ -9,6 +9,7 @@ pub mod config;
 pub mod driver;
 pub mod link;
 pub mod tun;
+pub mod udp_batch;
 
 pub use driver::{os_seed, Command, Driver, DriverEnd, DriverHandle};
 pub use link::{resolve, Family, Link, LinkError};

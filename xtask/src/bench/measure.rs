@@ -30,8 +30,26 @@ pub fn peak_rss_kib(pid: u32) -> anyhow::Result<u64> {
 }
 
 fn parse_vm_hwm(status: &str) -> Option<u64> {
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    status_kib(status, "VmHWM:")
+}
+
+/// A `Name:   123 kB` line of `/proc/PID/status`, in KiB.
+fn status_kib(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|l| l.starts_with(name))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Where the resident memory is right now (`RssAnon`, `RssFile`, threads), for the
+/// round's log line: heap vs mapped binary.
+pub fn rss_breakdown(pid: u32) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let kib = |n| status_kib(&text, n).map_or("?".into(), |v| format!("{:.1}", v as f64 / 1024.0));
+    format!(
+        "anon {} MiB, file {} MiB, {} threads",
+        kib("RssAnon:"),
+        kib("RssFile:"),
+        status_kib(&text, "Threads:").map_or("?".into(), |v| v.to_string())
+    )
 }
 
 /// The short command name (`/proc/PID/comm`), to check that a pid is the client
