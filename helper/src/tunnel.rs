@@ -15,11 +15,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netcfg::{DiscoverOptions, NetSession, SessionOptions, Tun, TunConfig, TunV4};
-use ovpn_core::config::{ChallengeResponse, Credentials};
+use ovpn_core::config::Credentials;
 use ovpn_core::session::{Challenge, Client, DisconnectReason, Event, Stage, Stats};
 use ovpn_profile::{Endpoint, Profile};
 use ovpn_tokio::config::{client_config, AttemptInputs};
-use ovpn_tokio::{resolve, Driver, DriverEnd, Family, Link, TunDevice};
+use ovpn_tokio::{resolve, Driver, DriverEnd, Family, TunDevice};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tracing::Level;
@@ -41,8 +41,6 @@ pub struct NetOptions {
     /// Leak protection while the tunnel redirects all traffic (`None`: off). Applied by
     /// [`run`]; removed only by the caller (deliberate disconnect).
     pub kill_switch: Option<killswitch::KillSwitch>,
-    /// Apply the kill switch to split tunnels too (the user asked for it).
-    pub kill_switch_always: bool,
 }
 
 /// Everything one attempt needs.
@@ -59,8 +57,6 @@ pub struct TunnelSpec {
     pub net: NetOptions,
     /// Announced as `IV_GUI_VER`.
     pub gui_version: Option<String>,
-    /// The user's answer to a static (SCRV1) or dynamic (CRV1) challenge.
-    pub challenge_response: Option<ChallengeResponse>,
 }
 
 /// Where the attempt is.
@@ -94,35 +90,6 @@ pub enum TunnelEvent {
     AuthToken(String),
     /// The user must answer a challenge; the next attempt carries the answer.
     Challenge(Challenge),
-    /// What the attempt got (server, cipher, TLS); sent right before `Connected`.
-    Negotiated(SessionDetails),
-    /// The route plan that was applied; sent right before `Connected`.
-    Plan(Box<AppliedPlan>),
-}
-
-/// The server and security an attempt actually got.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionDetails {
-    /// The profile's host as written.
-    pub remote_host: String,
-    pub remote: SocketAddr,
-    pub tcp: bool,
-    pub cipher: Option<String>,
-    /// TLS version and suite.
-    pub tls: Option<String>,
-    pub key_derivation: Option<String>,
-    pub kill_switch: bool,
-    pub interface: String,
-}
-
-/// A plan as applied, with the network it was planned against.
-#[derive(Debug, Clone)]
-pub struct AppliedPlan {
-    pub plan: netcfg::Plan,
-    pub state: netcfg::NetworkState,
-    pub interface: String,
-    /// The kill switch blocks everything outside the tunnel.
-    pub kill_switch: bool,
 }
 
 /// How the attempt ended.
@@ -219,9 +186,7 @@ pub async fn run(
         .map(|(e, a)| (*a, e.proto.is_tcp()))
         .collect();
     if let Some(ks) = spec.net.kill_switch.as_ref() {
-        if (spec.profile.redirect_gateway.is_some() || spec.net.kill_switch_always)
-            && !servers.is_empty()
-        {
+        if spec.profile.redirect_gateway.is_some() && !servers.is_empty() {
             if let Err(e) = ks.apply(&servers, None, false).await {
                 rep.log(Level::ERROR, e.clone());
                 last.end = TunnelEnd::Fatal(e);
@@ -327,11 +292,11 @@ async fn attempt(
             .map(|s| Duration::from_secs(u64::from(s)))
             .unwrap_or(TCP_CONNECT_TIMEOUT);
         tokio::select! {
-            r = Link::tcp(addr, timeout) => r,
+            r = killswitch::tcp_link(addr, timeout) => r,
             () = stop.cancelled() => return out,
         }
     } else {
-        Link::udp(addr).await
+        killswitch::udp_link(addr).await
     };
     let link = match link {
         Ok(l) => l,
@@ -351,14 +316,13 @@ async fn attempt(
         auth_token: out.auth_token.clone(),
         gui_version: spec.gui_version.clone(),
     };
-    let mut cfg = match client_config(&spec.profile, endpoint, &inputs) {
+    let cfg = match client_config(&spec.profile, endpoint, &inputs) {
         Ok(c) => c,
         Err(e) => {
             fatal(&mut out, format!("profile: {e}"));
             return out;
         }
     };
-    cfg.challenge_response = spec.challenge_response.clone();
     let tun_mtu = u32::from(cfg.tun_mtu);
     let seed = match ovpn_tokio::os_seed() {
         Ok(s) => s,
@@ -428,8 +392,7 @@ async fn attempt(
                         }
                         let redirects = spec.profile.redirect_gateway.is_some()
                             || cfg.redirect.is_some_and(|r| r.ipv4 || r.ipv6);
-                        let guarded = spec.net.kill_switch.is_some() && (redirects || spec.net.kill_switch_always);
-                        if let (Some(ks), true) = (spec.net.kill_switch.as_ref(), guarded) {
+                        if let (Some(ks), true) = (spec.net.kill_switch.as_ref(), redirects) {
                             // Before the routes move: the tunnel is allowed, everything else stays blocked.
                             let tun_ref = Some((iface.name.as_str(), iface.index));
                             if let Err(e) = ks.apply(servers, tun_ref, cfg.tun_v6.is_some()).await {
@@ -444,12 +407,6 @@ async fn attempt(
                         for line in plan.render().lines() {
                             rep.log(Level::INFO, line.to_owned());
                         }
-                        let applied_plan = AppliedPlan {
-                            plan: plan.clone(),
-                            state: state.clone(),
-                            interface: iface.name.clone(),
-                            kill_switch: guarded,
-                        };
                         let opts = spec.net.session.clone();
                         let iface2 = iface.clone();
                         let applied = tokio::task::spawn_blocking(move || NetSession::apply(&plan, &iface2, &opts)).await;
@@ -457,17 +414,6 @@ async fn attempt(
                             Ok(Ok(s)) => {
                                 net = Some(s);
                                 out.was_connected = true;
-                                let _ = rep.tx.send(TunnelEvent::Negotiated(SessionDetails {
-                                    remote_host: endpoint.host.clone(),
-                                    remote: addr,
-                                    tcp,
-                                    cipher: pushed.cipher.clone(),
-                                    tls: None,
-                                    key_derivation: Some(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" }.to_owned()),
-                                    kill_switch: guarded,
-                                    interface: iface.name.clone(),
-                                }));
-                                let _ = rep.tx.send(TunnelEvent::Plan(Box::new(applied_plan)));
                                 let (v4, v6) = tunnel_addresses(&cfg);
                                 rep.stage(TunnelStage::Connected {
                                     tunnel_ipv4: v4,

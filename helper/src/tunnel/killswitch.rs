@@ -8,6 +8,16 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use netcfg::firewall::{self, Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
+use ovpn_tokio::{Link, LinkError};
+
+/// Packets to the servers must carry the tunnel socket's mark (Linux): only the tunnel may
+/// use the server exception, so a spoofed server address (TunnelCrack ServerIP) gets
+/// nothing but the tunnel's own encrypted packets.
+const ENDPOINT_MARK: Option<u32> = if cfg!(target_os = "linux") {
+    Some(netcfg::sockmark::TUNNEL_SOCKET_MARK)
+} else {
+    None
+};
 
 /// Leak protection for one connection (shared across its attempts).
 #[derive(Debug, Clone)]
@@ -66,7 +76,7 @@ impl KillSwitch {
                 allow_lan: this.allow_lan,
                 lan_prefixes: firewall::lan_prefixes(&exclude)?,
                 tunnel_ipv6,
-                endpoint_mark: None,
+                endpoint_mark: ENDPOINT_MARK,
             };
             let mut guard = this.fw.lock().unwrap_or_else(|p| p.into_inner());
             if guard.is_none() {
@@ -102,6 +112,53 @@ impl KillSwitch {
             Err(e) => Err(format!("kill switch task failed: {e}")),
         }
     }
+}
+
+/// The tunnel's UDP socket to `addr`, marked (see [`ENDPOINT_MARK`]) before it sends.
+pub async fn udp_link(addr: SocketAddr) -> Result<Link, LinkError> {
+    let err = |source| LinkError::Socket { addr, source };
+    let local: SocketAddr = if addr.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let s = tokio::net::UdpSocket::bind(local).await.map_err(err)?;
+    mark(&s).map_err(err)?;
+    s.connect(addr).await.map_err(err)?;
+    Ok(Link::Udp(s))
+}
+
+/// The tunnel's TCP connection to `addr` (`TCP_NODELAY`), marked before the SYN.
+pub async fn tcp_link(addr: SocketAddr, timeout: std::time::Duration) -> Result<Link, LinkError> {
+    let err = |source| LinkError::Socket { addr, source };
+    let sock = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    }
+    .map_err(err)?;
+    mark(&sock).map_err(err)?;
+    let s = match tokio::time::timeout(timeout, sock.connect(addr)).await {
+        Err(_) => {
+            return Err(LinkError::TcpTimeout {
+                addr,
+                secs: timeout.as_secs(),
+            })
+        }
+        Ok(r) => r.map_err(|source| LinkError::TcpConnect { addr, source })?,
+    };
+    s.set_nodelay(true).map_err(err)?;
+    Ok(Link::Tcp(s))
+}
+
+#[cfg(target_os = "linux")]
+fn mark(s: &impl std::os::fd::AsFd) -> std::io::Result<()> {
+    netcfg::sockmark::mark_socket(s.as_fd(), netcfg::sockmark::TUNNEL_SOCKET_MARK)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn mark<T>(_: &T) -> std::io::Result<()> {
+    Ok(())
 }
 
 #[cfg(test)]
