@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use netcfg::{DiscoverOptions, NetSession, SessionOptions, Tun, TunConfig, TunV4};
-use ovpn_core::config::Credentials;
+use ovpn_core::config::{ChallengeResponse, Credentials};
 use ovpn_core::session::{Challenge, Client, DisconnectReason, Event, Stage, Stats};
 use ovpn_profile::{Endpoint, Profile};
 use ovpn_tokio::config::{client_config, AttemptInputs};
@@ -41,6 +41,8 @@ pub struct NetOptions {
     /// Leak protection while the tunnel redirects all traffic (`None`: off). Applied by
     /// [`run`]; removed only by the caller (deliberate disconnect).
     pub kill_switch: Option<killswitch::KillSwitch>,
+    /// Apply the kill switch to split tunnels too (the user asked for it).
+    pub kill_switch_always: bool,
 }
 
 /// Everything one attempt needs.
@@ -57,6 +59,8 @@ pub struct TunnelSpec {
     pub net: NetOptions,
     /// Announced as `IV_GUI_VER`.
     pub gui_version: Option<String>,
+    /// The user's answer to a static (SCRV1) or dynamic (CRV1) challenge.
+    pub challenge_response: Option<ChallengeResponse>,
 }
 
 /// Where the attempt is.
@@ -90,6 +94,35 @@ pub enum TunnelEvent {
     AuthToken(String),
     /// The user must answer a challenge; the next attempt carries the answer.
     Challenge(Challenge),
+    /// What the attempt got (server, cipher, TLS); sent right before `Connected`.
+    Negotiated(SessionDetails),
+    /// The route plan that was applied; sent right before `Connected`.
+    Plan(Box<AppliedPlan>),
+}
+
+/// The server and security an attempt actually got.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionDetails {
+    /// The profile's host as written.
+    pub remote_host: String,
+    pub remote: SocketAddr,
+    pub tcp: bool,
+    pub cipher: Option<String>,
+    /// TLS version and suite.
+    pub tls: Option<String>,
+    pub key_derivation: Option<String>,
+    pub kill_switch: bool,
+    pub interface: String,
+}
+
+/// A plan as applied, with the network it was planned against.
+#[derive(Debug, Clone)]
+pub struct AppliedPlan {
+    pub plan: netcfg::Plan,
+    pub state: netcfg::NetworkState,
+    pub interface: String,
+    /// The kill switch blocks everything outside the tunnel.
+    pub kill_switch: bool,
 }
 
 /// How the attempt ended.
@@ -186,7 +219,9 @@ pub async fn run(
         .map(|(e, a)| (*a, e.proto.is_tcp()))
         .collect();
     if let Some(ks) = spec.net.kill_switch.as_ref() {
-        if spec.profile.redirect_gateway.is_some() && !servers.is_empty() {
+        if (spec.profile.redirect_gateway.is_some() || spec.net.kill_switch_always)
+            && !servers.is_empty()
+        {
             if let Err(e) = ks.apply(&servers, None, false).await {
                 rep.log(Level::ERROR, e.clone());
                 last.end = TunnelEnd::Fatal(e);
@@ -316,13 +351,14 @@ async fn attempt(
         auth_token: out.auth_token.clone(),
         gui_version: spec.gui_version.clone(),
     };
-    let cfg = match client_config(&spec.profile, endpoint, &inputs) {
+    let mut cfg = match client_config(&spec.profile, endpoint, &inputs) {
         Ok(c) => c,
         Err(e) => {
             fatal(&mut out, format!("profile: {e}"));
             return out;
         }
     };
+    cfg.challenge_response = spec.challenge_response.clone();
     let tun_mtu = u32::from(cfg.tun_mtu);
     let seed = match ovpn_tokio::os_seed() {
         Ok(s) => s,
@@ -392,7 +428,8 @@ async fn attempt(
                         }
                         let redirects = spec.profile.redirect_gateway.is_some()
                             || cfg.redirect.is_some_and(|r| r.ipv4 || r.ipv6);
-                        if let (Some(ks), true) = (spec.net.kill_switch.as_ref(), redirects) {
+                        let guarded = spec.net.kill_switch.is_some() && (redirects || spec.net.kill_switch_always);
+                        if let (Some(ks), true) = (spec.net.kill_switch.as_ref(), guarded) {
                             // Before the routes move: the tunnel is allowed, everything else stays blocked.
                             let tun_ref = Some((iface.name.as_str(), iface.index));
                             if let Err(e) = ks.apply(servers, tun_ref, cfg.tun_v6.is_some()).await {
@@ -407,6 +444,12 @@ async fn attempt(
                         for line in plan.render().lines() {
                             rep.log(Level::INFO, line.to_owned());
                         }
+                        let applied_plan = AppliedPlan {
+                            plan: plan.clone(),
+                            state: state.clone(),
+                            interface: iface.name.clone(),
+                            kill_switch: guarded,
+                        };
                         let opts = spec.net.session.clone();
                         let iface2 = iface.clone();
                         let applied = tokio::task::spawn_blocking(move || NetSession::apply(&plan, &iface2, &opts)).await;
@@ -414,6 +457,17 @@ async fn attempt(
                             Ok(Ok(s)) => {
                                 net = Some(s);
                                 out.was_connected = true;
+                                let _ = rep.tx.send(TunnelEvent::Negotiated(SessionDetails {
+                                    remote_host: endpoint.host.clone(),
+                                    remote: addr,
+                                    tcp,
+                                    cipher: pushed.cipher.clone(),
+                                    tls: None,
+                                    key_derivation: Some(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" }.to_owned()),
+                                    kill_switch: guarded,
+                                    interface: iface.name.clone(),
+                                }));
+                                let _ = rep.tx.send(TunnelEvent::Plan(Box::new(applied_plan)));
                                 let (v4, v6) = tunnel_addresses(&cfg);
                                 rep.stage(TunnelStage::Connected {
                                     tunnel_ipv4: v4,
