@@ -6,19 +6,30 @@
 //! recorded and stopped, and every namespace deleted, when the `Lab` drops.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod capture;
 mod cmd;
+mod faultproxy;
 mod helper;
 mod lab;
 mod netns;
+mod nsthread;
 mod ping;
 mod pki;
 mod process;
 mod server;
 
+pub use capture::{
+    classify, parse_pcap, send_probes, Capture, CaptureSummary, Class, Probe, TunnelEndpoint,
+    PROBE_MARKER,
+};
 pub use cmd::run;
+pub use faultproxy::{
+    apply_faults, FaultConfig, FaultProxy, FaultStats, Faults, ProxyTransport, Rng, PROXY_ADDR,
+};
 pub use helper::helper_binary;
 pub use lab::{addr, Addressing, Lab, LabConfig, Role, Topology};
 pub use netns::Netns;
+pub use nsthread::spawn_in;
 pub use ping::{first_reply_after, PingStats};
 pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};
 pub use process::Proc;
