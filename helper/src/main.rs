@@ -8,6 +8,7 @@ mod connect;
 mod service;
 #[cfg(unix)]
 mod tunnel;
+mod winservice;
 
 use clap::{Parser, Subcommand};
 
@@ -27,8 +28,18 @@ enum Command {
     /// Connect with a profile in the foreground, like `openvpn --config` (root).
     #[cfg(unix)]
     Connect(connect::ConnectArgs),
+    /// Serve the app and oxivpnctl on a named pipe as the Windows service (the SCM runs
+    /// this; from a console it runs in the foreground until Ctrl+C).
+    #[cfg(windows)]
+    Service(winservice::ServiceArgs),
+    /// Register (or update) the Windows service; the installer runs this.
+    #[cfg(windows)]
+    InstallService(winservice::InstallArgs),
+    /// Stop and remove the Windows service; the uninstaller runs this.
+    #[cfg(windows)]
+    UninstallService,
     /// The service (not supported on this OS yet).
-    #[cfg(not(unix))]
+    #[cfg(not(any(unix, windows)))]
     Service,
 }
 
@@ -46,7 +57,13 @@ fn main() -> anyhow::Result<()> {
         Command::Service(a) => service::run(a),
         #[cfg(unix)]
         Command::Connect(a) => connect::run(a),
-        #[cfg(not(unix))]
+        #[cfg(windows)]
+        Command::Service(a) => winservice::run(a),
+        #[cfg(windows)]
+        Command::InstallService(a) => winservice::install(a),
+        #[cfg(windows)]
+        Command::UninstallService => winservice::uninstall(),
+        #[cfg(not(any(unix, windows)))]
         Command::Service => {
             anyhow::bail!("oxivpn-helper: the service is not supported on this OS yet")
         }

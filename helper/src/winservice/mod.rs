@@ -1,0 +1,119 @@
+//! The helper as a Windows service: registration (`install-service`), the SCM life cycle
+//! (`service`), and the named pipe with its ACL and per-connection identity check.
+//! The pure parts (registration values, SDDL, authorization, control mapping, request
+//! answers) build on every OS so their unit tests run in Linux CI; the glue to Windows
+//! APIs is `cfg(windows)` and only cross-compiled here.
+
+// On other OSes only the unit tests use the pure parts.
+#![cfg_attr(not(windows), allow(dead_code))]
+
+pub mod config;
+pub mod control;
+pub mod pipe_acl;
+pub mod requests;
+
+#[cfg(windows)]
+mod pipe_server;
+#[cfg(windows)]
+mod runtime;
+#[cfg(windows)]
+mod scm;
+
+use std::path::PathBuf;
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct ServiceArgs {
+    /// Named pipe to serve.
+    #[arg(long, default_value = config::PIPE_NAME)]
+    pub pipe: String,
+    /// Local group whose members may use the helper (SYSTEM and elevated
+    /// administrators always may).
+    #[arg(long, default_value = config::USERS_GROUP)]
+    pub group: String,
+    /// Where the helper keeps its undo journals (default %ProgramData%\OxiVPN\helper).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for ServiceArgs {
+    fn default() -> Self {
+        Self {
+            pipe: config::PIPE_NAME.to_owned(),
+            group: config::USERS_GROUP.to_owned(),
+            state_dir: None,
+        }
+    }
+}
+
+impl ServiceArgs {
+    pub fn state_dir(&self) -> PathBuf {
+        self.state_dir.clone().unwrap_or_else(|| {
+            default_state_dir(std::env::var_os("ProgramData").map(PathBuf::from))
+        })
+    }
+}
+
+/// `%ProgramData%\OxiVPN\helper` (what the uninstaller removes).
+fn default_state_dir(program_data: Option<PathBuf>) -> PathBuf {
+    program_data
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+        .join("OxiVPN")
+        .join("helper")
+}
+
+#[derive(clap::Args, Debug, Clone)]
+pub struct InstallArgs {
+    /// State directory to pass to the service (default: decided by the service).
+    #[arg(long)]
+    pub state_dir: Option<String>,
+    /// Start the service once registered.
+    #[arg(long)]
+    pub start: bool,
+}
+
+#[cfg(windows)]
+pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
+    runtime::run(args)
+}
+
+#[cfg(windows)]
+pub fn install(args: InstallArgs) -> anyhow::Result<()> {
+    scm::install(args.state_dir.as_deref(), args.start)
+}
+
+#[cfg(windows)]
+pub fn uninstall() -> anyhow::Result<()> {
+    scm::uninstall()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: ServiceArgs,
+    }
+
+    #[test]
+    fn defaults_name_the_pipe_and_group_the_installer_creates() {
+        let c = Cli::try_parse_from(["x"]).unwrap();
+        assert_eq!(c.args.pipe, r"\\.\pipe\oxivpn-helper");
+        assert_eq!(c.args.group, "OxiVPN Users");
+        let c = Cli::try_parse_from(["x", "--group", "VPN", "--pipe", r"\\.\pipe\t"]).unwrap();
+        assert_eq!(
+            (c.args.group.as_str(), c.args.pipe.as_str()),
+            ("VPN", r"\\.\pipe\t")
+        );
+    }
+
+    #[test]
+    fn state_dir_defaults_under_program_data() {
+        let d = default_state_dir(Some(PathBuf::from("/pd")));
+        assert!(d.ends_with("OxiVPN/helper"), "{}", d.display());
+        let c = Cli::try_parse_from(["x", "--state-dir", "/s"]).unwrap();
+        assert_eq!(c.args.state_dir(), PathBuf::from("/s"));
+    }
+}
