@@ -18,7 +18,10 @@ use crate::types::{Secret, SessionId, ShortText};
 
 /// Where the helper listens unless told otherwise.
 pub fn default_socket_path() -> PathBuf {
-    if cfg!(target_os = "macos") {
+    if cfg!(windows) {
+        // The named pipe the Windows service serves (helper/src/winservice/config.rs).
+        PathBuf::from(r"\\.\pipe\oxivpn-helper")
+    } else if cfg!(target_os = "macos") {
         PathBuf::from("/var/run/oxivpn/helper.sock")
     } else {
         PathBuf::from("/run/oxivpn/helper.sock")
