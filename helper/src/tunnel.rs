@@ -457,12 +457,13 @@ async fn attempt(
                             Ok(Ok(s)) => {
                                 net = Some(s);
                                 out.was_connected = true;
+                                let info = handle.session_info();
                                 let _ = rep.tx.send(TunnelEvent::Negotiated(SessionDetails {
                                     remote_host: endpoint.host.clone(),
                                     remote: addr,
                                     tcp,
-                                    cipher: pushed.cipher.clone(),
-                                    tls: None,
+                                    cipher: info.as_ref().map(|i| i.cipher.to_owned()).or_else(|| pushed.cipher.clone()),
+                                    tls: info.as_ref().map(|i| i.tls.clone()).filter(|t| !t.is_empty()),
                                     key_derivation: Some(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" }.to_owned()),
                                     kill_switch: guarded,
                                     interface: iface.name.clone(),
@@ -514,6 +515,19 @@ async fn attempt(
             end = &mut task => break end,
         }
     };
+    // What the driver sent right before it ended (a challenge comes just before the end).
+    while let Ok(ev) = ev_rx.try_recv() {
+        match ev {
+            Event::ChallengeNeeded(c) => {
+                let _ = rep.tx.send(TunnelEvent::Challenge(c));
+            }
+            Event::AuthToken { token, .. } => {
+                out.auth_token = Some(token.clone());
+                let _ = rep.tx.send(TunnelEvent::AuthToken(token));
+            }
+            _ => {}
+        }
+    }
 
     // Undo the network before anything else, on every path.
     if let Some(mut s) = net.take() {

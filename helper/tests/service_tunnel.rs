@@ -4,70 +4,20 @@
 //! namespace's routes, rules, links and resolv.conf back exactly as they were.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+mod lab_support;
 
-use ipc::{ConnectRequest, Credentials, EventBody, ProfileName, ProfileText, Stage, Subscription};
+use std::time::Duration;
+
+use ipc::{ConnectRequest, Credentials, ProfileName, ProfileText, Stage, Subscription};
+use lab_support::{nft_table_present, start_service, wait_stage, Events};
 use oxivpn_e2e::{
-    addr, root_or_skip, ClientProfile, ClientVariant, Lab, LabConfig, Proc, Role, ServerVariant,
+    addr, root_or_skip, ClientProfile, ClientVariant, Lab, LabConfig, Role, ServerVariant,
 };
-
-async fn wait_stage(
-    events: &mut tokio::sync::mpsc::Receiver<ipc::Event>,
-    session: ipc::SessionId,
-    want: &str,
-    timeout: Duration,
-) -> Stage {
-    let deadline = tokio::time::Instant::now() + timeout;
-    loop {
-        let ev = tokio::time::timeout_at(deadline, events.recv())
-            .await
-            .unwrap_or_else(|_| panic!("no `{want}` stage within {timeout:?}"))
-            .expect("event stream ended");
-        if ev.session != session {
-            continue;
-        }
-        if let EventBody::Stage(s) = ev.body {
-            if s.name() == want {
-                return s;
-            }
-            assert!(
-                !matches!(s, Stage::Disconnected { .. }),
-                "session ended while waiting for {want}: {s:?}"
-            );
-        }
-    }
-}
-
-/// `oxivpn-helper service` in the lab's client namespace; stopped when dropped.
-fn start_service(lab: &Lab, sock: &Path, state: &Path, name: &str) -> Proc {
-    let helper = env!("CARGO_BIN_EXE_oxivpn-helper");
-    let lab_dir = lab.dir().to_owned();
-    let argv = [
-        helper,
-        "service",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--group",
-        "root",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--dhcp-lease-dir",
-        lab_dir.to_str().unwrap(),
-    ];
-    let p = lab.spawn(Role::Cli, &argv, name).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(sock).is_err() {
-        assert!(Instant::now() < deadline, "helper service did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    p
-}
 
 /// Sends the lab's client profile over IPC and waits for `connected`.
 async fn connect_lab_profile(
     client: &ipc::Client,
-    events: &mut tokio::sync::mpsc::Receiver<ipc::Event>,
+    events: &mut Events,
     profile: &ClientProfile,
 ) -> (ipc::SessionInfo, Stage) {
     let mut credentials = Credentials::default();
@@ -143,6 +93,12 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         Some("AES-256-GCM")
     );
     assert_eq!(conn.interface, interface);
+    let tls = conn.tls.as_ref().map(|t| t.to_string()).unwrap_or_default();
+    assert!(tls.starts_with("TLSv1."), "TLS version and suite: {tls:?}");
+    assert_eq!(
+        conn.key_derivation.as_ref().map(|k| k.as_str()),
+        Some("tls-ekm")
+    );
     assert!(
         conn.kill_switch,
         "redirect-gateway: kill switch on by default"
@@ -199,19 +155,6 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         !nft_table_present(&lab),
         "kill switch left after a deliberate disconnect"
     );
-}
-
-/// Whether the kill switch's nftables table exists in the client namespace.
-fn nft_table_present(lab: &Lab) -> bool {
-    let out = lab
-        .ns(Role::Cli)
-        .unwrap()
-        .cmd("nft")
-        .args(["list", "tables"])
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "nft list tables failed");
-    String::from_utf8_lossy(&out.stdout).contains("inet oxivpn")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

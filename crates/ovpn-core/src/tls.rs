@@ -392,11 +392,16 @@ impl TlsSession {
 
     /// Negotiated protocol version and suite, for logs.
     pub fn describe_session(&self) -> String {
-        format!(
-            "{:?} {:?}",
-            self.conn.protocol_version(),
-            self.conn.negotiated_cipher_suite().map(|s| s.suite())
-        )
+        let version = match self.conn.protocol_version() {
+            Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_owned(),
+            Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_owned(),
+            Some(v) => format!("{v:?}"),
+            None => "TLS (handshake not finished)".to_owned(),
+        };
+        match self.conn.negotiated_cipher_suite() {
+            Some(s) => format!("{version} {:?}", s.suite()),
+            None => version,
+        }
     }
 
     /// RFC 5705/8446 exporter with NO context (OpenVPN's `use_context = 0`).
