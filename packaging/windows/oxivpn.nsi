@@ -1,11 +1,17 @@
 ; OxiVPN installer for Windows (x86_64), built on Linux by `cargo xtask dist` with makensis:
 ;   makensis -DVERSION=0.1.0 -DBINDIR=<dir with the .exe files> -DOUTFILE=<setup.exe> oxivpn.nsi
-; Optional: -DICON=<.ico>, -DHELPER_IS_SERVICE (the helper implements the Windows service
-; protocol; until then the service is registered for manual start only, see below).
+; Optional: -DICON=<.ico>, -DFAST (no compression; CI smoke).
 ;
-; Installs what exists in BINDIR: oxivpn-helper.exe and oxivpnctl.exe are required,
-; oxivpn.exe (the desktop app) is optional; without it there is no shortcut and no
-; .ovpn association.
+; Installs what exists in BINDIR: oxivpn-helper.exe and oxivpnctl.exe are required;
+; wintun.dll (+ wintun-LICENSE.txt) is expected: without it the installer says that the
+; tunnel adapter cannot be created. oxivpn.exe (the desktop app, with WebView2Loader.dll)
+; is optional; without it there is no shortcut and no .ovpn association.
+;
+; The helper registers itself as the OxiVPNHelper service (`oxivpn-helper install-service`,
+; code in helper/src/winservice): automatic start as LocalSystem, restart on failure,
+; preshutdown time to undo routes/DNS/filters; its pipe admits SYSTEM, Administrators and
+; the local group "OxiVPN Users", which this installer creates and adds the installing
+; user to.
 
 Unicode true
 !include "LogicLib.nsh"
@@ -30,13 +36,26 @@ Unicode true
 !if /FileExists "${BINDIR}\oxivpn.exe"
   !define HAVE_APP
 !endif
+!if /FileExists "${BINDIR}\wintun.dll"
+  !define HAVE_WINTUN
+!endif
+!if /FileExists "${BINDIR}\WebView2Loader.dll"
+  !define HAVE_WEBVIEW2_LOADER
+!endif
+; The Evergreen WebView2 runtime the app's window needs (present on Windows 11).
+!define WEBVIEW2_KEY "SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}"
 
 Name "${PRODUCT} ${VERSION}"
 OutFile "${OUTFILE}"
 InstallDir "$PROGRAMFILES64\${PRODUCT}"
 InstallDirRegKey HKLM "${UNINST_KEY}" "InstallLocation"
 RequestExecutionLevel admin
-SetCompressor /SOLID lzma
+!ifdef FAST
+  ; CI smoke: debug binaries, no compression (seconds instead of a minute).
+  SetCompress off
+!else
+  SetCompressor /SOLID lzma
+!endif
 ShowInstDetails show
 ShowUninstDetails show
 !ifdef ICON
@@ -72,7 +91,13 @@ Section "OxiVPN" SecMain
   SectionIn RO
   ; Start-menu entry for every user; $APPDATA below is ProgramData.
   SetShellVarContext all
-  ; An upgrade replaces a running helper: stop it first (ignore "not installed").
+  ; An upgrade replaces a running helper: the old one stops (undoing its routes, DNS and
+  ; filters, waiting until it has) and unregisters; older builds without the command
+  ; fall back to sc.exe.
+  ${If} ${FileExists} "$INSTDIR\oxivpn-helper.exe"
+    nsExec::ExecToLog '"$INSTDIR\oxivpn-helper.exe" uninstall-service'
+    Pop $0
+  ${EndIf}
   nsExec::ExecToLog 'sc.exe stop ${SERVICE}'
   Pop $0
   Sleep 1000
@@ -80,40 +105,55 @@ Section "OxiVPN" SecMain
   SetOutPath "$INSTDIR"
   File "${BINDIR}\oxivpn-helper.exe"
   File "${BINDIR}\oxivpnctl.exe"
+!ifdef HAVE_WINTUN
+  ; Wintun (WireGuard LLC's signed driver DLL, redistributable under its license).
+  File "${BINDIR}\wintun.dll"
+  File "${BINDIR}\wintun-LICENSE.txt"
+!else
+  MessageBox MB_ICONEXCLAMATION "This build of ${PRODUCT} does not include wintun.dll, so it cannot create its tunnel adapter. Put wintun.dll (amd64, from wintun.net) into $INSTDIR." /SD IDOK
+  DetailPrint "wintun.dll NOT included: the helper cannot create the tunnel adapter until it is placed in $INSTDIR."
+!endif
 !ifdef HAVE_APP
   File "${BINDIR}\oxivpn.exe"
+!ifdef HAVE_WEBVIEW2_LOADER
+  File "${BINDIR}\WebView2Loader.dll"
+!endif
 !endif
 !ifdef ICON
   File "/oname=oxivpn.ico" "${ICON}"
 !endif
   WriteUninstaller "$INSTDIR\uninstall.exe"
 
-  ; Members of this local group may use the helper (its pipe ACL names it).
+  ; Members of this local group may use the helper (its pipe ACL names it); the
+  ; service looks the group up when it starts, so create it first.
   nsExec::ExecToLog 'net.exe localgroup "${GROUP}" /add /comment:"May start and stop OxiVPN connections"'
   Pop $0
-  DetailPrint "Add accounts to '${GROUP}' (lusrmgr.msc, or: net localgroup $\"${GROUP}$\" USER /add) to let them use ${PRODUCT}."
+  ; The user who runs the installer may use OxiVPN at once (after the next sign-in,
+  ; when Windows re-reads group memberships).
+  ReadEnvStr $1 USERNAME
+  ReadEnvStr $2 USERDOMAIN
+  ${If} $1 != ""
+    nsExec::ExecToLog 'net.exe localgroup "${GROUP}" "$2\$1" /add'
+    Pop $0
+    DetailPrint "Added $2\$1 to '${GROUP}' (takes effect at the next sign-in)."
+  ${EndIf}
+  DetailPrint "Add other accounts to '${GROUP}' (lusrmgr.msc, or: net localgroup $\"${GROUP}$\" USER /add) to let them use ${PRODUCT}."
 
-  ; The helper as a service running as LocalSystem, restarted when it fails.
-  nsExec::ExecToLog 'sc.exe delete ${SERVICE}'
-  Pop $0
-!ifdef HELPER_IS_SERVICE
-  nsExec::ExecToLog 'sc.exe create ${SERVICE} binPath= "\"$INSTDIR\oxivpn-helper.exe\" service" start= auto DisplayName= "OxiVPN helper"'
-!else
-  ; The helper does not speak the service protocol yet: register it for manual start
-  ; so that Windows does not log a failure at every boot.
-  nsExec::ExecToLog 'sc.exe create ${SERVICE} binPath= "\"$INSTDIR\oxivpn-helper.exe\" service" start= demand DisplayName= "OxiVPN helper"'
-!endif
+  ; The helper registers and starts its service (automatic start, LocalSystem,
+  ; restart on failure, preshutdown); see helper/src/winservice/config.rs.
+  nsExec::ExecToLog '"$INSTDIR\oxivpn-helper.exe" install-service --start'
   Pop $0
   ${If} $0 != 0
-    DetailPrint "Could not register the ${SERVICE} service (sc.exe exit code $0)."
+    DetailPrint "Could not register or start the ${SERVICE} service (exit code $0); see the log above."
+    MessageBox MB_ICONEXCLAMATION "The ${PRODUCT} helper service could not be registered or started (exit code $0)." /SD IDOK
   ${EndIf}
-  nsExec::ExecToLog 'sc.exe description ${SERVICE} "Owns the OxiVPN tunnel, routes and DNS for members of ${GROUP}."'
-  Pop $0
-  nsExec::ExecToLog 'sc.exe failure ${SERVICE} reset= 86400 actions= restart/2000/restart/5000//'
-  Pop $0
-!ifdef HELPER_IS_SERVICE
-  nsExec::ExecToLog 'sc.exe start ${SERVICE}'
-  Pop $0
+
+!ifdef HAVE_APP
+  ReadRegStr $0 HKLM "${WEBVIEW2_KEY}" "pv"
+  ${If} $0 == ""
+  ${OrIf} $0 == "0.0.0.0"
+    DetailPrint "The Microsoft Edge WebView2 Runtime is missing: the OxiVPN window needs it (oxivpnctl works without)."
+  ${EndIf}
 !endif
 
 !ifdef HAVE_APP
@@ -142,12 +182,17 @@ SectionEnd
 
 Section "Uninstall"
   SetShellVarContext all
-  ; Stopping the helper makes it undo its routes and DNS before its files go.
-  nsExec::ExecToLog 'sc.exe stop ${SERVICE}'
+  ; Stopping the helper makes it undo its routes, DNS and filters before its files go;
+  ; uninstall-service waits for that. sc.exe only if the helper could not do it.
+  nsExec::ExecToLog '"$INSTDIR\oxivpn-helper.exe" uninstall-service'
   Pop $0
-  Sleep 2000
-  nsExec::ExecToLog 'sc.exe delete ${SERVICE}'
-  Pop $0
+  ${If} $0 != 0
+    nsExec::ExecToLog 'sc.exe stop ${SERVICE}'
+    Pop $0
+    Sleep 2000
+    nsExec::ExecToLog 'sc.exe delete ${SERVICE}'
+    Pop $0
+  ${EndIf}
   nsExec::ExecToLog 'net.exe localgroup "${GROUP}" /delete'
   Pop $0
 
@@ -163,6 +208,9 @@ Section "Uninstall"
   Delete "$INSTDIR\oxivpn-helper.exe"
   Delete "$INSTDIR\oxivpnctl.exe"
   Delete "$INSTDIR\oxivpn.exe"
+  Delete "$INSTDIR\WebView2Loader.dll"
+  Delete "$INSTDIR\wintun.dll"
+  Delete "$INSTDIR\wintun-LICENSE.txt"
   Delete "$INSTDIR\oxivpn.ico"
   Delete "$INSTDIR\uninstall.exe"
   RMDir "$INSTDIR"

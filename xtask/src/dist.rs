@@ -6,8 +6,8 @@
 //! macOS has its own script, `packaging/macos/build-pkg.sh`, that only runs on a Mac.
 //!
 //! `--smoke` (run by `cargo xtask test`) does the same from debug binaries without
-//! compression and without the Windows build, and compiles the NSIS script against
-//! stand-in files. `--install-test` installs the .deb into a fresh Debian 12 root.
+//! compression, the Windows installer included (cross-built debug binaries, file list
+//! checked with 7z). `--install-test` installs the .deb into a fresh Debian 12 root.
 
 mod checks;
 mod deb;
@@ -25,8 +25,7 @@ use crate::{deps, sys};
 
 #[derive(clap::Args, Debug)]
 pub struct DistArgs {
-    /// Fast check: debug binaries, uncompressed .deb and .rpm, inspected; the NSIS script
-    /// compiled against stand-in files instead of a Windows build.
+    /// Fast check: debug binaries, uncompressed .deb, .rpm and Windows installer, inspected.
     #[arg(long)]
     pub smoke: bool,
     /// Also install the .deb into a fresh Debian 12 root (debootstrap + chroot; root and
@@ -50,7 +49,7 @@ impl DistArgs {
         DistArgs {
             smoke: true,
             install_test: false,
-            no_windows: true,
+            no_windows: false,
             no_app: false,
             out: None,
         }
@@ -78,12 +77,14 @@ pub struct Build {
 }
 
 /// Debian packages the packaging needs (kept here, not in deps::ALL, because only
-/// `dist` uses them; `--smoke` needs all but mingw-w64 and debootstrap).
+/// `dist` uses them; `--smoke` needs all but the i686 half of mingw-w64 and debootstrap).
 const TOOLS: &[&str] = &[
     "dpkg-dev",
     "fakeroot",
+    "gcc-mingw-w64-x86-64", // Windows cross build (linker, strip; ring's C code)
     "librsvg2-bin",
     "nsis",
+    "p7zip-full", // lists the Windows installer's files
     "rpm",
     "systemd",
 ];
@@ -132,9 +133,11 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
     checks::rpm(&rpm, &build)?;
 
     let mut artifacts = vec![deb.clone(), rpm];
-    if args.smoke {
-        windows::smoke_script(&build)?;
-    } else if !args.no_windows {
+    if args.no_windows {
+        eprintln!("xtask dist: Windows installer skipped (--no-windows)");
+    } else if args.smoke {
+        windows::smoke(&build)?;
+    } else {
         artifacts.push(windows::build(&build, &icons)?);
     }
     if args.install_test {

@@ -1,5 +1,6 @@
 //! Windows: x86_64-pc-windows-gnu binaries (mingw-w64) and the NSIS installer from
-//! `packaging/windows/oxivpn.nsi`, built with Debian's makensis.
+//! `packaging/windows/oxivpn.nsi`, built with Debian's makensis. wintun.dll comes from
+//! the wintun-bindings crate in the cargo registry (no other download).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -13,48 +14,35 @@ use crate::sys;
 pub const TARGET: &str = "x86_64-pc-windows-gnu";
 const ICO_SIZES: &[u32] = &[16, 32, 48, 256];
 
-/// Compiles the installer script against tiny stand-in files, treating warnings as
-/// errors, so script mistakes show up without a Windows build.
-pub fn smoke_script(build: &Build) -> anyhow::Result<()> {
-    let dir = build.work.join("nsis-smoke");
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    for exe in ["oxivpn-helper.exe", "oxivpnctl.exe", "oxivpn.exe"] {
-        std::fs::write(dir.join(exe), b"stand-in").with_context(|| format!("writing {exe}"))?;
-    }
-    let out = dir.join("oxivpn-smoke-installer.exe");
-    makensis(build, &dir, &out, None)?;
-    if !out.is_file() {
-        bail!("makensis did not write {}", out.display());
-    }
-    eprintln!("xtask dist: NSIS script compiles (stand-in binaries)");
+/// Files every installer must carry (7z's listing of the setup .exe is checked against
+/// this); `oxivpn.exe` and `WebView2Loader.dll` come in addition when the app is built.
+pub const EXPECTED_FILES: &[&str] = &[
+    "oxivpn-helper.exe",
+    "oxivpnctl.exe",
+    "wintun.dll",
+    "wintun-LICENSE.txt",
+];
+
+/// CI smoke: the real helper and oxivpnctl cross-built (debug) for Windows, wintun.dll
+/// from the cargo registry, an uncompressed installer, and its file list checked.
+pub fn smoke(build: &Build) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let bins = cross_build(false)?;
+    let bindir = stage(build, &bins)?;
+    let out = build.work.join("oxivpn-smoke-setup.exe");
+    makensis(build, &bindir, &out, None, true)?;
+    check_listing(&out)?;
+    eprintln!(
+        "xtask dist: Windows installer from cross-built binaries: {} ({:.0} s)",
+        out.display(),
+        started.elapsed().as_secs_f64()
+    );
     Ok(())
 }
 
 pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
-    sys::run(Command::new("rustup").args(["target", "add", TARGET]))?;
-    sys::run(sys::cargo().args([
-        "build",
-        "--release",
-        "--locked",
-        "--target",
-        TARGET,
-        "-p",
-        "oxivpnctl",
-        "-p",
-        "oxivpn-helper",
-    ]))
-    .context("cross-building for Windows (Debian package mingw-w64)")?;
-    let rel = super::target_dir().join(TARGET).join("release");
-    let bindir = build.work.join("windows-bin");
-    std::fs::create_dir_all(&bindir).with_context(|| format!("creating {}", bindir.display()))?;
-    for exe in ["oxivpn-helper.exe", "oxivpnctl.exe"] {
-        payload::install(&rel.join(exe), &bindir.join(exe), 0o755)?;
-        output(
-            Command::new("x86_64-w64-mingw32-strip")
-                .arg("--strip-debug")
-                .arg(bindir.join(exe)),
-        )?;
-    }
+    let rel = cross_build(true)?;
+    let bindir = stage(build, &rel)?;
     let ico = build.work.join("oxivpn.ico");
     let pngs: Vec<&Path> = icons
         .pngs
@@ -66,11 +54,139 @@ pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
     let setup = build
         .out
         .join(format!("oxivpn-{}-x86_64-setup.exe", build.version));
-    makensis(build, &bindir, &setup, Some(&ico))?;
+    makensis(build, &bindir, &setup, Some(&ico), false)?;
+    check_listing(&setup)?;
     Ok(setup)
 }
 
-fn makensis(build: &Build, bindir: &Path, out: &Path, icon: Option<&Path>) -> anyhow::Result<()> {
+/// Builds oxivpn-helper.exe and oxivpnctl.exe; returns the directory holding them.
+fn cross_build(release: bool) -> anyhow::Result<PathBuf> {
+    sys::run(Command::new("rustup").args(["target", "add", TARGET]))?;
+    let mut cargo = sys::cargo();
+    cargo.args([
+        "build",
+        "--locked",
+        "--target",
+        TARGET,
+        "-p",
+        "oxivpnctl",
+        "-p",
+        "oxivpn-helper",
+    ]);
+    if release {
+        cargo.arg("--release");
+    }
+    sys::run(&mut cargo)
+        .context("cross-building for Windows (Debian package gcc-mingw-w64-x86-64)")?;
+    Ok(super::target_dir()
+        .join(TARGET)
+        .join(if release { "release" } else { "debug" }))
+}
+
+/// The installer's input directory: stripped executables plus the vendored DLLs.
+fn stage(build: &Build, bin: &Path) -> anyhow::Result<PathBuf> {
+    let bindir = build.work.join("windows-bin");
+    std::fs::create_dir_all(&bindir).with_context(|| format!("creating {}", bindir.display()))?;
+    for exe in ["oxivpn-helper.exe", "oxivpnctl.exe"] {
+        payload::install(&bin.join(exe), &bindir.join(exe), 0o755)?;
+        output(
+            Command::new("x86_64-w64-mingw32-strip")
+                .arg("--strip-debug")
+                .arg(bindir.join(exe)),
+        )?;
+    }
+    let wintun = vendored_dir("wintun-bindings")?.join("wintun");
+    payload::install(
+        &wintun.join("bin/amd64/wintun.dll"),
+        &bindir.join("wintun.dll"),
+        0o644,
+    )
+    .context("wintun.dll from the wintun-bindings crate")?;
+    payload::install(
+        &wintun.join("LICENSE.txt"),
+        &bindir.join("wintun-LICENSE.txt"),
+        0o644,
+    )?;
+    Ok(bindir)
+}
+
+/// The source directory of a crate in the lock file (downloaded by the build above):
+/// wintun-bindings ships WireGuard's signed wintun.dll, webview2-com-sys the WebView2
+/// loader. Nothing is fetched from anywhere but the cargo registry.
+fn vendored_dir(krate: &str) -> anyhow::Result<PathBuf> {
+    let meta = output(sys::cargo().args([
+        "metadata",
+        "--format-version",
+        "1",
+        "--locked",
+        "--filter-platform",
+        TARGET,
+    ]))?;
+    manifest_dir(&meta, krate)
+        .with_context(|| format!("crate {krate} not in `cargo metadata` (Cargo.lock)"))
+}
+
+/// Finds `".../<krate>-<version>/Cargo.toml"` in `cargo metadata` JSON.
+fn manifest_dir(meta: &str, krate: &str) -> Option<PathBuf> {
+    meta.split("\"manifest_path\":\"").skip(1).find_map(|rest| {
+        let path = &rest[..rest.find('"')?];
+        let dir = path.strip_suffix("/Cargo.toml")?;
+        let name = dir.rsplit('/').next()?;
+        let version = name.strip_prefix(krate)?.strip_prefix('-')?;
+        version
+            .starts_with(|c: char| c.is_ascii_digit())
+            .then(|| PathBuf::from(dir))
+    })
+}
+
+/// The file names inside the installer, from `7z l` (7-Zip reads NSIS installers).
+fn check_listing(setup: &Path) -> anyhow::Result<()> {
+    let listing = output(Command::new("7z").arg("l").arg(setup))
+        .context("listing the installer (Debian package p7zip-full)")?;
+    let names = listed_names(&listing);
+    let missing: Vec<&&str> = EXPECTED_FILES
+        .iter()
+        .filter(|f| !names.iter().any(|n| n == *f))
+        .collect();
+    if !missing.is_empty() {
+        bail!("{} lacks {missing:?}; it holds {names:?}", setup.display());
+    }
+    eprintln!("xtask dist: {} holds {}", setup.display(), names.join(", "));
+    Ok(())
+}
+
+/// Base names of the entries in `7z l` output (the table between the dashed lines).
+fn listed_names(listing: &str) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut in_table = false;
+    for line in listing.lines() {
+        if line.starts_with("-------------------") {
+            if in_table {
+                break;
+            }
+            in_table = true;
+            continue;
+        }
+        if in_table {
+            // Date Time Attr Size Compressed Name: the name is column 53 on.
+            if let Some(name) = line.get(53..) {
+                let base = name.trim().rsplit(['/', '\\']).next().unwrap_or("");
+                if !base.is_empty() {
+                    names.push(base.to_owned());
+                }
+            }
+        }
+    }
+    names
+}
+
+fn makensis(
+    build: &Build,
+    bindir: &Path,
+    out: &Path,
+    icon: Option<&Path>,
+    fast: bool,
+) -> anyhow::Result<()> {
     let mut cmd = Command::new("makensis");
     cmd.args(["-V2", "-WX", "-NOCD"])
         .arg(format!("-DVERSION={}", build.version))
@@ -78,6 +194,9 @@ fn makensis(build: &Build, bindir: &Path, out: &Path, icon: Option<&Path>) -> an
         .arg(format!("-DOUTFILE={}", out.display()));
     if let Some(icon) = icon {
         cmd.arg(format!("-DICON={}", icon.display()));
+    }
+    if fast {
+        cmd.arg("-DFAST");
     }
     cmd.arg(payload::packaging_dir().join("windows/oxivpn.nsi"));
     output(&mut cmd).context("makensis (Debian package nsis)")?;
@@ -155,6 +274,35 @@ mod tests {
         assert_eq!((ico[22], ico[23]), (0, 0));
         let off2 = u32::from_le_bytes(ico[34..38].try_into().unwrap()) as usize;
         assert_eq!(&ico[off2..], &imgs[1][..]);
+    }
+
+    #[test]
+    fn manifest_dir_finds_the_crate_not_a_prefix_namesake() {
+        let meta = r#"{"packages":[{"name":"wintun-bindings-extra","manifest_path":"/r/wintun-bindings-extra-1.0.0/Cargo.toml"},{"name":"wintun-bindings","manifest_path":"/r/wintun-bindings-0.7.40/Cargo.toml"}]}"#;
+        assert_eq!(
+            manifest_dir(meta, "wintun-bindings"),
+            Some(PathBuf::from("/r/wintun-bindings-0.7.40"))
+        );
+        assert_eq!(manifest_dir(meta, "webview2-com-sys"), None);
+    }
+
+    #[test]
+    fn listing_names_are_the_table_entries() {
+        let listing = "\
+7-Zip [64] 16.02
+Type = Nsis
+   Date      Time    Attr         Size   Compressed  Name
+------------------- ----- ------------ ------------  ------------------------
+2026-11-25 10:00:00 .....      2255360               $INSTDIR/oxivpn-helper.exe
+2026-11-25 10:00:00 .....       427552               $INSTDIR/wintun.dll
+2026-11-25 10:00:00 .....        48234               $PLUGINSDIR/nsExec.dll
+------------------- ----- ------------ ------------  ------------------------
+2026-11-25 10:00:00            2731146       1400000  3 files
+";
+        assert_eq!(
+            listed_names(listing),
+            vec!["oxivpn-helper.exe", "wintun.dll", "nsExec.dll"]
+        );
     }
 
     #[test]
