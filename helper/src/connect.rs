@@ -178,6 +178,7 @@ async fn connect_loop(
     }
     let mut auth_token = None;
     let mut backoff = Duration::from_secs(1);
+    let mut ever_connected = false;
     loop {
         let spec = tunnel::TunnelSpec {
             profile: profile.clone(),
@@ -197,6 +198,7 @@ async fn connect_loop(
         let out = tunnel::run(spec, tx, stop.clone()).await;
         let _ = printer.await;
         auth_token = out.auth_token.clone();
+        ever_connected |= out.was_connected;
         match out.end {
             TunnelEnd::Stopped => {
                 info!("disconnected; network configuration restored");
@@ -206,14 +208,22 @@ async fn connect_loop(
                 bail!("AUTH_FAILED: the server refused the credentials ({m})")
             }
             TunnelEnd::Fatal(m) => bail!("{m}"),
-            TunnelEnd::Retry { reason, .. } if !out.was_connected => {
+            // Never connected: a wrong profile or an unreachable server; say so and stop.
+            TunnelEnd::Retry { reason, .. } if !ever_connected => {
                 bail!("could not connect: {reason}")
             }
+            // Once connected, keep trying (like openvpn): giving up would remove the kill
+            // switch, so anyone who blocks the server for a minute would get plain traffic.
             TunnelEnd::Retry { reason, .. } => {
-                warn!(
-                    "connection lost: {reason}; reconnecting in {} s",
-                    backoff.as_secs()
-                );
+                if out.was_connected {
+                    backoff = Duration::from_secs(1);
+                }
+                let what = if out.was_connected {
+                    "connection lost"
+                } else {
+                    "reconnect failed"
+                };
+                warn!("{what}: {reason}; reconnecting in {} s", backoff.as_secs());
                 tokio::select! {
                     () = tokio::time::sleep(backoff) => {}
                     () = stop.cancelled() => return Ok(()),

@@ -166,6 +166,8 @@ struct Shared {
     stop: AtomicBool,
     /// The client's address as the proxy sees it (UDP: last source).
     client: Mutex<Option<SocketAddr>>,
+    /// UDP: the current client and its upstream socket to the server.
+    upstream: Mutex<Option<(SocketAddr, Arc<UdpSocket>)>>,
     /// Delayed UDP datagrams.
     queue: Mutex<BinaryHeap<Delayed>>,
     wake: Condvar,
@@ -247,6 +249,7 @@ impl FaultProxy {
             stats: FaultStats::default(),
             stop: AtomicBool::new(false),
             client: Mutex::new(None),
+            upstream: Mutex::new(None),
             queue: Mutex::new(BinaryHeap::new()),
             wake: Condvar::new(),
         });
@@ -268,37 +271,28 @@ impl FaultProxy {
         let port = self.port;
         let (tx, rx) = std::sync::mpsc::channel();
         let ns = self.ns.name().to_owned();
-        // Sockets are created inside the namespace; the threads that use them need not be.
         let opener = spawn_in(&ns, "proxy-open", move || {
             let listen = UdpSocket::bind(("0.0.0.0", port)).context("proxy bind")?;
-            let upstream = UdpSocket::bind("0.0.0.0:0").context("proxy upstream bind")?;
-            upstream.connect(server).context("proxy upstream connect")?;
             listen.set_read_timeout(Some(POLL))?;
-            upstream.set_read_timeout(Some(POLL))?;
-            let _ = tx.send((listen, upstream));
+            let _ = tx.send(listen);
             Ok(())
         })?;
         opener
             .join()
             .map_err(|_| anyhow::anyhow!("proxy opener panicked"))??;
-        let (listen, upstream) = rx.recv().context("proxy sockets")?;
+        let listen = rx.recv().context("proxy socket")?;
         self.udp_listen = Some(listen.try_clone()?);
 
         let sender = {
-            let (s, l, u) = (
-                self.shared.clone(),
-                listen.try_clone()?,
-                upstream.try_clone()?,
-            );
-            std::thread::spawn(move || scheduler(&s, &l, &u))
+            let (s, l) = (self.shared.clone(), listen.try_clone()?);
+            std::thread::spawn(move || scheduler(&s, &l))
         };
+        // Client -> server. Runs inside the namespace: like a NAT, every new client
+        // address (a new client process) gets its own upstream socket, so the server
+        // never mistakes a new session for the previous one's.
         let up = {
-            let (s, l, u) = (
-                self.shared.clone(),
-                listen.try_clone()?,
-                upstream.try_clone()?,
-            );
-            std::thread::spawn(move || -> anyhow::Result<()> {
+            let (s, l) = (self.shared.clone(), listen.try_clone()?);
+            spawn_in(&ns, "proxy-up", move || {
                 let mut rng = Rng::new(seed);
                 let mut buf = vec![0u8; 65536];
                 while !s.stop.load(Ordering::Relaxed) {
@@ -307,21 +301,40 @@ impl FaultProxy {
                         Err(e) if is_timeout(&e) => continue,
                         Err(e) => return Err(e.into()),
                     };
-                    *s.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(from);
+                    let known = s
+                        .upstream
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .as_ref()
+                        .map(|(c, _)| *c);
+                    if known != Some(from) {
+                        let u = UdpSocket::bind("0.0.0.0:0").context("proxy upstream bind")?;
+                        u.connect(server).context("proxy upstream connect")?;
+                        u.set_read_timeout(Some(POLL))?;
+                        *s.upstream.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some((from, Arc::new(u)));
+                        *s.client.lock().unwrap_or_else(|p| p.into_inner()) = Some(from);
+                    }
                     let f = s.cfg.lock().unwrap_or_else(|p| p.into_inner()).up;
                     for (d, p) in apply_faults(&f, &mut rng, &buf[..n], &s.stats) {
-                        dispatch(&s, d, true, p, &l, &u);
+                        dispatch(&s, d, true, p, &l);
                     }
                 }
                 Ok(())
-            })
+            })?
         };
+        // Server -> client, from whichever upstream socket is current.
         let down = {
-            let (s, l, u) = (self.shared.clone(), listen, upstream);
+            let (s, l) = (self.shared.clone(), listen);
             std::thread::spawn(move || -> anyhow::Result<()> {
                 let mut rng = Rng::new(seed ^ 0x5555);
                 let mut buf = vec![0u8; 65536];
                 while !s.stop.load(Ordering::Relaxed) {
+                    let cur = s.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                    let Some((_, u)) = cur else {
+                        std::thread::sleep(POLL);
+                        continue;
+                    };
                     let n = match u.recv(&mut buf) {
                         Ok(n) => n,
                         // The server is gone (ICMP unreachable): keep relaying when it returns.
@@ -332,7 +345,7 @@ impl FaultProxy {
                     };
                     let f = s.cfg.lock().unwrap_or_else(|p| p.into_inner()).down;
                     for (d, p) in apply_faults(&f, &mut rng, &buf[..n], &s.stats) {
-                        dispatch(&s, d, false, p, &l, &u);
+                        dispatch(&s, d, false, p, &l);
                     }
                 }
                 Ok(())
@@ -445,23 +458,24 @@ fn is_timeout(e: &std::io::Error) -> bool {
     matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
 }
 
-fn send_udp(s: &Shared, up: bool, p: &[u8], listen: &UdpSocket, upstream: &UdpSocket) {
+fn send_udp(s: &Shared, up: bool, p: &[u8], listen: &UdpSocket) {
+    let cur = s.upstream.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let Some((client, upstream)) = cur else {
+        return;
+    };
     let r = if up {
         upstream.send(p).map(|_| ())
     } else {
-        match *s.client.lock().unwrap_or_else(|p| p.into_inner()) {
-            Some(c) => listen.send_to(p, c).map(|_| ()),
-            None => Ok(()),
-        }
+        listen.send_to(p, client).map(|_| ())
     };
     if r.is_ok() {
         s.stats.forwarded.fetch_add(1, Ordering::Relaxed);
     }
 }
 
-fn dispatch(s: &Shared, delay: Duration, up: bool, p: Vec<u8>, l: &UdpSocket, u: &UdpSocket) {
+fn dispatch(s: &Shared, delay: Duration, up: bool, p: Vec<u8>, l: &UdpSocket) {
     if delay.is_zero() {
-        send_udp(s, up, &p, l, u);
+        send_udp(s, up, &p, l);
         return;
     }
     static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -475,7 +489,7 @@ fn dispatch(s: &Shared, delay: Duration, up: bool, p: Vec<u8>, l: &UdpSocket, u:
     s.wake.notify_all();
 }
 
-fn scheduler(s: &Shared, listen: &UdpSocket, upstream: &UdpSocket) -> anyhow::Result<()> {
+fn scheduler(s: &Shared, listen: &UdpSocket) -> anyhow::Result<()> {
     let mut q = s.queue.lock().unwrap_or_else(|p| p.into_inner());
     while !s.stop.load(Ordering::Relaxed) {
         let now = Instant::now();
@@ -483,7 +497,7 @@ fn scheduler(s: &Shared, listen: &UdpSocket, upstream: &UdpSocket) -> anyhow::Re
             Some(d) if d.due <= now => {
                 if let Some(d) = q.pop() {
                     drop(q);
-                    send_udp(s, d.up, &d.data, listen, upstream);
+                    send_udp(s, d.up, &d.data, listen);
                     q = s.queue.lock().unwrap_or_else(|p| p.into_inner());
                 }
             }

@@ -29,6 +29,8 @@ pub use faultproxy::{
 pub use helper::helper_binary;
 pub use lab::{addr, Addressing, Lab, LabConfig, Role, Topology};
 pub use netns::Netns;
+/// Signals for [`Proc::signal`] (re-exported so users need no nix of their own).
+pub use nix::sys::signal::Signal;
 pub use nsthread::spawn_in;
 pub use ping::{first_reply_after, PingStats};
 pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};

@@ -589,3 +589,68 @@ fn helper_kill_9_leaks_nothing_and_next_run_recovers() -> anyhow::Result<()> {
     );
     Ok(())
 }
+
+/// A server that stays away for several reconnect attempts (TCP: each attempt fails at
+/// once with "connection refused"): the client keeps trying instead of giving up — giving
+/// up would remove the kill switch — nothing plain leaves meanwhile, and it rejoins.
+#[test]
+fn server_down_for_several_attempts_keeps_kill_switch() -> anyhow::Result<()> {
+    if !root_or_skip("server_down_for_several_attempts_keeps_kill_switch") {
+        return Ok(());
+    }
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let srv = lab.start_server(&ServerVariant {
+        transport: oxivpn_e2e::Transport::Tcp,
+        ..ServerVariant::default()
+    })?;
+    let profile = redirect_profile(&lab, &srv, "client");
+    let tunnel = [server_endpoint(&srv)];
+    let mut cap = Capture::start(&lab, Role::Lan, "lan0", "cap-down")?;
+    let mut helper = connect(&lab, &profile, "helper", true);
+    let mut probes = probe_loop(&lab, 40, "probe-loop");
+
+    srv.signal(&mut lab, Signal::SIGTERM)?;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while helper.log().matches("reconnect failed").count() < 2 {
+        assert!(
+            Instant::now() < deadline && helper.try_status().is_none(),
+            "the client did not keep retrying:\n{}",
+            helper.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        nft_tables(&lab).contains("inet oxivpn"),
+        "kill switch gone while retrying"
+    );
+
+    let dir = srv.dir.to_string_lossy().into_owned();
+    let restarted = lab.spawn_kept(
+        Role::Srv,
+        &["openvpn", "--cd", &dir, "--config", "server.conf"],
+        "openvpn-restarted",
+    )?;
+    restarted.wait_for_log(READY, Duration::from_secs(15))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while helper.log().matches(READY).count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no rejoin:\n{}",
+            helper.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.wait_reachable(Role::Cli, addr::TARGET, Duration::from_secs(10))?;
+    probes.signal(Signal::SIGTERM)?;
+    probes.wait_exit(Duration::from_secs(5))?;
+    cap.sync(&lab, Role::Cli)?;
+    let summary = cap.stop(&tunnel)?;
+    report("server_down_several_attempts", None, &summary);
+    assert!(
+        summary.leaks.is_empty(),
+        "{summary}\n{}",
+        helper.log_tail(40)
+    );
+    disconnect(helper);
+    Ok(())
+}
