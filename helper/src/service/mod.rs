@@ -3,6 +3,7 @@
 mod connection;
 mod engine;
 mod listener;
+pub mod netwatch;
 pub mod peer;
 pub mod profile_guard;
 mod route_check;

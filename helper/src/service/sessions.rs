@@ -469,6 +469,7 @@ impl Sessions {
             if let Some(uid) = *stop.borrow() {
                 return DisconnectReason::Requested { by_uid: uid };
             }
+            let mut now = false;
             let reason = match end {
                 AttemptEnd::Stopped => {
                     return DisconnectReason::Requested {
@@ -499,10 +500,16 @@ impl Sessions {
                     }
                     reason
                 }
+                AttemptEnd::RetryNow(reason) => {
+                    now = true;
+                    reason
+                }
             };
             spec.attempt = spec.attempt.saturating_add(1);
-            let delay = backoff;
-            backoff = (backoff * 2).min(BACKOFF_MAX);
+            let delay = if now { Duration::ZERO } else { backoff };
+            if !now {
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+            }
             self.set_stage(
                 spec.session,
                 Stage::Reconnecting {
@@ -646,6 +653,35 @@ mod tests {
         sessions.disconnect(&peer(1000), info.id).unwrap();
         settle().await;
         assert!(sessions.list(&peer(0)).unwrap().is_empty());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn network_change_reconnects_at_once_to_the_same_remote() {
+        let script = Arc::new(Script::default());
+        script
+            .ends
+            .lock()
+            .unwrap()
+            .extend([AttemptEnd::RetryNow("the network changed".into())]);
+        let sessions = Sessions::new(Arc::new(script.clone()));
+        let (mut rx, _) = sessions.subscribe_with_history();
+        sessions.connect(&peer(1000), request()).unwrap();
+        settle().await;
+        // No time passes: the second attempt starts without a backoff.
+        let seen = script.seen.lock().unwrap().clone();
+        assert_eq!(seen, vec![(0, None, 0), (0, Some("tok".into()), 1)]);
+        let mut delays = vec![];
+        while let Ok(p) = rx.try_recv() {
+            if let EventBody::Stage(Stage::Reconnecting {
+                delay_ms, reason, ..
+            }) = &p.event.body
+            {
+                assert_eq!(reason.as_str(), "the network changed");
+                delays.push(*delay_ms);
+            }
+        }
+        assert_eq!(delays, vec![0]);
+        sessions.stop_all(Duration::from_secs(5)).await;
     }
 
     #[tokio::test(start_paused = true)]

@@ -55,6 +55,9 @@ pub enum AttemptEnd {
         next_remote: bool,
     },
     AuthFailed(String),
+    /// The network under the tunnel changed (or the machine slept): reconnect at once,
+    /// to the same remote, without backoff.
+    RetryNow(String),
     /// Not worth retrying (bad profile for this engine, TUN unavailable, ...).
     Fatal(String),
 }

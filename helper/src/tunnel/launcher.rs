@@ -11,6 +11,7 @@ use tracing::Level;
 use super::{
     remote_text, run, NetOptions, TunnelEnd, TunnelEvent, TunnelOutcome, TunnelSpec, TunnelStage,
 };
+use crate::service::netwatch::NetWatch;
 use crate::service::tunnel_port::{
     AttemptEnd, AttemptFuture, AttemptSpec, ChallengeAnswers, StopSignal, TunnelLauncher,
     TunnelUpdate,
@@ -85,20 +86,36 @@ impl TunnelLauncher for EngineLauncher {
             };
             let mut since_ms = 0u64;
             let mut asked = 0u32;
+            let mut net_changed: Option<String> = None;
             let outcome = loop {
                 let (tx, mut rx) = mpsc::unbounded_channel();
                 let fut = run(ts.clone(), tx, token.clone());
                 tokio::pin!(fut);
                 let mut challenge = None;
+                let mut watch: Option<NetWatch> = None;
                 let outcome = loop {
+                    let mut up = false;
                     tokio::select! {
                         Some(ev) = rx.recv() => match ev {
                             TunnelEvent::Challenge(c) => challenge = Some(c),
-                            ev => forward(ev, &updates, &mut since_ms).await,
+                            ev => {
+                                up = matches!(ev, TunnelEvent::Stage(TunnelStage::Connected { .. }));
+                                forward(ev, &updates, &mut since_ms).await;
+                            }
                         },
+                        reason = changed(&mut watch), if watch.is_some() && net_changed.is_none() => {
+                            let _ = updates.send(TunnelUpdate::Log(LogLevel::Warn, format!("{reason}: reconnecting now"))).await;
+                            net_changed = Some(reason);
+                            token.cancel();
+                        }
                         out = &mut fut => break out,
                     }
+                    if up && watch.is_none() {
+                        // From the configured state on: our own routes are part of the baseline.
+                        watch = Some(NetWatch::start());
+                    }
                 };
+                drop(watch);
                 while let Ok(ev) = rx.try_recv() {
                     match ev {
                         TunnelEvent::Challenge(c) => challenge = Some(c),
@@ -149,6 +166,11 @@ impl TunnelLauncher for EngineLauncher {
                 }
             };
             watcher.abort();
+            if let Some(reason) = net_changed {
+                if stop.borrow().is_none() {
+                    return AttemptEnd::RetryNow(reason);
+                }
+            }
             match outcome.end {
                 TunnelEnd::Stopped => AttemptEnd::Stopped,
                 TunnelEnd::AuthFailed(m) => AttemptEnd::AuthFailed(m),
@@ -226,6 +248,13 @@ async fn forward(ev: TunnelEvent, updates: &mpsc::Sender<TunnelUpdate>, since_ms
         }
     };
     let _ = updates.send(u).await;
+}
+
+async fn changed(watch: &mut Option<NetWatch>) -> String {
+    match watch.as_mut() {
+        Some(w) => w.changed().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// How long the user has to answer a challenge before the session gives up.
