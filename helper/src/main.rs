@@ -43,15 +43,33 @@ enum Command {
     Service,
 }
 
+#[cfg(windows)]
+fn log_file(args: &Args) -> Option<std::fs::File> {
+    match &args.command {
+        Command::Service(a) => winservice::open_log(a),
+        _ => None,
+    }
+}
+
+#[cfg(not(windows))]
+fn log_file(_: &Args) -> Option<std::fs::File> {
+    None
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+    );
+    // Under the Windows service manager stderr goes nowhere: the service logs to a file.
+    match log_file(&args) {
+        Some(f) => logs
+            .with_ansi(false)
+            .with_writer(std::sync::Mutex::new(f))
+            .init(),
+        None => logs.with_writer(std::io::stderr).init(),
+    }
     match args.command {
         #[cfg(unix)]
         Command::Service(a) => service::run(a),

@@ -61,6 +61,18 @@ fn default_state_dir(program_data: Option<PathBuf>) -> PathBuf {
         .join("helper")
 }
 
+/// `<state dir>\helper.log`, appended to (the service has no console). `None` (stderr)
+/// when it cannot be opened.
+pub fn open_log(args: &ServiceArgs) -> Option<std::fs::File> {
+    let dir = args.state_dir();
+    std::fs::create_dir_all(&dir).ok()?;
+    std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("helper.log"))
+        .ok()
+}
+
 #[derive(clap::Args, Debug, Clone)]
 pub struct InstallArgs {
     /// State directory to pass to the service (default: decided by the service).
@@ -107,6 +119,22 @@ mod tests {
             (c.args.group.as_str(), c.args.pipe.as_str()),
             ("VPN", r"\\.\pipe\t")
         );
+    }
+
+    #[test]
+    fn log_file_is_appended_in_the_state_dir() {
+        let dir = std::env::temp_dir().join(format!("oxivpn-winlog-{}", std::process::id()));
+        let args = ServiceArgs {
+            state_dir: Some(dir.clone()),
+            ..ServiceArgs::default()
+        };
+        for line in ["one\n", "two\n"] {
+            use std::io::Write;
+            open_log(&args).unwrap().write_all(line.as_bytes()).unwrap();
+        }
+        let text = std::fs::read_to_string(dir.join("helper.log")).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(text, "one\ntwo\n");
     }
 
     #[test]

@@ -244,6 +244,25 @@ fn undo_network(state_dir: &Path, when: &str) {
             }
         }
     }
+    lift_kill_switch(state_dir, when);
+}
+
+/// The WFP kill switch a session (or a crashed run) left. This service runs no session
+/// that could reconnect (see requests.rs), so at start-up and at stop the filters go:
+/// keeping them would leave the machine offline with nothing to bring the tunnel back.
+fn lift_kill_switch(state_dir: &Path, when: &str) {
+    let opts = netcfg::FirewallOptions {
+        journal_path: state_dir.join("firewall.json"),
+        ..Default::default()
+    };
+    match netcfg::Firewall::recover(&opts) {
+        Ok(Some(mut fw)) => match fw.remove() {
+            Ok(()) => tracing::warn!(when, "kill switch left by a previous session lifted"),
+            Err(e) => tracing::error!(when, error = %e, "kill switch could not be lifted"),
+        },
+        Ok(None) => {}
+        Err(e) => tracing::error!(when, error = %e, "kill switch state unreadable"),
+    }
 }
 
 async fn serve_client(mut pipe: NamedPipeServer, who: Arc<Principals>, started: Instant) {
