@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod deps;
 mod dist;
+mod soak;
 mod sys;
 mod test;
 
@@ -32,6 +33,8 @@ enum Cmd {
     Deps,
     /// Build the installers (.deb, .rpm, Windows setup.exe) into target/dist.
     Dist(dist::DistArgs),
+    /// Fault scenarios through a fault-injecting proxy, with figures (root; `--smoke` for CI).
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,5 +45,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Deps => deps::ensure(deps::ALL),
         Cmd::Dist(args) => dist::run(&args),
+        Cmd::Soak(args) => soak::run(&args),
     }
 }

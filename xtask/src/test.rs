@@ -40,6 +40,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     // installer from cross-built debug binaries (which also compiles netcfg, ipc,
     // ovpn-profile and ovpn-core for Windows), all checked.
     crate::dist::run(&crate::dist::DistArgs::smoke())?;
+    // Fault scenarios through the fault-injecting proxy, one short pass each (root, ~45 s).
+    crate::soak::run(&crate::soak::SoakArgs::smoke())?;
     cross_check()?;
     Ok(())
 }
