@@ -64,7 +64,10 @@ fn cross_check() -> anyhow::Result<()> {
     };
     let targets: [(&str, &[&str]); 2] = [
         ("x86_64-pc-windows-gnu", windows),
-        ("aarch64-apple-darwin", &["netcfg", "ipc", "ovpn-profile"]),
+        (
+            "aarch64-apple-darwin",
+            &["netcfg", "ipc", "ovpn-profile", "profile-store"],
+        ),
     ];
     if !mingw {
         eprintln!("xtask: NOTICE: no x86_64-w64-mingw32-gcc; ovpn-core (ring) not cross-checked");
