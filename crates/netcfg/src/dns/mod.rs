@@ -21,6 +21,9 @@ mod imp;
 #[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
 #[path = "stub.rs"]
 mod imp;
+// NRPT rules (Windows) are pure: built and tested on every OS, written on Windows.
+#[cfg_attr(not(windows), allow(dead_code))]
+pub mod windows_nrpt;
 // The macOS scutil scripts are pure: their tests run on every OS.
 #[cfg(all(test, not(target_os = "macos")))]
 #[path = "macos.rs"]

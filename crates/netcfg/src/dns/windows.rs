@@ -2,8 +2,8 @@
 //! Windows 10 2004+). Undo clears the adapter's settings: the adapter is ours and had none.
 //!
 //! Compiled (`cargo check --target x86_64-pc-windows-gnu`), never run here.
-//! Not done: routing-only domains of a split tunnel (NRPT rules) and making the tunnel's
-//! servers win in a full tunnel (interface metric); both are noted in the log.
+//! NRPT rules (`windows_nrpt`): the split tunnel's routing-only domains go to the tunnel's
+//! servers, and a full tunnel's rule for "." makes them win over other adapters' servers.
 // FFI module: every unsafe block is an iphlpapi call on memory this module owns.
 #![allow(unsafe_code)]
 
@@ -19,7 +19,7 @@ use windows_sys::Win32::NetworkManagement::IpHelper::{
 };
 use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
 
-use super::{DnsBackend, DnsBackendChoice, DnsOptions};
+use super::{windows_nrpt, DnsBackend, DnsBackendChoice, DnsOptions};
 use crate::journal::UndoAction;
 use crate::plan::DnsChange;
 use crate::types::IfaceId;
@@ -124,11 +124,9 @@ impl super::Backend for Backend {
         let search = change.search_domains.join(",");
         set(iface.index, false, &v4, &search)?;
         set(iface.index, true, &v6, &search)?;
-        if !change.resolve_domains.is_empty() && !change.default_route {
-            tracing::warn!(
-                domains = ?change.resolve_domains,
-                "routing-only DNS domains need NRPT rules, not implemented on Windows yet"
-            );
+        if let Some(rule) = windows_nrpt::rule(iface.index, change) {
+            nrpt::write(&rule)?;
+            tracing::info!(names = ?rule.names, servers = %rule.servers, "NRPT rule set");
         }
         Ok(())
     }
@@ -141,10 +139,136 @@ pub fn resolved_servers(_: Option<&str>) -> Option<Vec<IpAddr>> {
 pub fn undo(action: &UndoAction) -> Result<(), Error> {
     match action {
         UndoAction::RevertResolvedLink { iface, .. } => {
+            // The NRPT rule first: it would keep sending names to a dead tunnel.
+            let nrpt = nrpt::delete(&windows_nrpt::rule_key(iface.index));
             set(iface.index, false, "", "")?;
-            set(iface.index, true, "", "")
+            set(iface.index, true, "", "")?;
+            nrpt
         }
         _ => Err(Error::Unsupported("this DNS undo action on Windows")),
+    }
+}
+
+/// The NRPT rule in the registry (local policy). The DNS client service watches its
+/// parameters key; untested here whether it applies the rule without a cache flush.
+mod nrpt {
+    use std::io;
+    use std::ptr::null_mut;
+
+    use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_SUCCESS};
+    use windows_sys::Win32::System::Registry::{
+        RegCloseKey, RegCreateKeyExW, RegDeleteTreeW, RegOpenKeyExW, RegSetValueExW, HKEY,
+        HKEY_LOCAL_MACHINE, KEY_ALL_ACCESS, KEY_SET_VALUE, REG_DWORD, REG_MULTI_SZ,
+        REG_OPTION_NON_VOLATILE, REG_SZ,
+    };
+
+    use super::{wide, windows_nrpt};
+    use crate::Error;
+
+    fn fail(what: String, rc: u32) -> Error {
+        Error::netlink(what, io::Error::from_raw_os_error(rc as i32))
+    }
+
+    struct Key(HKEY);
+
+    impl Drop for Key {
+        fn drop(&mut self) {
+            // SAFETY: a key we opened.
+            unsafe { RegCloseKey(self.0) };
+        }
+    }
+
+    fn set(k: &Key, name: &str, kind: u32, data: &[u8]) -> Result<(), Error> {
+        let n = wide(name);
+        // SAFETY: name and data outlive the call; the length is data's.
+        let rc =
+            unsafe { RegSetValueExW(k.0, n.as_ptr(), 0, kind, data.as_ptr(), data.len() as u32) };
+        if rc != ERROR_SUCCESS {
+            return Err(fail(format!("NRPT: set {name}"), rc));
+        }
+        Ok(())
+    }
+
+    fn bytes16(v: &[u16]) -> Vec<u8> {
+        v.iter().flat_map(|c| c.to_le_bytes()).collect()
+    }
+
+    pub fn write(rule: &windows_nrpt::NrptRule) -> Result<(), Error> {
+        let path = wide(&format!("{}\\{}", windows_nrpt::NRPT_PARENT, rule.key));
+        let mut h: HKEY = null_mut();
+        // SAFETY: path is NUL-terminated; h receives the key.
+        let rc = unsafe {
+            RegCreateKeyExW(
+                HKEY_LOCAL_MACHINE,
+                path.as_ptr(),
+                0,
+                null_mut(),
+                REG_OPTION_NON_VOLATILE,
+                KEY_SET_VALUE,
+                null_mut(),
+                &mut h,
+                null_mut(),
+            )
+        };
+        if rc != ERROR_SUCCESS {
+            return Err(fail(format!("NRPT: create {}", rule.key), rc));
+        }
+        let k = Key(h);
+        set(
+            &k,
+            "Version",
+            REG_DWORD,
+            &windows_nrpt::RULE_VERSION.to_le_bytes(),
+        )?;
+        set(
+            &k,
+            "Name",
+            REG_MULTI_SZ,
+            &bytes16(&windows_nrpt::multi_sz(&rule.names)),
+        )?;
+        set(
+            &k,
+            "GenericDNSServers",
+            REG_SZ,
+            &bytes16(&wide(&rule.servers)),
+        )?;
+        set(
+            &k,
+            "ConfigOptions",
+            REG_DWORD,
+            &windows_nrpt::CONFIG_OPTIONS_GENERIC_SERVERS.to_le_bytes(),
+        )?;
+        set(&k, "IPSECCARestriction", REG_SZ, &bytes16(&wide("")))
+    }
+
+    /// Removes the rule; absent is fine.
+    pub fn delete(key: &str) -> Result<(), Error> {
+        let parent = wide(windows_nrpt::NRPT_PARENT);
+        let mut h: HKEY = null_mut();
+        // SAFETY: parent is NUL-terminated; h receives the key.
+        let rc = unsafe {
+            RegOpenKeyExW(
+                HKEY_LOCAL_MACHINE,
+                parent.as_ptr(),
+                0,
+                KEY_ALL_ACCESS,
+                &mut h,
+            )
+        };
+        if rc == ERROR_FILE_NOT_FOUND {
+            return Ok(());
+        }
+        if rc != ERROR_SUCCESS {
+            return Err(fail("NRPT: open DnsPolicyConfig".into(), rc));
+        }
+        let k = Key(h);
+        let sub = wide(key);
+        // SAFETY: sub is NUL-terminated.
+        let rc = unsafe { RegDeleteTreeW(k.0, sub.as_ptr()) };
+        if rc != ERROR_SUCCESS && rc != ERROR_FILE_NOT_FOUND {
+            return Err(fail(format!("NRPT: delete {key}"), rc));
+        }
+        Ok(())
     }
 }
 
