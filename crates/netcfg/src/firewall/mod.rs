@@ -212,7 +212,10 @@ mod backend {
 
     #[cfg(windows)]
     pub(super) fn apply(_table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
-        super::windows::apply(&super::windows_rules::filters(policy))
+        // Only the helper itself may reach the servers around the tunnel.
+        let exe = std::env::current_exe().ok();
+        let exe = exe.as_ref().and_then(|p| p.to_str());
+        super::windows::apply(&super::windows_rules::filters(policy, exe))
     }
     #[cfg(windows)]
     pub(super) fn remove(_table: &str) -> Result<(), Error> {

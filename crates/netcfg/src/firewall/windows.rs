@@ -189,6 +189,18 @@ struct CondStore {
     v6: Vec<Box<FWP_V6_ADDR_AND_MASK>>,
     u64s: Vec<Box<u64>>,
     ranges: Vec<Box<FWP_RANGE0>>,
+    /// App ids from FwpmGetAppIdFromFileName0 (freed with FwpmFreeMemory0 on drop).
+    blobs: Vec<*mut FWP_BYTE_BLOB>,
+}
+
+impl Drop for CondStore {
+    fn drop(&mut self) {
+        for b in self.blobs.drain(..) {
+            let mut p = b;
+            // SAFETY: allocated by FwpmGetAppIdFromFileName0.
+            unsafe { FwpmFreeMemory0(&mut p as *mut _ as *mut *mut core::ffi::c_void) };
+        }
+    }
 }
 
 impl CondStore {
@@ -244,6 +256,17 @@ impl CondStore {
                 out.fieldKey = FWPM_CONDITION_IP_PROTOCOL;
                 out.conditionValue.r#type = FWP_UINT8;
                 out.conditionValue.Anonymous.uint8 = *n;
+            }
+            Condition::App(exe) => {
+                let w = wide(exe);
+                let mut blob: *mut FWP_BYTE_BLOB = null_mut();
+                // SAFETY: w is NUL-terminated; blob receives WFP-owned memory (freed in Drop).
+                let rc = unsafe { FwpmGetAppIdFromFileName0(w.as_ptr(), &mut blob) };
+                check(&format!("app id of {exe}"), rc)?;
+                self.blobs.push(blob);
+                out.fieldKey = FWPM_CONDITION_ALE_APP_ID;
+                out.conditionValue.r#type = FWP_BYTE_BLOB_TYPE;
+                out.conditionValue.Anonymous.byteBlob = blob;
             }
             Condition::IcmpTypes(lo, hi) => {
                 let v = |x: u8| FWP_VALUE0 {

@@ -41,6 +41,9 @@ pub enum Condition {
     Protocol(u8),
     /// ICMP type range (WFP keeps the ICMP type in the local-port field).
     IcmpTypes(u8, u8),
+    /// The connecting program's executable (ALE app id): the Windows counterpart of the
+    /// Linux `endpoint_mark`, without the socket having to do anything.
+    App(String),
 }
 
 pub const PROTO_TCP: u8 = 6;
@@ -80,8 +83,9 @@ fn family_of(addr: &IpAddr) -> Family {
     }
 }
 
-/// The filters for `policy` (the kill switch).
-pub fn filters(policy: &FirewallPolicy) -> Vec<WfpFilter> {
+/// The filters for `policy` (the kill switch). With `app` (the helper's own executable)
+/// only that program may reach the VPN servers around the tunnel.
+pub fn filters(policy: &FirewallPolicy, app: Option<&str>) -> Vec<WfpFilter> {
     use Action::*;
     use Condition::*;
     use Family::*;
@@ -112,16 +116,20 @@ pub fn filters(policy: &FirewallPolicy) -> Vec<WfpFilter> {
             Transport::Udp => PROTO_UDP,
             Transport::Tcp => PROTO_TCP,
         };
+        let mut conds = vec![
+            RemoteAddr(IpNet::from(ep.addr)),
+            RemotePort(ep.port),
+            Protocol(proto),
+        ];
+        if let Some(exe) = app {
+            conds.push(App(exe.to_owned()));
+        }
         out.push(f(
             &format!("VPN server {ep}"),
             family_of(&ep.addr),
             Permit,
             W_PERMIT,
-            vec![
-                RemoteAddr(IpNet::from(ep.addr)),
-                RemotePort(ep.port),
-                Protocol(proto),
-            ],
+            conds,
         ));
     }
     out.push(f(
@@ -236,6 +244,7 @@ pub fn decide(filters: &[WfpFilter], pkt: &Packet<'_>) -> Action {
 /// An outgoing packet as the ALE connect layer sees it.
 #[derive(Debug, Clone)]
 pub struct Packet<'a> {
+    pub app: &'a str,
     pub iface: &'a str,
     pub loopback: bool,
     pub dst: IpAddr,
@@ -252,6 +261,7 @@ fn matches(c: &Condition, p: &Packet<'_>) -> bool {
         Condition::RemotePort(port) => p.dst_port == *port,
         Condition::LocalPort(port) => p.src_port == *port,
         Condition::Protocol(n) => p.proto == *n,
+        Condition::App(exe) => exe.eq_ignore_ascii_case(p.app),
         Condition::IcmpTypes(lo, hi) => {
             p.proto == PROTO_ICMPV6 && (u16::from(*lo)..=u16::from(*hi)).contains(&p.src_port)
         }
@@ -281,8 +291,11 @@ mod tests {
         }
     }
 
+    const HELPER: &str = r"C:\Program Files\OxiVPN\oxivpn-helper.exe";
+
     fn pkt(iface: &'static str, dst: &str, proto: u8, dport: u16) -> Packet<'static> {
         Packet {
+            app: HELPER,
             iface,
             loopback: iface == "lo",
             dst: dst.parse().unwrap(),
@@ -294,7 +307,7 @@ mod tests {
 
     #[test]
     fn tunnel_server_and_loopback_pass_everything_else_is_blocked() {
-        let fl = filters(&policy(Some("OxiVPN"), false, false));
+        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
         let permit = Action::Permit;
         let block = Action::Block;
         assert_eq!(
@@ -339,7 +352,7 @@ mod tests {
 
     #[test]
     fn before_the_tunnel_exists_only_the_server_passes() {
-        let fl = filters(&policy(None, false, false));
+        let fl = filters(&policy(None, false, false), None);
         assert!(fl.iter().all(|f| !f
             .conditions
             .iter()
@@ -356,7 +369,7 @@ mod tests {
 
     #[test]
     fn dhcp_and_neighbour_discovery_pass() {
-        let fl = filters(&policy(Some("OxiVPN"), false, false));
+        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
         let mut dhcp = pkt("Ethernet", "192.168.1.1", PROTO_UDP, 67);
         dhcp.src_port = 68;
         assert_eq!(decide(&fl, &dhcp), Action::Permit);
@@ -369,7 +382,7 @@ mod tests {
 
     #[test]
     fn allow_lan_passes_private_lan_but_never_lan_dns_or_public_prefixes() {
-        let fl = filters(&policy(Some("OxiVPN"), true, false));
+        let fl = filters(&policy(Some("OxiVPN"), true, false), None);
         assert_eq!(
             decide(&fl, &pkt("Ethernet", "192.168.1.20", PROTO_TCP, 445)),
             Action::Permit
@@ -391,7 +404,7 @@ mod tests {
             decide(&fl, &pkt("Ethernet", "255.255.255.255", PROTO_UDP, 9)),
             Action::Permit
         );
-        let fl = filters(&policy(Some("OxiVPN"), false, false));
+        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
         assert_eq!(
             decide(&fl, &pkt("Ethernet", "192.168.1.20", PROTO_TCP, 445)),
             Action::Block
@@ -400,7 +413,7 @@ mod tests {
 
     #[test]
     fn ipv6_tunnel_passes_v6_into_the_tunnel_only() {
-        let fl = filters(&policy(Some("OxiVPN"), false, true));
+        let fl = filters(&policy(Some("OxiVPN"), false, true), None);
         assert_eq!(
             decide(&fl, &pkt("OxiVPN", "2001:db8::1", PROTO_TCP, 443)),
             Action::Permit
@@ -433,8 +446,21 @@ mod tests {
     }
 
     #[test]
+    fn with_an_app_only_the_helper_reaches_the_server() {
+        let fl = filters(&policy(Some("OxiVPN"), false, false), Some(HELPER));
+        let mut p = pkt("Ethernet", "198.51.100.7", PROTO_UDP, 1194);
+        assert_eq!(decide(&fl, &p), Action::Permit);
+        p.app = r"C:\Users\x\evil.exe";
+        assert_eq!(decide(&fl, &p), Action::Block);
+        // Everything else is unchanged by the app condition.
+        let mut t = pkt("OxiVPN", "8.8.8.8", PROTO_TCP, 443);
+        t.app = r"C:\Users\x\browser.exe";
+        assert_eq!(decide(&fl, &t), Action::Permit);
+    }
+
+    #[test]
     fn weights_fit_the_uint8_range_and_names_are_prefixed() {
-        for flt in filters(&policy(Some("OxiVPN"), true, true)) {
+        for flt in filters(&policy(Some("OxiVPN"), true, true), None) {
             assert!(flt.weight <= 15, "{flt:?}");
             assert!(flt.name.starts_with("OxiVPN kill switch: "));
         }
