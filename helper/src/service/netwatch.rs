@@ -159,7 +159,17 @@ impl Drop for NetWatch {
 
 fn watch_loop(stop: &AtomicBool) -> Option<String> {
     let mut skip = BTreeSet::new();
-    let baseline = match read_underlay(&mut skip) {
+    watch_with(stop, PERIOD, boot_time, || read_underlay(&mut skip))
+}
+
+/// The loop with its clocks and state reader passed in (tests simulate sleep and changes).
+fn watch_with(
+    stop: &AtomicBool,
+    period: Duration,
+    boot: impl Fn() -> Option<Duration>,
+    mut read: impl FnMut() -> Result<Underlay, netcfg::Error>,
+) -> Option<String> {
+    let baseline = match read() {
         Ok(u) => u,
         Err(e) => {
             tracing::warn!(error = %e, "network watch: cannot read the routing state");
@@ -167,13 +177,13 @@ fn watch_loop(stop: &AtomicBool) -> Option<String> {
         }
     };
     let mono0 = Instant::now();
-    let boot0 = boot_time();
+    let boot0 = boot();
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(PERIOD);
+        std::thread::sleep(period);
         if stop.load(Ordering::Relaxed) {
             return None;
         }
-        if let (Some(b0), Some(b1)) = (boot0, boot_time()) {
+        if let (Some(b0), Some(b1)) = (boot0, boot()) {
             let slept = (b1.saturating_sub(b0)).saturating_sub(mono0.elapsed());
             if slept > SLEEP_GAP {
                 return Some(format!(
@@ -182,7 +192,7 @@ fn watch_loop(stop: &AtomicBool) -> Option<String> {
                 ));
             }
         }
-        match read_underlay(&mut skip) {
+        match read() {
             Ok(now) if now != baseline => return Some(now.describe_change(&baseline)),
             Ok(_) => {}
             // A transient netlink error is not a network change.
@@ -218,6 +228,72 @@ mod tests {
         );
         assert!(d.contains("new address: 192.168.1.50/24 (#2)"), "{d}");
         assert_ne!(before, after);
+    }
+
+    #[test]
+    fn a_jump_of_the_boot_clock_is_sleep() {
+        let stop = AtomicBool::new(false);
+        let start = Instant::now();
+        // Boot time runs 30 s ahead after the second tick: the machine was suspended.
+        let boot = move || {
+            let el = start.elapsed();
+            Some(if el > Duration::from_millis(25) {
+                el + Duration::from_secs(30)
+            } else {
+                el
+            })
+        };
+        let r = watch_with(&stop, Duration::from_millis(10), boot, || {
+            Ok(Underlay::default())
+        });
+        let r = r.expect("sleep noticed");
+        let secs: u64 = r
+            .trim_start_matches("the machine was asleep for about ")
+            .trim_end_matches(" s")
+            .parse()
+            .unwrap();
+        assert!((25..=30).contains(&secs), "{r}");
+    }
+
+    #[test]
+    fn a_changed_underlay_ends_the_watch_and_errors_do_not() {
+        let stop = AtomicBool::new(false);
+        let mut calls = 0;
+        let r = watch_with(
+            &stop,
+            Duration::from_millis(5),
+            || None,
+            || {
+                calls += 1;
+                let mut u = Underlay::default();
+                match calls {
+                    // A transient read error in between changes nothing.
+                    2 => Err(netcfg::Error::Unsupported("test")),
+                    1 | 3 => Ok(u),
+                    _ => {
+                        u.addresses.insert((2, "192.168.1.50".parse().unwrap(), 24));
+                        Ok(u)
+                    }
+                }
+            },
+        );
+        assert_eq!(
+            r.as_deref(),
+            Some("the network changed (new address: 192.168.1.50/24 (#2))")
+        );
+        assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn stopping_ends_the_watch_quietly() {
+        let stop = AtomicBool::new(true);
+        let r = watch_with(
+            &stop,
+            Duration::from_millis(1),
+            || None,
+            || Ok(Underlay::default()),
+        );
+        assert_eq!(r, None);
     }
 
     #[test]
