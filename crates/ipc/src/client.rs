@@ -70,12 +70,27 @@ impl Client {
     /// the hello. The Windows helper service itself is issue 9's.
     #[cfg(windows)]
     pub async fn connect(path: &Path, client_name: &str) -> Result<Self, ClientError> {
-        let stream = tokio::net::windows::named_pipe::ClientOptions::new()
-            .open(path)
-            .map_err(|source| ClientError::Connect {
-                path: path.display().to_string(),
-                source,
-            })?;
+        // ERROR_PIPE_BUSY: every instance is taken for a moment (the service creates the
+        // next one right after a client connects); retry briefly.
+        const ERROR_PIPE_BUSY: i32 = 231;
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let stream = loop {
+            match tokio::net::windows::named_pipe::ClientOptions::new().open(path) {
+                Ok(s) => break s,
+                Err(e)
+                    if e.raw_os_error() == Some(ERROR_PIPE_BUSY)
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(source) => {
+                    return Err(ClientError::Connect {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+            }
+        };
         Self::handshake(stream, client_name).await
     }
 
