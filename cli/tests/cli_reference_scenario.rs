@@ -218,7 +218,12 @@ fn reference_scenario_through_the_service_and_oxivpnctl() {
     );
     assert!(nft_tables(&lab).contains("inet oxivpn"), "kill switch on");
     let plan = ok(&ctl(&sock, &data, &["routes", "lab"]));
-    for kind in ["server bypass", "DHCP-server bypass", "into tunnel", "LAN"] {
+    for kind in [
+        "server bypass",
+        "DHCP-server bypass",
+        "into tunnel",
+        "blocked",
+    ] {
         assert!(
             plan.contains(kind),
             "`oxivpnctl routes` lacks {kind}:\n{plan}"

@@ -123,6 +123,8 @@ pub struct AppliedPlan {
     pub interface: String,
     /// The kill switch blocks everything outside the tunnel.
     pub kill_switch: bool,
+    /// ...except the directly attached subnets.
+    pub allow_lan: bool,
 }
 
 /// How the attempt ended.
@@ -449,6 +451,7 @@ async fn attempt(
                             state: state.clone(),
                             interface: iface.name.clone(),
                             kill_switch: guarded,
+                            allow_lan: spec.net.kill_switch.as_ref().is_some_and(|k| k.allow_lan),
                         };
                         let opts = spec.net.session.clone();
                         let iface2 = iface.clone();

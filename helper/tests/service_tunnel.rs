@@ -122,7 +122,11 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
         has("128.0.0.0/1", ipc::RouteKind::IntoTunnel),
         "{routes:#?}"
     );
-    assert!(has("192.168.1.0/24", ipc::RouteKind::Lan), "{routes:#?}");
+    // Kill switch on, allow_lan off: the LAN prefix is listed as blocked.
+    assert!(
+        has("192.168.1.0/24", ipc::RouteKind::Blocked),
+        "{routes:#?}"
+    );
     assert!(has("0.0.0.0/0", ipc::RouteKind::Blocked), "{routes:#?}");
     let bypass = routes
         .routes

@@ -254,7 +254,8 @@ pub enum RouteKind {
     Lan,
     /// A route the server pushed (or the profile named).
     Pushed,
-    /// Refused routes and, with the kill switch on, everything else.
+    /// Refused routes and, with the kill switch on, everything else (including the
+    /// directly attached subnets unless the connect allowed the LAN).
     Blocked,
     /// A pre-existing route deleted for the session (restored on disconnect).
     Removed,

@@ -35,16 +35,29 @@ pub fn entries(applied: &AppliedPlan) -> (Vec<RouteEntry>, Vec<ShortText>) {
         .collect();
     lan.sort_by_key(|p| (p.net.addr().is_ipv6(), p.net));
     lan.dedup_by_key(|p| p.net);
+    let lan_blocked = applied.kill_switch && !applied.allow_lan;
     for p in lan {
+        let reason = if lan_blocked {
+            format!(
+                "directly attached to {}, but the kill switch drops LAN traffic (allow LAN is off)",
+                p.iface.name
+            )
+        } else {
+            format!(
+                "directly attached to {}: stays on the LAN, more specific than the tunnel's routes",
+                p.iface.name
+            )
+        };
         out.push(RouteEntry {
             destination: ShortText::sanitized(&p.net.to_string()),
             gateway: None,
             device: Some(ShortText::sanitized(&p.iface.name)),
-            kind: RouteKind::Lan,
-            reason: ShortText::sanitized(&format!(
-                "directly attached to {}: stays on the LAN, more specific than the tunnel's routes",
-                p.iface.name
-            )),
+            kind: if lan_blocked {
+                RouteKind::Blocked
+            } else {
+                RouteKind::Lan
+            },
+            reason: ShortText::sanitized(&reason),
         });
     }
     for r in &applied.plan.refused {
@@ -185,6 +198,7 @@ mod tests {
             state,
             interface: "oxi0".into(),
             kill_switch: true,
+            allow_lan: true,
         }
     }
 
@@ -220,6 +234,16 @@ mod tests {
         assert!(ks.reason.as_str().contains("kill switch"));
         // Nothing but routes: no address/MTU/DNS entries.
         assert!(e.iter().all(|r| r.destination.as_str().contains('/')));
+    }
+
+    #[test]
+    fn kill_switch_without_allow_lan_blocks_the_lan() {
+        let mut p = reference();
+        p.allow_lan = false;
+        let (e, _) = entries(&p);
+        let lan = find(&e, "192.168.1.0/24", RouteKind::Blocked);
+        assert!(lan.reason.as_str().contains("allow LAN is off"), "{lan:?}");
+        assert!(!e.iter().any(|r| r.kind == RouteKind::Lan));
     }
 
     #[test]
