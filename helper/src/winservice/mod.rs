@@ -14,6 +14,10 @@ pub mod requests;
 
 #[cfg(windows)]
 mod pipe_server;
+// The Unix service's route check is plain netcfg (GetBestRoute2 on Windows): shared as is.
+#[cfg(windows)]
+#[path = "../service/route_check.rs"]
+mod route_check;
 #[cfg(windows)]
 mod runtime;
 #[cfg(windows)]

@@ -1,6 +1,7 @@
 //! Answers of the Windows service to IPC requests. The session engine (helper/src/service)
 //! is Unix-only so far, so the Windows service authenticates clients and answers status
 //! and listing truthfully, and refuses what needs a tunnel with a clear `unsupported`.
+//! `route_check` is answered by runtime.rs (a blocking route lookup) before this.
 
 use std::time::Duration;
 

@@ -332,10 +332,17 @@ async fn serve_client(mut pipe: NamedPipeServer, who: Arc<Principals>, started: 
         let ClientFrame::Request { id: rid, body } = msg else {
             return;
         };
-        let reply = ServerFrame::Response {
-            id: rid,
-            result: requests::answer(&body, uid, started.elapsed()),
+        let result = match body {
+            // No session runs here, so no route can be a tunnel's; the lookup is real.
+            ipc::Request::RouteCheck { addr } => {
+                tokio::task::spawn_blocking(move || super::route_check::explain(addr, &[]))
+                    .await
+                    .unwrap_or_else(|e| Err(IpcError::internal(e)))
+                    .map(ipc::Response::Route)
+            }
+            other => requests::answer(&other, uid, started.elapsed()),
         };
+        let reply = ServerFrame::Response { id: rid, result };
         match tokio::time::timeout(FRAME_TIMEOUT, frame::write_message(&mut pipe, &reply)).await {
             Ok(Ok(())) => {}
             _ => return,
