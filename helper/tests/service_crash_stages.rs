@@ -126,6 +126,10 @@ async fn kill_9_at_each_connect_stage_then_restart_restores_everything() {
         service.wait_exit(Duration::from_secs(10)).unwrap();
         // What the helper had done when it died, for the table.
         let changed = before != lab.client_network_snapshot().unwrap();
+        if stage == "connected" {
+            // The session's undo journal is what the next start repairs from.
+            assert!(state.join(format!("journal-{}.json", info.id.0)).exists());
+        }
         let guarded = nft_tables(&lab).contains("inet oxivpn");
         let mut last = stage.to_owned();
         while let Ok(ev) = events.try_recv() {
@@ -141,6 +145,16 @@ async fn kill_9_at_each_connect_stage_then_restart_restores_everything() {
     let _final = start_service(&lab, &sock, &state, "helper-final");
     assert_eq!(before, lab.client_network_snapshot().unwrap());
     assert_eq!(nft_before, nft_tables(&lab));
+    let journals: Vec<_> = std::fs::read_dir(&state)
+        .unwrap()
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with("journal-"))
+        .collect();
+    assert!(
+        journals.is_empty(),
+        "journals left after recovery: {journals:?}"
+    );
     println!("kill -9 at each stage, then restart -> start state restored:");
     for l in &table {
         println!("  {l}");
