@@ -14,7 +14,7 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use ovpn_core::session::{
-    Client, DisconnectReason, Event, SessionInfo, Stats, DATA_HEADROOM, DATA_TAILROOM,
+    Client, DisconnectReason, Event, SessionInfo, Stage, Stats, DATA_HEADROOM, DATA_TAILROOM,
 };
 use ovpn_core::transport::{frame_tcp, TcpFramer};
 use tokio::io::AsyncWriteExt;
@@ -37,6 +37,8 @@ const STATS_EVERY: Duration = Duration::from_millis(250);
 /// Most packets handled per readiness event (per direction) before the driver
 /// sends what is queued and looks at its other sources again.
 const BATCH: usize = 64;
+/// How far the core's deadline may move past the armed timer before it is re-armed.
+const TIMER_SLACK: Duration = Duration::from_secs(1);
 /// Queued TCP bytes that trigger a write before the batch ends.
 const TCP_FLUSH_AT: usize = 32 * 1024;
 
@@ -307,6 +309,11 @@ impl<T: TunDevice> Driver<T> {
         let sleep = tokio::time::sleep(Duration::from_secs(3600));
         tokio::pin!(sleep);
         let mut commands_open = true;
+        // The deadline the timer is set to. The core's deadline moves with every packet
+        // (keepalive = last packet + interval); re-arming tokio's timer each time locks
+        // its wheel, so it is re-armed only when the deadline comes earlier or moved
+        // well past the armed one. Waking early is harmless: handle_timeout is idempotent.
+        let mut armed: Option<Instant> = None;
         loop {
             match self.drain().await {
                 Ok(Some(reason)) => {
@@ -323,7 +330,10 @@ impl<T: TunDevice> Driver<T> {
             }
             let deadline = self.client.poll_timeout();
             if let Some(d) = deadline {
-                sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                if armed.is_none_or(|a| d < a || d > a + TIMER_SLACK) {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(d));
+                    armed = Some(d);
+                }
             }
             tokio::select! {
                 r = self.io.readable() => {
@@ -354,6 +364,7 @@ impl<T: TunDevice> Driver<T> {
                     }
                 },
                 () = &mut sleep, if deadline.is_some() => {
+                    armed = None;
                     self.client.handle_timeout(Instant::now());
                 }
                 cmd = self.commands.recv(), if commands_open => match cmd {
@@ -389,6 +400,7 @@ impl<T: TunDevice> Driver<T> {
     /// Reads and handles what the link has queued: up to [`BATCH`] reads, then back
     /// to the reactor (readiness is cleared only by a read that would block).
     async fn on_link_readable(&mut self) -> Result<(), DriverEnd> {
+        let handshaking = self.client.stage() != Stage::Connected;
         for _ in 0..BATCH {
             let now = Instant::now();
             match &mut self.io {
@@ -434,6 +446,11 @@ impl<T: TunDevice> Driver<T> {
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
                         Err(e) => return Err(DriverEnd::LinkClosed(e)),
                     };
+                    if handshaking {
+                        // The kernel clears it again after a while: re-armed after every
+                        // read until the tunnel is up (see `Link::tcp`).
+                        crate::link::quickack(rd.as_ref());
+                    }
                     framer.push(&rbuf[..n]);
                     loop {
                         match framer.pop_into(frame) {
