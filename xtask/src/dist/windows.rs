@@ -305,6 +305,39 @@ Type = Nsis
         );
     }
 
+    /// Every file the installer writes into $INSTDIR is deleted by the uninstaller (an
+    /// uninstall that leaves files behind also leaves $INSTDIR behind: RMDir is not /r).
+    #[test]
+    fn uninstaller_deletes_every_installed_file() {
+        let nsi =
+            std::fs::read_to_string(payload::packaging_dir().join("windows/oxivpn.nsi")).unwrap();
+        let quoted = |line: &str, prefix: &str| -> Option<String> {
+            let rest = line.trim().strip_prefix(prefix)?;
+            let name = rest.trim().trim_matches('"');
+            Some(name.rsplit('\\').next()?.to_owned())
+        };
+        let mut installed: Vec<String> = nsi
+            .lines()
+            .filter_map(|l| quoted(l, "File \"${BINDIR}\\"))
+            .chain(nsi.lines().filter_map(|l| {
+                let rest = l.trim().strip_prefix("File \"/oname=")?;
+                Some(rest.split('"').next()?.to_owned())
+            }))
+            .collect();
+        installed.push("uninstall.exe".into());
+        let deleted: Vec<String> = nsi
+            .lines()
+            .filter_map(|l| quoted(l, "Delete \"$INSTDIR\\"))
+            .collect();
+        assert!(installed.len() >= 7, "{installed:?}");
+        for f in &installed {
+            assert!(deleted.contains(f), "{f} is installed but never deleted");
+        }
+        for f in EXPECTED_FILES {
+            assert!(installed.iter().any(|i| i == f), "{f} is not installed");
+        }
+    }
+
     #[test]
     fn non_png_input_is_refused() {
         assert!(ico_bytes(&[b"GIF89a".to_vec()]).is_err());
