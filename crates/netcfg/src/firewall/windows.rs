@@ -12,10 +12,7 @@ use std::ptr::{null, null_mut};
 
 use ipnet::IpNet;
 use windows_sys::core::GUID;
-use windows_sys::Win32::Foundation::{
-    FWP_E_ALREADY_EXISTS, FWP_E_FILTER_NOT_FOUND, FWP_E_PROVIDER_NOT_FOUND,
-    FWP_E_SUBLAYER_NOT_FOUND, HANDLE,
-};
+use windows_sys::Win32::Foundation::{FWP_E_PROVIDER_NOT_FOUND, FWP_E_SUBLAYER_NOT_FOUND, HANDLE};
 use windows_sys::Win32::NetworkManagement::IpHelper::ConvertInterfaceAliasToLuid;
 use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
 use windows_sys::Win32::NetworkManagement::WindowsFilteringPlatform::*;
@@ -26,7 +23,7 @@ use crate::Error;
 
 const PROVIDER_KEY: GUID = GUID::from_u128(0x6f786976_706e_4b53_9000_000000000001);
 const SUBLAYER_KEY: GUID = GUID::from_u128(0x6f786976_706e_4b53_9000_000000000002);
-/// Filter i has key FILTER_KEY_BASE + i, so removal needs no enumeration.
+/// Filter i has key FILTER_KEY_BASE + i (stable names for `netsh wfp show filters`).
 const FILTER_KEY_BASE: u128 = 0x6f786976_706e_4b53_9100_000000000000;
 const MAX_FILTERS: usize = 128;
 
@@ -42,14 +39,6 @@ fn check(what: &str, code: u32) -> Result<(), Error> {
         what: format!("WFP: {what}"),
         source: std::io::Error::from_raw_os_error(code as i32),
     })
-}
-
-fn ignore(code: u32, benign: i32) -> u32 {
-    if code as i32 == benign {
-        0
-    } else {
-        code
-    }
 }
 
 struct Engine(HANDLE);
@@ -85,14 +74,95 @@ impl Engine {
         }
     }
 
+    /// Ids of every filter of our provider, by enumeration (read-only: a failed call
+    /// inside a transaction would leave it for abort only).
+    fn our_filter_ids(&self) -> Result<Vec<u64>, Error> {
+        const BATCH: u32 = 256;
+        let mut ids = Vec::new();
+        for layer in [
+            FWPM_LAYER_ALE_AUTH_CONNECT_V4,
+            FWPM_LAYER_ALE_AUTH_CONNECT_V6,
+        ] {
+            let mut pkey = PROVIDER_KEY;
+            let template = FWPM_FILTER_ENUM_TEMPLATE0 {
+                providerKey: &mut pkey,
+                layerKey: layer,
+                enumType: FWP_FILTER_ENUM_OVERLAPPING,
+                flags: 0,
+                providerContextTemplate: null_mut(),
+                numFilterConditions: 0,
+                filterCondition: null_mut(),
+                actionMask: u32::MAX,
+                calloutKey: null_mut(),
+            };
+            let mut h: HANDLE = null_mut();
+            // SAFETY: template (and pkey) outlive the call; h receives the enum handle.
+            check("enumerate filters", unsafe {
+                FwpmFilterCreateEnumHandle0(self.0, &template, &mut h)
+            })?;
+            let result = loop {
+                let mut entries: *mut *mut FWPM_FILTER0 = null_mut();
+                let mut n = 0u32;
+                // SAFETY: entries receives an array of n filters owned by WFP.
+                let rc = unsafe { FwpmFilterEnum0(self.0, h, BATCH, &mut entries, &mut n) };
+                if rc != 0 {
+                    break check("enumerate filters", rc);
+                }
+                for i in 0..n as usize {
+                    // SAFETY: i < n entries, each a valid filter pointer.
+                    ids.push(unsafe { (**entries.add(i)).filterId });
+                }
+                if !entries.is_null() {
+                    // SAFETY: allocated by FwpmFilterEnum0.
+                    unsafe {
+                        FwpmFreeMemory0(&mut entries as *mut _ as *mut *mut core::ffi::c_void)
+                    };
+                }
+                if n < BATCH {
+                    break Ok(());
+                }
+            };
+            // SAFETY: the handle from FwpmFilterCreateEnumHandle0 above.
+            unsafe { FwpmFilterDestroyEnumHandle0(self.0, h) };
+            result?;
+        }
+        Ok(ids)
+    }
+
     fn delete_filters(&self) -> Result<(), Error> {
-        for i in 0..MAX_FILTERS {
-            let key = GUID::from_u128(FILTER_KEY_BASE + i as u128);
-            // SAFETY: key outlives the call.
-            let rc = unsafe { FwpmFilterDeleteByKey0(self.0, &key) };
-            check("delete a filter", ignore(rc, FWP_E_FILTER_NOT_FOUND))?;
+        for id in self.our_filter_ids()? {
+            // SAFETY: an id WFP just listed.
+            check("delete a filter", unsafe {
+                FwpmFilterDeleteById0(self.0, id)
+            })?;
         }
         Ok(())
+    }
+
+    fn provider_exists(&self) -> Result<bool, Error> {
+        let mut p: *mut FWPM_PROVIDER0 = null_mut();
+        // SAFETY: p receives WFP-owned memory, freed below.
+        let rc = unsafe { FwpmProviderGetByKey0(self.0, &PROVIDER_KEY, &mut p) };
+        if rc as i32 == FWP_E_PROVIDER_NOT_FOUND {
+            return Ok(false);
+        }
+        check("look up the provider", rc)?;
+        // SAFETY: allocated by FwpmProviderGetByKey0.
+        unsafe { FwpmFreeMemory0(&mut p as *mut _ as *mut *mut core::ffi::c_void) };
+        Ok(true)
+    }
+
+    fn sublayer_exists(&self) -> Result<bool, Error> {
+        let mut sl: *mut FWPM_SUBLAYER0 = null_mut();
+        // SAFETY: sl receives WFP-owned memory, freed below.
+        let rc = unsafe { FwpmSubLayerGetByKey0(self.0, &SUBLAYER_KEY, &mut sl) };
+        if rc as i32 == FWP_E_SUBLAYER_NOT_FOUND {
+            return Ok(false);
+        }
+        check("look up the sublayer", rc)?;
+        // SAFETY: allocated by FwpmSubLayerGetByKey0.
+        unsafe { FwpmFreeMemory0(&mut sl as *mut _ as *mut *mut core::ffi::c_void) };
+        Ok(true)
     }
 
     fn ensure_provider_and_sublayer(&self) -> Result<(), Error> {
@@ -106,9 +176,12 @@ impl Engine {
             },
             ..Default::default()
         };
-        // SAFETY: the strings outlive the call; no security descriptor.
-        let rc = unsafe { FwpmProviderAdd0(self.0, &provider, null_mut()) };
-        check("add the provider", ignore(rc, FWP_E_ALREADY_EXISTS))?;
+        if !self.provider_exists()? {
+            // SAFETY: the strings outlive the call; no security descriptor.
+            check("add the provider", unsafe {
+                FwpmProviderAdd0(self.0, &provider, null_mut())
+            })?;
+        }
         let mut pkey = PROVIDER_KEY;
         let sublayer = FWPM_SUBLAYER0 {
             subLayerKey: SUBLAYER_KEY,
@@ -120,9 +193,13 @@ impl Engine {
             weight: u16::MAX,
             ..Default::default()
         };
+        if self.sublayer_exists()? {
+            return Ok(());
+        }
         // SAFETY: as above.
-        let rc = unsafe { FwpmSubLayerAdd0(self.0, &sublayer, null_mut()) };
-        check("add the sublayer", ignore(rc, FWP_E_ALREADY_EXISTS))
+        check("add the sublayer", unsafe {
+            FwpmSubLayerAdd0(self.0, &sublayer, null_mut())
+        })
     }
 
     fn add(&self, index: usize, flt: &WfpFilter) -> Result<(), Error> {
@@ -325,25 +402,23 @@ pub fn remove() -> Result<(), Error> {
     let engine = Engine::open()?;
     engine.transaction(|e| {
         e.delete_filters()?;
-        // SAFETY: keys outlive the calls.
-        let rc = unsafe { FwpmSubLayerDeleteByKey0(e.0, &SUBLAYER_KEY) };
-        check("delete the sublayer", ignore(rc, FWP_E_SUBLAYER_NOT_FOUND))?;
-        let rc = unsafe { FwpmProviderDeleteByKey0(e.0, &PROVIDER_KEY) };
-        check("delete the provider", ignore(rc, FWP_E_PROVIDER_NOT_FOUND))
+        if e.sublayer_exists()? {
+            // SAFETY: the key outlives the call.
+            check("delete the sublayer", unsafe {
+                FwpmSubLayerDeleteByKey0(e.0, &SUBLAYER_KEY)
+            })?;
+        }
+        if e.provider_exists()? {
+            // SAFETY: the key outlives the call.
+            check("delete the provider", unsafe {
+                FwpmProviderDeleteByKey0(e.0, &PROVIDER_KEY)
+            })?;
+        }
+        Ok(())
     })
 }
 
 /// Whether our sublayer exists (the kill switch is, or was left, in place).
 pub fn is_present() -> Result<bool, Error> {
-    let engine = Engine::open()?;
-    let mut sl: *mut FWPM_SUBLAYER0 = null_mut();
-    // SAFETY: sl receives memory owned by WFP, freed below.
-    let rc = unsafe { FwpmSubLayerGetByKey0(engine.0, &SUBLAYER_KEY, &mut sl) };
-    if rc as i32 == FWP_E_SUBLAYER_NOT_FOUND {
-        return Ok(false);
-    }
-    check("look up the sublayer", rc)?;
-    // SAFETY: allocated by FwpmSubLayerGetByKey0.
-    unsafe { FwpmFreeMemory0(&mut sl as *mut _ as *mut *mut core::ffi::c_void) };
-    Ok(true)
+    Engine::open()?.sublayer_exists()
 }
