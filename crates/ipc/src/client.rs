@@ -28,6 +28,40 @@ pub fn default_socket_path() -> PathBuf {
     }
 }
 
+/// Opens the helper's pipe asking for read + FILE_WRITE_DATA only. GENERIC_WRITE would
+/// include FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE: the helper's
+/// ACL withholds that right from its users (so none can serve a rogue instance of the
+/// pipe), and would refuse such an open. Identification-level QoS: the helper may check
+/// who we are but not act as us.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn open_pipe(path: &Path) -> std::io::Result<tokio::net::windows::named_pipe::NamedPipeClient> {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Foundation::{GENERIC_READ, INVALID_HANDLE_VALUE};
+    use windows_sys::Win32::Storage::FileSystem::{
+        CreateFileW, FILE_FLAG_OVERLAPPED, FILE_WRITE_DATA, OPEN_EXISTING, SECURITY_IDENTIFICATION,
+        SECURITY_SQOS_PRESENT,
+    };
+    let wide: Vec<u16> = path.as_os_str().encode_wide().chain(Some(0)).collect();
+    // SAFETY: `wide` is NUL-terminated and outlives the call; no template handle.
+    let h = unsafe {
+        CreateFileW(
+            wide.as_ptr(),
+            GENERIC_READ | FILE_WRITE_DATA,
+            0,
+            std::ptr::null(),
+            OPEN_EXISTING,
+            FILE_FLAG_OVERLAPPED | SECURITY_SQOS_PRESENT | SECURITY_IDENTIFICATION,
+            std::ptr::null_mut(),
+        )
+    };
+    if h == INVALID_HANDLE_VALUE {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: an overlapped pipe handle we own; tokio takes ownership.
+    unsafe { tokio::net::windows::named_pipe::NamedPipeClient::from_raw_handle(h) }
+}
+
 /// The environment variable that overrides [`default_socket_path`] for the CLI and app.
 pub const SOCKET_ENV: &str = "OXIVPN_SOCKET";
 
@@ -75,7 +109,7 @@ impl Client {
         const ERROR_PIPE_BUSY: i32 = 231;
         let deadline = std::time::Instant::now() + Duration::from_secs(2);
         let stream = loop {
-            match tokio::net::windows::named_pipe::ClientOptions::new().open(path) {
+            match open_pipe(path) {
                 Ok(s) => break s,
                 Err(e)
                     if e.raw_os_error() == Some(ERROR_PIPE_BUSY)

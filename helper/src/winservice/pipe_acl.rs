@@ -20,6 +20,13 @@ pub fn is_sid_string(s: &str) -> bool {
             .all(|p| !p.is_empty() && p.len() <= 10 && p.bytes().all(|b| b.is_ascii_digit()))
 }
 
+/// FILE_GENERIC_READ (0x120089) | FILE_WRITE_DATA (0x2) | FILE_WRITE_EA (0x10) |
+/// FILE_WRITE_ATTRIBUTES (0x100); no FILE_APPEND_DATA / FILE_CREATE_PIPE_INSTANCE (0x4).
+pub const USERS_ACCESS: u32 = 0x0012_019b;
+/// FILE_APPEND_DATA, on a pipe FILE_CREATE_PIPE_INSTANCE.
+pub const FILE_CREATE_PIPE_INSTANCE: u32 = 0x4;
+const _: () = assert!(USERS_ACCESS & FILE_CREATE_PIPE_INSTANCE == 0);
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("{0:?} is not a SID string (S-1-...)")]
 pub struct BadSid(pub String);
@@ -30,16 +37,17 @@ pub struct BadSid(pub String);
 ///   PIPE_REJECT_REMOTE_CLIENTS; this covers a client that reaches it anyway);
 /// - LocalSystem and Administrators: full access (Administrators only when elevated:
 ///   a UAC-filtered token carries the group deny-only);
-/// - the `OxiVPN Users` group: read/write, which lets members connect but not create
-///   another instance of the pipe (that needs FILE_CREATE_PIPE_INSTANCE, part of GA)
-///   — so a member cannot squat the name while the service restarts;
+/// - the `OxiVPN Users` group: [`USERS_ACCESS`], read and write data but NOT
+///   FILE_APPEND_DATA, which on a pipe is FILE_CREATE_PIPE_INSTANCE (GENERIC_WRITE would
+///   include it): a member cannot serve a rogue instance of the helper's pipe to other
+///   users. Clients open with read + FILE_WRITE_DATA (ipc::Client on Windows);
 /// - owner: SYSTEM, so nobody else can rewrite the DACL.
 pub fn pipe_sddl(users_group_sid: &str) -> Result<String, BadSid> {
     if !is_sid_string(users_group_sid) {
         return Err(BadSid(users_group_sid.to_owned()));
     }
     Ok(format!(
-        "O:SYG:SYD:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;GRGW;;;{users_group_sid})"
+        "O:SYG:SYD:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)(A;;{USERS_ACCESS:#x};;;{users_group_sid})"
     ))
 }
 
@@ -116,7 +124,7 @@ mod tests {
         assert_eq!(
             s,
             "O:SYG:SYD:P(D;;GA;;;NU)(A;;GA;;;SY)(A;;GA;;;BA)\
-             (A;;GRGW;;;S-1-5-21-3623811015-3361044348-30300820-1013)"
+             (A;;0x12019b;;;S-1-5-21-3623811015-3361044348-30300820-1013)"
         );
         // Deny entries must come first to take effect in a protected DACL.
         assert!(s.find("(D;").unwrap() < s.find("(A;").unwrap());
@@ -124,8 +132,13 @@ mod tests {
         for other in [";WD)", ";AU)", ";BU)", ";IU)"] {
             assert!(!s.contains(other), "{other} in {s}");
         }
-        // The group may not create pipe instances (GA), only read and write.
+        // The group may not create pipe instances: no GA/GW, and the mask lacks 0x4.
         assert!(!s.contains(&format!("(A;;GA;;;{GROUP_SID})")));
+        assert!(!s.contains("GW"));
+        assert_eq!(USERS_ACCESS & FILE_CREATE_PIPE_INSTANCE, 0);
+        // ... but may read and write data (what ipc::Client asks for).
+        let client_wants = 0x0012_0089 | 0x2; // FILE_GENERIC_READ | FILE_WRITE_DATA
+        assert_eq!(USERS_ACCESS & client_wants, client_wants);
     }
 
     #[test]
