@@ -1,15 +1,5 @@
-//! Plain control-packet decoder and data header parser: never panic; what
-//! decodes must re-encode to the same bytes.
+//! cargo-fuzz target: see `oxivpn_fuzz::bodies::core_control_packet` (fuzz/src/bodies.rs) for what it checks.
 #![no_main]
 use libfuzzer_sys::fuzz_target;
-use ovpn_core::packet::{peek_header, ControlPacket, DataHeader};
 
-fuzz_target!(|data: &[u8]| {
-    let _ = peek_header(data);
-    let _ = DataHeader::parse(data);
-    if let Ok(p) = ControlPacket::decode(data) {
-        let mut out = Vec::new();
-        p.encode(&mut out).expect("decoded packet must encode");
-        assert_eq!(out, data);
-    }
-});
+fuzz_target!(|data: &[u8]| oxivpn_fuzz::bodies::core_control_packet(data));

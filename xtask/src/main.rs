@@ -8,6 +8,7 @@ mod bench;
 mod demo;
 mod deps;
 mod dist;
+mod fuzz;
 mod soak;
 mod sys;
 mod test;
@@ -33,6 +34,8 @@ enum Cmd {
     Deps,
     /// Build the installers (.deb, .rpm, Windows setup.exe) into target/dist.
     Dist(dist::DistArgs),
+    /// cargo-fuzz targets with libFuzzer, N seconds each (default 600; `--smoke`: 2000 runs).
+    Fuzz(fuzz::FuzzArgs),
     /// Fault scenarios through a fault-injecting proxy, with figures (root; `--smoke` for CI).
     Soak(soak::SoakArgs),
 }
@@ -45,6 +48,7 @@ fn main() -> anyhow::Result<()> {
         Cmd::Bench(args) => bench::run(&args),
         Cmd::Deps => deps::ensure(deps::ALL),
         Cmd::Dist(args) => dist::run(&args),
+        Cmd::Fuzz(args) => fuzz::run(&args),
         Cmd::Soak(args) => soak::run(&args),
     }
 }
