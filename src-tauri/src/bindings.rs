@@ -56,6 +56,8 @@ pub fn typescript() -> String {
         CredentialsPrompt,
         CredentialsAnswer,
         RouteCheckView,
+        RouteSide,
+        RoutePlanEntry,
         RoutesView,
         Settings,
         Snapshot,

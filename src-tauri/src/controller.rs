@@ -12,8 +12,8 @@ use tokio::sync::{mpsc, oneshot};
 use crate::error::{from_client_error, AppError, ErrorKind};
 use crate::model::{
     AppEvent, ChallengeView, ConnState, CredentialsAnswer, CredentialsPrompt, ImportReport,
-    LogEntry, LogLevel, ProfileDetails, ProfileSummary, PromptKind, RouteCheckView, RoutesView,
-    SessionView, StageKind, StageView, StatsSample,
+    LogEntry, LogLevel, ProfileDetails, ProfileSummary, PromptKind, RouteCheckView, RoutePlanEntry,
+    RouteSide, RoutesView, SessionView, StageKind, StageView, StatsSample,
 };
 use crate::profiles::{facts, AuthNeeds, ProfileRepo, StoredProfile};
 use crate::secrets::{SavedCredentials, SecretStore};
@@ -94,6 +94,7 @@ impl Controller {
             used_saved: false,
             server: None,
             pending_cipher: None,
+            typed: None,
         };
         tokio::spawn(actor.run(rx));
         Self { tx }
@@ -207,6 +208,15 @@ struct Actor {
     server: Option<String>,
     /// Cipher seen in the log before the tunnel was up.
     pending_cipher: Option<String>,
+    /// What the user typed for the running attempt, and whether to remember it: saved
+    /// only once the server accepted it, and offered again when it did not.
+    typed: Option<Typed>,
+}
+
+struct Typed {
+    profile_id: String,
+    creds: SavedCredentials,
+    remember: bool,
 }
 
 impl Actor {
@@ -276,7 +286,14 @@ impl Actor {
                 let res = self.attach().await;
                 let _ = r.send(res);
             }
-            Msg::Helper(generation, ev) if generation == self.generation => self.on_event(ev),
+            Msg::Helper(generation, ev) if generation == self.generation => {
+                let connected =
+                    matches!(ev.body, ipc::EventBody::Stage(ipc::Stage::Connected { .. }));
+                self.on_event(ev);
+                if connected {
+                    self.learn_connection().await;
+                }
+            }
             Msg::Helper(..) => {}
             Msg::HelperClosed(generation) if generation == self.generation => {
                 self.client = None;
@@ -572,12 +589,19 @@ impl Actor {
     }
 
     fn ask_credentials(&mut self, profile: StoredProfile, needs: AuthNeeds, error: Option<String>) {
-        let username = self
-            .secrets
-            .load(&profile.id)
-            .ok()
-            .flatten()
-            .map(|s| s.username);
+        // What the user just typed beats what the keyring holds.
+        let typed = self
+            .typed
+            .take()
+            .filter(|t| t.profile_id == profile.id)
+            .map(|t| t.creds.username);
+        let username = typed.or_else(|| {
+            self.secrets
+                .load(&profile.id)
+                .ok()
+                .flatten()
+                .map(|s| s.username)
+        });
         let kind = if needs.user_pass {
             PromptKind::Password {
                 username,
@@ -747,23 +771,21 @@ impl Actor {
                     }
                 };
                 self.sink.emit(AppEvent::Prompt(None));
+                self.typed = None;
                 if needs.user_pass {
-                    let res = if answer.remember && needs.static_challenge.is_none() {
-                        self.secrets.save(
-                            &profile.id,
-                            &SavedCredentials {
-                                username: answer.username.clone().unwrap_or_default(),
-                                password: answer.password.clone().unwrap_or_default(),
-                            },
-                        )
-                    } else if !answer.remember {
-                        self.secrets.forget(&profile.id)
-                    } else {
-                        Ok(())
-                    };
-                    if let Err(e) = res {
-                        self.app_log(LogLevel::Warn, format!("{} ({})", e.message, e.details));
+                    if !answer.remember {
+                        if let Err(e) = self.secrets.forget(&profile.id) {
+                            self.app_log(LogLevel::Warn, format!("{} ({})", e.message, e.details));
+                        }
                     }
+                    self.typed = Some(Typed {
+                        profile_id: profile.id.clone(),
+                        creds: SavedCredentials {
+                            username: answer.username.clone().unwrap_or_default(),
+                            password: answer.password.clone().unwrap_or_default(),
+                        },
+                        remember: answer.remember && needs.static_challenge.is_none(),
+                    });
                 }
                 self.used_saved = false;
                 self.start(profile, creds).await
@@ -857,6 +879,34 @@ impl Actor {
         }
     }
 
+    /// What the session got (server address, cipher, TLS, kill switch), which the helper
+    /// knows once connected; older helpers do not say, and the log-derived cipher stays.
+    async fn learn_connection(&mut self) {
+        let Some(id) = self.session else { return };
+        let socket = self.socket_str();
+        let sessions = match self.ensure_client().await {
+            Ok(client) => client.list_sessions().await,
+            Err(_) => return,
+        };
+        let info = match sessions {
+            Ok(list) => list
+                .into_iter()
+                .find(|s| s.id == id)
+                .and_then(|s| s.connection),
+            Err(e) => {
+                let e = from_client_error(e, &socket);
+                tracing::debug!(error = %e.details, "session details");
+                None
+            }
+        };
+        let (Some(info), ConnState::Connected { session }) = (info, &self.state) else {
+            return;
+        };
+        let mut session = session.clone();
+        apply_connection(&mut session, &info);
+        self.set_state(ConnState::Connected { session });
+    }
+
     fn learn_cipher(&mut self, message: &str) {
         const KNOWN: [&str; 6] = [
             "AES-256-GCM",
@@ -925,11 +975,18 @@ impl Actor {
                     profile_name: profile_name.clone(),
                     server: self.server.clone(),
                     cipher: self.pending_cipher.take(),
+                    tls: None,
+                    kill_switch: None,
                     tunnel_ipv4: tunnel_ipv4.map(|a| a.to_string()),
                     tunnel_ipv6: tunnel_ipv6.map(|a| a.to_string()),
                     interface: interface.map(|i| i.as_str().to_string()),
                     connected_since_ms: at_ms,
                 };
+                if let Some(t) = self.typed.take().filter(|t| t.remember) {
+                    if let Err(e) = self.secrets.save(&t.profile_id, &t.creds) {
+                        self.app_log(LogLevel::Warn, format!("{} ({})", e.message, e.details));
+                    }
+                }
                 let addr = session.tunnel_ipv4.clone().or(session.tunnel_ipv6.clone());
                 self.app_log(
                     LogLevel::Info,
@@ -1059,14 +1116,86 @@ impl Actor {
                 }
             }
         }
+        let (plan, notes) = self.session_plan().await;
         let mut checks = Vec::new();
         for (addr, label) in probes {
             checks.push(self.route_check(addr, label).await?);
         }
         Ok(RoutesView {
             tunnel_networks,
+            plan,
+            notes,
             checks,
         })
+    }
+
+    /// The connected session's route plan from the helper; empty when not connected
+    /// or when the helper cannot tell (an older helper).
+    async fn session_plan(&mut self) -> (Vec<RoutePlanEntry>, Vec<String>) {
+        let (Some(id), ConnState::Connected { .. }) = (self.session, &self.state) else {
+            return (Vec::new(), Vec::new());
+        };
+        let socket = self.socket_str();
+        let res = match self.ensure_client().await {
+            Ok(client) => client.session_routes(id).await,
+            Err(_) => return (Vec::new(), Vec::new()),
+        };
+        match res {
+            Ok(r) => (
+                r.routes.iter().map(plan_entry).collect(),
+                r.notes.iter().map(|n| n.as_str().to_string()).collect(),
+            ),
+            Err(e) => {
+                let e = from_client_error(e, &socket);
+                tracing::debug!(error = %e.details, "session routes");
+                (Vec::new(), Vec::new())
+            }
+        }
+    }
+}
+
+/// Fills a connected session's view from what the helper says it got.
+pub fn apply_connection(session: &mut SessionView, info: &ipc::ConnectionInfo) {
+    let transport = match info.transport {
+        ipc::Transport::Udp => "udp",
+        ipc::Transport::Tcp => "tcp",
+    };
+    let addr = std::net::SocketAddr::new(info.server_addr, info.server_port);
+    session.server = Some(if info.remote.as_str() == info.server_addr.to_string() {
+        format!("{transport} {addr}")
+    } else {
+        format!("{transport} {addr} ({})", info.remote.as_str())
+    });
+    if let Some(c) = &info.cipher {
+        session.cipher = Some(c.as_str().to_string());
+    }
+    session.tls = info.tls.as_ref().map(|t| t.as_str().to_string());
+    session.kill_switch = Some(info.kill_switch);
+    if let Some(i) = &info.interface {
+        session.interface = Some(i.as_str().to_string());
+    }
+}
+
+/// One route of the helper's plan, in the window's words.
+pub fn plan_entry(r: &ipc::RouteEntry) -> RoutePlanEntry {
+    use ipc::RouteKind as K;
+    let (side, what) = match r.kind {
+        K::IntoTunnel => (RouteSide::Tunnel, "Everything else"),
+        K::Pushed => (RouteSide::Tunnel, "Network from the server"),
+        K::ServerBypass => (RouteSide::Outside, "The VPN server"),
+        K::DhcpServerBypass => (RouteSide::Outside, "Your DHCP server"),
+        K::DnsBypass => (RouteSide::Outside, "Your DNS server"),
+        K::Lan => (RouteSide::Outside, "Your local network"),
+        K::Blocked => (RouteSide::Blocked, "Blocked"),
+        K::Removed => (RouteSide::Outside, "Replaced for the session"),
+    };
+    RoutePlanEntry {
+        destination: r.destination.as_str().to_string(),
+        side,
+        what: what.to_string(),
+        gateway: r.gateway.map(|g| g.to_string()),
+        device: r.device.as_ref().map(|d| d.as_str().to_string()),
+        reason: r.reason.as_str().to_string(),
     }
 }
 

@@ -169,6 +169,10 @@ pub struct SessionView {
     /// "udp 198.18.0.1:1194" as the helper reported it.
     pub server: Option<String>,
     pub cipher: Option<String>,
+    /// Control channel: "TLSv1.3 TLS13_AES_256_GCM_SHA384", as the helper reports it.
+    pub tls: Option<String>,
+    /// Whether the helper's kill switch guards this session (None: not reported).
+    pub kill_switch: Option<bool>,
     pub tunnel_ipv4: Option<String>,
     pub tunnel_ipv6: Option<String>,
     pub interface: Option<String>,
@@ -335,8 +339,38 @@ pub struct RouteCheckView {
 pub struct RoutesView {
     /// Networks the profile sends into the tunnel ("all traffic", "10.0.0.0/24").
     pub tunnel_networks: Vec<String>,
+    /// The routes the helper put in place for the session, with why (empty when not connected).
+    pub plan: Vec<RoutePlanEntry>,
+    /// The helper's remarks on the plan ("server is on-link: no host route").
+    pub notes: Vec<String>,
     /// Sample destinations and where the system sends them now.
     pub checks: Vec<RouteCheckView>,
+}
+
+/// Which way a planned route sends packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum RouteSide {
+    /// Into the tunnel.
+    Tunnel,
+    /// Around the tunnel, through the normal network (server, DHCP, DNS, LAN).
+    Outside,
+    /// Dropped (refused routes; the kill switch).
+    Blocked,
+}
+
+/// One route of the session's plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePlanEntry {
+    /// "0.0.0.0/1", "198.18.0.1/32".
+    pub destination: String,
+    pub side: RouteSide,
+    /// "VPN server", "DHCP server", "Local network", ... in words.
+    pub what: String,
+    pub gateway: Option<String>,
+    pub device: Option<String>,
+    pub reason: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

@@ -203,6 +203,8 @@ mod tests {
                 profile_name: "Home".into(),
                 server: None,
                 cipher: None,
+                tls: None,
+                kill_switch: None,
                 tunnel_ipv4: Some("10.8.0.2".into()),
                 tunnel_ipv6: None,
                 interface: None,

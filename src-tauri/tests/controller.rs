@@ -8,7 +8,7 @@ use std::time::Duration;
 use oxivpn_app::commands::{ops, AppState};
 use oxivpn_app::controller::{Controller, EventSink};
 use oxivpn_app::error::ErrorKind;
-use oxivpn_app::model::{AppEvent, ConnState, CredentialsAnswer, PromptKind, Verdict};
+use oxivpn_app::model::{AppEvent, ConnState, CredentialsAnswer, PromptKind, RouteSide, Verdict};
 use oxivpn_app::profiles::MemoryRepo;
 use oxivpn_app::secrets::{MemorySecrets, SavedCredentials, SecretStore};
 use oxivpn_app::settings::SettingsStore;
@@ -536,4 +536,139 @@ async fn attach_without_a_listing_helper_changes_nothing() {
         ops::get_snapshot(&r.state).await.unwrap().state,
         ConnState::Disconnected
     );
+}
+
+async fn failure(r: &Rig) -> oxivpn_app::error::AppError {
+    let AppEvent::State(ConnState::Failed { error, .. }) = r
+        .rec
+        .wait_for("failure", |e| {
+            matches!(e, AppEvent::State(ConnState::Failed { .. }))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    error
+}
+
+#[tokio::test]
+async fn a_server_that_does_not_answer_is_explained_in_words() {
+    let r = rig(Script::ServerDown, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    let error = failure(&r).await;
+    assert_eq!(error.kind, ErrorKind::ServerUnreachable);
+    assert_eq!(error.message, "The VPN server could not be reached.");
+    assert!(error.details.contains("no reply from the server"));
+    assert!(error.hint.unwrap().contains("internet connection"));
+}
+
+#[tokio::test]
+async fn a_wrong_typed_password_is_not_saved_and_the_user_name_is_kept() {
+    let r = rig(Script::Normal, &[("Office", password_profile())]);
+    let id = r.ids[0].clone();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    let AppEvent::Prompt(Some(prompt)) = r
+        .rec
+        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    r.rec.clear();
+    let answer = CredentialsAnswer {
+        prompt_id: prompt.id,
+        username: Some("ann".into()),
+        password: Some("wrong".into()),
+        remember: true,
+        ..Default::default()
+    };
+    ops::submit_credentials(&r.state, answer).await.unwrap();
+    assert_eq!(failure(&r).await.kind, ErrorKind::AuthFailed);
+    let AppEvent::Prompt(Some(again)) = r
+        .rec
+        .wait_for("re-prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    assert!(again.error.unwrap().contains("did not accept"));
+    let PromptKind::Password { username, .. } = again.kind else {
+        panic!("a password prompt again")
+    };
+    assert_eq!(
+        username.as_deref(),
+        Some("ann"),
+        "the typed user name is offered again"
+    );
+    assert_eq!(
+        r.secrets.load(&id).unwrap(),
+        None,
+        "a password the server refused is never remembered"
+    );
+}
+
+#[tokio::test]
+async fn a_helper_that_stops_mid_session_is_explained() {
+    let r = rig(Script::DiesWhenConnected, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    let error = failure(&r).await;
+    assert_eq!(error.kind, ErrorKind::HelperLost);
+    assert_eq!(
+        error.message,
+        "The connection to the OxiVPN helper was lost."
+    );
+    assert!(error.hint.unwrap().contains("try again"));
+}
+
+#[tokio::test]
+async fn connection_details_and_route_plan_come_from_the_helper() {
+    let r = rig(Script::Detailed, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    // The log names AES-256-GCM first; the helper's own answer wins.
+    let AppEvent::State(ConnState::Connected { session }) = r
+        .rec
+        .wait_for("connected with details", |e| {
+            matches!(e, AppEvent::State(ConnState::Connected { session }) if session.tls.is_some())
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.cipher.as_deref(), Some("CHACHA20-POLY1305"));
+    assert_eq!(
+        session.tls.as_deref(),
+        Some("TLSv1.3 TLS13_AES_256_GCM_SHA384")
+    );
+    assert_eq!(session.kill_switch, Some(true));
+    assert_eq!(
+        session.server.as_deref(),
+        Some("udp 127.0.0.1:1194 (vpn.example.com)")
+    );
+    assert_eq!(session.interface.as_deref(), Some("oxi0"));
+
+    let routes = ops::routes(&r.state).await.unwrap();
+    let sides: Vec<(&str, RouteSide, &str)> = routes
+        .plan
+        .iter()
+        .map(|p| (p.destination.as_str(), p.side, p.what.as_str()))
+        .collect();
+    assert_eq!(
+        sides,
+        [
+            ("0.0.0.0/1", RouteSide::Tunnel, "Everything else"),
+            ("198.18.0.1/32", RouteSide::Outside, "The VPN server"),
+            ("192.168.1.0/24", RouteSide::Outside, "Your local network"),
+        ]
+    );
+    assert_eq!(routes.plan[1].gateway.as_deref(), Some("192.168.1.1"));
+    assert_eq!(routes.notes, ["bypass-dhcp: the DHCP server is on-link"]);
+}
+
+#[tokio::test]
+async fn routes_without_a_session_have_no_plan() {
+    let r = rig(Script::Detailed, &[("Work", cert_profile())]);
+    let routes = ops::routes(&r.state).await.unwrap();
+    assert!(routes.plan.is_empty());
+    assert!(!routes.checks.is_empty(), "the sample checks still run");
 }

@@ -27,6 +27,12 @@ pub enum Script {
     Demo,
     /// Like Normal, and a session of profile "Work" is already up (app restarted).
     AlreadyUp,
+    /// The server never answers: the attempt fails after "connecting".
+    ServerDown,
+    /// Like Normal, then the helper goes away (its connection closes) once connected.
+    DiesWhenConnected,
+    /// Like Normal, and the listing and the route plan tell what the session got.
+    Detailed,
 }
 
 /// What the fake helper was sent.
@@ -182,6 +188,20 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                             },
                         }),
                     ));
+                } else if script == Script::ServerDown {
+                    after.truncate(2);
+                    after.push(ev(
+                        current,
+                        EventBody::Stage(Stage::Disconnected {
+                            reason: DisconnectReason::Failed {
+                                error: IpcError::Tunnel {
+                                    message: ShortText::sanitized(
+                                        "no reply from the server udp 127.0.0.1:1194 within 10 s (timed out)",
+                                    ),
+                                },
+                            },
+                        }),
+                    ));
                 } else if script == Script::Challenge {
                     after.push(ev(
                         current,
@@ -255,6 +275,66 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     connection: None,
                 }]))
             }
+            Request::ListSessions if script == Script::Detailed => {
+                Ok(Response::Sessions(vec![SessionInfo {
+                    id: current,
+                    owner_uid: 1000,
+                    profile_name: None,
+                    stage: Stage::Starting,
+                    started_unix_ms: 1_700_000_000_000,
+                    stats: Stats::default(),
+                    connection: Some(Box::new(ipc::ConnectionInfo {
+                        server_addr: "127.0.0.1".parse().unwrap(),
+                        server_port: 1194,
+                        transport: ipc::Transport::Udp,
+                        remote: ShortText::sanitized("vpn.example.com"),
+                        cipher: Some(ShortText::sanitized("CHACHA20-POLY1305")),
+                        tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
+                        key_derivation: Some(ShortText::sanitized("tls-ekm")),
+                        kill_switch: true,
+                        interface: Some(ShortText::sanitized("oxi0")),
+                    })),
+                }]))
+            }
+            Request::SessionRoutes { session } if script == Script::Detailed => {
+                let route =
+                    |dest: &str, gw: Option<&str>, dev: &str, kind, why: &str| ipc::RouteEntry {
+                        destination: ShortText::sanitized(dest),
+                        gateway: gw.map(|g| g.parse().unwrap()),
+                        device: Some(ShortText::sanitized(dev)),
+                        kind,
+                        reason: ShortText::sanitized(why),
+                    };
+                Ok(Response::Routes(ipc::SessionRoutes {
+                    session,
+                    routes: vec![
+                        route(
+                            "0.0.0.0/1",
+                            Some("10.8.0.1"),
+                            "oxi0",
+                            ipc::RouteKind::IntoTunnel,
+                            "redirect-gateway def1",
+                        ),
+                        route(
+                            "198.18.0.1/32",
+                            Some("192.168.1.1"),
+                            "eth0",
+                            ipc::RouteKind::ServerBypass,
+                            "the tunnel's own packets",
+                        ),
+                        route(
+                            "192.168.1.0/24",
+                            None,
+                            "eth0",
+                            ipc::RouteKind::Lan,
+                            "directly attached",
+                        ),
+                    ],
+                    notes: vec![ShortText::sanitized(
+                        "bypass-dhcp: the DHCP server is on-link",
+                    )],
+                }))
+            }
             Request::ListSessions | Request::Status | Request::SessionRoutes { .. } => {
                 Err(IpcError::Unsupported {
                     what: ShortText::sanitized("not in the fake"),
@@ -276,6 +356,11 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
             if let Some(t) = ticker.take() {
                 t.abort();
             }
+        }
+        if started && script == Script::DiesWhenConnected {
+            // Let the events reach the app, then vanish as a stopped helper does.
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            break;
         }
         if started && script == Script::Demo {
             ticker = Some(tokio::spawn(demo_traffic(current, out.clone())));

@@ -97,7 +97,15 @@ export type SessionView = { profileId: string, profileName: string,
 /**
  * "udp 198.18.0.1:1194" as the helper reported it.
  */
-server: string | null, cipher: string | null, tunnelIpv4: string | null, tunnelIpv6: string | null, interface: string | null, connectedSinceMs: number, };
+server: string | null, cipher: string | null, 
+/**
+ * Control channel: "TLSv1.3 TLS13_AES_256_GCM_SHA384", as the helper reports it.
+ */
+tls: string | null, 
+/**
+ * Whether the helper's kill switch guards this session (None: not reported).
+ */
+killSwitch: boolean | null, tunnelIpv4: string | null, tunnelIpv6: string | null, interface: string | null, connectedSinceMs: number, };
 
 export type ConnState = { "state": "disconnected" } | { "state": "connecting", profileId: string, profileName: string, stage: StageView, } | { "state": "connected", session: SessionView, } | { "state": "disconnecting", profileId: string, profileName: string, } | { "state": "failed", profileId: string | null, profileName: string | null, error: AppError, };
 
@@ -149,11 +157,31 @@ label: string, viaTunnel: boolean, interface: string | null, gateway: string | n
  */
 route: string | null, explanation: string, };
 
+export type RouteSide = "tunnel" | "outside" | "blocked";
+
+export type RoutePlanEntry = { 
+/**
+ * "0.0.0.0/1", "198.18.0.1/32".
+ */
+destination: string, side: RouteSide, 
+/**
+ * "VPN server", "DHCP server", "Local network", ... in words.
+ */
+what: string, gateway: string | null, device: string | null, reason: string, };
+
 export type RoutesView = { 
 /**
  * Networks the profile sends into the tunnel ("all traffic", "10.0.0.0/24").
  */
 tunnelNetworks: Array<string>, 
+/**
+ * The routes the helper put in place for the session, with why (empty when not connected).
+ */
+plan: Array<RoutePlanEntry>, 
+/**
+ * The helper's remarks on the plan ("server is on-link: no host route").
+ */
+notes: Array<string>, 
 /**
  * Sample destinations and where the system sends them now.
  */

@@ -42,6 +42,8 @@ describe("StatusView", () => {
           profileName: "Work",
           server: "udp 198.18.0.1:1194",
           cipher: "AES-256-GCM",
+          tls: "TLSv1.3 TLS13_AES_256_GCM_SHA384",
+          killSwitch: true,
           tunnelIpv4: "10.8.0.2",
           tunnelIpv6: null,
           interface: "tun0",
@@ -60,6 +62,8 @@ describe("StatusView", () => {
     expect(screen.getByText("10.8.0.2")).toBeInTheDocument();
     expect(screen.getByText("udp 198.18.0.1:1194")).toBeInTheDocument();
     expect(screen.getByText("AES-256-GCM")).toBeInTheDocument();
+    expect(screen.getByText("TLSv1.3 TLS13_AES_256_GCM_SHA384")).toBeInTheDocument();
+    expect(screen.getByText("On: nothing leaves outside the VPN")).toBeInTheDocument();
     expect(screen.getByText("1:05")).toBeInTheDocument();
     expect(screen.getByText("2.50 MB")).toBeInTheDocument();
     expect(screen.getByText("125 KB")).toBeInTheDocument();

@@ -1,0 +1,777 @@
+//! The app end to end, in its real web view, against the real helper and server.
+//!
+//! tauri-driver + WebKitWebDriver drive the `oxivpn` binary (debug build, embedded UI)
+//! on an Xvfb display and a private D-Bus session bus that the test starts itself (as
+//! `xvfb-run -a dbus-run-session` would), with GNOME Keyring unlocked on it. The lab
+//! (network namespaces, OpenVPN 2.6 server asking for a password) comes from
+//! `oxivpn-e2e`; `oxivpn-helper service` runs in the client namespace on a socket in a
+//! temporary folder, which the app, running outside the namespace, reaches by path.
+//!
+//! Root only. Needs tauri-driver (`cargo xtask test` installs it into
+//! `<target>/tools/bin`; or `TAURI_DRIVER=path`) and Debian's webkit2gtk-driver, xvfb,
+//! dbus-daemon and gnome-keyring. Without them it prints SKIPPED and passes, unless
+//! `OXIVPN_APP_E2E=1` (set by `cargo xtask test`) says it must run.
+//! Screenshots: `<target>/e2e-screens/`.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::io::Write as _;
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, ensure, Context};
+use fantoccini::{Client, ClientBuilder, Locator};
+use nix::sys::signal::{killpg, Signal};
+use nix::unistd::Pid;
+use oxivpn_e2e::{
+    addr, helper_binary, Addressing, ClientVariant, Lab, LabConfig, Proc, Role, ServerVariant,
+    PASSWORD, USERNAME,
+};
+use serde_json::json;
+
+const KEYRING_PASSWORD: &str = "e2e-keyring";
+const SECRET_SERVICE: &str = "org.oxivpn.app";
+/// Longest wait for anything the window should show.
+const UI_WAIT: Duration = Duration::from_secs(30);
+
+/// A process group (tauri-driver -> WebKitWebDriver -> oxivpn, or the keyring daemon),
+/// stopped as a whole on drop: SIGTERM, a bounded wait, SIGKILL.
+struct Group {
+    name: &'static str,
+    child: Child,
+}
+
+impl Group {
+    fn spawn(name: &'static str, mut cmd: Command, log: &Path) -> anyhow::Result<Self> {
+        let out = std::fs::File::create(log)?;
+        cmd.stdout(out.try_clone()?).stderr(out).process_group(0);
+        let child = cmd.spawn().with_context(|| format!("starting {name}"))?;
+        Ok(Self { name, child })
+    }
+
+    fn stop(&mut self) {
+        let pgid = Pid::from_raw(self.child.id() as i32);
+        let _ = killpg(pgid, Signal::SIGTERM);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if matches!(self.child.try_wait(), Ok(Some(_))) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // Whatever is left of the group (the app may outlive the driver).
+        let _ = killpg(pgid, Signal::SIGKILL);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        eprintln!("webview e2e: stopping {}", self.name);
+        self.stop();
+    }
+}
+
+fn target_dir() -> PathBuf {
+    // <target>/debug/deps/webview_e2e-hash
+    let exe = std::env::current_exe().unwrap();
+    exe.ancestors().nth(3).unwrap().to_path_buf()
+}
+
+fn find_program(env: Option<&str>, name: &str, extra: &[PathBuf]) -> Option<PathBuf> {
+    if let Some(p) = env.and_then(std::env::var_os) {
+        return Some(PathBuf::from(p));
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(extra.iter().cloned())
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Whether root and the drivers are here; a notice (or, with `OXIVPN_APP_E2E=1`, a
+/// failure) when not.
+fn prerequisites() -> anyhow::Result<Option<(PathBuf, PathBuf)>> {
+    let must = std::env::var("OXIVPN_APP_E2E").is_ok_and(|v| v == "1");
+    if !oxivpn_e2e::root_or_skip("webview_e2e") {
+        if must {
+            bail!("OXIVPN_APP_E2E=1 but not root");
+        }
+        return Ok(None);
+    }
+    let driver = find_program(
+        Some("TAURI_DRIVER"),
+        "tauri-driver",
+        &[target_dir().join("tools/bin")],
+    );
+    let native = find_program(Some("WEBKIT_WEBDRIVER"), "WebKitWebDriver", &[]);
+    let missing: Vec<&str> = [
+        ("tauri-driver", driver.is_some()),
+        ("WebKitWebDriver (webkit2gtk-driver)", native.is_some()),
+        ("Xvfb", find_program(None, "Xvfb", &[]).is_some()),
+        (
+            "dbus-daemon",
+            find_program(None, "dbus-daemon", &[]).is_some(),
+        ),
+        (
+            "gnome-keyring-daemon",
+            find_program(None, "gnome-keyring-daemon", &[]).is_some(),
+        ),
+    ]
+    .into_iter()
+    .filter(|(_, ok)| !ok)
+    .map(|(what, _)| what)
+    .collect();
+    if !missing.is_empty() {
+        let msg = format!(
+            "webview_e2e: missing {}; `cargo xtask test` installs them",
+            missing.join(", ")
+        );
+        if must {
+            bail!(msg);
+        }
+        eprintln!("SKIPPED {msg}");
+        return Ok(None);
+    }
+    Ok(driver.zip(native))
+}
+
+/// Waits (bounded) until `path` exists.
+fn wait_path(path: &Path, what: &str, timeout: Duration) -> anyhow::Result<()> {
+    let deadline = Instant::now() + timeout;
+    while !path.exists() {
+        if Instant::now() > deadline {
+            bail!(
+                "{what} did not appear at {} within {timeout:?}",
+                path.display()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// A display and a session bus of our own (what `xvfb-run -a dbus-run-session` gives),
+/// so the test neither needs nor touches the caller's desktop.
+/// Fields drop in order: tray host, bus, display.
+struct Desktop {
+    /// An XEmbed tray (trayer) when installed: the app's tray icon shows there through
+    /// libayatana-appindicator's fallback, as there is no StatusNotifier watcher.
+    tray: Option<Group>,
+    _bus: Group,
+    _x: Group,
+    display: String,
+    bus: String,
+}
+
+impl Desktop {
+    fn start(work: &Path) -> anyhow::Result<Self> {
+        // A free display number: no lock file and no socket.
+        let n = (100..400)
+            .map(|i| i + std::process::id() % 300)
+            .find(|n| {
+                !Path::new(&format!("/tmp/.X{n}-lock")).exists()
+                    && !Path::new(&format!("/tmp/.X11-unix/X{n}")).exists()
+            })
+            .context("no free X display number")?;
+        let mut x = Command::new("Xvfb");
+        x.arg(format!(":{n}"))
+            .args(["-screen", "0", "1280x800x24", "-nolisten", "tcp"]);
+        let x = Group::spawn("Xvfb", x, &work.join("xvfb.log"))?;
+        wait_path(
+            Path::new(&format!("/tmp/.X11-unix/X{n}")),
+            "the Xvfb socket",
+            Duration::from_secs(15),
+        )?;
+        let sock = work.join("bus");
+        // No service directories: nothing is started on demand, so the Secret Service
+        // is ours (unlocked) and never a second, locked daemon activated by a lookup.
+        let config = work.join("bus.conf");
+        std::fs::write(
+            &config,
+            format!(
+                r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={}</listen>
+  <policy context="default">
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"#,
+                sock.display()
+            ),
+        )?;
+        let mut bus = Command::new("dbus-daemon");
+        bus.args(["--nofork", "--nopidfile"])
+            .arg(format!("--config-file={}", config.display()));
+        let bus = Group::spawn("dbus-daemon", bus, &work.join("dbus.log"))?;
+        wait_path(&sock, "the session bus socket", Duration::from_secs(15))?;
+        let tray = match find_program(None, "trayer", &[]) {
+            Some(trayer) => {
+                let mut t = Command::new(trayer);
+                t.env("DISPLAY", format!(":{n}"))
+                    .env(
+                        "DBUS_SESSION_BUS_ADDRESS",
+                        format!("unix:path={}", sock.display()),
+                    )
+                    .args(["--edge", "top", "--align", "right", "--widthtype", "pixel"])
+                    .args(["--width", "160", "--heighttype", "pixel", "--height", "36"])
+                    .args([
+                        "--transparent",
+                        "false",
+                        "--tint",
+                        "0x2b2b2b",
+                        "--expand",
+                        "false",
+                    ]);
+                Some(Group::spawn("trayer", t, &work.join("trayer.log"))?)
+            }
+            None => {
+                eprintln!("webview e2e: NOTICE: no trayer; no tray screenshot");
+                None
+            }
+        };
+        Ok(Self {
+            _x: x,
+            _bus: bus,
+            tray,
+            display: format!(":{n}"),
+            bus: format!("unix:path={}", sock.display()),
+        })
+    }
+}
+
+/// Environment shared by the keyring daemon and the app: a private home.
+fn private_env(cmd: &mut Command, home: &Path, socket: &Path) {
+    cmd.env("HOME", home)
+        .env("DISPLAY", std::env::var_os("DISPLAY").unwrap_or_default())
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),
+        )
+        .env("XDG_DATA_HOME", home.join("data"))
+        .env("XDG_CONFIG_HOME", home.join("config"))
+        .env("XDG_CACHE_HOME", home.join("cache"))
+        .env("XDG_RUNTIME_DIR", home.join("run"))
+        .env("OXIVPN_SOCKET", socket)
+        .env("NO_AT_BRIDGE", "1")
+        .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
+        .env("RUST_LOG", "info");
+}
+
+/// GNOME Keyring with only the Secret Service, its login keyring created and unlocked
+/// with a password we give it; waits until a secret can be stored.
+fn start_keyring(home: &Path, socket: &Path) -> anyhow::Result<Group> {
+    let mut cmd = Command::new("gnome-keyring-daemon");
+    cmd.args(["--foreground", "--unlock", "--components=secrets"])
+        .stdin(Stdio::piped());
+    private_env(&mut cmd, home, socket);
+    let mut g = Group::spawn("gnome-keyring-daemon", cmd, &home.join("keyring.log"))?;
+    {
+        let mut stdin = g.child.stdin.take().context("keyring stdin")?;
+        stdin.write_all(KEYRING_PASSWORD.as_bytes())?;
+    } // closed: the daemon reads the password up to EOF
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let probe = keyring::Entry::new("org.oxivpn.e2e-probe", "probe")?;
+        match probe.set_password("ready") {
+            Ok(()) => {
+                let _ = probe.delete_credential();
+                return Ok(g);
+            }
+            Err(e) if Instant::now() > deadline => {
+                bail!(
+                    "the Secret Service did not become usable: {e}; daemon log:\n{}",
+                    std::fs::read_to_string(home.join("keyring.log")).unwrap_or_default()
+                )
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+fn start_helper(lab: &Lab, socket: &Path, state: &Path) -> anyhow::Result<Proc> {
+    let helper = helper_binary()?;
+    let argv = [
+        helper.to_str().context("helper path")?,
+        "service",
+        "--socket",
+        socket.to_str().context("socket path")?,
+        "--group",
+        "root",
+        "--state-dir",
+        state.to_str().context("state path")?,
+        "--dhcp-lease-dir",
+        lab.dir().to_str().context("lab path")?,
+    ];
+    let p = lab.spawn(Role::Cli, &argv, "helper-service")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(socket).is_err() {
+        if Instant::now() > deadline {
+            bail!("helper service did not listen; log:\n{}", p.log_tail(30));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(p)
+}
+
+/// A profile the import must refuse: hooks that would run programs, and no CA.
+const REFUSED_PROFILE: &str = "client\n\
+dev tun\n\
+proto udp\n\
+remote vpn.example.com 1194\n\
+script-security 2\n\
+up /etc/openvpn/update-resolv-conf\n\
+auth-user-pass\n";
+
+/// Screenshots of the window, taken from the X display with ImageMagick's `import`:
+/// WebKitWebDriver's own screenshot command stops answering once the page is idle
+/// (WebKitGTK 2.50 under Xvfb), so it is not used. Without `import`, a notice.
+struct Screens {
+    dir: PathBuf,
+    import: Option<PathBuf>,
+}
+
+impl Screens {
+    async fn shot(&self, _c: &Client, name: &str) -> anyhow::Result<()> {
+        let Some(import) = &self.import else {
+            eprintln!("webview e2e: NOTICE: no ImageMagick `import`; no screenshot {name}");
+            return Ok(());
+        };
+        // Let transitions and the graph settle; the content is already asserted.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let path = self.dir.join(format!("{name}.png"));
+        // No window manager: the 960x640 window sits at the top left.
+        let out = Command::new(import)
+            .args(["-window", "root", "-crop", "960x640+0+0", "+repage"])
+            .arg(&path)
+            .stdin(Stdio::null())
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "import failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        eprintln!("webview e2e: screenshot {}", path.display());
+        Ok(())
+    }
+}
+
+/// The whole X screen (window, tray icon and, if it opens, the tray menu) into
+/// `<name>.png` and `<name>-menu.png`; best effort, as it depends on optional tools
+/// (trayer, xdotool, ImageMagick's import).
+fn tray_shots(screens: &Screens, name: &str) {
+    let run = |args: &[&str]| {
+        Command::new(args[0])
+            .args(&args[1..])
+            .stdin(Stdio::null())
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let shot = |file: &str| {
+        let path = screens.dir.join(file);
+        if run(&[
+            "import",
+            "-window",
+            "root",
+            path.to_str().unwrap_or_default(),
+        ]) {
+            eprintln!("webview e2e: screenshot {}", path.display());
+        } else {
+            eprintln!("webview e2e: NOTICE: `import` failed; no {file}");
+        }
+    };
+    shot(&format!("{name}.png"));
+    // trayer sits top right (1280-160..1280, 0..36); our icon is the only one and
+    // trayer aligns them right. A right click opens the indicator's menu.
+    if run(&["xdotool", "mousemove", "1262", "18", "click", "3"]) {
+        std::thread::sleep(Duration::from_millis(800));
+        shot(&format!("{name}-menu.png"));
+        let _ = run(&["xdotool", "key", "Escape"]);
+    }
+}
+
+/// One WebDriver round trip, bounded: a stuck driver fails the step instead of hanging.
+async fn wd<T, E>(
+    what: &str,
+    fut: impl std::future::Future<Output = Result<T, E>>,
+) -> anyhow::Result<T>
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    match tokio::time::timeout(Duration::from_secs(20), fut).await {
+        Ok(r) => r.with_context(|| format!("WebDriver: {what}")),
+        Err(_) => bail!("WebDriver: {what} got no answer within 20 s"),
+    }
+}
+
+/// The text of the page, for failure messages.
+async fn page_text(c: &Client) -> String {
+    match wd("find body", c.find(Locator::Css("body"))).await {
+        Ok(b) => wd("body text", b.text()).await.unwrap_or_default(),
+        Err(e) => format!("<no body: {e}>"),
+    }
+}
+
+/// Polls `css` until its text satisfies `ok`; returns that text.
+async fn wait_text(
+    c: &Client,
+    css: &str,
+    what: &str,
+    timeout: Duration,
+    ok: impl Fn(&str) -> bool,
+) -> anyhow::Result<String> {
+    let deadline = Instant::now() + timeout;
+    let mut last = String::new();
+    while Instant::now() < deadline {
+        if let Ok(els) = wd(css, c.find_all(Locator::Css(css))).await {
+            for e in els {
+                if let Ok(t) = wd("text", e.text()).await {
+                    if ok(&t) {
+                        return Ok(t);
+                    }
+                    last = t;
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    bail!(
+        "waited {timeout:?} for {what} ({css}); last text {last:?}; page:\n{}",
+        page_text(c).await
+    )
+}
+
+/// Clicks the button whose visible text is `label` (waits for it to appear).
+async fn click_button(c: &Client, label: &str) -> anyhow::Result<()> {
+    let xpath = format!("//button[normalize-space()='{label}']");
+    let deadline = Instant::now() + UI_WAIT;
+    loop {
+        match wd(&xpath, c.find(Locator::XPath(&xpath))).await {
+            Ok(b) => {
+                eprintln!("webview e2e: click {label:?}");
+                return wd(&format!("click {label:?}"), b.click()).await;
+            }
+            Err(_) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(150)).await
+            }
+            Err(e) => bail!("no button {label:?}: {e}; page:\n{}", page_text(c).await),
+        }
+    }
+}
+
+/// The pill's text must settle on `want`.
+async fn wait_status(c: &Client, want: &str, timeout: Duration) -> anyhow::Result<()> {
+    wait_text(c, ".status-card .pill", want, timeout, |t| t == want)
+        .await
+        .map(|_| ())
+}
+
+/// Value of one line of the connected view's facts ("Received" -> "1.2 KB").
+async fn fact(c: &Client, label: &str) -> anyhow::Result<String> {
+    let xpath = format!("//dl[contains(@class,'facts')]//div[dt[normalize-space()='{label}']]/dd");
+    let el = wd(&xpath, c.find(Locator::XPath(&xpath))).await?;
+    wd("fact text", el.text()).await
+}
+
+/// The app's own view of its profiles, through the same command the window uses.
+async fn snapshot(c: &Client) -> anyhow::Result<serde_json::Value> {
+    wd(
+        "get_snapshot",
+        c.execute(
+            "return window.__TAURI_INTERNALS__.invoke('get_snapshot')",
+            vec![],
+        ),
+    )
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
+    let Some((driver, native)) = prerequisites()? else {
+        return Ok(());
+    };
+    let started = Instant::now();
+    let work = tempfile::tempdir()?;
+    let home = work.path().join("home");
+    for d in ["data", "config", "cache", "run"] {
+        std::fs::create_dir_all(home.join(d))?;
+    }
+    std::fs::set_permissions(
+        home.join("run"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )?;
+    let socket = work.path().join("helper.sock");
+    let screens = Screens {
+        dir: target_dir().join("e2e-screens"),
+        import: find_program(None, "import", &[]),
+    };
+    std::fs::create_dir_all(&screens.dir)?;
+
+    let desktop = Desktop::start(work.path())?;
+    // The keyring calls of this process (probe, read-back) go to the same bus; the
+    // only test in this binary, so no other thread reads the environment meanwhile.
+    std::env::set_var("DISPLAY", &desktop.display);
+    std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &desktop.bus);
+    let _keyring = start_keyring(&home, &socket)?;
+
+    let mut lab = Lab::start(LabConfig {
+        addressing: Addressing::Dhcp,
+        ..LabConfig::reference()
+    })?;
+    let server = lab.start_server(&ServerVariant {
+        user_pass: true,
+        ..Default::default()
+    })?;
+    let lab_profile = lab.write_client_profile(&server, &ClientVariant::default(), "lab")?;
+    let good = work.path().join("Lab office.ovpn");
+    std::fs::write(&good, &lab_profile.text)?;
+    let bad = work.path().join("Refused.ovpn");
+    std::fs::write(&bad, REFUSED_PROFILE)?;
+    let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
+
+    let port = free_port();
+    let mut cmd = Command::new(&driver);
+    cmd.args(["--port", &port.to_string()])
+        .args(["--native-port", &free_port().to_string()])
+        .arg("--native-driver")
+        .arg(&native);
+    private_env(&mut cmd, &home, &socket);
+    let mut driver_proc = Group::spawn("tauri-driver", cmd, &work.path().join("driver.log"))?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("tauri-driver did not listen on {port}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    let app = env!("CARGO_BIN_EXE_oxivpn");
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": app, "args": [bad.to_str(), good.to_str()] }),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    let client = tokio::time::timeout(
+        Duration::from_secs(60),
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}")),
+    )
+    .await
+    .context("WebDriver session did not start within 60 s")?
+    .context("starting the app through tauri-driver")?;
+
+    let result = match tokio::time::timeout(
+        Duration::from_secs(240),
+        scenario(&client, &screens, &lab, &mut helper, desktop.tray.is_some()),
+    )
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(anyhow::anyhow!("the scenario took over 240 s")),
+    };
+    if result.is_err() {
+        let _ = screens.shot(&client, "failure").await;
+        eprintln!(
+            "webview e2e: app log:\n{}",
+            std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default()
+        );
+        eprintln!("webview e2e: helper log:\n{}", helper.log_tail(40));
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), client.close()).await;
+    driver_proc.stop();
+    eprintln!(
+        "webview e2e: done in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+    result
+}
+
+async fn scenario(
+    c: &Client,
+    screens: &Screens,
+    lab: &Lab,
+    helper: &mut Proc,
+    tray: bool,
+) -> anyhow::Result<()> {
+    // 1. The refused profile's report comes first: it names the lines.
+    let title = wait_text(c, ".modal h2", "the first import report", UI_WAIT, |t| {
+        t.contains("Refused.ovpn")
+    })
+    .await?;
+    ensure!(title.starts_with("Could not import"), "title {title:?}");
+    // Each refused line is a row: line number, directive, verdict.
+    for (line, directive) in [("5", "script-security"), ("6", "up")] {
+        let xpath = format!(
+            "//table[contains(@class,'findings')]//tr[td[1][normalize-space()='{line}'] and td[2][normalize-space()='{directive}']]"
+        );
+        let row = wd(&xpath, c.find(Locator::XPath(&xpath)))
+            .await
+            .with_context(|| format!("no row for line {line} `{directive}` in the report"))?;
+        let text = wd("row text", row.text()).await?;
+        ensure!(text.contains("Refused"), "line {line} not refused: {text}");
+    }
+    screens.shot(c, "01-import-refused").await?;
+    click_button(c, "Close").await?;
+
+    // 2. The good profile's report: usable, with a "Connect now" button.
+    wait_text(c, ".modal h2", "the second import report", UI_WAIT, |t| {
+        t.contains("Lab office")
+    })
+    .await?;
+    screens.shot(c, "02-import-report").await?;
+    click_button(c, "Close").await?;
+    wait_text(
+        c,
+        ".status-card h2",
+        "the profile's status card",
+        UI_WAIT,
+        |t| t == "Lab office",
+    )
+    .await?;
+    wait_status(c, "Not connected", UI_WAIT).await?;
+    screens.shot(c, "03-main").await?;
+
+    // 3. Connect: the server wants a password; remember it.
+    click_button(c, "Connect").await?;
+    wait_text(c, ".modal h2", "the credentials dialog", UI_WAIT, |t| {
+        t.starts_with("Sign in to")
+    })
+    .await?;
+    let user = wd("user field", c.find(Locator::Css("input[name=username]"))).await?;
+    wd("clear user", user.clear()).await?;
+    wd("type user", user.send_keys(USERNAME)).await?;
+    let password = wd(
+        "password field",
+        c.find(Locator::Css("input[name=password]")),
+    )
+    .await?;
+    wd("type password", password.send_keys(PASSWORD)).await?;
+    let remember = wd("remember box", c.find(Locator::Css("input[name=remember]"))).await?;
+    if !wd("remember state", remember.is_selected()).await? {
+        wd("tick remember", remember.click()).await?;
+    }
+    ensure!(wd("remember state", remember.is_selected()).await?);
+    screens.shot(c, "04-credentials").await?;
+    click_button(c, "Connect").await?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    let address = fact(c, "Your VPN address").await?;
+    ensure!(address.starts_with("10.8.0."), "tunnel address {address:?}");
+
+    // 4. Traffic through the tunnel moves the counters.
+    let before = fact(c, "Received").await?;
+    let ping = lab.ping(Role::Cli, addr::TARGET, 5, Duration::from_millis(100))?;
+    ensure!(
+        ping.received > 0,
+        "no reply from {} through the tunnel",
+        addr::TARGET
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let now = fact(c, "Received").await?;
+        if now != before {
+            eprintln!("webview e2e: Received went from {before} to {now}");
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the Received counter stayed at {before} after {} pings answered",
+            ping.received
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    screens.shot(c, "05-connected").await?;
+    if tray {
+        tray_shots(screens, "09-tray-connected");
+    }
+
+    // 5. Routes: the helper explains where 10.0.0.3 goes.
+    click_button(c, "Routes").await?;
+    let input = wd(
+        "address box",
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css("input[aria-label='IP address']")),
+    )
+    .await?;
+    wd("type address", input.send_keys(addr::TARGET)).await?;
+    click_button(c, "Check").await?;
+    let verdict = wait_text(c, ".route-result", "the route check", UI_WAIT, |t| {
+        !t.is_empty()
+    })
+    .await?;
+    ensure!(
+        wd("route result", c.find(Locator::Css(".route-result.in")))
+            .await
+            .is_ok(),
+        "10.0.0.3 must go through the tunnel: {verdict}"
+    );
+    screens.shot(c, "06-routes").await?;
+    click_button(c, "Log").await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    screens.shot(c, "07-log").await?;
+    click_button(c, "Connection").await?;
+
+    // 6. Disconnect.
+    click_button(c, "Disconnect").await?;
+    wait_status(c, "Not connected", UI_WAIT).await?;
+
+    // 7. The password is in the real Secret Service, under the profile's id.
+    let snap = snapshot(c).await?;
+    let id = snap["profiles"][0]["id"]
+        .as_str()
+        .context("no profile id in the snapshot")?
+        .to_owned();
+    let stored = keyring::Entry::new(SECRET_SERVICE, &id)?.get_password()?;
+    let stored: serde_json::Value = serde_json::from_str(&stored)?;
+    ensure!(
+        stored["username"] == USERNAME,
+        "saved user name {}",
+        stored["username"]
+    );
+    ensure!(stored["password"] == PASSWORD, "the saved password differs");
+
+    // 8. Connecting again uses the saved password (no dialog); then the helper dies
+    // mid-session and the window says so.
+    click_button(c, "Connect").await?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    ensure!(
+        wd(
+            "password field",
+            c.find(Locator::Css("input[name=password]"))
+        )
+        .await
+        .is_err(),
+        "no credentials dialog with a saved password"
+    );
+    helper.kill();
+    let message = wait_text(
+        c,
+        ".status-card .error-box, .banner .error-box",
+        "the helper-stopped message",
+        UI_WAIT,
+        |t| t.to_lowercase().contains("helper") || t.to_lowercase().contains("service"),
+    )
+    .await?;
+    eprintln!("webview e2e: after the helper died: {message}");
+    screens.shot(c, "08-helper-stopped").await?;
+    Ok(())
+}
