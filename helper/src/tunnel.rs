@@ -205,6 +205,30 @@ pub async fn run(
             r = resolve(&endpoint.host, endpoint.port, Family::of(endpoint.proto)) => r,
             () = stop.cancelled() => return stopped(&last),
         };
+        let family = Family::of(endpoint.proto);
+        let ks = spec.net.kill_switch.as_ref();
+        let addrs = match addrs {
+            Ok(a) => {
+                if let Some(ks) = ks {
+                    ks.remember(&endpoint.host, endpoint.port, family, &a);
+                }
+                Ok(a)
+            }
+            // Reconnecting: the kill switch blocks DNS outside the tunnel, so use what this
+            // connection resolved before (else it could never reconnect to a host name).
+            Err(e) => {
+                match ks.and_then(|k| k.resolved_before(&endpoint.host, endpoint.port, family)) {
+                    Some(a) => {
+                        rep.log(
+                            Level::INFO,
+                            format!("{e}; using the addresses resolved before"),
+                        );
+                        Ok(a)
+                    }
+                    None => Err(e),
+                }
+            }
+        };
         match addrs {
             Ok(a) => targets.extend(a.into_iter().map(|addr| (endpoint.clone(), addr))),
             Err(e) => {

@@ -3,12 +3,13 @@
 //! server and again once the TUN exists. Removing it is the CALLER's decision (deliberate
 //! disconnect, giving up); a crashed helper leaves it on and recovers it at the next start.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use netcfg::firewall::{self, Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
-use ovpn_tokio::{Link, LinkError};
+use ovpn_tokio::{Family, Link, LinkError};
 
 /// Packets to the servers must carry the tunnel socket's mark (Linux): only the tunnel may
 /// use the server exception, so a spoofed server address (TunnelCrack ServerIP) gets
@@ -26,6 +27,13 @@ pub struct KillSwitch {
     /// Let traffic to the directly attached subnets through (never DNS).
     pub allow_lan: bool,
     fw: Arc<Mutex<Option<Firewall>>>,
+    /// What this connection's remotes resolved to: reused when a reconnect cannot
+    /// resolve because the kill switch blocks DNS outside the tunnel.
+    resolved: Arc<Mutex<BTreeMap<String, Vec<SocketAddr>>>>,
+}
+
+fn resolve_key(host: &str, port: u16, family: Family) -> String {
+    format!("{host}|{port}|{family:?}")
 }
 
 /// The firewall journal that belongs to a network journal: one per journal, so helpers
@@ -47,7 +55,27 @@ impl KillSwitch {
             },
             allow_lan,
             fw: Arc::new(Mutex::new(leftover)),
+            resolved: Arc::new(Mutex::new(BTreeMap::new())),
         }
+    }
+
+    /// Records what `host`:`port` resolved to (for [`KillSwitch::resolved_before`]).
+    pub fn remember(&self, host: &str, port: u16, family: Family, addrs: &[SocketAddr]) {
+        let mut m = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        m.insert(resolve_key(host, port, family), addrs.to_vec());
+    }
+
+    /// The addresses `host`:`port` resolved to earlier in this connection, if any.
+    pub fn resolved_before(
+        &self,
+        host: &str,
+        port: u16,
+        family: Family,
+    ) -> Option<Vec<SocketAddr>> {
+        let m = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        m.get(&resolve_key(host, port, family))
+            .filter(|a| !a.is_empty())
+            .cloned()
     }
 
     /// Replaces the rules: only `servers` (and, once it exists, `tun`) may be reached.
@@ -164,6 +192,28 @@ fn mark<T>(_: &T) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    #[allow(clippy::unwrap_used)]
+    fn resolved_addresses_are_kept_per_host_port_and_family() {
+        let ks = KillSwitch::new(Path::new("/tmp/x/j.json"), false, None);
+        let a: SocketAddr = "198.18.0.1:1194".parse().unwrap();
+        assert_eq!(ks.resolved_before("vpn.example", 1194, Family::Any), None);
+        ks.remember("vpn.example", 1194, Family::Any, &[a]);
+        let shared = ks.clone();
+        assert_eq!(
+            shared.resolved_before("vpn.example", 1194, Family::Any),
+            Some(vec![a])
+        );
+        assert_eq!(
+            shared.resolved_before("vpn.example", 1195, Family::Any),
+            None
+        );
+        assert_eq!(
+            shared.resolved_before("vpn.example", 1194, Family::V6),
+            None
+        );
+    }
 
     #[test]
     fn firewall_journal_is_derived_from_the_network_journal() {

@@ -292,26 +292,7 @@ fn tunnelcrack_serverip_spoofed_dns_leaks_nothing() -> anyhow::Result<()> {
     let mut lab = Lab::start(LabConfig::reference())?;
     let srv = lab.start_server(&ServerVariant::default())?;
     // The attacker's resolver on the router (the client's resolv.conf names 192.168.1.1).
-    let pid = lab.dir().join("dns-spoof.pid");
-    let dns = lab.spawn_kept(
-        Role::Lan,
-        &[
-            "dnsmasq",
-            "--keep-in-foreground",
-            "--conf-file=/dev/null",
-            "--user=root",
-            "--no-resolv",
-            "--no-hosts",
-            "--log-facility=-",
-            "--port=53",
-            "--listen-address=192.168.1.1",
-            "--bind-interfaces",
-            &format!("--pid-file={}", pid.display()),
-            &format!("--address=/vpn.lab.example/{}", addr::TARGET),
-        ],
-        "dns-spoof",
-    )?;
-    dns.wait_for_log("started, version", Duration::from_secs(10))?;
+    lan_resolver(&mut lab, addr::TARGET)?;
     // The router forwards the VPN port of the spoofed address to the real server.
     let nat = format!(
         "table ip spoof {{\n chain pre {{\n type nat hook prerouting priority -100;\n \
@@ -387,6 +368,82 @@ fn tunnelcrack_serverip_spoofed_dns_leaks_nothing() -> anyhow::Result<()> {
         lab.client_network_snapshot()?,
         "network not restored"
     );
+    Ok(())
+}
+
+/// dnsmasq on the router (the client's resolver, 192.168.1.1) answering
+/// `vpn.lab.example` with `answer`.
+fn lan_resolver(lab: &mut Lab, answer: &str) -> anyhow::Result<()> {
+    let pid = lab.dir().join("lan-dns.pid");
+    let dns = lab.spawn_kept(
+        Role::Lan,
+        &[
+            "dnsmasq",
+            "--keep-in-foreground",
+            "--conf-file=/dev/null",
+            "--user=root",
+            "--no-resolv",
+            "--no-hosts",
+            "--log-facility=-",
+            "--port=53",
+            "--listen-address=192.168.1.1",
+            "--bind-interfaces",
+            &format!("--pid-file={}", pid.display()),
+            &format!("--address=/vpn.lab.example/{answer}"),
+        ],
+        "lan-dns",
+    )?;
+    dns.wait_for_log("started, version", Duration::from_secs(10))?;
+    Ok(())
+}
+
+/// A profile whose remote is a host NAME: reconnecting happens while the kill switch
+/// blocks DNS outside the tunnel, so the client must reuse the addresses it resolved
+/// before instead of failing to resolve forever.
+#[test]
+fn hostname_remote_reconnects_under_the_kill_switch() -> anyhow::Result<()> {
+    if !root_or_skip("hostname_remote_reconnects_under_the_kill_switch") {
+        return Ok(());
+    }
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let srv = lab.start_server(&ServerVariant::default())?;
+    lan_resolver(&mut lab, addr::SERVER)?;
+    let mut profile = redirect_profile(&lab, &srv, "client");
+    profile.text = profile.text.replace(
+        &format!("remote {} {}", addr::SERVER, srv.port),
+        &format!("remote vpn.lab.example {}", srv.port),
+    );
+    std::fs::write(&profile.path, &profile.text)?;
+    let mut cap = Capture::start(&lab, Role::Lan, "lan0", "cap-hostname")?;
+    let helper = connect(&lab, &profile, "helper", true);
+    srv.signal(&mut lab, Signal::SIGTERM)?;
+    let dir = srv.dir.to_string_lossy().into_owned();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !srv.log(&lab).contains("process exiting") {
+        assert!(Instant::now() < deadline, "the server did not stop");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let restarted = lab.spawn_kept(
+        Role::Srv,
+        &["openvpn", "--cd", &dir, "--config", "server.conf"],
+        "openvpn-restarted",
+    )?;
+    restarted.wait_for_log(READY, Duration::from_secs(15))?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while helper.log().matches(READY).count() < 2 {
+        assert!(
+            Instant::now() < deadline,
+            "no rejoin:\n{}",
+            helper.log_tail(30)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    lab.wait_reachable(Role::Cli, addr::TARGET, Duration::from_secs(10))?;
+    cap.sync(&lab, Role::Cli)?;
+    let summary = cap.stop_allowing(&[server_endpoint(&srv)], &["vpn.lab.example"])?;
+    report("hostname_reconnect", None, &summary);
+    assert!(summary.leaks.is_empty(), "{summary}");
+    disconnect(helper);
     Ok(())
 }
 
