@@ -11,7 +11,8 @@ pub const ALL: &[&str] = &[
     "dbus-daemon",  // netcfg: a private bus for the systemd-resolved back end's test
     "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
     "easy-rsa",
-    "iperf3", // throughput through the tunnel (bench)
+    "gnome-keyring", // app e2e: a real Secret Service for "remember"
+    "iperf3",        // throughput through the tunnel (bench)
     "iproute2",
     "iputils-ping",
     "isc-dhcp-client",              // the client namespace gets its address by DHCP
@@ -26,9 +27,12 @@ pub const ALL: &[&str] = &[
     "openssl", // lab PKI
     "openvpn", // the reference server (and reference client in bench)
     "pkg-config",
-    "tcpdump", // leak captures
-    "xauth",   // app: xvfb-run for screenshots
-    "xvfb",    // app: a display for the window under test
+    "tcpdump",           // leak captures
+    "trayer",            // app e2e: an XEmbed tray under Xvfb, for the tray screenshot
+    "webkit2gtk-driver", // app e2e: WebKitWebDriver, driven through tauri-driver
+    "xauth",             // app: xvfb-run for screenshots
+    "xdotool",           // app e2e: opens the tray menu for its screenshot
+    "xvfb",              // app: a display for the window under test
 ];
 
 /// Installs whichever of `pkgs` are missing; does nothing (and needs no network) when all are there.

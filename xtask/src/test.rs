@@ -24,7 +24,15 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
-    sys::run(sys::cargo().args(["test", "--workspace", "--no-fail-fast"]))?;
+    let mut tests = sys::cargo();
+    tests.args(["test", "--workspace", "--no-fail-fast"]);
+    if sys::is_root() {
+        // The app's webview e2e (src-tauri/tests/webview_e2e.rs) must run here, not skip.
+        tests
+            .env("TAURI_DRIVER", tauri_driver()?)
+            .env("OXIVPN_APP_E2E", "1");
+    }
+    sys::run(&mut tests)?;
     // The README's demo command in check mode: connect, ping the target, tear down (~10 s).
     if sys::is_root() {
         crate::demo::run(&crate::demo::DemoArgs {
@@ -97,6 +105,23 @@ fn cross_check() -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// tauri-driver, the WebDriver server for Tauri apps, from crates.io into
+/// `<target>/tools/bin` (once; ~1.5 min cold). Pinned: 2.x drives Tauri 2 apps through
+/// Debian's WebKitWebDriver.
+fn tauri_driver() -> anyhow::Result<std::path::PathBuf> {
+    let root = crate::demo::target_dir().join("tools");
+    let bin = root.join("bin").join("tauri-driver");
+    if !bin.exists() {
+        sys::run(
+            sys::cargo()
+                .args(["install", "--locked", "--version", "2.0.6", "--root"])
+                .arg(&root)
+                .arg("tauri-driver"),
+        )?;
+    }
+    Ok(bin)
 }
 
 /// The app's web front end: install (only when the lock file changed), build, vitest.
