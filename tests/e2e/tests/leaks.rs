@@ -711,3 +711,97 @@ fn server_down_for_several_attempts_keeps_kill_switch() -> anyhow::Result<()> {
     disconnect(helper);
     Ok(())
 }
+
+/// The helper SERVICE (what the app and oxivpnctl use): connected through `oxivpnctl
+/// connect` (kill switch on by default for a redirect-gateway profile), then the service
+/// is killed with -9. Its TUN is gone, its rules stay: nothing plain leaves.
+#[test]
+fn service_kill_9_leaks_nothing() -> anyhow::Result<()> {
+    if !root_or_skip("service_kill_9_leaks_nothing") {
+        return Ok(());
+    }
+    let helper = oxivpn_e2e::helper_binary()?;
+    let ctl_bin = helper.with_file_name("oxivpnctl");
+    anyhow::ensure!(
+        ctl_bin.exists(),
+        "{} does not exist: run `cargo build -p oxivpnctl` (cargo test --workspace builds it)",
+        ctl_bin.display()
+    );
+    let mut lab = Lab::start(LabConfig::reference())?;
+    let srv = lab.start_server(&ServerVariant::default())?;
+    let profile = redirect_profile(&lab, &srv, "client");
+    let socket = lab.dir().join("helper.sock");
+    let state = lab.dir().join("helper-state");
+    let argv = [
+        helper.to_string_lossy().into_owned(),
+        "service".into(),
+        "--socket".into(),
+        socket.to_string_lossy().into_owned(),
+        "--group".into(),
+        "root".into(),
+        "--state-dir".into(),
+        state.to_string_lossy().into_owned(),
+        "--dhcp-lease-dir".into(),
+        lab.dir().to_string_lossy().into_owned(),
+    ];
+    let mut service = lab.spawn(Role::Cli, &argv, "helper-service")?;
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no socket:\n{}",
+            service.log_tail(20)
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let ctl = |args: &[&str]| {
+        let out = std::process::Command::new(&ctl_bin)
+            .args(args)
+            .env("OXIVPN_SOCKET", &socket)
+            .env("XDG_DATA_HOME", lab.dir().join("ctl-data"))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "oxivpnctl {args:?}: {text}");
+        text
+    };
+    ctl(&[
+        "import",
+        &profile.path.to_string_lossy(),
+        "--name",
+        "leaktest",
+    ]);
+    ctl(&["connect", "leaktest", "--timeout", "30"]);
+    assert!(lab.reachable(Role::Cli, addr::TARGET));
+    assert!(
+        nft_tables(&lab).contains("inet oxivpn"),
+        "the service put no kill switch up"
+    );
+
+    let mut cap = Capture::start(&lab, Role::Lan, "lan0", "cap-service")?;
+    service.signal(Signal::SIGKILL)?;
+    service.wait_exit(Duration::from_secs(5))?;
+    let probes = [
+        Probe::Ping(addr::TARGET.into()),
+        Probe::Ping(addr::SERVER.into()),
+        Probe::Ping(addr::TARGET6.into()),
+        Probe::Udp(addr::SERVER.into(), srv.port),
+        Probe::Udp(addr::ROUTER_LAN.into(), 53),
+        Probe::Tcp(addr::TARGET.into(), 80),
+    ];
+    send_probes(&lab, Role::Cli, &probes)?;
+    cap.sync(&lab, Role::Cli)?;
+    let summary = cap.stop(&[server_endpoint(&srv)])?;
+    report("service_kill_9", None, &summary);
+    assert!(summary.leaks.is_empty(), "{summary}");
+    assert!(
+        nft_tables(&lab).contains("inet oxivpn"),
+        "rules gone after kill -9"
+    );
+    Ok(())
+}
