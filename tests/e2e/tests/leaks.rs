@@ -262,7 +262,8 @@ fn tunnelcrack_localnet_leaks_nothing() -> anyhow::Result<()> {
     let control = capture_connected(&lab, &profile, &tunnel, &[], &probes, false, &|_| {});
     let protected = capture_connected(&lab, &profile, &tunnel, &[], &probes, true, &|lab| {
         // The tunnel itself works (its pool is more specific than the rogue /8).
-        assert!(lab.reachable(Role::Cli, addr::TUNNEL_SERVER));
+        lab.wait_reachable(Role::Cli, addr::TUNNEL_SERVER, Duration::from_secs(10))
+            .unwrap();
     });
     report("tunnelcrack_localnet", Some(&control), &protected);
     assert!(
@@ -353,7 +354,8 @@ fn tunnelcrack_serverip_spoofed_dns_leaks_nothing() -> anyhow::Result<()> {
         true,
         &|lab| {
             // The attack worked as far as it can: the tunnel runs via the spoofed address.
-            assert!(lab.reachable(Role::Cli, addr::TUNNEL_SERVER));
+            lab.wait_reachable(Role::Cli, addr::TUNNEL_SERVER, Duration::from_secs(10))
+                .unwrap();
         },
     );
     report("tunnelcrack_serverip", Some(&control), &protected);
