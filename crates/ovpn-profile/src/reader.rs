@@ -38,7 +38,8 @@ struct Lines<'a> {
 }
 
 impl<'a> Lines<'a> {
-    /// Next line without its `\n` and trailing `\r`.
+    /// Next line without its `\n` and trailing `\r`s (all of them: the serialiser writes
+    /// lines with `\n`, so a block line ending in `\r` could not round-trip).
     fn next_line(&mut self) -> Option<(u32, &'a [u8])> {
         if self.rest.is_empty() {
             return None;
@@ -49,8 +50,8 @@ impl<'a> Lines<'a> {
             None => (self.rest, &self.rest[self.rest.len()..]),
         };
         self.rest = rest;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        Some((self.number, line))
+        let end = line.iter().rposition(|&b| b != b'\r').map_or(0, |i| i + 1);
+        Some((self.number, &line[..end]))
     }
 }
 
@@ -321,6 +322,15 @@ mod tests {
         assert_eq!(b.text, "line1\n  line2\n");
         assert_eq!(b.first_line, 2);
         assert_eq!((d[1].line, d[1].name.as_str()), (5, "verb"));
+    }
+
+    #[test]
+    fn stray_carriage_returns_end_a_line_like_one() {
+        // Found by `cargo xtask fuzz` (fuzz/regressions/profile_parse): a block line ending
+        // in several `\r` did not survive parse -> to_ovpn_text -> parse.
+        let d = read(b"<ca>\nabc\r\r\r\ndef\r\n</ca>\r\r\ndev tun\r\r\n").unwrap();
+        assert_eq!(d[0].block.as_ref().unwrap().text, "abc\ndef\n");
+        assert_eq!(d[1].name, "dev");
     }
 
     #[test]
