@@ -252,7 +252,10 @@ pub fn from_client_error(e: ipc::ClientError, socket: &str) -> AppError {
             "The connection to the OxiVPN helper was lost.",
             "the helper closed the connection",
         )
-        .with_hint("The helper may have been restarted; try again."),
+        .with_hint(
+            "The helper may have been restarted; try again. If it stays away, start it \
+             (\"sudo systemctl start oxivpn-helper\").",
+        ),
         other @ (C::Frame(_) | C::Unexpected(_)) => AppError::new(
             ErrorKind::HelperLost,
             "The OxiVPN helper sent something this app does not understand.",

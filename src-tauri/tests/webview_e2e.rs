@@ -362,12 +362,15 @@ impl Screens {
             .arg(&path)
             .stdin(Stdio::null())
             .output()?;
-        ensure!(
-            out.status.success(),
-            "import failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        eprintln!("webview e2e: screenshot {}", path.display());
+        // A picture is evidence for people, not the assertion: never fail on it.
+        if out.status.success() {
+            eprintln!("webview e2e: screenshot {}", path.display());
+        } else {
+            eprintln!(
+                "webview e2e: NOTICE: import failed for {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
         Ok(())
     }
 }
@@ -429,7 +432,8 @@ async fn page_text(c: &Client) -> String {
     }
 }
 
-/// Polls `css` until its text satisfies `ok`; returns that text.
+/// Polls `css` (a CSS selector, or an XPath starting with '/') until its text
+/// satisfies `ok`; returns that text.
 async fn wait_text(
     c: &Client,
     css: &str,
@@ -440,7 +444,13 @@ async fn wait_text(
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
     while Instant::now() < deadline {
-        if let Ok(els) = wd(css, c.find_all(Locator::Css(css))).await {
+        // An XPath when it starts with '/', else CSS.
+        let loc = if css.starts_with('/') {
+            Locator::XPath(css)
+        } else {
+            Locator::Css(css)
+        };
+        if let Ok(els) = wd(css, c.find_all(loc)).await {
             for e in els {
                 if let Ok(t) = wd("text", e.text()).await {
                     if ok(&t) {
@@ -702,6 +712,16 @@ async fn scenario(
     if tray {
         tray_shots(screens, "09-tray-connected");
     }
+
+    // The details pane now says the password is kept (saved once the server accepted it).
+    wait_text(
+        c,
+        "//dt[normalize-space()='Saved password']/following-sibling::dd",
+        "the saved-password line",
+        UI_WAIT,
+        |t| t.starts_with("In the system keyring"),
+    )
+    .await?;
 
     // 5. Routes: the helper explains where 10.0.0.3 goes.
     click_button(c, "Routes").await?;
