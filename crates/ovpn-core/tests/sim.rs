@@ -900,7 +900,7 @@ fn clean_handshake_push_continuation_and_data() {
         (info.cipher, info.key_derivation, info.peer_id),
         ("AES-256-GCM", "tls-ekm", Some(3))
     );
-    assert!(info.tls.contains("TLSv1_3"), "{}", info.tls);
+    assert!(info.tls.contains("TLSv1.3"), "{}", info.tls);
     assert!(
         sim.server.peer_info.contains("IV_PROTO=926\n"),
         "{}",

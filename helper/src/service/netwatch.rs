@@ -128,10 +128,14 @@ impl NetWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = oneshot::channel();
         let flag = stop.clone();
+        // The baseline is read here, before the caller reports the tunnel as up: a
+        // change made right after "connected" must not slip into the baseline.
+        let mut skip = BTreeSet::new();
+        let first = read_underlay(&mut skip);
         let spawned = std::thread::Builder::new()
             .name("oxivpn-netwatch".into())
             .spawn(move || {
-                if let Some(reason) = watch_loop(&flag) {
+                if let Some(reason) = watch_loop(&flag, first, skip) {
                     let _ = tx.send(reason);
                 }
             });
@@ -157,9 +161,16 @@ impl Drop for NetWatch {
     }
 }
 
-fn watch_loop(stop: &AtomicBool) -> Option<String> {
-    let mut skip = BTreeSet::new();
-    watch_with(stop, PERIOD, boot_time, || read_underlay(&mut skip))
+fn watch_loop(
+    stop: &AtomicBool,
+    first: Result<Underlay, netcfg::Error>,
+    mut skip: BTreeSet<u32>,
+) -> Option<String> {
+    let mut first = Some(first);
+    watch_with(stop, PERIOD, boot_time, move || match first.take() {
+        Some(r) => r,
+        None => read_underlay(&mut skip),
+    })
 }
 
 /// The loop with its clocks and state reader passed in (tests simulate sleep and changes).

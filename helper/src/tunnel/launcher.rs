@@ -94,12 +94,16 @@ impl TunnelLauncher for EngineLauncher {
                 let mut challenge = None;
                 let mut watch: Option<NetWatch> = None;
                 let outcome = loop {
-                    let mut up = false;
                     tokio::select! {
                         Some(ev) = rx.recv() => match ev {
                             TunnelEvent::Challenge(c) => challenge = Some(c),
                             ev => {
-                                up = matches!(ev, TunnelEvent::Stage(TunnelStage::Connected { .. }));
+                                let up = matches!(ev, TunnelEvent::Stage(TunnelStage::Connected { .. }));
+                                if up && watch.is_none() {
+                                    // From the configured state on: our own routes are part of the
+                                    // baseline, taken before anyone hears that the tunnel is up.
+                                    watch = Some(NetWatch::start());
+                                }
                                 forward(ev, &updates, &mut since_ms).await;
                             }
                         },
@@ -109,10 +113,6 @@ impl TunnelLauncher for EngineLauncher {
                             token.cancel();
                         }
                         out = &mut fut => break out,
-                    }
-                    if up && watch.is_none() {
-                        // From the configured state on: our own routes are part of the baseline.
-                        watch = Some(NetWatch::start());
                     }
                 };
                 drop(watch);
