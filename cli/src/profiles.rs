@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use anyhow::{bail, Context};
-use profile_store::{Store, StoreError};
+use profile_store::{NameChoice, Store, StoreError};
 
 pub fn store() -> anyhow::Result<Store> {
     Store::open_default().context("opening the profile folder")
@@ -30,20 +30,20 @@ pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
     profile_store::validate_name(&name)?;
     ipc::ProfileName::try_from(name.as_str())
         .map_err(|e| anyhow::anyhow!("invalid profile name {name:?}: {e}"))?;
-    let resolved = profile_store::resolve(file)?;
-    let Some(profile) = resolved.profile.filter(|_| resolved.report.usable) else {
+    // The same flow as the app's import (profile-store owns it).
+    let imported = profile_store::import_path(&store()?, file, NameChoice::Exact(&name))?;
+    let Some(name) = imported.name else {
         bail!(
             "{} cannot be used: {}\n{}",
             file.display(),
-            resolved.report.reason.clone().unwrap_or_default(),
-            resolved.report.to_text().trim_end()
+            imported.report.reason.clone().unwrap_or_default(),
+            imported.report.to_text().trim_end()
         );
     };
-    store()?.save_new(&name, &profile)?;
     Ok(Imported {
         name,
-        report: resolved.report,
-        had_credentials: resolved.credentials.is_some(),
+        report: imported.report,
+        had_credentials: imported.credentials.is_some(),
     })
 }
 

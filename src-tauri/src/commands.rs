@@ -5,15 +5,15 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use tauri::{AppHandle, State};
+use tauri::{AppHandle, Manager as _, State};
 use tauri_plugin_autostart::ManagerExt as _;
 use tauri_plugin_dialog::DialogExt as _;
 
 use crate::controller::Controller;
 use crate::error::AppError;
 use crate::model::{
-    CredentialsAnswer, ImportReport, ProfileDetails, ProfileSummary, RouteCheckView, RoutesView,
-    Settings, Snapshot,
+    CredentialsAnswer, ImportReport, ProfileDetails, ProfileSummary, Protection, RouteCheckView,
+    RoutesView, Settings, Snapshot,
 };
 use crate::settings::SettingsStore;
 
@@ -45,6 +45,7 @@ pub mod ops {
         Ok(Snapshot {
             profiles: c.profiles,
             state: c.state,
+            connections: c.connections,
             prompt: c.prompt,
             log: c.log,
             stats: c.stats,
@@ -75,7 +76,16 @@ pub mod ops {
     ) -> Result<ProfileSummary, AppError> {
         check_id(&id)?;
         let name = crate::profiles::validate_name(&name)?;
-        s.controller.rename(id, name).await
+        let renamed = s.controller.rename(id.clone(), name).await?;
+        // A profile's own settings follow its new id.
+        let mut settings = s.settings.get();
+        if renamed.id != id {
+            if let Some(p) = settings.profile_protection.remove(&id) {
+                settings.profile_protection.insert(renamed.id.clone(), p);
+                s.settings.set(settings)?;
+            }
+        }
+        Ok(renamed)
     }
 
     pub async fn duplicate_profile(s: &AppState, id: String) -> Result<ProfileSummary, AppError> {
@@ -85,7 +95,12 @@ pub mod ops {
 
     pub async fn delete_profile(s: &AppState, id: String) -> Result<(), AppError> {
         check_id(&id)?;
-        s.controller.delete(id).await
+        s.controller.delete(id.clone()).await?;
+        let mut settings = s.settings.get();
+        if settings.profile_protection.remove(&id).is_some() {
+            s.settings.set(settings)?;
+        }
+        Ok(())
     }
 
     pub async fn profile_details(s: &AppState, id: String) -> Result<ProfileDetails, AppError> {
@@ -95,11 +110,34 @@ pub mod ops {
 
     pub async fn connect(s: &AppState, id: String) -> Result<(), AppError> {
         check_id(&id)?;
-        s.controller.connect(id).await
+        let (protection, source) = s.settings.get().protection_for(&id);
+        s.controller.connect_with(id, protection, source).await
     }
 
+    /// Gives a profile its own protection setting, or (with `None`) makes it follow
+    /// the global one again.
+    pub async fn set_profile_protection(
+        s: &AppState,
+        id: String,
+        protection: Option<Protection>,
+    ) -> Result<Settings, AppError> {
+        check_id(&id)?;
+        let mut settings = s.settings.get();
+        match protection {
+            Some(p) => settings.profile_protection.insert(id, p),
+            None => settings.profile_protection.remove(&id),
+        };
+        s.settings.set(settings)
+    }
+
+    /// Disconnects every connection.
     pub async fn disconnect(s: &AppState) -> Result<(), AppError> {
         s.controller.disconnect().await
+    }
+
+    pub async fn disconnect_profile(s: &AppState, id: String) -> Result<(), AppError> {
+        check_id(&id)?;
+        s.controller.disconnect_profile(id).await
     }
 
     pub async fn submit_credentials(
@@ -199,8 +237,22 @@ pub async fn connect(state: State<'_, AppState>, id: String) -> Result<(), AppEr
 }
 
 #[tauri::command]
+pub async fn set_profile_protection(
+    state: State<'_, AppState>,
+    id: String,
+    protection: Option<Protection>,
+) -> Result<Settings, AppError> {
+    ops::set_profile_protection(&state, id, protection).await
+}
+
+#[tauri::command]
 pub async fn disconnect(state: State<'_, AppState>) -> Result<(), AppError> {
     ops::disconnect(&state).await
+}
+
+#[tauri::command]
+pub async fn disconnect_profile(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
+    ops::disconnect_profile(&state, id).await
 }
 
 #[tauri::command]
@@ -276,7 +328,14 @@ pub async fn set_settings(
             )
         })?;
     }
-    state.settings.set(settings)
+    let language_changed = before.language != settings.language;
+    let saved = state.settings.set(settings)?;
+    if language_changed {
+        if let Some(r) = app.try_state::<crate::TrayRefresh>() {
+            (r.0)();
+        }
+    }
+    Ok(saved)
 }
 
 /// A command's name, its arguments (name, TypeScript type) and its result's TypeScript type.
@@ -301,7 +360,13 @@ pub const COMMANDS: &[CommandSig] = &[
     ("delete_profile", &[("id", "string")], "void"),
     ("profile_details", &[("id", "string")], "ProfileDetails"),
     ("connect", &[("id", "string")], "void"),
+    (
+        "set_profile_protection",
+        &[("id", "string"), ("protection", "Protection | null")],
+        "Settings",
+    ),
     ("disconnect", &[], "void"),
+    ("disconnect_profile", &[("id", "string")], "void"),
     (
         "submit_credentials",
         &[("answer", "CredentialsAnswer")],

@@ -129,6 +129,20 @@ impl AppError {
     pub fn from_tunnel_message(message: &str) -> Self {
         let m = message.to_ascii_lowercase();
         let has = |words: &[&str]| words.iter().any(|w| m.contains(w));
+        // The helper's rule for several tunnels: one kill switch at a time, and while it
+        // is on, no other server is reachable.
+        if m.contains("kill switch of session") {
+            return Self::new(
+                ErrorKind::Busy,
+                "Another VPN connection's kill switch blocks this one.",
+                message,
+            )
+            .with_hint(
+                "That connection sends all traffic through its VPN and blocks everything \
+                 else, including this server. Disconnect it first, or set the kill switch of \
+                 one of the two profiles to Off.",
+            );
+        }
         if has(&["auth_failed", "authentication failed", "auth failed"]) {
             return Self::auth_failed(message);
         }
@@ -286,6 +300,11 @@ mod tests {
         );
         assert_eq!(k("AUTH_FAILED,bad password"), ErrorKind::AuthFailed);
         assert_eq!(k("tun device busy"), ErrorKind::Tunnel);
+        let two = AppError::from_tunnel_message(
+            "the kill switch of session 7 is on and blocks every other server: disconnect 7 first",
+        );
+        assert_eq!(two.kind, ErrorKind::Busy);
+        assert!(two.hint.unwrap().contains("Disconnect it first"));
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod bindings;
 pub mod commands;
 pub mod controller;
 pub mod error;
+pub mod i18n;
 pub mod model;
 pub mod profiles;
 pub mod secrets;
@@ -52,19 +53,22 @@ pub fn profile_args<I: IntoIterator<Item = String>>(
         .collect()
 }
 
+/// Redraws the tray menu (after the language setting changed).
+pub(crate) struct TrayRefresh(pub(crate) Box<dyn Fn() + Send + Sync>);
+
 /// Sends controller news to the window, the tray and the notification centre.
 struct TauriSink {
     app: AppHandle,
     settings: Arc<SettingsStore>,
     /// What the tray shows, kept so one change can rebuild the menu.
-    tray_view: Mutex<(Vec<ProfileSummary>, ConnState)>,
+    tray_view: Mutex<(Vec<ProfileSummary>, Vec<ConnState>)>,
 }
 
 impl EventSink for TauriSink {
     fn emit(&self, event: AppEvent) {
         let tray_changed = match (&event, self.tray_view.lock()) {
-            (AppEvent::State(s), Ok(mut v)) => {
-                v.1 = s.clone();
+            (AppEvent::Connections(c), Ok(mut v)) => {
+                v.1 = c.clone();
                 true
             }
             (AppEvent::Profiles(p), Ok(mut v)) => {
@@ -137,20 +141,25 @@ fn build_menu(app: &AppHandle, entries: &[TrayEntry]) -> tauri::Result<Menu<taur
     Ok(menu)
 }
 
-fn apply_tray(app: &AppHandle, tray: &TrayIcon, profiles: &[ProfileSummary], state: &ConnState) {
-    match build_menu(app, &tray::menu_model(profiles, state)) {
+fn apply_tray(app: &AppHandle, tray: &TrayIcon, profiles: &[ProfileSummary], conns: &[ConnState]) {
+    let lang = i18n::Lang::resolve(
+        app.try_state::<AppState>()
+            .and_then(|s| s.settings.get().language)
+            .as_deref(),
+    );
+    match build_menu(app, &tray::menu_model(lang, profiles, conns)) {
         Ok(menu) => {
             let _ = tray.set_menu(Some(menu));
         }
         Err(e) => tracing::warn!(error = %e, "tray menu"),
     }
     let icon = Image::new_owned(
-        tray::icon_rgba(tray::status(state), TRAY_ICON_SIZE),
+        tray::icon_rgba(tray::overall_status(conns), TRAY_ICON_SIZE),
         TRAY_ICON_SIZE,
         TRAY_ICON_SIZE,
     );
     let _ = tray.set_icon(Some(icon));
-    let _ = tray.set_tooltip(Some(format!("OxiVPN: {}", tray::status_line(state))));
+    let _ = tray.set_tooltip(Some(format!("OxiVPN: {}", tray::tooltip(lang, conns))));
 }
 
 fn show_window(app: &AppHandle) {
@@ -172,15 +181,20 @@ fn on_tray_action(app: &AppHandle, action: TrayAction) {
             let _ = app.emit(EVENT_CHANNEL, AppEvent::Navigate("import".into()));
         }
         TrayAction::Connect(id) => {
+            let (protection, source) = state.settings.get().protection_for(&id);
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = controller.connect(id).await {
+                if let Err(e) = controller.connect_with(id, protection, source).await {
                     tracing::info!(error = %e.details, "connect from tray");
                 }
             });
         }
-        TrayAction::Disconnect => {
+        TrayAction::Disconnect(which) => {
             tauri::async_runtime::spawn(async move {
-                if let Err(e) = controller.disconnect().await {
+                let res = match which {
+                    Some(id) => controller.disconnect_profile(id).await,
+                    None => controller.disconnect().await,
+                };
+                if let Err(e) = res {
                     tracing::info!(error = %e.details, "disconnect from tray");
                 }
             });
@@ -251,7 +265,7 @@ pub fn run() -> anyhow::Result<()> {
             let sink = Arc::new(TauriSink {
                 app: handle.clone(),
                 settings: settings.clone(),
-                tray_view: Mutex::new((Vec::new(), ConnState::Disconnected)),
+                tray_view: Mutex::new((Vec::new(), Vec::new())),
             });
             let controller = tauri::async_runtime::block_on(async {
                 Controller::spawn(
@@ -261,13 +275,16 @@ pub fn run() -> anyhow::Result<()> {
                     sink.clone(),
                 )
             });
+            let sink3 = sink.clone();
+            app.manage(TrayRefresh(Box::new(move || sink3.refresh_tray())));
             app.manage(AppState {
                 controller: controller.clone(),
                 settings: settings.clone(),
                 pending_reports: Mutex::new(Vec::new()),
             });
 
-            let menu = build_menu(&handle, &tray::menu_model(&[], &ConnState::Disconnected))?;
+            let lang = i18n::Lang::resolve(settings.get().language.as_deref());
+            let menu = build_menu(&handle, &tray::menu_model(lang, &[], &[]))?;
             TrayIconBuilder::with_id(TRAY_ID)
                 .icon(Image::new_owned(
                     tray::icon_rgba(tray::TrayStatus::Disconnected, TRAY_ICON_SIZE),
@@ -328,7 +345,9 @@ pub fn run() -> anyhow::Result<()> {
             commands::delete_profile,
             commands::profile_details,
             commands::connect,
+            commands::set_profile_protection,
             commands::disconnect,
+            commands::disconnect_profile,
             commands::submit_credentials,
             commands::cancel_prompt,
             commands::forget_credentials,

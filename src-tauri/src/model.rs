@@ -178,6 +178,68 @@ pub struct SessionView {
     pub interface: Option<String>,
     #[ts(type = "number")]
     pub connected_since_ms: u64,
+    /// What the user asked for and what the helper put in force.
+    #[serde(default)]
+    pub protection: Option<ProtectionView>,
+}
+
+/// The kill switch as the user chooses it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum KillSwitchChoice {
+    /// On when all traffic goes through the VPN, off for a split tunnel (the helper decides
+    /// from the profile and what the server pushes).
+    #[default]
+    Automatic,
+    /// On even for a split tunnel.
+    Always,
+    Off,
+}
+
+/// Protection settings, global or for one profile.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct Protection {
+    #[serde(default)]
+    pub kill_switch: KillSwitchChoice,
+    /// With the kill switch on, still reach the local network (printers, NAS).
+    #[serde(default)]
+    pub allow_lan: bool,
+}
+
+impl Protection {
+    /// The helper's connect options for this choice.
+    pub fn to_ipc(self) -> ipc::ConnectOptions {
+        ipc::ConnectOptions {
+            kill_switch: match self.kill_switch {
+                KillSwitchChoice::Automatic => ipc::KillSwitchMode::Default,
+                KillSwitchChoice::Always => ipc::KillSwitchMode::On,
+                KillSwitchChoice::Off => ipc::KillSwitchMode::Off,
+            },
+            allow_lan: self.allow_lan,
+        }
+    }
+}
+
+/// Where a connection's protection setting came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub enum ProtectionSource {
+    /// The app-wide setting.
+    #[default]
+    Global,
+    /// This profile's own setting.
+    Profile,
+}
+
+/// The protection a connection asked for, where that came from, and what is in force.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ProtectionView {
+    pub requested: Protection,
+    pub source: ProtectionSource,
+    /// Whether the helper's kill switch guards this session (None: not reported yet).
+    pub kill_switch_active: Option<bool>,
 }
 
 /// The one connection the app manages.
@@ -219,6 +281,17 @@ impl ConnState {
             Self::Failed { profile_id, .. } => profile_id.as_deref(),
         }
     }
+    /// The name of the profile this state is about, if any.
+    pub fn profile_name(&self) -> Option<&str> {
+        match self {
+            Self::Disconnected => None,
+            Self::Connecting { profile_name, .. } | Self::Disconnecting { profile_name, .. } => {
+                Some(profile_name)
+            }
+            Self::Connected { session } => Some(&session.profile_name),
+            Self::Failed { profile_name, .. } => profile_name.as_deref(),
+        }
+    }
     pub fn is_active(&self) -> bool {
         matches!(
             self,
@@ -227,9 +300,11 @@ impl ConnState {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(rename_all = "camelCase")]
 pub struct StatsSample {
+    /// The profile whose session these counters are of.
+    pub profile_id: String,
     #[ts(type = "number")]
     pub at_ms: u64,
     #[ts(type = "number")]
@@ -374,12 +449,19 @@ pub struct RoutePlanEntry {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[serde(rename_all = "camelCase")]
+#[serde(default, rename_all = "camelCase")]
 pub struct Settings {
     pub start_at_login: bool,
     pub notifications: bool,
     /// Closing the window keeps the app in the tray.
     pub close_to_tray: bool,
+    /// Kill switch and LAN access for every profile without its own setting.
+    pub protection: Protection,
+    /// Profiles with their own protection setting (by profile id).
+    #[ts(type = "Record<string, Protection>")]
+    pub profile_protection: std::collections::BTreeMap<String, Protection>,
+    /// The window's and the tray's language ("de", "zh-CN"); `None`: the system's.
+    pub language: Option<String>,
 }
 
 impl Default for Settings {
@@ -388,6 +470,19 @@ impl Default for Settings {
             start_at_login: false,
             notifications: true,
             close_to_tray: true,
+            protection: Protection::default(),
+            profile_protection: std::collections::BTreeMap::new(),
+            language: None,
+        }
+    }
+}
+
+impl Settings {
+    /// The protection a connect of `profile_id` uses, and where it comes from.
+    pub fn protection_for(&self, profile_id: &str) -> (Protection, ProtectionSource) {
+        match self.profile_protection.get(profile_id) {
+            Some(p) => (*p, ProtectionSource::Profile),
+            None => (self.protection, ProtectionSource::Global),
         }
     }
 }
@@ -397,7 +492,11 @@ impl Default for Settings {
 #[serde(rename_all = "camelCase")]
 pub struct Snapshot {
     pub profiles: Vec<ProfileSummary>,
+    /// The first connection (kept for older callers; `connections` has them all).
     pub state: ConnState,
+    /// Every profile that is connecting, connected, disconnecting or failed, in the
+    /// order they were started (the helper runs several sessions).
+    pub connections: Vec<ConnState>,
     pub prompt: Option<CredentialsPrompt>,
     pub log: Vec<LogEntry>,
     pub stats: Vec<StatsSample>,
@@ -412,7 +511,10 @@ pub struct Snapshot {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 #[serde(tag = "type", content = "data", rename_all = "camelCase")]
 pub enum AppEvent {
+    /// One connection changed (a `disconnected` state does not say which: see `Connections`).
     State(ConnState),
+    /// All connections after a change (what the profile list and the tray show).
+    Connections(Vec<ConnState>),
     Profiles(Vec<ProfileSummary>),
     Prompt(Option<CredentialsPrompt>),
     Log(LogEntry),

@@ -422,24 +422,38 @@ impl StoreRepo {
     }
 }
 
-/// A file stem as a stored name: characters the store refuses become "_".
-fn name_from_stem(stem: &str) -> String {
-    let cleaned: String = stem
-        .chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '/' | '\\' | ':' | '*' | '?' | '"' | '<' | '>' | '|') {
-                '_'
-            } else {
-                c
-            }
+impl StoreRepo {
+    /// The window's view of what profile-store's import did.
+    fn imported(&self, file_name: &str, done: profile_store::Import) -> Result<Imported, AppError> {
+        let credentials = done.credentials.as_ref().and_then(|c| {
+            c.password.as_ref().map(|p| SavedCredentials {
+                username: c.username.clone(),
+                password: p.clone(),
+            })
+        });
+        let Some(name) = done.name else {
+            return Ok(Imported {
+                stored: None,
+                report: report_view(file_name, None, &done.report),
+                credentials: None,
+            });
+        };
+        let stored = self.stored(&name)?;
+        Ok(Imported {
+            report: report_view(file_name, Some(facts(&stored).summary), &done.report),
+            stored: Some(stored),
+            credentials,
         })
-        .collect();
-    let trimmed = cleaned.trim_matches(|c| c == '.' || c == ' ');
-    let mut s: String = trimmed.chars().take(64).collect();
-    if profile_store::validate_name(&s).is_err() {
-        s = "Profile".into();
     }
-    s
+}
+
+fn import_error(file_name: &str, e: profile_store::ImportError) -> AppError {
+    match e {
+        profile_store::ImportError::Read(e) => {
+            AppError::file(&format!("Could not read {file_name}."), format!("{e:#}"))
+        }
+        profile_store::ImportError::Store(e) => store_error(e),
+    }
 }
 
 impl ProfileRepo for StoreRepo {
@@ -455,37 +469,18 @@ impl ProfileRepo for StoreRepo {
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let resolved = profile_store::resolve(path).map_err(|e| {
-            AppError::file(&format!("Could not read {file_name}."), format!("{e:#}"))
-        })?;
-        let credentials = resolved.credentials.as_ref().and_then(|c| {
-            c.password.as_ref().map(|p| SavedCredentials {
-                username: c.username.clone(),
-                password: p.clone(),
-            })
-        });
-        let Some(profile) = resolved.profile.filter(|_| resolved.report.usable) else {
-            return Ok(Imported {
-                stored: None,
-                report: report_view(&file_name, None, &resolved.report),
-                credentials: None,
-            });
-        };
         let stem = path
             .file_stem()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
-        let name = self
-            .store
-            .free_name(&name_from_stem(&stem))
-            .map_err(store_error)?;
-        self.store.save_new(&name, &profile).map_err(store_error)?;
-        let stored = self.stored(&name)?;
-        Ok(Imported {
-            report: report_view(&file_name, Some(facts(&stored).summary), &resolved.report),
-            stored: Some(stored),
-            credentials,
-        })
+        // The flow oxivpnctl uses too: profile-store reads, names and stores.
+        let done = profile_store::import_path(
+            &self.store,
+            path,
+            profile_store::NameChoice::Derived(&stem),
+        )
+        .map_err(|e| import_error(&file_name, e))?;
+        self.imported(&file_name, done)
     }
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError> {
         let name = validate_name(name)?;

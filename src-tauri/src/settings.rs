@@ -14,10 +14,15 @@ pub struct SettingsStore {
 
 impl SettingsStore {
     /// Reads `path`; a missing or unreadable file gives the defaults (logged, not fatal).
+    /// A damaged file is first copied to `settings.json.damaged` so that saving the
+    /// defaults later does not lose what the user had (it can be repaired by hand).
     pub fn open(path: PathBuf) -> Self {
         let current = match std::fs::read_to_string(&path) {
             Ok(s) => serde_json::from_str(&s).unwrap_or_else(|e| {
-                tracing::warn!(path = %path.display(), error = %e, "settings unreadable; using defaults");
+                let keep = path.with_extension("json.damaged");
+                let kept = std::fs::copy(&path, &keep).is_ok();
+                tracing::warn!(path = %path.display(), error = %e, kept_as = %keep.display(), kept,
+                    "settings unreadable; using defaults");
                 Settings::default()
             }),
             Err(_) => Settings::default(),
@@ -88,6 +93,46 @@ mod tests {
         s.set(new.clone()).unwrap();
         assert_eq!(SettingsStore::open(path.clone()).get(), new);
         std::fs::write(&path, "{nope").unwrap();
-        assert_eq!(SettingsStore::open(path).get(), Settings::default());
+        assert_eq!(SettingsStore::open(path.clone()).get(), Settings::default());
+        assert_eq!(
+            std::fs::read_to_string(path.with_extension("json.damaged")).unwrap(),
+            "{nope",
+            "the damaged file is kept"
+        );
+    }
+
+    #[test]
+    fn older_files_gain_the_new_settings_and_profiles_can_override() {
+        use crate::model::{KillSwitchChoice, Protection, ProtectionSource};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("settings.json");
+        std::fs::write(
+            &path,
+            r#"{"startAtLogin":true,"notifications":false,"closeToTray":true}"#,
+        )
+        .unwrap();
+        let s = SettingsStore::open(path.clone());
+        let mut got = s.get();
+        assert!(got.start_at_login);
+        assert_eq!(got.protection, Protection::default());
+        let own = Protection {
+            kill_switch: KillSwitchChoice::Always,
+            allow_lan: true,
+        };
+        got.profile_protection.insert("Work".into(), own);
+        got.protection.kill_switch = KillSwitchChoice::Off;
+        s.set(got).unwrap();
+        let again = SettingsStore::open(path).get();
+        assert_eq!(
+            again.protection_for("Work"),
+            (own, ProtectionSource::Profile)
+        );
+        let (p, src) = again.protection_for("Home");
+        assert_eq!(
+            (p.kill_switch, src),
+            (KillSwitchChoice::Off, ProtectionSource::Global)
+        );
+        assert_eq!(own.to_ipc().kill_switch, ipc::KillSwitchMode::On);
+        assert!(own.to_ipc().allow_lan);
     }
 }

@@ -1,7 +1,8 @@
 //! The tray: what its menu says and which icon it shows are pure functions of the
-//! profiles and the connection state (tested here); `install`/`refresh` only hand them
-//! to Tauri.
+//! profiles and the connections (tested here); `install`/`refresh` only hand them
+//! to Tauri. The helper runs several sessions, so the menu lists each active one.
 
+use crate::i18n::{say, stage, Lang, Text};
 use crate::model::{ConnState, ProfileSummary};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,7 +19,8 @@ pub enum TrayEntry {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TrayAction {
     Connect(String),
-    Disconnect,
+    /// One profile's connection, or (None) all of them.
+    Disconnect(Option<String>),
     Show,
     Import,
     Quit,
@@ -41,23 +43,67 @@ pub fn status(state: &ConnState) -> TrayStatus {
     }
 }
 
+/// The icon for all connections: busy beats up, up beats failed.
+pub fn overall_status(conns: &[ConnState]) -> TrayStatus {
+    let all: Vec<TrayStatus> = conns.iter().map(status).collect();
+    [
+        TrayStatus::Connecting,
+        TrayStatus::Connected,
+        TrayStatus::Error,
+    ]
+    .into_iter()
+    .find(|s| all.contains(s))
+    .unwrap_or(TrayStatus::Disconnected)
+}
+
+/// The tooltip: every connection's line, or "Not connected".
+pub fn tooltip(lang: Lang, conns: &[ConnState]) -> String {
+    if conns.is_empty() {
+        return status_line(lang, &ConnState::Disconnected);
+    }
+    conns
+        .iter()
+        .map(|c| status_line(lang, c))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 /// One line for the tooltip and the menu's first (disabled) entry.
-pub fn status_line(state: &ConnState) -> String {
+pub fn status_line(lang: Lang, state: &ConnState) -> String {
     match state {
-        ConnState::Disconnected => "Not connected".into(),
+        ConnState::Disconnected => say(lang, Text::NotConnected, &[]),
         ConnState::Connecting {
             profile_name,
-            stage,
+            stage: s,
             ..
-        } => {
-            format!("{profile_name}: {}…", stage.label)
-        }
+        } => say(
+            lang,
+            Text::Stage,
+            &[("name", profile_name), ("stage", stage(lang, s.kind))],
+        ),
         ConnState::Connected { session } => match &session.tunnel_ipv4 {
-            Some(a) => format!("Connected to {} ({a})", session.profile_name),
-            None => format!("Connected to {}", session.profile_name),
+            Some(a) => say(
+                lang,
+                Text::ConnectedAddr,
+                &[("name", &session.profile_name), ("addr", a)],
+            ),
+            None => say(lang, Text::Connected, &[("name", &session.profile_name)]),
         },
-        ConnState::Disconnecting { profile_name, .. } => format!("Disconnecting {profile_name}…"),
-        ConnState::Failed { error, .. } => format!("Error: {}", error.message),
+        ConnState::Disconnecting { profile_name, .. } => {
+            say(lang, Text::Disconnecting, &[("name", profile_name)])
+        }
+        ConnState::Failed {
+            error,
+            profile_name,
+            ..
+        } => say(
+            lang,
+            Text::Failed,
+            &[
+                ("error", &error.message),
+                ("name", profile_name.as_deref().unwrap_or("OxiVPN")),
+            ],
+        ),
     }
 }
 
@@ -69,52 +115,65 @@ fn item(id: impl Into<String>, label: impl Into<String>, enabled: bool) -> TrayE
     }
 }
 
-/// The tray menu for these profiles in this state.
-pub fn menu_model(profiles: &[ProfileSummary], state: &ConnState) -> Vec<TrayEntry> {
-    let mut m = vec![
-        item("status", status_line(state), false),
-        TrayEntry::Separator,
-    ];
-    let active = if state.is_active() {
-        state.profile_id()
-    } else {
-        None
-    };
-    let disconnecting = matches!(state, ConnState::Disconnecting { .. });
-    if profiles.is_empty() {
-        m.push(item("import", "Import a profile…", true));
+/// The tray menu: a line per connection, then connect/disconnect per profile.
+pub fn menu_model(lang: Lang, profiles: &[ProfileSummary], conns: &[ConnState]) -> Vec<TrayEntry> {
+    let mut m = Vec::new();
+    if conns.is_empty() {
+        m.push(item(
+            "status",
+            status_line(lang, &ConnState::Disconnected),
+            false,
+        ));
     }
-    for p in profiles {
-        if active == Some(p.id.as_str()) {
-            m.push(item(
-                "disconnect",
-                format!("Disconnect {}", p.name),
-                !disconnecting,
-            ));
-        } else {
-            m.push(item(
-                format!("connect:{}", p.id),
-                format!("Connect {}", p.name),
-                !disconnecting,
-            ));
-        }
+    for (i, c) in conns.iter().enumerate() {
+        m.push(item(format!("status:{i}"), status_line(lang, c), false));
     }
     m.push(TrayEntry::Separator);
-    m.push(item("show", "Show OxiVPN", true));
-    m.push(item("quit", "Quit", true));
+    let state_of = |id: &str| conns.iter().find(|c| c.profile_id() == Some(id));
+    if profiles.is_empty() {
+        m.push(item("import", say(lang, Text::Import, &[]), true));
+    }
+    for p in profiles {
+        match state_of(&p.id) {
+            Some(c) if c.is_active() => m.push(item(
+                format!("disconnect:{}", p.id),
+                say(lang, Text::Disconnect, &[("name", &p.name)]),
+                !matches!(c, ConnState::Disconnecting { .. }),
+            )),
+            _ => m.push(item(
+                format!("connect:{}", p.id),
+                say(lang, Text::Connect, &[("name", &p.name)]),
+                true,
+            )),
+        }
+    }
+    if conns.iter().filter(|c| c.is_active()).count() > 1 {
+        m.push(item(
+            "disconnect",
+            say(lang, Text::DisconnectAll, &[]),
+            true,
+        ));
+    }
+    m.push(TrayEntry::Separator);
+    m.push(item("show", say(lang, Text::Show, &[]), true));
+    m.push(item("quit", say(lang, Text::Quit, &[]), true));
     m
 }
 
 pub fn action_for(id: &str) -> Option<TrayAction> {
+    let named = |prefix: &str| {
+        id.strip_prefix(prefix)
+            .filter(|p| !p.is_empty())
+            .map(str::to_string)
+    };
     match id {
-        "disconnect" => Some(TrayAction::Disconnect),
+        "disconnect" => Some(TrayAction::Disconnect(None)),
         "show" => Some(TrayAction::Show),
         "import" => Some(TrayAction::Import),
         "quit" => Some(TrayAction::Quit),
-        _ => id
-            .strip_prefix("connect:")
-            .filter(|p| !p.is_empty())
-            .map(|p| TrayAction::Connect(p.to_string())),
+        _ => named("connect:")
+            .map(TrayAction::Connect)
+            .or_else(|| named("disconnect:").map(|p| TrayAction::Disconnect(Some(p)))),
     }
 }
 
@@ -172,10 +231,28 @@ mod tests {
             .collect()
     }
 
+    fn connected(id: &str, name: &str, addr: &str) -> ConnState {
+        ConnState::Connected {
+            session: SessionView {
+                profile_id: id.into(),
+                profile_name: name.into(),
+                server: None,
+                cipher: None,
+                tls: None,
+                kill_switch: None,
+                tunnel_ipv4: Some(addr.into()),
+                tunnel_ipv6: None,
+                interface: None,
+                connected_since_ms: 1,
+                protection: None,
+            },
+        }
+    }
+
     #[test]
     fn disconnected_menu_offers_every_profile() {
         let ps = [profile("a", "Work"), profile("b", "Home")];
-        let m = menu_model(&ps, &ConnState::Disconnected);
+        let m = menu_model(Lang::En, &ps, &[]);
         assert_eq!(
             labels(&m),
             [
@@ -197,21 +274,8 @@ mod tests {
     #[test]
     fn connected_profile_becomes_disconnect() {
         let ps = [profile("a", "Work"), profile("b", "Home")];
-        let state = ConnState::Connected {
-            session: SessionView {
-                profile_id: "b".into(),
-                profile_name: "Home".into(),
-                server: None,
-                cipher: None,
-                tls: None,
-                kill_switch: None,
-                tunnel_ipv4: Some("10.8.0.2".into()),
-                tunnel_ipv6: None,
-                interface: None,
-                connected_since_ms: 1,
-            },
-        };
-        let m = menu_model(&ps, &state);
+        let conns = [connected("b", "Home", "10.8.0.2")];
+        let m = menu_model(Lang::En, &ps, &conns);
         assert_eq!(
             labels(&m),
             [
@@ -224,7 +288,57 @@ mod tests {
                 "Quit"
             ]
         );
-        assert_eq!(status(&state), TrayStatus::Connected);
+        let TrayEntry::Item { id, .. } = &m[3] else {
+            panic!()
+        };
+        assert_eq!(
+            action_for(id),
+            Some(TrayAction::Disconnect(Some("b".into())))
+        );
+        assert_eq!(overall_status(&conns), TrayStatus::Connected);
+    }
+
+    #[test]
+    fn several_sessions_are_listed_and_can_all_be_disconnected() {
+        let ps = [
+            profile("a", "Work"),
+            profile("b", "Home"),
+            profile("c", "Lab"),
+        ];
+        let conns = [
+            connected("b", "Home", "10.8.0.2"),
+            ConnState::Connecting {
+                profile_id: "a".into(),
+                profile_name: "Work".into(),
+                stage: StageView::new(StageKind::Tls, None),
+            },
+        ];
+        let m = menu_model(Lang::En, &ps, &conns);
+        assert_eq!(
+            labels(&m),
+            [
+                "Connected to Home (10.8.0.2) (off)",
+                "Work: Securing the connection… (off)",
+                "--",
+                "Disconnect Work",
+                "Disconnect Home",
+                "Connect Lab",
+                "Disconnect all",
+                "--",
+                "Show OxiVPN",
+                "Quit"
+            ]
+        );
+        assert_eq!(action_for("disconnect"), Some(TrayAction::Disconnect(None)));
+        assert_eq!(overall_status(&conns), TrayStatus::Connecting);
+        let de = labels(&menu_model(Lang::De, &ps, &conns));
+        assert_eq!(de[0], "Verbunden mit Home (10.8.0.2) (off)");
+        assert_eq!(de[1], "Work: Verbindung wird abgesichert… (off)");
+        assert_eq!(de[6], "Alle trennen");
+        assert_eq!(
+            tooltip(Lang::En, &conns),
+            "Connected to Home (10.8.0.2)\nWork: Securing the connection…"
+        );
     }
 
     #[test]
@@ -235,7 +349,7 @@ mod tests {
             profile_name: "Work".into(),
             stage: StageView::new(StageKind::Tls, None),
         };
-        let m = menu_model(&ps, &connecting);
+        let m = menu_model(Lang::En, &ps, std::slice::from_ref(&connecting));
         assert_eq!(labels(&m)[0], "Work: Securing the connection… (off)");
         assert_eq!(labels(&m)[2], "Disconnect Work");
         assert_eq!(status(&connecting), TrayStatus::Connecting);
@@ -245,19 +359,20 @@ mod tests {
             profile_name: Some("Work".into()),
             error: AppError::auth_failed("bad"),
         };
-        let m = menu_model(&ps, &failed);
+        let m = menu_model(Lang::En, &ps, std::slice::from_ref(&failed));
         assert!(labels(&m)[0].starts_with("Error: The server did not accept"));
         // A failed profile can be tried again.
         assert_eq!(labels(&m)[2], "Connect Work");
-        assert_eq!(status(&failed), TrayStatus::Error);
+        assert_eq!(overall_status(&[failed]), TrayStatus::Error);
     }
 
     #[test]
     fn empty_list_offers_import_and_unknown_ids_do_nothing() {
-        let m = menu_model(&[], &ConnState::Disconnected);
+        let m = menu_model(Lang::En, &[], &[]);
         assert!(labels(&m).contains(&"Import a profile…".to_string()));
         assert_eq!(action_for("import"), Some(TrayAction::Import));
         assert_eq!(action_for("connect:"), None);
+        assert_eq!(action_for("disconnect:"), None);
         assert_eq!(action_for("bogus"), None);
         assert_eq!(action_for("quit"), Some(TrayAction::Quit));
     }

@@ -82,7 +82,13 @@ impl Recorder {
                 ),
                 _ => None,
             })
-            .collect()
+            .fold(Vec::new(), |mut v: Vec<String>, s| {
+                // The session's details complete a "Connected" state already shown.
+                if v.last() != Some(&s) {
+                    v.push(s);
+                }
+                v
+            })
     }
 }
 
@@ -127,18 +133,27 @@ fn is_connected(e: &AppEvent) -> bool {
     matches!(e, AppEvent::State(ConnState::Connected { .. }))
 }
 
+/// Connected, with what the helper's session listing says it got.
+fn is_connected_in_detail(e: &AppEvent) -> bool {
+    matches!(e, AppEvent::State(ConnState::Connected { session }) if session.cipher.is_some())
+}
+
 #[tokio::test]
 async fn certificate_profile_connects_through_the_stages_and_disconnects() {
     let r = rig(Script::Normal, &[("Work", cert_profile())]);
     ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
     let AppEvent::State(ConnState::Connected { session }) =
-        r.rec.wait_for("connected", is_connected).await
+        r.rec.wait_for("connected", is_connected_in_detail).await
     else {
         unreachable!()
     };
     assert_eq!(session.tunnel_ipv4.as_deref(), Some("10.8.0.2"));
     assert_eq!(session.server.as_deref(), Some("udp 127.0.0.1:1194"));
     assert_eq!(session.cipher.as_deref(), Some("AES-256-GCM"));
+    assert_eq!(
+        session.tls.as_deref(),
+        Some("TLSv1.3 TLS13_AES_256_GCM_SHA384")
+    );
     assert_eq!(session.interface.as_deref(), Some("tun0"));
     assert_eq!(
         r.rec.states(),
@@ -530,7 +545,7 @@ async fn a_running_tunnel_is_taken_over_at_start() {
 
 #[tokio::test]
 async fn attach_without_a_listing_helper_changes_nothing() {
-    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    let r = rig(Script::NoListing, &[("Work", cert_profile())]);
     r.state.controller.attach().await.unwrap();
     assert_eq!(
         ops::get_snapshot(&r.state).await.unwrap().state,
@@ -671,4 +686,185 @@ async fn routes_without_a_session_have_no_plan() {
     let routes = ops::routes(&r.state).await.unwrap();
     assert!(routes.plan.is_empty());
     assert!(!routes.checks.is_empty(), "the sample checks still run");
+}
+
+#[tokio::test]
+async fn protection_settings_reach_the_helper_and_the_connection_view_says_which() {
+    use oxivpn_app::model::{KillSwitchChoice, Protection, ProtectionSource};
+    let full = format!("{}redirect-gateway def1\n", cert_profile());
+    let r = rig(Script::Normal, &[("Home", full), ("Work", cert_profile())]);
+    let (home, work) = (r.ids[0].clone(), r.ids[1].clone());
+
+    // Global: automatic. A full tunnel is guarded by the helper's own rule.
+    ops::connect(&r.state, home.clone()).await.unwrap();
+    let AppEvent::State(ConnState::Connected { session }) = r
+        .rec
+        .wait_for("connected with details", is_connected_in_detail)
+        .await
+    else {
+        unreachable!()
+    };
+    let p = session.protection.unwrap();
+    assert_eq!(p.requested.kill_switch, KillSwitchChoice::Automatic);
+    assert_eq!(p.source, ProtectionSource::Global);
+    assert_eq!(p.kill_switch_active, Some(true));
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+
+    // Global "always" with LAN access; "Work" has its own setting: off.
+    let mut s = r.state.settings.get();
+    s.protection = Protection {
+        kill_switch: KillSwitchChoice::Always,
+        allow_lan: true,
+    };
+    r.state.settings.set(s).unwrap();
+    ops::set_profile_protection(
+        &r.state,
+        work.clone(),
+        Some(Protection {
+            kill_switch: KillSwitchChoice::Off,
+            allow_lan: false,
+        }),
+    )
+    .await
+    .unwrap();
+    r.rec.clear();
+    ops::connect(&r.state, work.clone()).await.unwrap();
+    let AppEvent::State(ConnState::Connected { session }) = r
+        .rec
+        .wait_for("connected with details", is_connected_in_detail)
+        .await
+    else {
+        unreachable!()
+    };
+    let p = session.protection.unwrap();
+    assert_eq!(p.requested.kill_switch, KillSwitchChoice::Off);
+    assert_eq!(p.source, ProtectionSource::Profile);
+    assert_eq!(p.kill_switch_active, Some(false));
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+
+    // Back to the global setting for "Work": a split tunnel guarded anyway.
+    ops::set_profile_protection(&r.state, work.clone(), None)
+        .await
+        .unwrap();
+    r.rec.clear();
+    ops::connect(&r.state, work.clone()).await.unwrap();
+    let AppEvent::State(ConnState::Connected { session }) = r
+        .rec
+        .wait_for("connected with details", is_connected_in_detail)
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.protection.unwrap().kill_switch_active, Some(true));
+
+    let seen = r.helper.seen.lock().unwrap();
+    let sent: Vec<(ipc::KillSwitchMode, bool)> = seen
+        .connects
+        .iter()
+        .map(|c| (c.options.kill_switch, c.options.allow_lan))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            (ipc::KillSwitchMode::Default, false),
+            (ipc::KillSwitchMode::Off, false),
+            (ipc::KillSwitchMode::On, true),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn two_split_tunnels_run_side_by_side_and_a_full_one_is_refused_clearly() {
+    let full = format!("{}redirect-gateway def1\n", cert_profile());
+    let r = rig(
+        Script::Normal,
+        &[
+            ("Lab", cert_profile()),
+            ("Office", cert_profile()),
+            ("Everything", full),
+        ],
+    );
+    let (lab, office, everything) = (r.ids[0].clone(), r.ids[1].clone(), r.ids[2].clone());
+    let both_up = |e: &AppEvent| {
+        matches!(e, AppEvent::Connections(c)
+            if c.len() == 2 && c.iter().all(|s| matches!(s, ConnState::Connected { .. })))
+    };
+
+    ops::connect(&r.state, lab.clone()).await.unwrap();
+    r.rec.wait_for("Lab connected", is_connected).await;
+    ops::connect(&r.state, office.clone()).await.unwrap();
+    let AppEvent::Connections(conns) = r.rec.wait_for("both connected", both_up).await else {
+        unreachable!()
+    };
+    let ids: Vec<&str> = conns.iter().filter_map(|c| c.profile_id()).collect();
+    assert_eq!(ids, [lab.as_str(), office.as_str()]);
+    let snap = ops::get_snapshot(&r.state).await.unwrap();
+    assert_eq!(snap.connections.len(), 2);
+    assert_eq!(r.helper.seen.lock().unwrap().disconnects, 0, "Lab stays up");
+
+    // Disconnecting one leaves the other up.
+    r.rec.clear();
+    ops::disconnect_profile(&r.state, lab.clone())
+        .await
+        .unwrap();
+    let AppEvent::Connections(conns) = r
+        .rec
+        .wait_for(
+            "only Office left",
+            |e| matches!(e, AppEvent::Connections(c) if c.len() == 1),
+        )
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(conns[0].profile_id(), Some(office.as_str()));
+    assert!(matches!(conns[0], ConnState::Connected { .. }));
+
+    // A full tunnel takes the kill switch; then another profile is refused with words.
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for(
+            "all down",
+            |e| matches!(e, AppEvent::Connections(c) if c.is_empty()),
+        )
+        .await;
+    ops::connect(&r.state, everything.clone()).await.unwrap();
+    r.rec.wait_for("Everything connected", is_connected).await;
+    r.rec.clear();
+    ops::connect(&r.state, lab.clone()).await.unwrap();
+    let AppEvent::State(ConnState::Failed {
+        error, profile_id, ..
+    }) = r
+        .rec
+        .wait_for("Lab refused", |e| {
+            matches!(e, AppEvent::State(ConnState::Failed { .. }))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    assert_eq!(profile_id.as_deref(), Some(lab.as_str()));
+    assert_eq!(error.kind, ErrorKind::Busy);
+    assert_eq!(
+        error.message,
+        "Another VPN connection's kill switch blocks this one."
+    );
+    let snap = ops::get_snapshot(&r.state).await.unwrap();
+    assert!(
+        snap.connections.iter().any(
+            |c| matches!(c, ConnState::Connected { session } if session.profile_id == everything)
+        ),
+        "the full tunnel stays up: {:?}",
+        snap.connections
+    );
 }

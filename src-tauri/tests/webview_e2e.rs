@@ -552,6 +552,15 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let lab_profile = lab.write_client_profile(&server, &ClientVariant::default(), "lab")?;
     let good = work.path().join("Lab office.ovpn");
     std::fs::write(&good, &lab_profile.text)?;
+    // A second, split-tunnel server: its profile is connected while the first is up.
+    let split_server = lab.start_server(&ServerVariant {
+        split_tunnel: true,
+        ..Default::default()
+    })?;
+    let split_profile =
+        lab.write_client_profile(&split_server, &ClientVariant::default(), "split")?;
+    let split = work.path().join("Lab split.ovpn");
+    std::fs::write(&split, &split_profile.text)?;
     let bad = work.path().join("Refused.ovpn");
     std::fs::write(&bad, REFUSED_PROFILE)?;
     let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
@@ -576,7 +585,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "tauri:options".into(),
-        json!({ "application": app, "args": [bad.to_str(), good.to_str()] }),
+        json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str()] }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let client = tokio::time::timeout(
@@ -615,6 +624,63 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     result
 }
 
+/// Prints how long each step of the scenario took (the figures in the issue note).
+struct Steps {
+    start: Instant,
+    last: Instant,
+}
+
+impl Steps {
+    fn new() -> Self {
+        let now = Instant::now();
+        Self {
+            start: now,
+            last: now,
+        }
+    }
+    fn done(&mut self, what: &str) {
+        let now = Instant::now();
+        eprintln!(
+            "webview e2e: STEP {what}: {:.1} s (at {:.1} s)",
+            (now - self.last).as_secs_f64(),
+            (now - self.start).as_secs_f64()
+        );
+        self.last = now;
+    }
+}
+
+/// Selects a profile in the sidebar list by its name.
+async fn select_profile(c: &Client, name: &str) -> anyhow::Result<()> {
+    let xpath = format!(
+        "//button[contains(@class,'profile-item')][.//span[@class='profile-name' and normalize-space()='{name}']]"
+    );
+    let el = wd(
+        &xpath,
+        c.wait()
+            .at_most(UI_WAIT)
+            .for_element(Locator::XPath(&xpath)),
+    )
+    .await?;
+    wd(&format!("select {name}"), el.click()).await?;
+    wait_text(c, ".status-card h2", "the selected profile", UI_WAIT, |t| {
+        t == name
+    })
+    .await
+    .map(|_| ())
+}
+
+/// Clicks the form control matching `css` (a checkbox, radio or option), bounded wait.
+async fn click_input(c: &Client, css: &str) -> anyhow::Result<()> {
+    let el = wd(
+        css,
+        c.wait()
+            .at_most(Duration::from_secs(15))
+            .for_element(Locator::Css(css)),
+    )
+    .await?;
+    wd(&format!("click {css}"), el.click()).await
+}
+
 async fn scenario(
     c: &Client,
     screens: &Screens,
@@ -622,6 +688,7 @@ async fn scenario(
     helper: &mut Proc,
     tray: bool,
 ) -> anyhow::Result<()> {
+    let mut steps = Steps::new();
     // 1. The refused profile's report comes first: it names the lines.
     let title = wait_text(c, ".modal h2", "the first import report", UI_WAIT, |t| {
         t.contains("Refused.ovpn")
@@ -641,6 +708,7 @@ async fn scenario(
     }
     screens.shot(c, "01-import-refused").await?;
     click_button(c, "Close").await?;
+    steps.done("1 refused profile's report");
 
     // 2. The good profile's report: usable, with a "Connect now" button.
     wait_text(c, ".modal h2", "the second import report", UI_WAIT, |t| {
@@ -649,6 +717,12 @@ async fn scenario(
     .await?;
     screens.shot(c, "02-import-report").await?;
     click_button(c, "Close").await?;
+    wait_text(c, ".modal h2", "the third import report", UI_WAIT, |t| {
+        t.contains("Lab split")
+    })
+    .await?;
+    click_button(c, "Close").await?;
+    select_profile(c, "Lab office").await?;
     wait_text(
         c,
         ".status-card h2",
@@ -659,6 +733,7 @@ async fn scenario(
     .await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
     screens.shot(c, "03-main").await?;
+    steps.done("2 good profile's report");
 
     // 3. Connect: the server wants a password; remember it.
     click_button(c, "Connect").await?;
@@ -685,6 +760,28 @@ async fn scenario(
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
     let address = fact(c, "Your VPN address").await?;
     ensure!(address.starts_with("10.8.0."), "tunnel address {address:?}");
+    steps.done("3 connect with a typed password");
+    // What the helper reports: the lab pushes redirect-gateway, so the automatic kill
+    // switch is on, and the cipher comes from its session details.
+    let protection = wait_text(
+        c,
+        "[data-testid=protection]",
+        "the protection line",
+        UI_WAIT,
+        |t| t.contains("automatic"),
+    )
+    .await?;
+    ensure!(
+        protection.starts_with("Kill switch on")
+            && protection.contains("your global setting")
+            && protection.contains("all your traffic goes through the VPN"),
+        "protection line {protection:?}"
+    );
+    let cipher = fact(c, "Cipher").await?;
+    ensure!(
+        cipher.contains("GCM") || cipher.contains("CHACHA"),
+        "cipher {cipher:?}"
+    );
 
     // 4. Traffic through the tunnel moves the counters.
     let before = fact(c, "Received").await?;
@@ -709,6 +806,37 @@ async fn scenario(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     screens.shot(c, "05-connected").await?;
+    steps.done("4 traffic moves the counters");
+
+    // 4b. Several tunnels: a second profile while the first (all traffic, kill switch
+    // on) is up. The real helper refuses it; the window says why, the list shows both.
+    select_profile(c, "Lab split").await?;
+    click_button(c, "Connect").await?;
+    let refusal = wait_text(
+        c,
+        ".status-card .error-box",
+        "the refusal of a second tunnel",
+        Duration::from_secs(45),
+        |t| t.contains("kill switch"),
+    )
+    .await?;
+    ensure!(
+        refusal.contains("Another VPN connection's kill switch blocks this one."),
+        "refusal {refusal:?}"
+    );
+    let states = wait_text(
+        c,
+        "//ul[contains(@class,'profile-list')]",
+        "both profiles' states in the list",
+        UI_WAIT,
+        |t| t.contains("Connected") && t.contains("Failed"),
+    )
+    .await?;
+    eprintln!("webview e2e: profile list: {}", states.replace('\n', " | "));
+    screens.shot(c, "13-second-tunnel-refused").await?;
+    select_profile(c, "Lab office").await?;
+    wait_status(c, "Connected", UI_WAIT).await?;
+    steps.done("4b second tunnel refused by the helper, first stays up");
     if tray {
         tray_shots(screens, "09-tray-connected");
     }
@@ -748,11 +876,40 @@ async fn scenario(
     click_button(c, "Log").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
     screens.shot(c, "07-log").await?;
+    click_button(c, "Settings").await?;
+    wait_text(
+        c,
+        "#protection-title",
+        "the protection settings",
+        UI_WAIT,
+        |t| t == "Protection",
+    )
+    .await?;
+    wait_text(c, "#lockdown-title", "the lockdown notice", UI_WAIT, |t| {
+        t.contains("while disconnected")
+    })
+    .await?;
+    screens.shot(c, "10-settings-protection").await?;
+    // The language setting: German at once, tray included; then back to the system's.
+    click_input(c, "select[name=language] option[value='de']").await?;
+    wait_text(c, "#tab-settings", "the German tab name", UI_WAIT, |t| {
+        t == "Einstellungen"
+    })
+    .await?;
+    wait_text(c, "#protection-title", "German settings", UI_WAIT, |t| t == "Schutz").await?;
+    screens.shot(c, "14-settings-german").await?;
+    click_input(c, "select[name=language] option[value='']").await?;
+    wait_text(c, "#tab-settings", "the English tab name", UI_WAIT, |t| {
+        t == "Settings"
+    })
+    .await?;
     click_button(c, "Connection").await?;
+    steps.done("5 routes, log and settings views");
 
     // 6. Disconnect.
     click_button(c, "Disconnect").await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
+    steps.done("6 disconnect");
 
     // 7. The password is in the real Secret Service, under the profile's id.
     let snap = snapshot(c).await?;
@@ -769,6 +926,26 @@ async fn scenario(
     );
     ensure!(stored["password"] == PASSWORD, "the saved password differs");
 
+    // 7b. This profile gets its own protection: kill switch off. The helper's session
+    // details must then say the kill switch is off (the toggle reached the helper).
+    click_input(c, "input[name=use-global-protection]").await?;
+    click_input(c, "input[name=profile-kill][value=off]").await?;
+    let deadline = Instant::now() + UI_WAIT;
+    loop {
+        let snap = snapshot(c).await?;
+        if snap["settings"]["profileProtection"][&id]["killSwitch"] == "off" {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "the profile's own setting was not saved: {}",
+            snap["settings"]
+        );
+        tokio::time::sleep(Duration::from_millis(150)).await;
+    }
+    screens.shot(c, "11-profile-protection").await?;
+    steps.done("7 keyring holds the password; own protection set");
+
     // 8. Connecting again uses the saved password (no dialog); then the helper dies
     // mid-session and the window says so.
     click_button(c, "Connect").await?;
@@ -782,6 +959,20 @@ async fn scenario(
         .is_err(),
         "no credentials dialog with a saved password"
     );
+    let protection = wait_text(
+        c,
+        "[data-testid=protection]",
+        "the protection line",
+        UI_WAIT,
+        |t| t.contains("this profile's setting"),
+    )
+    .await?;
+    ensure!(
+        protection.starts_with("Kill switch off"),
+        "the helper did not take the profile's 'off': {protection:?}"
+    );
+    screens.shot(c, "12-connected-kill-switch-off").await?;
+    steps.done("8 reconnect with the saved password, kill switch off");
     helper.kill();
     let message = wait_text(
         c,
@@ -793,5 +984,6 @@ async fn scenario(
     .await?;
     eprintln!("webview e2e: after the helper died: {message}");
     screens.shot(c, "08-helper-stopped").await?;
+    steps.done("9 helper stopped mid-session is explained");
     Ok(())
 }

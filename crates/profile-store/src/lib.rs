@@ -6,8 +6,10 @@
 //! [`Store`] keeps profiles in `$XDG_DATA_HOME/oxivpn/profiles/<name>.ovpn`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod import;
 mod resolve;
 mod store;
 
+pub use import::{import_bytes, import_path, name_from_text, Import, ImportError, NameChoice};
 pub use resolve::{resolve, resolve_bytes, Credentials, ResolveError, Resolved};
 pub use store::{validate_name, Store, StoreError};

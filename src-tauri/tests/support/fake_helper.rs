@@ -33,6 +33,8 @@ pub enum Script {
     DiesWhenConnected,
     /// Like Normal, and the listing and the route plan tell what the session got.
     Detailed,
+    /// Like Normal, but an older helper: no session listing.
+    NoListing,
 }
 
 /// What the fake helper was sent.
@@ -146,6 +148,9 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
     let mut ticker: Option<tokio::task::JoinHandle<()>> = None;
     let mut next_session = 7;
     let mut current = SessionId(0);
+    // Sessions started on this connection: what the listing reports, as the real
+    // helper does once a session has negotiated (server, cipher, TLS, kill switch).
+    let mut sessions: Vec<(SessionId, ipc::ProfileName, bool)> = Vec::new();
     while let Ok(Some(ClientFrame::Request { id, body })) =
         read_message::<_, ClientFrame>(&mut rd).await
     {
@@ -169,6 +174,18 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     stats: Stats::default(),
                     connection: None,
                 };
+                // The helper's rule: automatic guards a tunnel that takes all traffic.
+                let guarded = match req.options.kill_switch {
+                    ipc::KillSwitchMode::On => true,
+                    ipc::KillSwitchMode::Off => false,
+                    ipc::KillSwitchMode::Default => {
+                        req.profile_text.as_str().contains("redirect-gateway")
+                    }
+                };
+                // The helper's rule for several sessions (its engine): while one session's
+                // kill switch is on, no other session can start.
+                let blocker = sessions.iter().find(|s| s.2).map(|s| s.0);
+                sessions.push((current, req.profile_name.clone(), guarded));
                 seen.lock().unwrap().connects.push(req);
                 after.push(ev(current, EventBody::Stage(Stage::Resolving)));
                 after.push(ev(
@@ -179,7 +196,23 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                 ));
                 after.push(ev(current, EventBody::Stage(Stage::Tls)));
                 after.push(ev(current, EventBody::Stage(Stage::Authenticating)));
-                if wrong {
+                if let Some(owner) = blocker {
+                    sessions.pop();
+                    after.truncate(1);
+                    after.push(ev(
+                        current,
+                        EventBody::Stage(Stage::Disconnected {
+                            reason: DisconnectReason::Failed {
+                                error: IpcError::Tunnel {
+                                    message: ShortText::sanitized(&format!(
+                                        "the kill switch of session {owner} is on and blocks every other server: disconnect {owner} first"
+                                    )),
+                                },
+                            },
+                        }),
+                    ));
+                } else if wrong {
+                    sessions.pop();
                     after.push(ev(
                         current,
                         EventBody::Stage(Stage::Disconnected {
@@ -189,6 +222,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         }),
                     ));
                 } else if script == Script::ServerDown {
+                    sessions.pop();
                     after.truncate(2);
                     after.push(ev(
                         current,
@@ -225,6 +259,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
             }
             Request::Disconnect { session } => {
                 seen.lock().unwrap().disconnects += 1;
+                sessions.retain(|s| s.0 != session);
                 after.push(ev(
                     session,
                     EventBody::Stage(Stage::Disconnected {
@@ -335,6 +370,34 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     )],
                 }))
             }
+            Request::ListSessions if script != Script::NoListing => Ok(Response::Sessions(
+                sessions
+                    .iter()
+                    .map(|(id, name, guarded)| SessionInfo {
+                        id: *id,
+                        owner_uid: 1000,
+                        profile_name: Some(name.clone()),
+                        stage: Stage::Connected {
+                            tunnel_ipv4: Some("10.8.0.2".parse().unwrap()),
+                            tunnel_ipv6: None,
+                            interface: Some(ShortText::sanitized("tun0")),
+                        },
+                        started_unix_ms: 1_700_000_000_000,
+                        stats: Stats::default(),
+                        connection: Some(Box::new(ipc::ConnectionInfo {
+                            server_addr: "127.0.0.1".parse().unwrap(),
+                            server_port: 1194,
+                            transport: ipc::Transport::Udp,
+                            remote: ShortText::sanitized("127.0.0.1"),
+                            cipher: Some(ShortText::sanitized("AES-256-GCM")),
+                            tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
+                            key_derivation: Some(ShortText::sanitized("tls-ekm")),
+                            kill_switch: *guarded,
+                            interface: Some(ShortText::sanitized("tun0")),
+                        })),
+                    })
+                    .collect(),
+            )),
             Request::ListSessions | Request::Status | Request::SessionRoutes { .. } => {
                 Err(IpcError::Unsupported {
                     what: ShortText::sanitized("not in the fake"),

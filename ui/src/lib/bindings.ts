@@ -105,11 +105,35 @@ tls: string | null,
 /**
  * Whether the helper's kill switch guards this session (None: not reported).
  */
-killSwitch: boolean | null, tunnelIpv4: string | null, tunnelIpv6: string | null, interface: string | null, connectedSinceMs: number, };
+killSwitch: boolean | null, tunnelIpv4: string | null, tunnelIpv6: string | null, interface: string | null, connectedSinceMs: number, 
+/**
+ * What the user asked for and what the helper put in force.
+ */
+protection: ProtectionView | null, };
+
+export type KillSwitchChoice = "automatic" | "always" | "off";
+
+export type Protection = { killSwitch: KillSwitchChoice, 
+/**
+ * With the kill switch on, still reach the local network (printers, NAS).
+ */
+allowLan: boolean, };
+
+export type ProtectionSource = "global" | "profile";
+
+export type ProtectionView = { requested: Protection, source: ProtectionSource, 
+/**
+ * Whether the helper's kill switch guards this session (None: not reported yet).
+ */
+killSwitchActive: boolean | null, };
 
 export type ConnState = { "state": "disconnected" } | { "state": "connecting", profileId: string, profileName: string, stage: StageView, } | { "state": "connected", session: SessionView, } | { "state": "disconnecting", profileId: string, profileName: string, } | { "state": "failed", profileId: string | null, profileName: string | null, error: AppError, };
 
-export type StatsSample = { atMs: number, bytesIn: number, bytesOut: number, };
+export type StatsSample = { 
+/**
+ * The profile whose session these counters are of.
+ */
+profileId: string, atMs: number, bytesIn: number, bytesOut: number, };
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
@@ -191,9 +215,30 @@ export type Settings = { startAtLogin: boolean, notifications: boolean,
 /**
  * Closing the window keeps the app in the tray.
  */
-closeToTray: boolean, };
+closeToTray: boolean, 
+/**
+ * Kill switch and LAN access for every profile without its own setting.
+ */
+protection: Protection, 
+/**
+ * Profiles with their own protection setting (by profile id).
+ */
+profileProtection: Record<string, Protection>, 
+/**
+ * The window's and the tray's language ("de", "zh-CN"); `None`: the system's.
+ */
+language: string | null, };
 
-export type Snapshot = { profiles: Array<ProfileSummary>, state: ConnState, prompt: CredentialsPrompt | null, log: Array<LogEntry>, stats: Array<StatsSample>, settings: Settings, 
+export type Snapshot = { profiles: Array<ProfileSummary>, 
+/**
+ * The first connection (kept for older callers; `connections` has them all).
+ */
+state: ConnState, 
+/**
+ * Every profile that is connecting, connected, disconnecting or failed, in the
+ * order they were started (the helper runs several sessions).
+ */
+connections: Array<ConnState>, prompt: CredentialsPrompt | null, log: Array<LogEntry>, stats: Array<StatsSample>, settings: Settings, 
 /**
  * The helper socket the app talks to.
  */
@@ -203,7 +248,7 @@ helperSocket: string,
  */
 pendingReports: Array<ImportReport>, };
 
-export type AppEvent = { "type": "state", "data": ConnState } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "navigate", "data": string };
+export type AppEvent = { "type": "state", "data": ConnState } | { "type": "connections", "data": Array<ConnState> } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "navigate", "data": string };
 
 export const EVENT_CHANNEL = "oxivpn://event";
 
@@ -216,7 +261,9 @@ export const commands = {
   deleteProfile: (id: string): Promise<void> => invoke<void>("delete_profile", { id }),
   profileDetails: (id: string): Promise<ProfileDetails> => invoke<ProfileDetails>("profile_details", { id }),
   connect: (id: string): Promise<void> => invoke<void>("connect", { id }),
+  setProfileProtection: (id: string, protection: Protection | null): Promise<Settings> => invoke<Settings>("set_profile_protection", { id, protection }),
   disconnect: (): Promise<void> => invoke<void>("disconnect"),
+  disconnectProfile: (id: string): Promise<void> => invoke<void>("disconnect_profile", { id }),
   submitCredentials: (answer: CredentialsAnswer): Promise<void> => invoke<void>("submit_credentials", { answer }),
   cancelPrompt: (): Promise<void> => invoke<void>("cancel_prompt"),
   forgetCredentials: (id: string): Promise<void> => invoke<void>("forget_credentials", { id }),

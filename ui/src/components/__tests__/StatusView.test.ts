@@ -48,13 +48,14 @@ describe("StatusView", () => {
           tunnelIpv6: null,
           interface: "tun0",
           connectedSinceMs: 1_000_000,
+          protection: { requested: { killSwitch: "automatic", allowLan: false }, source: "global", killSwitchActive: true },
         },
       },
       {
         now: 1_065_000,
         stats: [
-          { atMs: 1_000_000, bytesIn: 0, bytesOut: 0 },
-          { atMs: 1_001_000, bytesIn: 2_500_000, bytesOut: 125_000 },
+          { profileId: "p1", atMs: 1_000_000, bytesIn: 0, bytesOut: 0 },
+          { profileId: "p1", atMs: 1_001_000, bytesIn: 2_500_000, bytesOut: 125_000 },
         ],
       },
     );
@@ -63,7 +64,9 @@ describe("StatusView", () => {
     expect(screen.getByText("udp 198.18.0.1:1194")).toBeInTheDocument();
     expect(screen.getByText("AES-256-GCM")).toBeInTheDocument();
     expect(screen.getByText("TLSv1.3 TLS13_AES_256_GCM_SHA384")).toBeInTheDocument();
-    expect(screen.getByText("On: nothing leaves outside the VPN")).toBeInTheDocument();
+    expect(screen.getByTestId("protection")).toHaveTextContent(
+      "Kill switch on: nothing leaves outside the VPN — automatic (your global setting): all your traffic goes through the VPN.",
+    );
     expect(screen.getByText("1:05")).toBeInTheDocument();
     expect(screen.getByText("2.50 MB")).toBeInTheDocument();
     expect(screen.getByText("125 KB")).toBeInTheDocument();
@@ -99,6 +102,42 @@ describe("StatusView", () => {
       stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
     });
     expect(screen.getByRole("status")).toHaveTextContent("Not connected");
-    expect(screen.getByText(/disconnect the other profile first/)).toBeInTheDocument();
+  });
+
+  it("says which other profiles are up and that this one connects alongside", () => {
+    show(
+      { state: "disconnected" },
+      {
+        others: [
+          {
+            state: "connecting",
+            profileId: "other",
+            profileName: "Home",
+            stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+          },
+        ],
+      },
+    );
+    expect(screen.getByTestId("others")).toHaveTextContent("Also up: Home. This profile connects alongside");
+    expect(screen.getByRole("button", { name: "Connect" })).toBeInTheDocument();
+  });
+});
+
+describe("StatusView in other languages", () => {
+  it("speaks the chosen language, stage and error included", async () => {
+    const { startI18n } = await import("../../lib/i18n");
+    startI18n("fr");
+    try {
+      show({
+        state: "connecting",
+        profileId: "p1",
+        profileName: "Work",
+        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+      });
+      expect(screen.getByText("Sécurisation de la connexion")).toBeInTheDocument();
+      expect(screen.getByRole("button", { name: "Annuler" })).toBeInTheDocument();
+    } finally {
+      startI18n("en");
+    }
   });
 });

@@ -1,0 +1,313 @@
+//! The controller actor: the one place that holds the connection state. Commands, the
+//! tray and the helper's events all become messages to it, handled one at a time.
+//!
+//! This file holds the handle, the messages and the dispatch; the work is split by
+//! concern into [`profiles`] (import, rename, details), [`link`] (the helper connection
+//! and one link per profile: connect, disconnect, take over), [`events`] (the helper's
+//! stages and typed session details), [`prompts`] (credentials and challenges),
+//! [`routes`] (route checks and the session's plan) and [`log`] (the log and
+//! statistics the window shows). The helper runs several sessions; so does the app.
+
+mod events;
+mod link;
+mod log;
+mod profiles;
+mod prompts;
+mod routes;
+
+pub use events::apply_connection;
+pub use routes::{parse_address, plan_entry};
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::AppError;
+use crate::model::{
+    AppEvent, ConnState, CredentialsAnswer, CredentialsPrompt, ImportReport, LogEntry,
+    ProfileDetails, ProfileSummary, Protection, ProtectionSource, ProtectionView, RouteCheckView,
+    RoutesView, StatsSample,
+};
+use crate::profiles::{facts, ProfileRepo};
+use crate::secrets::SecretStore;
+use link::Link;
+use prompts::Pending;
+
+const CLIENT_NAME: &str = concat!("oxivpn-app ", env!("CARGO_PKG_VERSION"));
+const LOG_KEEP: usize = 2000;
+const STATS_KEEP: usize = 300;
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Where the controller's news goes: the window, the tray, notifications.
+pub trait EventSink: Send + Sync + 'static {
+    fn emit(&self, event: AppEvent);
+    /// A desktop notification (the sink decides whether the user wants them).
+    fn notify(&self, title: &str, body: &str);
+}
+
+type Reply<T> = oneshot::Sender<Result<T, AppError>>;
+
+enum Msg {
+    Snapshot(oneshot::Sender<ControllerSnapshot>),
+    Import(PathBuf, Reply<ImportReport>),
+    Rename(String, String, Reply<ProfileSummary>),
+    Duplicate(String, Reply<ProfileSummary>),
+    Delete(String, Reply<()>),
+    Details(String, Reply<ProfileDetails>),
+    Connect(String, Protection, ProtectionSource, Reply<()>),
+    Disconnect(Option<String>, Reply<()>),
+    Submit(CredentialsAnswer, Reply<()>),
+    CancelPrompt(Reply<()>),
+    Forget(String, Reply<()>),
+    Routes(Reply<RoutesView>),
+    RouteCheck(String, Reply<RouteCheckView>),
+    Attach(Reply<()>),
+    Helper(u64, ipc::Event),
+    HelperClosed(u64),
+}
+
+/// What the window gets when it opens (settings and reports are added by the caller).
+#[derive(Debug, Clone)]
+pub struct ControllerSnapshot {
+    pub profiles: Vec<ProfileSummary>,
+    pub state: ConnState,
+    pub connections: Vec<ConnState>,
+    pub prompt: Option<CredentialsPrompt>,
+    pub log: Vec<LogEntry>,
+    pub stats: Vec<StatsSample>,
+    pub socket: String,
+}
+
+/// Cheap to clone; every method is one round trip to the actor.
+#[derive(Clone)]
+pub struct Controller {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl Controller {
+    /// Starts the actor on the current tokio runtime.
+    pub fn spawn(
+        socket: PathBuf,
+        repo: Box<dyn ProfileRepo>,
+        secrets: Arc<dyn SecretStore>,
+        sink: Arc<dyn EventSink>,
+    ) -> Self {
+        let (tx, rx) = mpsc::channel(256);
+        let actor = Actor {
+            me: tx.downgrade(),
+            socket,
+            repo,
+            secrets,
+            sink,
+            client: None,
+            generation: 0,
+            links: Vec::new(),
+            prompt: None,
+            next_prompt: 0,
+            log: VecDeque::new(),
+            stats: VecDeque::new(),
+        };
+        tokio::spawn(actor.run(rx));
+        Self { tx }
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T, AppError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(make(tx))
+            .await
+            .map_err(|_| AppError::internal("controller stopped"))?;
+        rx.await
+            .map_err(|_| AppError::internal("controller dropped the request"))?
+    }
+
+    pub async fn snapshot(&self) -> Result<ControllerSnapshot, AppError> {
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Msg::Snapshot(tx))
+            .await
+            .map_err(|_| AppError::internal("controller stopped"))?;
+        rx.await
+            .map_err(|_| AppError::internal("controller stopped"))
+    }
+    pub async fn import(&self, path: PathBuf) -> Result<ImportReport, AppError> {
+        self.ask(|r| Msg::Import(path, r)).await
+    }
+    pub async fn rename(&self, id: String, name: String) -> Result<ProfileSummary, AppError> {
+        self.ask(|r| Msg::Rename(id, name, r)).await
+    }
+    pub async fn duplicate(&self, id: String) -> Result<ProfileSummary, AppError> {
+        self.ask(|r| Msg::Duplicate(id, r)).await
+    }
+    pub async fn delete(&self, id: String) -> Result<(), AppError> {
+        self.ask(|r| Msg::Delete(id, r)).await
+    }
+    pub async fn details(&self, id: String) -> Result<ProfileDetails, AppError> {
+        self.ask(|r| Msg::Details(id, r)).await
+    }
+    /// Connects with the default protection (automatic kill switch, no LAN access).
+    pub async fn connect(&self, id: String) -> Result<(), AppError> {
+        self.connect_with(id, Protection::default(), ProtectionSource::Global)
+            .await
+    }
+    /// Connects with the protection the settings chose for this profile.
+    pub async fn connect_with(
+        &self,
+        id: String,
+        protection: Protection,
+        source: ProtectionSource,
+    ) -> Result<(), AppError> {
+        self.ask(|r| Msg::Connect(id, protection, source, r)).await
+    }
+    /// Disconnects every connection.
+    pub async fn disconnect(&self) -> Result<(), AppError> {
+        self.ask(|r| Msg::Disconnect(None, r)).await
+    }
+    /// Disconnects one profile's connection.
+    pub async fn disconnect_profile(&self, id: String) -> Result<(), AppError> {
+        self.ask(|r| Msg::Disconnect(Some(id), r)).await
+    }
+    pub async fn submit_credentials(&self, answer: CredentialsAnswer) -> Result<(), AppError> {
+        self.ask(|r| Msg::Submit(answer, r)).await
+    }
+    pub async fn cancel_prompt(&self) -> Result<(), AppError> {
+        self.ask(Msg::CancelPrompt).await
+    }
+    pub async fn forget_credentials(&self, id: String) -> Result<(), AppError> {
+        self.ask(|r| Msg::Forget(id, r)).await
+    }
+    pub async fn routes(&self) -> Result<RoutesView, AppError> {
+        self.ask(Msg::Routes).await
+    }
+    pub async fn route_check(&self, address: String) -> Result<RouteCheckView, AppError> {
+        self.ask(|r| Msg::RouteCheck(address, r)).await
+    }
+    /// Reaches the helper and takes over a tunnel of ours that is still up (the app
+    /// was restarted while connected). Called once at start.
+    pub async fn attach(&self) -> Result<(), AppError> {
+        self.ask(Msg::Attach).await
+    }
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+struct Actor {
+    me: mpsc::WeakSender<Msg>,
+    socket: PathBuf,
+    repo: Box<dyn ProfileRepo>,
+    secrets: Arc<dyn SecretStore>,
+    sink: Arc<dyn EventSink>,
+    client: Option<ipc::Client>,
+    /// Tells events of the current helper connection from those of an earlier one.
+    generation: u64,
+    /// One per profile that is connecting, connected, disconnecting or failed.
+    links: Vec<Link>,
+    /// The one open credentials or challenge dialog.
+    prompt: Option<Pending>,
+    next_prompt: u32,
+    log: VecDeque<LogEntry>,
+    stats: VecDeque<StatsSample>,
+}
+
+impl Actor {
+    async fn run(mut self, mut rx: mpsc::Receiver<Msg>) {
+        while let Some(msg) = rx.recv().await {
+            self.handle(msg).await;
+        }
+    }
+
+    async fn handle(&mut self, msg: Msg) {
+        match msg {
+            Msg::Snapshot(r) => {
+                let _ = r.send(self.snapshot());
+            }
+            Msg::Import(path, r) => {
+                let res = self.import(&path);
+                let _ = r.send(res);
+            }
+            Msg::Rename(id, name, r) => {
+                let res = self.rename(&id, &name);
+                self.after_profiles_changed(res.is_ok());
+                let _ = r.send(res);
+            }
+            Msg::Duplicate(id, r) => {
+                let res = self.repo.duplicate(&id).map(|p| facts(&p).summary);
+                self.after_profiles_changed(res.is_ok());
+                let _ = r.send(res);
+            }
+            Msg::Delete(id, r) => {
+                let res = self.delete(&id);
+                self.after_profiles_changed(res.is_ok());
+                let _ = r.send(res);
+            }
+            Msg::Details(id, r) => {
+                let res = self.details(&id);
+                let _ = r.send(res);
+            }
+            Msg::Connect(id, protection, source, r) => {
+                let protection = ProtectionView {
+                    requested: protection,
+                    source,
+                    kill_switch_active: None,
+                };
+                let res = self.connect(&id, protection).await;
+                let _ = r.send(res);
+            }
+            Msg::Disconnect(which, r) => {
+                let res = self.disconnect(which.as_deref()).await;
+                let _ = r.send(res);
+            }
+            Msg::Submit(answer, r) => {
+                let res = self.submit(answer).await;
+                let _ = r.send(res);
+            }
+            Msg::CancelPrompt(r) => {
+                let res = self.cancel_prompt().await;
+                let _ = r.send(res);
+            }
+            Msg::Forget(id, r) => {
+                let res = self.secrets.forget(&id);
+                let _ = r.send(res);
+            }
+            Msg::Routes(r) => {
+                let res = self.routes().await;
+                let _ = r.send(res);
+            }
+            Msg::RouteCheck(addr, r) => {
+                let res = self.route_check_text(&addr).await;
+                let _ = r.send(res);
+            }
+            Msg::Attach(r) => {
+                let res = self.attach().await;
+                let _ = r.send(res);
+            }
+            Msg::Helper(generation, ev) if generation == self.generation => {
+                let connected = match &ev.body {
+                    ipc::EventBody::Stage(ipc::Stage::Connected { .. }) => Some(ev.session),
+                    _ => None,
+                };
+                self.on_event(ev);
+                if let Some(session) = connected {
+                    self.learn_connection(session).await;
+                }
+            }
+            Msg::Helper(..) => {}
+            Msg::HelperClosed(generation) if generation == self.generation => {
+                self.helper_closed();
+            }
+            Msg::HelperClosed(_) => {}
+        }
+    }
+
+    fn socket_str(&self) -> String {
+        self.socket.display().to_string()
+    }
+}
