@@ -896,7 +896,10 @@ async fn scenario(
         t == "Einstellungen"
     })
     .await?;
-    wait_text(c, "#protection-title", "German settings", UI_WAIT, |t| t == "Schutz").await?;
+    wait_text(c, "#protection-title", "German settings", UI_WAIT, |t| {
+        t == "Schutz"
+    })
+    .await?;
     screens.shot(c, "14-settings-german").await?;
     click_input(c, "select[name=language] option[value='']").await?;
     wait_text(c, "#tab-settings", "the English tab name", UI_WAIT, |t| {
