@@ -64,6 +64,9 @@ pub fn typescript() -> String {
         RoutePlanEntry,
         RoutesView,
         Settings,
+        AutoConnect,
+        NetworkView,
+        NetworkStatus,
         Snapshot,
         AppEvent,
     );

@@ -12,8 +12,8 @@ use tauri_plugin_dialog::DialogExt as _;
 use crate::controller::Controller;
 use crate::error::AppError;
 use crate::model::{
-    CredentialsAnswer, ImportReport, ProfileDetails, ProfileSummary, Protection, RouteCheckView,
-    RoutesView, Settings, Snapshot,
+    AutoConnect, CredentialsAnswer, ImportReport, NetworkStatus, ProfileDetails, ProfileSummary,
+    Protection, RouteCheckView, RoutesView, Settings, Snapshot,
 };
 use crate::settings::SettingsStore;
 
@@ -21,6 +21,8 @@ use crate::settings::SettingsStore;
 pub struct AppState {
     pub controller: Controller,
     pub settings: Arc<SettingsStore>,
+    /// The trusted-networks rule as the watcher last saw it.
+    pub network: crate::autoconnect::SharedStatus,
     /// Reports of imports that happened before the window asked (command line, second launch).
     pub pending_reports: Mutex<Vec<ImportReport>>,
 }
@@ -80,8 +82,20 @@ pub mod ops {
         // A profile's own settings follow its new id.
         let mut settings = s.settings.get();
         if renamed.id != id {
+            let mut changed = false;
             if let Some(p) = settings.profile_protection.remove(&id) {
                 settings.profile_protection.insert(renamed.id.clone(), p);
+                changed = true;
+            }
+            if let Some(a) = settings.auto_connect.remove(&id) {
+                settings.auto_connect.insert(renamed.id.clone(), a);
+                changed = true;
+            }
+            if settings.untrusted_profile.as_deref() == Some(id.as_str()) {
+                settings.untrusted_profile = Some(renamed.id.clone());
+                changed = true;
+            }
+            if changed {
                 s.settings.set(settings)?;
             }
         }
@@ -97,7 +111,10 @@ pub mod ops {
         check_id(&id)?;
         s.controller.delete(id.clone()).await?;
         let mut settings = s.settings.get();
-        if settings.profile_protection.remove(&id).is_some() {
+        let a = settings.profile_protection.remove(&id).is_some();
+        let b = settings.auto_connect.remove(&id).is_some();
+        // The rule keeps naming it: the window then says the profile is gone.
+        if a || b {
             s.settings.set(settings)?;
         }
         Ok(())
@@ -112,6 +129,29 @@ pub mod ops {
         check_id(&id)?;
         let (protection, source) = s.settings.get().protection_for(&id);
         s.controller.connect_with(id, protection, source).await
+    }
+
+    /// When a profile connects by itself.
+    pub async fn set_profile_auto_connect(
+        s: &AppState,
+        id: String,
+        auto: AutoConnect,
+    ) -> Result<Settings, AppError> {
+        check_id(&id)?;
+        let mut settings = s.settings.get();
+        if auto == AutoConnect::default() {
+            settings.auto_connect.remove(&id);
+        } else {
+            settings.auto_connect.insert(id, auto);
+        }
+        s.settings.set(settings)
+    }
+
+    pub async fn network_status(s: &AppState) -> Result<NetworkStatus, AppError> {
+        s.network
+            .lock()
+            .map(|n| n.clone())
+            .map_err(|_| AppError::internal("network status lock"))
     }
 
     /// Gives a profile its own protection setting, or (with `None`) makes it follow
@@ -234,6 +274,20 @@ pub async fn profile_details(
 #[tauri::command]
 pub async fn connect(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
     ops::connect(&state, id).await
+}
+
+#[tauri::command]
+pub async fn set_profile_auto_connect(
+    state: State<'_, AppState>,
+    id: String,
+    auto: AutoConnect,
+) -> Result<Settings, AppError> {
+    ops::set_profile_auto_connect(&state, id, auto).await
+}
+
+#[tauri::command]
+pub async fn network_status(state: State<'_, AppState>) -> Result<NetworkStatus, AppError> {
+    ops::network_status(&state).await
 }
 
 #[tauri::command]
@@ -360,6 +414,12 @@ pub const COMMANDS: &[CommandSig] = &[
     ("delete_profile", &[("id", "string")], "void"),
     ("profile_details", &[("id", "string")], "ProfileDetails"),
     ("connect", &[("id", "string")], "void"),
+    (
+        "set_profile_auto_connect",
+        &[("id", "string"), ("auto", "AutoConnect")],
+        "Settings",
+    ),
+    ("network_status", &[], "NetworkStatus"),
     (
         "set_profile_protection",
         &[("id", "string"), ("protection", "Protection | null")],

@@ -6,6 +6,7 @@
 //! - [`tray`]: tray menu and icon as pure functions.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod autoconnect;
 pub mod bindings;
 pub mod commands;
 pub mod controller;
@@ -33,6 +34,8 @@ use crate::settings::SettingsStore;
 use crate::tray::{TrayAction, TrayEntry};
 
 const TRAY_ID: &str = "oxivpn";
+/// The argument the login's autostart entry passes.
+const AUTOSTART_ARG: &str = "--autostart";
 const TRAY_ICON_SIZE: u32 = 32;
 
 /// `.ovpn`/`.conf` files named on a command line.
@@ -258,7 +261,8 @@ pub fn run() -> anyhow::Result<()> {
         .plugin(tauri_plugin_notification::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
-            None,
+            // Tells a start by the login from one by the user ("connect at login").
+            Some(vec![AUTOSTART_ARG]),
         ))
         .setup(move |app| {
             let handle = app.handle().clone();
@@ -277,9 +281,12 @@ pub fn run() -> anyhow::Result<()> {
             });
             let sink3 = sink.clone();
             app.manage(TrayRefresh(Box::new(move || sink3.refresh_tray())));
+            let network: autoconnect::SharedStatus =
+                Arc::new(Mutex::new(autoconnect::unavailable("not checked yet")));
             app.manage(AppState {
                 controller: controller.clone(),
                 settings: settings.clone(),
+                network: network.clone(),
                 pending_reports: Mutex::new(Vec::new()),
             });
 
@@ -300,16 +307,30 @@ pub fn run() -> anyhow::Result<()> {
                     }
                 })
                 .build(app)?;
-            // Fill the menu with the stored profiles.
+            // Fill the menu with the stored profiles, take over running sessions, then
+            // connect what should connect at start (or at login), then watch networks.
             let sink2 = sink.clone();
+            let settings2 = settings.clone();
+            let at_login = std::env::args().any(|a| a == AUTOSTART_ARG);
             tauri::async_runtime::spawn(async move {
+                let mut existing = Vec::new();
                 if let Ok(snap) = controller.snapshot().await {
+                    existing = snap.profiles.iter().map(|p| p.id.clone()).collect();
                     sink2.emit(AppEvent::Profiles(snap.profiles));
                 }
                 // Not fatal: the window explains a missing helper when the user connects.
                 if let Err(e) = controller.attach().await {
                     tracing::info!(error = %e.details, "helper not reachable at start");
                 }
+                let s = settings2.get();
+                for id in autoconnect::start_profiles(&s, at_login, &existing) {
+                    tracing::info!(profile = %id, at_login, "connecting at start");
+                    let (protection, source) = s.protection_for(&id);
+                    if let Err(e) = controller.connect_with(id, protection, source).await {
+                        tracing::warn!(error = %e.details, "connect at start");
+                    }
+                }
+                autoconnect::watch(controller, settings2, network).await;
             });
             import_files(&handle, startup_files.clone());
             Ok(())
@@ -345,6 +366,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::delete_profile,
             commands::profile_details,
             commands::connect,
+            commands::set_profile_auto_connect,
+            commands::network_status,
             commands::set_profile_protection,
             commands::disconnect,
             commands::disconnect_profile,

@@ -462,6 +462,48 @@ pub struct Settings {
     pub profile_protection: std::collections::BTreeMap<String, Protection>,
     /// The window's and the tray's language ("de", "zh-CN"); `None`: the system's.
     pub language: Option<String>,
+    /// Profiles that connect by themselves (by profile id).
+    #[ts(type = "Record<string, AutoConnect>")]
+    pub auto_connect: std::collections::BTreeMap<String, AutoConnect>,
+    /// Networks (Wi-Fi name or connection name) where no VPN is needed.
+    pub trusted_networks: Vec<String>,
+    /// The profile to connect on any network that is not trusted; `None`: rule off.
+    pub untrusted_profile: Option<String>,
+}
+
+/// When a profile connects by itself.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(default, rename_all = "camelCase")]
+pub struct AutoConnect {
+    /// Every time the app starts.
+    pub on_start: bool,
+    /// When the app is started by the login (with "start at login" on).
+    pub on_login: bool,
+}
+
+/// One network the computer is on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkView {
+    /// Wi-Fi name, or the connection's name.
+    pub name: String,
+    pub wifi: bool,
+}
+
+/// The trusted-networks rule as it stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkStatus {
+    /// Whether networks can be watched here (NetworkManager reachable).
+    pub available: bool,
+    pub networks: Vec<NetworkView>,
+    /// "unavailable", "off", "noNetwork", "direct", "connect", "missingProfile".
+    pub state: String,
+    /// The network the decision is about.
+    pub network: Option<String>,
+    /// The profile the rule connects (or names, when it no longer exists).
+    pub profile: Option<String>,
+    pub error: Option<String>,
 }
 
 impl Default for Settings {
@@ -473,6 +515,9 @@ impl Default for Settings {
             protection: Protection::default(),
             profile_protection: std::collections::BTreeMap::new(),
             language: None,
+            auto_connect: std::collections::BTreeMap::new(),
+            trusted_networks: Vec::new(),
+            untrusted_profile: None,
         }
     }
 }

@@ -227,7 +227,53 @@ profileProtection: Record<string, Protection>,
 /**
  * The window's and the tray's language ("de", "zh-CN"); `None`: the system's.
  */
-language: string | null, };
+language: string | null, 
+/**
+ * Profiles that connect by themselves (by profile id).
+ */
+autoConnect: Record<string, AutoConnect>, 
+/**
+ * Networks (Wi-Fi name or connection name) where no VPN is needed.
+ */
+trustedNetworks: Array<string>, 
+/**
+ * The profile to connect on any network that is not trusted; `None`: rule off.
+ */
+untrustedProfile: string | null, };
+
+export type AutoConnect = { 
+/**
+ * Every time the app starts.
+ */
+onStart: boolean, 
+/**
+ * When the app is started by the login (with "start at login" on).
+ */
+onLogin: boolean, };
+
+export type NetworkView = { 
+/**
+ * Wi-Fi name, or the connection's name.
+ */
+name: string, wifi: boolean, };
+
+export type NetworkStatus = { 
+/**
+ * Whether networks can be watched here (NetworkManager reachable).
+ */
+available: boolean, networks: Array<NetworkView>, 
+/**
+ * "unavailable", "off", "noNetwork", "direct", "connect", "missingProfile".
+ */
+state: string, 
+/**
+ * The network the decision is about.
+ */
+network: string | null, 
+/**
+ * The profile the rule connects (or names, when it no longer exists).
+ */
+profile: string | null, error: string | null, };
 
 export type Snapshot = { profiles: Array<ProfileSummary>, 
 /**
@@ -261,6 +307,8 @@ export const commands = {
   deleteProfile: (id: string): Promise<void> => invoke<void>("delete_profile", { id }),
   profileDetails: (id: string): Promise<ProfileDetails> => invoke<ProfileDetails>("profile_details", { id }),
   connect: (id: string): Promise<void> => invoke<void>("connect", { id }),
+  setProfileAutoConnect: (id: string, auto: AutoConnect): Promise<Settings> => invoke<Settings>("set_profile_auto_connect", { id, auto }),
+  networkStatus: (): Promise<NetworkStatus> => invoke<NetworkStatus>("network_status"),
   setProfileProtection: (id: string, protection: Protection | null): Promise<Settings> => invoke<Settings>("set_profile_protection", { id, protection }),
   disconnect: (): Promise<void> => invoke<void>("disconnect"),
   disconnectProfile: (id: string): Promise<void> => invoke<void>("disconnect_profile", { id }),

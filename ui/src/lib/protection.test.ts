@@ -13,6 +13,9 @@ const settings: Settings = {
   protection: { killSwitch: "always", allowLan: true },
   profileProtection: { Work: { killSwitch: "off", allowLan: false } },
   language: null,
+  autoConnect: {},
+  trustedNetworks: [],
+  untrustedProfile: null,
 };
 
 describe("protection", () => {
