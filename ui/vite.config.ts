@@ -12,5 +12,7 @@ export default defineConfig({
     globals: true,
     include: ["src/**/*.test.ts"],
     setupFiles: ["./src/test-setup.ts"],
+    // Hang guard only: on a loaded 2-core CI machine a user-event test can take seconds.
+    testTimeout: 20000,
   },
 });

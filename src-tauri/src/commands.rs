@@ -20,6 +20,8 @@ use crate::settings::SettingsStore;
 /// Shared by every command.
 pub struct AppState {
     pub controller: Controller,
+    /// Roots that downloads are verified against (the system's).
+    pub roots: Arc<rustls::RootCertStore>,
     pub settings: Arc<SettingsStore>,
     /// The trusted-networks rule as the watcher last saw it.
     pub network: crate::autoconnect::SharedStatus,
@@ -69,6 +71,14 @@ pub mod ops {
             ));
         }
         s.controller.import(p).await
+    }
+
+    /// Downloads a profile over https and imports it (the same report as files).
+    pub async fn import_profile_url(s: &AppState, url: String) -> Result<ImportReport, AppError> {
+        let fetched = crate::download::fetch_profile(&url, s.roots.clone()).await?;
+        s.controller
+            .import_bytes(fetched.file_name, fetched.bytes)
+            .await
     }
 
     pub async fn rename_profile(
@@ -242,6 +252,14 @@ pub async fn import_profile_dialog(
 }
 
 #[tauri::command]
+pub async fn import_profile_url(
+    state: State<'_, AppState>,
+    url: String,
+) -> Result<ImportReport, AppError> {
+    ops::import_profile_url(&state, url).await
+}
+
+#[tauri::command]
 pub async fn rename_profile(
     state: State<'_, AppState>,
     id: String,
@@ -405,6 +423,7 @@ pub const COMMANDS: &[CommandSig] = &[
     ("get_snapshot", &[], "Snapshot"),
     ("import_profile", &[("path", "string")], "ImportReport"),
     ("import_profile_dialog", &[], "ImportReport | null"),
+    ("import_profile_url", &[("url", "string")], "ImportReport"),
     (
         "rename_profile",
         &[("id", "string"), ("name", "string")],

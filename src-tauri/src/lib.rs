@@ -10,6 +10,7 @@ pub mod autoconnect;
 pub mod bindings;
 pub mod commands;
 pub mod controller;
+pub mod download;
 pub mod error;
 pub mod i18n;
 pub mod model;
@@ -285,6 +286,7 @@ pub fn run() -> anyhow::Result<()> {
                 Arc::new(Mutex::new(autoconnect::unavailable("not checked yet")));
             app.manage(AppState {
                 controller: controller.clone(),
+                roots: Arc::new(download::system_roots()),
                 settings: settings.clone(),
                 network: network.clone(),
                 pending_reports: Mutex::new(Vec::new()),
@@ -361,6 +363,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::get_snapshot,
             commands::import_profile,
             commands::import_profile_dialog,
+            commands::import_profile_url,
             commands::rename_profile,
             commands::duplicate_profile,
             commands::delete_profile,

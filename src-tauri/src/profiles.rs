@@ -38,6 +38,8 @@ pub trait ProfileRepo: Send + 'static {
     fn load(&self, id: &str) -> Result<StoredProfile, AppError>;
     /// Reads `path` (and the files it names, next to it), stores the result when usable.
     fn import_file(&mut self, path: &Path) -> Result<Imported, AppError>;
+    /// Checks downloaded profile text (no files next to it) and stores it when usable.
+    fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError>;
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError>;
     fn duplicate(&mut self, id: &str) -> Result<StoredProfile, AppError>;
     fn delete(&mut self, id: &str) -> Result<(), AppError>;
@@ -341,6 +343,27 @@ impl ProfileRepo for MemoryRepo {
             credentials: None,
         })
     }
+    fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError> {
+        let (profile, report) = ovpn_profile::import(bytes);
+        if profile.is_none() || !report.usable {
+            return Ok(Imported {
+                stored: None,
+                report: report_view(file_name, None, &report),
+                credentials: None,
+            });
+        }
+        let stem = file_name
+            .trim_end_matches(".ovpn")
+            .trim_end_matches(".conf");
+        let name = unique_name(stem, &self.names());
+        let p = self.insert(&name, &String::from_utf8_lossy(bytes));
+        let summary = facts(&p).summary;
+        Ok(Imported {
+            report: report_view(file_name, Some(summary), &report),
+            stored: Some(p),
+            credentials: None,
+        })
+    }
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError> {
         let name = validate_name(name)?;
         let taken: Vec<String> = self
@@ -481,6 +504,21 @@ impl ProfileRepo for StoreRepo {
         )
         .map_err(|e| import_error(&file_name, e))?;
         self.imported(&file_name, done)
+    }
+    fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError> {
+        let stem = file_name
+            .trim_end_matches(".ovpn")
+            .trim_end_matches(".conf")
+            .to_string();
+        // The same flow as files, without a folder to find referenced files in.
+        let done = profile_store::import_bytes(
+            &self.store,
+            bytes,
+            None,
+            profile_store::NameChoice::Derived(&stem),
+        )
+        .map_err(|e| import_error(file_name, e))?;
+        self.imported(file_name, done)
     }
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError> {
         let name = validate_name(name)?;

@@ -116,6 +116,7 @@ fn rig(script: Script, profiles: &[(&str, String)]) -> Rig {
     );
     let state = AppState {
         controller,
+        roots: Arc::new(rustls::RootCertStore::empty()),
         settings: Arc::new(SettingsStore::open(dir.path().join("settings.json"))),
         network: Arc::new(Mutex::new(oxivpn_app::autoconnect::unavailable("test"))),
         pending_reports: Mutex::new(Vec::new()),

@@ -18,68 +18,16 @@ use oxivpn_app::model::AppEvent;
 use oxivpn_app::profiles::MemoryRepo;
 use oxivpn_app::secrets::MemorySecrets;
 use oxivpn_app::settings::SettingsStore;
-use zbus::zvariant::OwnedObjectPath;
-
 mod support;
 use support::fake_helper::{FakeHelper, Script};
+use support::fake_nm;
 
 const CA: &str = concat!("<ca>\n", include_str!("support/ca.pem"), "</ca>\n");
-const NM_PATH: &str = "/org/freedesktop/NetworkManager";
 
 struct Quiet;
 impl EventSink for Quiet {
     fn emit(&self, _event: AppEvent) {}
     fn notify(&self, _title: &str, _body: &str) {}
-}
-
-struct FakeNm {
-    active: Vec<OwnedObjectPath>,
-}
-
-#[zbus::interface(name = "org.freedesktop.NetworkManager")]
-impl FakeNm {
-    #[zbus(property)]
-    fn active_connections(&self) -> Vec<OwnedObjectPath> {
-        self.active.clone()
-    }
-}
-
-struct FakeActive {
-    id: String,
-    kind: String,
-    ap: OwnedObjectPath,
-}
-
-#[zbus::interface(name = "org.freedesktop.NetworkManager.Connection.Active")]
-impl FakeActive {
-    #[zbus(property)]
-    fn id(&self) -> String {
-        self.id.clone()
-    }
-    #[zbus(property, name = "Type")]
-    fn kind(&self) -> String {
-        self.kind.clone()
-    }
-    #[zbus(property)]
-    fn specific_object(&self) -> OwnedObjectPath {
-        self.ap.clone()
-    }
-}
-
-struct FakeAp {
-    ssid: Vec<u8>,
-}
-
-#[zbus::interface(name = "org.freedesktop.NetworkManager.AccessPoint")]
-impl FakeAp {
-    #[zbus(property)]
-    fn ssid(&self) -> Vec<u8> {
-        self.ssid.clone()
-    }
-}
-
-fn path(s: &str) -> OwnedObjectPath {
-    OwnedObjectPath::try_from(s).unwrap()
 }
 
 /// A bus daemon of our own, stopped on drop.
@@ -147,50 +95,7 @@ async fn leaving_a_trusted_wifi_connects_the_chosen_profile_within_seconds() {
     };
 
     // NetworkManager, as far as we are concerned: on the trusted "HomeNet" Wi-Fi.
-    let nm = zbus::connection::Builder::address(address.as_str())
-        .unwrap()
-        .name("org.freedesktop.NetworkManager")
-        .unwrap()
-        .serve_at(
-            NM_PATH,
-            FakeNm {
-                active: vec![path("/org/freedesktop/NetworkManager/ActiveConnection/1")],
-            },
-        )
-        .unwrap()
-        .serve_at(
-            "/org/freedesktop/NetworkManager/ActiveConnection/1",
-            FakeActive {
-                id: "Home".into(),
-                kind: "802-11-wireless".into(),
-                ap: path("/org/freedesktop/NetworkManager/AccessPoint/1"),
-            },
-        )
-        .unwrap()
-        .serve_at(
-            "/org/freedesktop/NetworkManager/AccessPoint/1",
-            FakeAp {
-                ssid: b"HomeNet".to_vec(),
-            },
-        )
-        .unwrap()
-        .serve_at(
-            "/org/freedesktop/NetworkManager/ActiveConnection/2",
-            FakeActive {
-                id: "Airport".into(),
-                kind: "802-11-wireless".into(),
-                ap: path("/org/freedesktop/NetworkManager/AccessPoint/2"),
-            },
-        )
-        .unwrap()
-        .serve_at(
-            "/org/freedesktop/NetworkManager/AccessPoint/2",
-            FakeAp {
-                ssid: b"Airport Free WiFi".to_vec(),
-            },
-        )
-        .unwrap()
-        .build()
+    let nm = fake_nm::serve(&address, "HomeNet", "Airport Free WiFi")
         .await
         .unwrap();
 
@@ -238,18 +143,7 @@ async fn leaving_a_trusted_wifi_connects_the_chosen_profile_within_seconds() {
     assert!(helper.seen.lock().unwrap().connects.is_empty());
 
     // The computer moves to the airport Wi-Fi: NetworkManager says so with its signal.
-    let iface = nm
-        .object_server()
-        .interface::<_, FakeNm>(NM_PATH)
-        .await
-        .unwrap();
-    iface.get_mut().await.active = vec![path("/org/freedesktop/NetworkManager/ActiveConnection/2")];
-    iface
-        .get()
-        .await
-        .active_connections_changed(iface.signal_emitter())
-        .await
-        .unwrap();
+    fake_nm::switch_to(&nm, 2).await.unwrap();
     let seen = helper.seen.clone();
     let took = wait_until(
         "the VPN to be started on the untrusted network",

@@ -31,6 +31,9 @@ use oxivpn_e2e::{
 };
 use serde_json::json;
 
+mod support;
+use support::fake_nm;
+
 const KEYRING_PASSWORD: &str = "e2e-keyring";
 const SECRET_SERVICE: &str = "org.oxivpn.app";
 /// Longest wait for anything the window should show.
@@ -269,6 +272,11 @@ fn private_env(cmd: &mut Command, home: &Path, socket: &Path) {
         .env("XDG_CACHE_HOME", home.join("cache"))
         .env("XDG_RUNTIME_DIR", home.join("run"))
         .env("OXIVPN_SOCKET", socket)
+        // NetworkManager for the trusted-networks rule: ours, on the private bus.
+        .env(
+            oxivpn_app::autoconnect::nm::BUS_ENV,
+            std::env::var_os("DBUS_SESSION_BUS_ADDRESS").unwrap_or_default(),
+        )
         .env("NO_AT_BRIDGE", "1")
         .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
         .env("RUST_LOG", "info");
@@ -540,6 +548,8 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     std::env::set_var("DISPLAY", &desktop.display);
     std::env::set_var("DBUS_SESSION_BUS_ADDRESS", &desktop.bus);
     let _keyring = start_keyring(&home, &socket)?;
+    // The computer is on a Wi-Fi nobody trusted: the rule, once set, connects.
+    let _nm = fake_nm::serve(&desktop.bus, "Airport Free WiFi", "HomeNet").await?;
 
     let mut lab = Lab::start(LabConfig {
         addressing: Addressing::Dhcp,
@@ -566,9 +576,10 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
 
     let port = free_port();
+    let native_port = free_port();
     let mut cmd = Command::new(&driver);
     cmd.args(["--port", &port.to_string()])
-        .args(["--native-port", &free_port().to_string()])
+        .args(["--native-port", &native_port.to_string()])
         .arg("--native-driver")
         .arg(&native);
     private_env(&mut cmd, &home, &socket);
@@ -579,6 +590,15 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
             bail!("tauri-driver did not listen on {port}");
         }
         std::thread::sleep(Duration::from_millis(50));
+    }
+    // tauri-driver forwards to WebKitWebDriver, which on a loaded machine listens only
+    // seconds later: a session request before that fails with "tcp connect error".
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while std::net::TcpStream::connect(("127.0.0.1", native_port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("WebKitWebDriver did not listen on {native_port}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 
     let app = env!("CARGO_BIN_EXE_oxivpn");
@@ -595,8 +615,18 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
             .connect(&format!("http://127.0.0.1:{port}")),
     )
     .await
-    .context("WebDriver session did not start within 60 s")?
-    .context("starting the app through tauri-driver")?;
+    .context("WebDriver session did not start within 60 s")
+    .and_then(|r| r.context("starting the app through tauri-driver"));
+    let client = match client {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!(
+                "webview e2e: driver and app log:\n{}",
+                std::fs::read_to_string(work.path().join("driver.log")).unwrap_or_default()
+            );
+            return Err(e);
+        }
+    };
 
     let result = match tokio::time::timeout(
         Duration::from_secs(240),
@@ -949,9 +979,35 @@ async fn scenario(
     screens.shot(c, "11-profile-protection").await?;
     steps.done("7 keyring holds the password; own protection set");
 
-    // 8. Connecting again uses the saved password (no dialog); then the helper dies
-    // mid-session and the window says so.
-    click_button(c, "Connect").await?;
+    // 8. The trusted-networks rule: on an untrusted Wi-Fi, choosing "Lab office" for
+    // other networks connects it by itself (the saved password, no dialog); then the
+    // helper dies mid-session and the window says so.
+    click_button(c, "Settings").await?;
+    click_input(
+        c,
+        "select[name=untrusted-profile] option[value='Lab office']",
+    )
+    .await?;
+    let rule_set = Instant::now();
+    let state = wait_text(
+        c,
+        "[data-testid=network-state]",
+        "the rule's decision",
+        UI_WAIT,
+        |t| t.contains("not trusted"),
+    )
+    .await?;
+    ensure!(
+        state.contains("Airport Free WiFi"),
+        "network state {state:?}"
+    );
+    screens.shot(c, "15-trusted-networks").await?;
+    click_button(c, "Connection").await?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    eprintln!(
+        "webview e2e: untrusted network -> connected {:.1} s after the rule was set",
+        rule_set.elapsed().as_secs_f64()
+    );
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
     ensure!(
         wd(
@@ -975,7 +1031,7 @@ async fn scenario(
         "the helper did not take the profile's 'off': {protection:?}"
     );
     screens.shot(c, "12-connected-kill-switch-off").await?;
-    steps.done("8 reconnect with the saved password, kill switch off");
+    steps.done("8 untrusted network connects by itself (saved password, kill switch off)");
     helper.kill();
     let message = wait_text(
         c,

@@ -53,6 +53,7 @@ type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 enum Msg {
     Snapshot(oneshot::Sender<ControllerSnapshot>),
     Import(PathBuf, Reply<ImportReport>),
+    ImportBytes(String, Vec<u8>, Reply<ImportReport>),
     Rename(String, String, Reply<ProfileSummary>),
     Duplicate(String, Reply<ProfileSummary>),
     Delete(String, Reply<()>),
@@ -135,6 +136,14 @@ impl Controller {
     }
     pub async fn import(&self, path: PathBuf) -> Result<ImportReport, AppError> {
         self.ask(|r| Msg::Import(path, r)).await
+    }
+    /// Imports downloaded profile text (see [`crate::download`]).
+    pub async fn import_bytes(
+        &self,
+        file_name: String,
+        bytes: Vec<u8>,
+    ) -> Result<ImportReport, AppError> {
+        self.ask(|r| Msg::ImportBytes(file_name, bytes, r)).await
     }
     pub async fn rename(&self, id: String, name: String) -> Result<ProfileSummary, AppError> {
         self.ask(|r| Msg::Rename(id, name, r)).await
@@ -231,6 +240,10 @@ impl Actor {
             }
             Msg::Import(path, r) => {
                 let res = self.import(&path);
+                let _ = r.send(res);
+            }
+            Msg::ImportBytes(name, bytes, r) => {
+                let res = self.import_bytes(&name, &bytes);
                 let _ = r.send(res);
             }
             Msg::Rename(id, name, r) => {

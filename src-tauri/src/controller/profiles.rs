@@ -43,6 +43,20 @@ impl Actor {
 
     pub(super) fn import(&mut self, path: &Path) -> Result<ImportReport, AppError> {
         let imported = self.repo.import_file(path)?;
+        Ok(self.after_import(imported))
+    }
+
+    pub(super) fn import_bytes(
+        &mut self,
+        file_name: &str,
+        bytes: &[u8],
+    ) -> Result<ImportReport, AppError> {
+        let imported = self.repo.import_bytes(file_name, bytes)?;
+        Ok(self.after_import(imported))
+    }
+
+    /// Credentials to the keyring, a log line, the list and the report to the window.
+    fn after_import(&mut self, imported: crate::profiles::Imported) -> ImportReport {
         let (stored, report) = (imported.stored, imported.report);
         if let (Some(p), Some(c)) = (&stored, &imported.credentials) {
             if let Err(e) = self.secrets.save(&p.id, c) {
@@ -62,7 +76,7 @@ impl Actor {
         }
         self.after_profiles_changed(stored.is_some());
         self.sink.emit(AppEvent::Imported(report.clone()));
-        Ok(report)
+        report
     }
 
     pub(super) fn rename(&mut self, id: &str, name: &str) -> Result<ProfileSummary, AppError> {

@@ -1,1 +1,3 @@
 pub mod fake_helper;
+#[cfg(target_os = "linux")]
+pub mod fake_nm;

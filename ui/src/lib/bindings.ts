@@ -302,6 +302,7 @@ export const commands = {
   getSnapshot: (): Promise<Snapshot> => invoke<Snapshot>("get_snapshot"),
   importProfile: (path: string): Promise<ImportReport> => invoke<ImportReport>("import_profile", { path }),
   importProfileDialog: (): Promise<ImportReport | null> => invoke<ImportReport | null>("import_profile_dialog"),
+  importProfileUrl: (url: string): Promise<ImportReport> => invoke<ImportReport>("import_profile_url", { url }),
   renameProfile: (id: string, name: string): Promise<ProfileSummary> => invoke<ProfileSummary>("rename_profile", { id, name }),
   duplicateProfile: (id: string): Promise<ProfileSummary> => invoke<ProfileSummary>("duplicate_profile", { id }),
   deleteProfile: (id: string): Promise<void> => invoke<void>("delete_profile", { id }),

@@ -1,0 +1,191 @@
+//! Import from an https URL against a local server whose certificate comes from a CA
+//! made here: trusted -> the same import report as a file; the wrong CA, plain http,
+//! a web page instead of a profile, a missing file: clear errors, nothing stored.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::sync::{Arc, Mutex};
+
+use oxivpn_app::commands::{ops, AppState};
+use oxivpn_app::controller::{Controller, EventSink};
+use oxivpn_app::error::ErrorKind;
+use oxivpn_app::model::AppEvent;
+use oxivpn_app::profiles::MemoryRepo;
+use oxivpn_app::secrets::MemorySecrets;
+use oxivpn_app::settings::SettingsStore;
+use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const CA: &str = concat!("<ca>\n", include_str!("support/ca.pem"), "</ca>\n");
+
+struct Quiet;
+impl EventSink for Quiet {
+    fn emit(&self, _event: AppEvent) {}
+    fn notify(&self, _title: &str, _body: &str) {}
+}
+
+/// A CA, and a server certificate for "localhost" signed by it.
+fn pki() -> (
+    CertificateDer<'static>,
+    CertificateDer<'static>,
+    PrivateKeyDer<'static>,
+) {
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = KeyPair::generate().unwrap();
+    let leaf_params = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    let issuer = rcgen::Issuer::from_params(&ca_params, &ca_key);
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    (
+        ca.der().clone(),
+        leaf.der().clone(),
+        PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(leaf_key.serialize_der())),
+    )
+}
+
+/// Serves `path -> (content type, body)` over https on 127.0.0.1 until dropped.
+async fn serve(
+    leaf: CertificateDer<'static>,
+    key: PrivateKeyDer<'static>,
+    pages: Vec<(&'static str, &'static str, String)>,
+) -> u16 {
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![leaf], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let pages = Arc::new(pages);
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            let pages = pages.clone();
+            tokio::spawn(async move {
+                // A handshake the client refuses ends here.
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut buf = vec![0u8; 4096];
+                let mut got = Vec::new();
+                while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = String::from_utf8_lossy(&got).to_string();
+                let path = head.split_whitespace().nth(1).unwrap_or("/").to_string();
+                let reply = match pages.iter().find(|p| p.0 == path) {
+                    Some((_, ctype, body)) => format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    ),
+                    None => "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_string(),
+                };
+                let _ = tls.write_all(reply.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    port
+}
+
+fn state(dir: &std::path::Path, roots: rustls::RootCertStore) -> AppState {
+    let controller = Controller::spawn(
+        dir.join("helper.sock"),
+        Box::new(MemoryRepo::default()),
+        Arc::new(MemorySecrets::default()),
+        Arc::new(Quiet),
+    );
+    AppState {
+        controller,
+        roots: Arc::new(roots),
+        settings: Arc::new(SettingsStore::open(dir.join("settings.json"))),
+        network: Arc::new(Mutex::new(oxivpn_app::autoconnect::unavailable("test"))),
+        pending_reports: Mutex::new(Vec::new()),
+    }
+}
+
+#[tokio::test]
+async fn a_profile_is_imported_from_an_https_url_and_bad_answers_are_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let (ca, leaf, key) = pki();
+    let profile =
+        format!("client\ndev tun\nremote vpn.example.com 1194 udp\nscript-security 2\n{CA}");
+    let port = serve(
+        leaf,
+        key,
+        vec![
+            (
+                "/profiles/work.ovpn",
+                "application/x-openvpn-profile",
+                profile,
+            ),
+            (
+                "/login",
+                "text/html; charset=utf-8",
+                "<!DOCTYPE html><html><body>Sign in</body></html>".to_string(),
+            ),
+        ],
+    )
+    .await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(ca).unwrap();
+    let s = state(dir.path(), roots);
+
+    let report =
+        ops::import_profile_url(&s, format!("https://localhost:{port}/profiles/work.ovpn"))
+            .await
+            .unwrap();
+    assert!(report.usable, "{report:?}");
+    assert_eq!(report.file_name, "work.ovpn");
+    assert_eq!(report.profile.as_ref().unwrap().name, "work");
+    assert!(
+        report
+            .findings
+            .iter()
+            .any(|f| f.directive == "script-security"),
+        "the same report as a file import: {report:?}"
+    );
+    assert_eq!(ops::get_snapshot(&s).await.unwrap().profiles.len(), 1);
+
+    let html = ops::import_profile_url(&s, format!("https://localhost:{port}/login"))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        html.message,
+        "The server sent a web page, not an OpenVPN profile."
+    );
+    let missing = ops::import_profile_url(&s, format!("https://localhost:{port}/nope.ovpn"))
+        .await
+        .unwrap_err();
+    assert!(missing.message.contains("404"), "{missing:?}");
+    let http = ops::import_profile_url(&s, format!("http://localhost:{port}/profiles/work.ovpn"))
+        .await
+        .unwrap_err();
+    assert_eq!(http.kind, ErrorKind::InvalidInput);
+
+    // A client that does not trust the lab CA downloads nothing.
+    let untrusting = state(dir.path(), rustls::RootCertStore::empty());
+    let tls = ops::import_profile_url(
+        &untrusting,
+        format!("https://localhost:{port}/profiles/work.ovpn"),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(tls.kind, ErrorKind::TlsCertificate, "{tls:?}");
+    assert!(ops::get_snapshot(&untrusting)
+        .await
+        .unwrap()
+        .profiles
+        .is_empty());
+    assert_eq!(ops::get_snapshot(&s).await.unwrap().profiles.len(), 1);
+}
