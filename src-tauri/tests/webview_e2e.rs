@@ -912,7 +912,7 @@ async fn scenario(
         "#protection-title",
         "the protection settings",
         UI_WAIT,
-        |t| t == "Protection",
+        |t| t.eq_ignore_ascii_case("Protection"),
     )
     .await?;
     wait_text(c, "#lockdown-title", "the lockdown notice", UI_WAIT, |t| {
@@ -927,7 +927,7 @@ async fn scenario(
     })
     .await?;
     wait_text(c, "#protection-title", "German settings", UI_WAIT, |t| {
-        t == "Schutz"
+        t.eq_ignore_ascii_case("Schutz")
     })
     .await?;
     screens.shot(c, "14-settings-german").await?;
