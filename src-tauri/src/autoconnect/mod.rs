@@ -11,14 +11,18 @@ pub mod rules;
 pub mod nm;
 
 use std::sync::{Arc, Mutex};
+#[cfg(target_os = "linux")]
 use std::time::Duration;
 
 use crate::controller::Controller;
 use crate::model::{NetworkStatus, NetworkView, Settings};
 use crate::settings::SettingsStore;
-use rules::{decide, should_connect, Decision, NetKind, NetworkSeen, TrustRules};
+#[cfg(target_os = "linux")]
+use rules::{decide, should_connect};
+use rules::{Decision, NetKind, NetworkSeen, TrustRules};
 
 /// The networks are read again at least this often (signals are the fast path).
+#[cfg(target_os = "linux")]
 const POLL: Duration = Duration::from_secs(5);
 
 /// The profiles to connect now: those marked "when the app starts", and at a start
