@@ -17,7 +17,63 @@ pub struct Imported {
     pub had_credentials: bool,
 }
 
-pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
+/// `--file NAME=PATH`: NAME is the file as the profile writes it, or its bare name.
+pub fn parse_supplied(arg: &str) -> Result<profile_store::Supplied, String> {
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?}: expected NAME=PATH (e.g. ca.crt=/home/me/ca.crt)"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("{arg:?}: both NAME and PATH are needed"));
+    }
+    Ok(profile_store::Supplied {
+        name: name.to_owned(),
+        path: path.into(),
+    })
+}
+
+/// Why an import stored nothing because files the profile names are missing.
+fn missing_files_message(file: &Path, missing: &[profile_store::MissingFile]) -> String {
+    let mut s = format!(
+        "{} was not imported: {} file(s) it names could not be found",
+        file.display(),
+        missing.len()
+    );
+    for m in missing {
+        let line = m
+            .need
+            .line
+            .map(|l| format!("line {l}, "))
+            .unwrap_or_default();
+        let looked: Vec<String> = m.looked.iter().map(|p| p.display().to_string()).collect();
+        s.push_str(&format!(
+            "\n  {line}{} {:?}: looked at {}",
+            m.need.kind.directive(),
+            m.need.path,
+            looked.join(", ")
+        ));
+    }
+    let example = missing
+        .first()
+        .map(|m| {
+            m.need
+                .path
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("ca.crt")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "\nput the files next to the profile, or name each one with --file NAME=PATH (e.g. --file {example:?}=/path/to/{example})"
+    ));
+    s
+}
+
+pub fn import(
+    file: &Path,
+    name: Option<&str>,
+    supplied: &[profile_store::Supplied],
+) -> anyhow::Result<Imported> {
     let name = match name {
         Some(n) => n.to_owned(),
         None => file
@@ -30,7 +86,17 @@ pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
     profile_store::validate_name(&name)?;
     ipc::ProfileName::try_from(name.as_str())
         .map_err(|e| anyhow::anyhow!("invalid profile name {name:?}: {e}"))?;
-    let resolved = profile_store::resolve(file)?;
+    let resolved = profile_store::resolve_with(file, supplied)?;
+    // Credential files are not blocking: connect asks for what is missing.
+    let missing: Vec<_> = resolved
+        .missing
+        .iter()
+        .filter(|m| !m.need.kind.is_credentials())
+        .cloned()
+        .collect();
+    if !missing.is_empty() {
+        bail!("{}", missing_files_message(file, &missing));
+    }
     let Some(profile) = resolved.profile.filter(|_| resolved.report.usable) else {
         bail!(
             "{} cannot be used: {}\n{}",
@@ -39,6 +105,20 @@ pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
             resolved.report.to_text().trim_end()
         );
     };
+    for s in supplied {
+        let used = resolved.report.findings.iter().any(|f| {
+            f.severity == ovpn_profile::Severity::Honoured
+                && f.message.starts_with(&s.path.display().to_string())
+        });
+        if !used {
+            bail!(
+                "--file {}={}: the profile names no file {:?}",
+                s.name,
+                s.path.display(),
+                s.name
+            );
+        }
+    }
     store()?.save_new(&name, &profile)?;
     Ok(Imported {
         name,

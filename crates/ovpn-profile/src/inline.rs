@@ -70,6 +70,32 @@ pub struct Resolved {
     pub credentials: Option<Credentials>,
     /// Proxy user name and password, for the keyring.
     pub proxy_credentials: Option<Credentials>,
+    /// Referenced files found nowhere, with every place that was tried.
+    pub missing: Vec<MissingFile>,
+}
+
+/// A referenced file that was not found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingFile {
+    pub need: FileNeed,
+    /// Where it was looked for, in order.
+    pub looked: Vec<PathBuf>,
+}
+
+/// A file the user names for a reference (`--file NAME=PATH`): `name` matches the
+/// path as written in the profile or its bare file name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Supplied {
+    pub name: String,
+    pub path: PathBuf,
+}
+
+impl Supplied {
+    fn matches(&self, written: &[u8]) -> bool {
+        let w = String::from_utf8_lossy(written);
+        let base = w.rsplit(['/', '\\']).next().unwrap_or(&w);
+        self.name == w || self.name == base
+    }
 }
 
 /// Why a profile file could not be read.
@@ -87,6 +113,15 @@ pub enum ResolveError {
 
 /// Read a profile file through `reader` and resolve its references next to it.
 pub fn resolve_path(path: &Path, reader: &mut impl ReadFile) -> Result<Resolved, ResolveError> {
+    resolve_path_with(path, &[], reader)
+}
+
+/// [`resolve_path`], taking the files in `supplied` instead of looking for them.
+pub fn resolve_path_with(
+    path: &Path,
+    supplied: &[Supplied],
+    reader: &mut impl ReadFile,
+) -> Result<Resolved, ResolveError> {
     let limit = MAX_PROFILE_BYTES;
     let bytes = match reader.read(path, limit) {
         Ok(b) => b,
@@ -114,11 +149,12 @@ pub fn resolve_path(path: &Path, reader: &mut impl ReadFile) -> Result<Resolved,
                 report,
                 credentials: None,
                 proxy_credentials: None,
+                missing: Vec::new(),
             });
         }
     };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    Ok(resolve_bytes(&bytes, &dir, reader))
+    Ok(resolve_bytes_with(&bytes, &dir, supplied, reader))
 }
 
 /// Where to look for a referenced file: as written (relative to the profile's
@@ -167,6 +203,16 @@ fn as_block_text(kind: FileKind, bytes: Vec<u8>) -> Result<String, String> {
 /// Resolve the references of profile `bytes` whose folder is `dir`, reading
 /// each referenced file through `reader`.
 pub fn resolve_bytes(bytes: &[u8], dir: &Path, reader: &mut impl ReadFile) -> Resolved {
+    resolve_bytes_with(bytes, dir, &[], reader)
+}
+
+/// [`resolve_bytes`], taking the files in `supplied` instead of looking for them.
+pub fn resolve_bytes_with(
+    bytes: &[u8],
+    dir: &Path,
+    supplied: &[Supplied],
+    reader: &mut impl ReadFile,
+) -> Resolved {
     let (profile, mut report) = crate::import(bytes);
     let Some(mut profile) = profile else {
         return Resolved {
@@ -174,19 +220,31 @@ pub fn resolve_bytes(bytes: &[u8], dir: &Path, reader: &mut impl ReadFile) -> Re
             report,
             credentials: None,
             proxy_credentials: None,
+            missing: Vec::new(),
         };
     };
     let mut credentials = None;
     let mut proxy_credentials = None;
     let mut still_needed = Vec::new();
     let mut errors = Vec::new();
+    let mut missing = Vec::new();
     for need in std::mem::take(&mut report.needs_files) {
         if need.kind == FileKind::ClientCertAndKey || need.raw_path.is_empty() {
             still_needed.push(need);
             continue;
         }
-        match find_and_read(dir, &need, reader) {
-            None => still_needed.push(need),
+        let places = match supplied.iter().find(|s| s.matches(&need.raw_path)) {
+            Some(s) => vec![s.path.clone()],
+            None => candidates(dir, &need.raw_path),
+        };
+        match find_and_read(&places, reader) {
+            None => {
+                missing.push(MissingFile {
+                    need: need.clone(),
+                    looked: places,
+                });
+                still_needed.push(need);
+            }
             Some((path, Err(e))) => {
                 let msg = format!("the file {} could not be used: {e}", path.display());
                 errors.push((need.line, need.kind, msg));
@@ -212,6 +270,14 @@ pub fn resolve_bytes(bytes: &[u8], dir: &Path, reader: &mut impl ReadFile) -> Re
                         .map(|ok| format!("read and inlined ({})", ok.summary))
                 };
                 match outcome {
+                    Ok(msg) if need.kind == FileKind::CrlVerify => replace_need_finding(
+                        &mut report,
+                        &need,
+                        Severity::Honoured,
+                        format!(
+                            "{shown}: {msg}; the server's certificate chain is checked against it"
+                        ),
+                    ),
                     Ok(msg) => replace_need_finding(
                         &mut report,
                         &need,
@@ -259,6 +325,7 @@ pub fn resolve_bytes(bytes: &[u8], dir: &Path, reader: &mut impl ReadFile) -> Re
         report,
         credentials,
         proxy_credentials,
+        missing,
     }
 }
 
@@ -279,12 +346,12 @@ fn strip_proxy_credentials(p: &mut Profile) {
 }
 
 fn find_and_read(
-    dir: &Path,
-    need: &FileNeed,
+    places: &[PathBuf],
     reader: &mut impl ReadFile,
 ) -> Option<(PathBuf, Result<Vec<u8>, String>)> {
     let limit = MAX_BLOCK_BYTES;
-    for path in candidates(dir, &need.raw_path) {
+    for path in places {
+        let path = path.clone();
         match reader.read(&path, limit) {
             Ok(b) => return Some((path, Ok(b))),
             Err(ReadFailure::Io(e)) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -375,6 +442,7 @@ mod tests {
         assert!(matches!(p.ca, Some(crate::Material::Inline(_))));
         assert_eq!(p.auth_user_pass, Some(AuthUserPass::Prompt));
         assert_eq!(r.credentials.unwrap().username, "alice");
+        assert!(r.missing.is_empty());
         assert_eq!(
             asked,
             vec![
@@ -384,5 +452,53 @@ mod tests {
                 PathBuf::from("/p/creds.txt"),
             ]
         );
+    }
+
+    #[test]
+    fn missing_files_say_where_they_were_looked_for_and_can_be_supplied() {
+        let profile = b"client\nremote vpn.example.com\nca keys/ca.crt\n".to_vec();
+        let ca = include_bytes!("../tests/fixtures/ca.crt").to_vec();
+        let mut reader = |p: &Path, _limit: usize| -> Result<Vec<u8>, ReadFailure> {
+            match p.to_str() {
+                Some("/p/vpn.ovpn") => Ok(profile.clone()),
+                Some("/elsewhere/my-ca.pem") => Ok(ca.clone()),
+                _ => Err(ReadFailure::Io(std::io::ErrorKind::NotFound.into())),
+            }
+        };
+        let r = resolve_path(Path::new("/p/vpn.ovpn"), &mut reader).unwrap();
+        assert_eq!(r.missing.len(), 1);
+        assert_eq!(r.missing[0].need.path, "keys/ca.crt");
+        assert_eq!(r.missing[0].need.line, Some(3));
+        assert_eq!(
+            r.missing[0].looked,
+            vec![PathBuf::from("/p/keys/ca.crt"), PathBuf::from("/p/ca.crt")]
+        );
+        for name in ["keys/ca.crt", "ca.crt"] {
+            let supplied = [Supplied {
+                name: name.into(),
+                path: PathBuf::from("/elsewhere/my-ca.pem"),
+            }];
+            let r = resolve_path_with(Path::new("/p/vpn.ovpn"), &supplied, &mut reader).unwrap();
+            assert!(r.missing.is_empty(), "{name}");
+            // Only the missing client certificate (no file named) is left.
+            assert!(
+                r.report
+                    .needs_files
+                    .iter()
+                    .all(|n| n.kind == FileKind::ClientCertAndKey),
+                "{name}"
+            );
+            assert!(matches!(
+                r.profile.unwrap().ca,
+                Some(crate::Material::Inline(_))
+            ));
+        }
+        // A supplied path that does not exist is reported as the only place looked at.
+        let supplied = [Supplied {
+            name: "ca.crt".into(),
+            path: PathBuf::from("/nowhere/ca.crt"),
+        }];
+        let r = resolve_path_with(Path::new("/p/vpn.ovpn"), &supplied, &mut reader).unwrap();
+        assert_eq!(r.missing[0].looked, vec![PathBuf::from("/nowhere/ca.crt")]);
     }
 }

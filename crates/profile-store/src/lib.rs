@@ -9,5 +9,8 @@
 mod resolve;
 mod store;
 
-pub use resolve::{resolve, resolve_bytes, Credentials, ResolveError, Resolved};
+pub use resolve::{
+    resolve, resolve_bytes, resolve_with, Credentials, MissingFile, ResolveError, Resolved,
+    Supplied,
+};
 pub use store::{validate_name, Store, StoreError};

@@ -5,11 +5,17 @@ use std::io::Read as _;
 use std::path::Path;
 
 use ovpn_profile::inline::ReadFailure;
-pub use ovpn_profile::inline::{Credentials, ResolveError, Resolved};
+pub use ovpn_profile::inline::{Credentials, MissingFile, ResolveError, Resolved, Supplied};
 
 /// Read a profile file and resolve its references next to it.
 pub fn resolve(path: &Path) -> Result<Resolved, ResolveError> {
     ovpn_profile::inline::resolve_path(path, &mut read_limited)
+}
+
+/// [`resolve`], taking the files in `supplied` (`--file NAME=PATH`) instead of
+/// looking for them next to the profile.
+pub fn resolve_with(path: &Path, supplied: &[Supplied]) -> Result<Resolved, ResolveError> {
+    ovpn_profile::inline::resolve_path_with(path, supplied, &mut read_limited)
 }
 
 /// Resolve the references of profile `bytes` whose folder is `dir`.
