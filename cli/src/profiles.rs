@@ -87,6 +87,15 @@ pub fn import(
     ipc::ProfileName::try_from(name.as_str())
         .map_err(|e| anyhow::anyhow!("invalid profile name {name:?}: {e}"))?;
     let resolved = profile_store::resolve_with(file, supplied)?;
+    // Unusable for another reason (a server config, no remote, ...): say that first.
+    let Some(profile) = resolved.profile.filter(|_| resolved.report.usable) else {
+        bail!(
+            "{} cannot be used: {}\n{}",
+            file.display(),
+            resolved.report.reason.clone().unwrap_or_default(),
+            resolved.report.to_text().trim_end()
+        );
+    };
     // Credential files are not blocking: connect asks for what is missing.
     let missing: Vec<_> = resolved
         .missing
@@ -97,14 +106,6 @@ pub fn import(
     if !missing.is_empty() {
         bail!("{}", missing_files_message(file, &missing));
     }
-    let Some(profile) = resolved.profile.filter(|_| resolved.report.usable) else {
-        bail!(
-            "{} cannot be used: {}\n{}",
-            file.display(),
-            resolved.report.reason.clone().unwrap_or_default(),
-            resolved.report.to_text().trim_end()
-        );
-    };
     for s in supplied {
         let used = resolved.report.findings.iter().any(|f| {
             f.severity == ovpn_profile::Severity::Honoured
