@@ -37,6 +37,10 @@ enum Command {
         /// Profile name (default: the file name without extension).
         #[arg(long)]
         name: Option<String>,
+        /// A file the profile names, from elsewhere: NAME as the profile writes it
+        /// (or its bare file name), PATH where it is. Repeatable.
+        #[arg(long = "file", value_name = "NAME=PATH", value_parser = profiles::parse_supplied)]
+        files: Vec<profile_store::Supplied>,
     },
     /// Stored profiles and their sessions.
     List,
@@ -100,7 +104,9 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match args.command {
-            Command::Import { file, name } => profile_cmds::import(out, &file, name.as_deref()),
+            Command::Import { file, name, files } => {
+                profile_cmds::import(out, &file, name.as_deref(), &files)
+            }
             Command::List => profile_cmds::list(&socket, out).await,
             Command::Connect {
                 name,

@@ -8,8 +8,13 @@ use serde_json::json;
 use crate::output::{self, Out};
 use crate::{profiles, session_cmds};
 
-pub fn import(out: Out, file: &Path, name: Option<&str>) -> anyhow::Result<ExitCode> {
-    let imported = profiles::import(file, name)?;
+pub fn import(
+    out: Out,
+    file: &Path,
+    name: Option<&str>,
+    supplied: &[profile_store::Supplied],
+) -> anyhow::Result<ExitCode> {
+    let imported = profiles::import(file, name, supplied)?;
     let refused = imported.report.refused_count();
     out.result(
         &json!({

@@ -17,7 +17,63 @@ pub struct Imported {
     pub had_credentials: bool,
 }
 
-pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
+/// `--file NAME=PATH`: NAME is the file as the profile writes it, or its bare name.
+pub fn parse_supplied(arg: &str) -> Result<profile_store::Supplied, String> {
+    let (name, path) = arg
+        .split_once('=')
+        .ok_or_else(|| format!("{arg:?}: expected NAME=PATH (e.g. ca.crt=/home/me/ca.crt)"))?;
+    if name.is_empty() || path.is_empty() {
+        return Err(format!("{arg:?}: both NAME and PATH are needed"));
+    }
+    Ok(profile_store::Supplied {
+        name: name.to_owned(),
+        path: path.into(),
+    })
+}
+
+/// Why an import stored nothing because files the profile names are missing.
+fn missing_files_message(file: &Path, missing: &[profile_store::MissingFile]) -> String {
+    let mut s = format!(
+        "{} was not imported: {} file(s) it names could not be found",
+        file.display(),
+        missing.len()
+    );
+    for m in missing {
+        let line = m
+            .need
+            .line
+            .map(|l| format!("line {l}, "))
+            .unwrap_or_default();
+        let looked: Vec<String> = m.looked.iter().map(|p| p.display().to_string()).collect();
+        s.push_str(&format!(
+            "\n  {line}{} {:?}: looked at {}",
+            m.need.kind.directive(),
+            m.need.path,
+            looked.join(", ")
+        ));
+    }
+    let example = missing
+        .first()
+        .map(|m| {
+            m.need
+                .path
+                .rsplit(['/', '\\'])
+                .next()
+                .unwrap_or("ca.crt")
+                .to_owned()
+        })
+        .unwrap_or_default();
+    s.push_str(&format!(
+        "\nput the files next to the profile, or name each one with --file NAME=PATH (e.g. --file {example:?}=/path/to/{example})"
+    ));
+    s
+}
+
+pub fn import(
+    file: &Path,
+    name: Option<&str>,
+    supplied: &[profile_store::Supplied],
+) -> anyhow::Result<Imported> {
     let name = match name {
         Some(n) => n.to_owned(),
         None => file
@@ -31,7 +87,17 @@ pub fn import(file: &Path, name: Option<&str>) -> anyhow::Result<Imported> {
     ipc::ProfileName::try_from(name.as_str())
         .map_err(|e| anyhow::anyhow!("invalid profile name {name:?}: {e}"))?;
     // The same flow as the app's import (profile-store owns it).
-    let imported = profile_store::import_path(&store()?, file, NameChoice::Exact(&name))?;
+    let imported = match profile_store::import_path_with(
+        &store()?,
+        file,
+        supplied,
+        NameChoice::Exact(&name),
+    ) {
+        Err(profile_store::ImportError::MissingFiles(missing)) => {
+            bail!("{}", missing_files_message(file, &missing))
+        }
+        other => other?,
+    };
     let Some(name) = imported.name else {
         bail!(
             "{} cannot be used: {}\n{}",

@@ -177,3 +177,88 @@ fn whole_corpus_summary() {
     assert_eq!(nums[0] + nums[1], files.len(), "{summary}");
     assert_eq!(o.status.code(), Some(if nums[1] == 0 { 0 } else { 1 }));
 }
+
+/// `oxivpnctl import` stores nothing when a file the profile names is missing: exit 1,
+/// each missing file named with where it was looked for; `--file NAME=PATH` supplies it.
+#[test]
+fn import_refuses_missing_files_and_takes_supplied_ones() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let import = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
+            .arg("import")
+            .args(args)
+            .env("XDG_DATA_HOME", &data)
+            .output()
+            .unwrap()
+    };
+    let text = format!(
+        "client\ndev tun\nremote vpn.example.com 1194\nca keys/ca.crt\ntls-auth ta.key 1\n<cert>\n{CA}</cert>\n<key>\n{KEY}</key>\n"
+    );
+    let profile = write(tmp.path(), "office.ovpn", text.as_bytes());
+    let out = import(&[&profile]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    let dir = tmp.path().display();
+    for want in [
+        "office.ovpn was not imported: 2 file(s)".to_string(),
+        format!("line 4, ca \"keys/ca.crt\": looked at {dir}/keys/ca.crt, {dir}/ca.crt"),
+        format!("line 5, tls-auth \"ta.key\": looked at {dir}/ta.key"),
+        "--file NAME=PATH".to_string(),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    let stored = data.join("oxivpn/profiles");
+    let count = || std::fs::read_dir(&stored).map_or(0, |d| d.count());
+    assert_eq!(count(), 0, "nothing may be stored");
+
+    // One supplied, one still missing: still refused, naming only the missing one.
+    let elsewhere = tmp.path().join("elsewhere");
+    std::fs::create_dir(&elsewhere).unwrap();
+    let ca = write(&elsewhere, "my-ca.pem", CA.as_bytes());
+    let ca_arg = format!("ca.crt={ca}");
+    let out = import(&[&profile, "--file", &ca_arg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("1 file(s)") && err.contains("ta.key") && !err.contains("keys/ca.crt"),
+        "{err}"
+    );
+    assert_eq!(count(), 0);
+
+    // Both supplied: stored, self-contained.
+    let ta = write(
+        &elsewhere,
+        "ta.key",
+        include_bytes!("../../crates/ovpn-profile/tests/fixtures/ta.key"),
+    );
+    let ta_arg = format!("ta.key={ta}");
+    let out = import(&[&profile, "--file", &ca_arg, "--file", &ta_arg]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let saved = std::fs::read_to_string(stored.join("office.ovpn")).unwrap();
+    assert!(
+        saved.contains("<ca>") && saved.contains("<tls-auth>"),
+        "{saved}"
+    );
+    ovpn_profile::check_untrusted(saved.as_bytes()).unwrap();
+
+    // A --file the profile does not name is an error, not silently ignored.
+    let out = import(&[
+        &profile,
+        "--name",
+        "other",
+        "--file",
+        &ca_arg,
+        "--file",
+        &ta_arg,
+        "--file",
+        "nope.crt=/x",
+    ]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("names no file \"nope.crt\""), "{err}");
+}

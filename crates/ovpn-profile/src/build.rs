@@ -137,6 +137,12 @@ impl Builder {
         self.push(d.line, &d.name, Severity::Honoured, msg);
     }
 
+    /// Understood and kept in the profile, but nothing in OxiVPN carries it out yet:
+    /// the report says so instead of "honoured".
+    fn not_applied(&mut self, d: &RawDirective, why: impl Into<String>) {
+        self.push(d.line, &d.name, Severity::Unsupported, why);
+    }
+
     fn error(&mut self, d: &RawDirective, msg: impl Into<String>) {
         let msg = msg.into();
         self.fatal.push(reason_line(d.line, &d.name, &msg));
@@ -336,7 +342,7 @@ impl Builder {
                     };
                     if let (Some(n), Some(m)) = (n, m) {
                         o.connect_retry = Some((n, m));
-                        self.honour(d, format!("waits {n} s between connection attempts"));
+                        self.not_applied(d, format!("is not applied yet (waiting {n} s between connection attempts): OxiVPN keeps its own wait between attempts"));
                     }
                 }
             }
@@ -344,7 +350,7 @@ impl Builder {
                 if self.arity(d, 1, 1) {
                     if let Some(n) = self.num(d, 0) {
                         o.connect_retry_max = Some(n);
-                        self.honour(d, format!("gives up after {n} attempts"));
+                        self.not_applied(d, format!("is not applied yet (giving up after {n} attempts): OxiVPN's own retry policy is used"));
                     }
                 }
             }
@@ -353,10 +359,14 @@ impl Builder {
                     if let Some(n) = self.num(d, 0) {
                         if d.name == "connect-timeout" {
                             o.connect_timeout = Some(n);
+                            self.honour(
+                                d,
+                                format!("waits at most {n} s for a TCP connection to the server"),
+                            );
                         } else {
                             o.server_poll_timeout = Some(n);
+                            self.not_applied(d, format!("is not applied yet (waiting at most {n} s for a server): OxiVPN's own timeouts are used; connect-timeout sets the TCP connect timeout"));
                         }
-                        self.honour(d, format!("waits at most {n} s for a server"));
                     }
                 }
             }
@@ -390,13 +400,13 @@ impl Builder {
                     };
                     if let Some(n) = n {
                         o.mssfix = Some(n);
-                        self.honour(d, "clamps TCP segment size");
+                        self.not_applied(d, "is not applied yet: OxiVPN does not clamp the TCP segment size (MSS) of tunnelled connections");
                     }
                 }
             }
             "float" => {
                 o.float = true;
-                self.honour(d, "accepts server packets from a changed address");
+                self.not_applied(d, "is not applied yet: OxiVPN only accepts packets from the address it connected to");
             }
             "nobind" => {
                 o.nobind = true;
@@ -421,9 +431,9 @@ impl Builder {
                             port,
                             auth,
                         });
-                        self.honour(
+                        self.not_applied(
                             d,
-                            format!("connects through the SOCKS proxy {}:{port}", a[0]),
+                            format!("is not supported yet: OxiVPN connects to the server directly, not through the SOCKS proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
                         );
                     }
                 }
@@ -471,9 +481,9 @@ impl Builder {
             auth,
             auth_method,
         });
-        self.honour(
+        self.not_applied(
             d,
-            format!("connects through the HTTP proxy {}:{port}", a[0]),
+            format!("is not supported yet: OxiVPN connects to the server directly, not through the HTTP proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
         );
     }
 
@@ -807,7 +817,10 @@ impl Builder {
             }
             "remote-random" => {
                 self.p.remote_random = true;
-                self.honour(d, "tries the servers in random order");
+                self.not_applied(
+                    d,
+                    "is not applied yet: OxiVPN tries the servers in the order written",
+                );
             }
             "connection" => self.connection(d),
             "ca" => self.set_material(d, FileKind::Ca),
@@ -822,6 +835,18 @@ impl Builder {
                     self.unsupported(d, "a directory of revocation lists cannot be imported; put the CRL inline with <crl-verify>", false);
                 } else {
                     self.set_material(d, FileKind::CrlVerify);
+                    // Say what the CRL is for (ovpn-tokio hands it to the verifier).
+                    if let Some(f) = self
+                        .findings
+                        .iter_mut()
+                        .rev()
+                        .find(|f| f.line == Some(d.line) && f.severity == Severity::Honoured)
+                    {
+                        f.message = format!(
+                            "{}; the server's certificate chain is checked against it",
+                            f.message
+                        );
+                    }
                 }
             }
             "tls-auth" => {
@@ -1104,7 +1129,7 @@ impl Builder {
             }
             "auth-nocache" => {
                 self.p.auth_nocache = true;
-                self.honour(d, "does not keep the password in memory after use");
+                self.not_applied(d, "is not applied: the password is kept for the session (reconnects and renegotiation) and wiped when it ends");
             }
             "auth-retry" => {
                 if self.arity(d, 1, 1) {
@@ -1254,11 +1279,12 @@ impl Builder {
                         kind: a[0].clone(),
                         value: a.get(1).cloned(),
                     });
-                    self.honour(
+                    self.not_applied(
                         d,
-                        format!("{} {}", a[0], a.get(1).map_or("", String::as_str))
-                            .trim()
-                            .to_string(),
+                        format!(
+                            "{} is not applied yet when written in the profile: OxiVPN applies the DNS settings the server pushes",
+                            format!("{} {}", a[0], a.get(1).map_or("", String::as_str)).trim()
+                        ),
                     );
                 }
             }
@@ -1270,7 +1296,10 @@ impl Builder {
             }
             "block-outside-dns" => {
                 self.p.block_outside_dns = true;
-                self.honour(d, "blocks DNS outside the tunnel (Windows)");
+                self.not_applied(
+                    d,
+                    "is not applied yet when written in the profile (Windows-only DNS leak block)",
+                );
             }
             "route-metric" => {
                 if self.arity(d, 1, 1) {
@@ -1310,7 +1339,9 @@ impl Builder {
                             _ => &mut self.p.ping_exit,
                         };
                         *slot = Some(n);
-                        if n == 0 {
+                        if d.name == "ping-exit" {
+                            self.not_applied(d, format!("is not applied yet (ending the session after {n} s of silence): the session is not ended on silence (ping-restart, when set, reconnects)"));
+                        } else if n == 0 {
                             self.honour(d, "0: turned off");
                         } else {
                             self.honour(d, format!("{n} seconds"));
@@ -1358,7 +1389,7 @@ impl Builder {
                     };
                     if let Some(n) = self.num(d, 0) {
                         self.p.inactive = Some((n, b));
-                        self.honour(d, format!("disconnects after {n} s without traffic"));
+                        self.not_applied(d, format!("is not applied yet (disconnecting after {n} s without traffic): the session stays up"));
                     }
                 }
             }

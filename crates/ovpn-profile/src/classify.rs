@@ -73,7 +73,7 @@ pub fn refused_with_args(name: &str, args: &[String]) -> Option<&'static str> {
     if name.eq_ignore_ascii_case("crl-verify")
         && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case("dir"))
     {
-        return Some(PATH_ROOT);
+        return Some("names a directory of revocation lists, which the root helper never opens; no revocation check is made: put the CRL file's content in a <crl-verify> block (or `crl-verify FILE` next to the profile) and import again");
     }
     if name.eq_ignore_ascii_case("dh") && !args.is_empty() {
         return Some("names a Diffie-Hellman file, which only servers use; the root helper never opens profile paths");

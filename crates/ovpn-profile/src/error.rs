@@ -24,6 +24,10 @@ pub enum ParseErrorKind {
     NulByte,
     #[error("the file contains the control byte 0x{byte:02x}; this is a binary file, not an OpenVPN profile")]
     Binary { byte: u8 },
+    #[error("a carriage return (CR, 0x0d) is not followed by a line feed: the text after it would be hidden in most viewers; profiles may only hold CR as part of a CRLF line end")]
+    LoneCarriageReturn,
+    #[error("the line contains the control character 0x{byte:02x}{}; profiles may only hold tab, line feed and CRLF line ends", control_name(*byte))]
+    ControlCharacter { byte: u8 },
     #[error("the file has more than {MAX_LINES} lines")]
     TooManyLines,
     #[error("the line is {len} bytes long; at most {MAX_LINE_BYTES} are accepted")]
@@ -42,4 +46,13 @@ pub enum ParseErrorKind {
     StrayCloseTag { tag: String },
     #[error("a <connection> block cannot contain another <connection> block")]
     NestedConnection,
+}
+
+fn control_name(byte: u8) -> &'static str {
+    match byte {
+        0x0b => " (vertical tab)",
+        0x0c => " (form feed)",
+        0x1b => " (escape)",
+        _ => "",
+    }
 }

@@ -79,15 +79,15 @@ fn check_whole(bytes: &[u8]) -> Result<(), ParseError> {
     if let Some(i) = bytes.iter().position(|&b| b == 0) {
         return Err(err(line_of(bytes, i), ParseErrorKind::NulByte));
     }
-    // Control characters other than tab, LF, VT, FF, CR (and ESC, seen in pasted
-    // terminal output) do not occur in text profiles.
-    if let Some(i) = bytes.iter().position(|&b| {
-        (b < 0x20 && !matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | 0x1b)) || b == 0x7f
-    }) {
-        return Err(err(
-            line_of(bytes, i),
-            ParseErrorKind::Binary { byte: bytes[i] },
-        ));
+    if let Some((i, byte)) = first_control_character(bytes) {
+        let kind = if byte == b'\r' {
+            ParseErrorKind::LoneCarriageReturn
+        } else if matches!(byte, 0x0b | 0x0c | 0x1b) {
+            ParseErrorKind::ControlCharacter { byte }
+        } else {
+            ParseErrorKind::Binary { byte }
+        };
+        return Err(err(line_of(bytes, i), kind));
     }
     let lines = bytes.iter().filter(|&&b| b == b'\n').count();
     if lines > MAX_LINES {
@@ -104,6 +104,38 @@ fn check_whole(bytes: &[u8]) -> Result<(), ParseError> {
         return Err(err(line_of(bytes, off), ParseErrorKind::TooManyLines));
     }
     Ok(())
+}
+
+/// The first control character a text profile may not hold, with its offset.
+///
+/// Allowed: tab, LF, and CRs that end a line. A run of CRs directly before an LF
+/// (or the end of the file) is a line ending: files converted to CRLF twice end
+/// their lines in `\r\r\n`, and the reader drops every CR of such a run, so the
+/// line keeps all its visible text (the fuzz regression `abc\r\r\r\n` stays `abc`).
+/// A CR followed by anything else is refused: editors, `cat` and OpenVPN disagree
+/// on whether it ends the line, so `nobind\rup /bin/sh` would show as `nobind`
+/// while carrying more. VT, FF, ESC, the other C0 bytes and DEL are refused too.
+fn first_control_character(bytes: &[u8]) -> Option<(usize, u8)> {
+    let mut i = 0;
+    while i < bytes.len() {
+        let b = bytes[i];
+        if b == b'\r' {
+            let run_end = bytes[i..]
+                .iter()
+                .position(|&c| c != b'\r')
+                .map_or(bytes.len(), |n| i + n);
+            if run_end < bytes.len() && bytes[run_end] != b'\n' {
+                return Some((i, b));
+            }
+            i = run_end;
+            continue;
+        }
+        if (b < 0x20 && !matches!(b, b'\t' | b'\n')) || b == 0x7f {
+            return Some((i, b));
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Split a whole profile into raw directives.
@@ -331,6 +363,36 @@ mod tests {
         let d = read(b"<ca>\nabc\r\r\r\ndef\r\n</ca>\r\r\ndev tun\r\r\n").unwrap();
         assert_eq!(d[0].block.as_ref().unwrap().text, "abc\ndef\n");
         assert_eq!(d[1].name, "dev");
+    }
+
+    #[test]
+    fn control_characters_are_refused_with_their_line() {
+        let e = read(b"client\nnobind\rup /bin/sh\n").unwrap_err();
+        assert!(
+            e.to_string().starts_with("line 2: a carriage return"),
+            "{e}"
+        );
+        assert_eq!((e.line, e.kind), (2, ParseErrorKind::LoneCarriageReturn));
+        let e = read(b"client\r\nremote a\r\n<ca>\r\nab\rc\r\n</ca>\r\n").unwrap_err();
+        assert_eq!((e.line, e.kind), (4, ParseErrorKind::LoneCarriageReturn));
+        for (byte, kind) in [
+            (0x0b, ParseErrorKind::ControlCharacter { byte: 0x0b }),
+            (0x0c, ParseErrorKind::ControlCharacter { byte: 0x0c }),
+            (0x1b, ParseErrorKind::ControlCharacter { byte: 0x1b }),
+            (0x00, ParseErrorKind::NulByte),
+            (0x7f, ParseErrorKind::Binary { byte: 0x7f }),
+        ] {
+            let mut text = b"client\n# comment\nremote a".to_vec();
+            text.push(byte);
+            text.extend_from_slice(b"b\n");
+            let e = read(&text).unwrap_err();
+            assert_eq!((e.line, e.kind), (3, kind), "byte 0x{byte:02x}");
+        }
+        // CRs that end a line (CRLF, CRs doubled by conversions, at the end of the
+        // file) and tabs are fine.
+        let d = read(b"client\r\r\nremote\ta 1\r\ndev tun\r").unwrap();
+        assert_eq!(d.len(), 3);
+        assert_eq!(d[2].args, vec!["tun"]);
     }
 
     #[test]

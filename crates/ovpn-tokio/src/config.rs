@@ -221,6 +221,8 @@ fn verify(p: &Profile) -> Result<VerifyOptions, ConfigError> {
     for fp in &p.peer_fingerprints {
         v.peer_fingerprints.push(parse_fingerprint(fp)?);
     }
+    // `crl-verify` (inlined at import): the verifier checks the server's chain against it.
+    v.crl_pem = inline(&p.crl_verify, "crl-verify")?.map(str::to_owned);
     Ok(v)
 }
 
@@ -330,6 +332,20 @@ mod tests {
 
     fn endpoint(p: &Profile) -> Endpoint {
         p.endpoints().into_iter().next().unwrap()
+    }
+
+    #[test]
+    fn inline_crl_reaches_the_verifier() {
+        let crl = "-----BEGIN X509 CRL-----\nMIIB\n-----END X509 CRL-----\n";
+        let text = format!(
+            "client\ndev tun\nremote vpn.example 1194\n<ca>\nCA\n</ca>\n<crl-verify>\n{crl}</crl-verify>\n"
+        );
+        let p = parse(&text);
+        let c = client_config(&p, &endpoint(&p), &AttemptInputs::default()).unwrap();
+        assert_eq!(c.verify.crl_pem.as_deref(), Some(crl));
+        let p = parse("client\ndev tun\nremote vpn.example 1194\n<ca>\nCA\n</ca>\n");
+        let c = client_config(&p, &endpoint(&p), &AttemptInputs::default()).unwrap();
+        assert_eq!(c.verify.crl_pem, None);
     }
 
     #[test]

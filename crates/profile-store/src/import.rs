@@ -6,7 +6,9 @@ use std::path::{Path, PathBuf};
 
 use ovpn_profile::Report;
 
-use crate::resolve::{resolve, resolve_bytes, Credentials, ResolveError};
+use crate::resolve::{
+    resolve_bytes, resolve_with, Credentials, MissingFile, ResolveError, Supplied,
+};
 use crate::store::{validate_name, Store, StoreError};
 
 /// How the stored profile is named.
@@ -38,6 +40,41 @@ pub enum ImportError {
     Read(#[from] ResolveError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// Files the profile names (certificates, keys, ...) were not found; nothing was
+    /// stored. Credential files are not in this list: connect asks for those.
+    #[error("{}", missing_files_text(.0))]
+    MissingFiles(Vec<MissingFile>),
+    /// A file was supplied for a name the profile never uses (a typo in `--file`).
+    #[error("--file {name}={path}: the profile names no file {name:?}")]
+    UnusedSupplied { name: String, path: String },
+}
+
+/// "N file(s) ... could not be found" with, per file, its line, directive, the name as
+/// written and every path that was tried.
+fn missing_files_text(missing: &[MissingFile]) -> String {
+    let mut s = format!(
+        "{} file(s) the profile names could not be found",
+        missing.len()
+    );
+    for m in missing {
+        let line = m
+            .need
+            .line
+            .map(|l| format!("line {l}, "))
+            .unwrap_or_default();
+        let looked: Vec<String> = m.looked.iter().map(|p| p.display().to_string()).collect();
+        s.push_str(&format!(
+            "\n  {line}{} {:?}: looked at {}",
+            m.need.kind.directive(),
+            m.need.path,
+            if looked.is_empty() {
+                "nowhere (the profile did not come from a folder)".to_string()
+            } else {
+                looked.join(", ")
+            }
+        ));
+    }
+    s
 }
 
 /// Import the profile file at `path` (its references are read next to it).
@@ -46,7 +83,32 @@ pub fn import_path(
     path: &Path,
     name: NameChoice<'_>,
 ) -> Result<Import, ImportError> {
-    let resolved = resolve(path)?;
+    import_path_with(store, path, &[], name)
+}
+
+/// [`import_path`], taking the files in `supplied` (`--file NAME=PATH`, or picked by the
+/// user in the app) instead of looking for them next to the profile.
+pub fn import_path_with(
+    store: &Store,
+    path: &Path,
+    supplied: &[Supplied],
+    name: NameChoice<'_>,
+) -> Result<Import, ImportError> {
+    let resolved = resolve_with(path, supplied)?;
+    refuse_missing(resolved.report.usable, &resolved.missing)?;
+    for s in supplied.iter().filter(|_| resolved.report.usable) {
+        // A supplied file that was read is reported as honoured under its path.
+        let used = resolved.report.findings.iter().any(|f| {
+            f.severity == ovpn_profile::Severity::Honoured
+                && f.message.starts_with(&s.path.display().to_string())
+        });
+        if !used {
+            return Err(ImportError::UnusedSupplied {
+                name: s.name.clone(),
+                path: s.path.display().to_string(),
+            });
+        }
+    }
     finish(
         store,
         name,
@@ -68,6 +130,7 @@ pub fn import_bytes(
     // A folder that cannot exist: every reference is then reported as not found.
     let nowhere = PathBuf::from("/nonexistent/oxivpn-download");
     let resolved = resolve_bytes(bytes, dir.unwrap_or(&nowhere));
+    refuse_missing(resolved.report.usable, &resolved.missing)?;
     finish(
         store,
         name,
@@ -76,6 +139,20 @@ pub fn import_bytes(
         resolved.credentials,
         resolved.proxy_credentials,
     )
+}
+
+/// A usable profile whose certificate/key files are missing is not stored: it would only
+/// fail at connect. (An unusable one is reported by its report, which says why first.)
+fn refuse_missing(usable: bool, missing: &[MissingFile]) -> Result<(), ImportError> {
+    let missing: Vec<MissingFile> = missing
+        .iter()
+        .filter(|m| !m.need.kind.is_credentials())
+        .cloned()
+        .collect();
+    if usable && !missing.is_empty() {
+        return Err(ImportError::MissingFiles(missing));
+    }
+    Ok(())
 }
 
 fn finish(

@@ -10,6 +10,11 @@ mod import;
 mod resolve;
 mod store;
 
-pub use import::{import_bytes, import_path, name_from_text, Import, ImportError, NameChoice};
-pub use resolve::{resolve, resolve_bytes, Credentials, ResolveError, Resolved};
+pub use import::{
+    import_bytes, import_path, import_path_with, name_from_text, Import, ImportError, NameChoice,
+};
+pub use resolve::{
+    resolve, resolve_bytes, resolve_with, Credentials, MissingFile, ResolveError, Resolved,
+    Supplied,
+};
 pub use store::{validate_name, Store, StoreError};

@@ -22,11 +22,7 @@ pub fn check_all(text: &str) -> Result<(Guarded, ovpn_profile::Profile), IpcErro
         },
         ovpn_profile::UntrustedError::FileReference {
             line, directive, ..
-        } => refused(
-            line as usize,
-            &directive,
-            "names a file; the helper only takes key material inline",
-        ),
+        } => refused(line as usize, &directive, FILE_REF_ADVICE),
         other => IpcError::InvalidProfile {
             message: ShortText::sanitized(&other.to_string()),
         },
@@ -88,7 +84,6 @@ const TOUCHES_FILES: &[&str] = &[
     "dev-node",
     "replay-persist",
     "tls-export-cert",
-    "crl-verify",
     "askpass",
     "http-proxy-user-pass",
     "daemon",
@@ -114,7 +109,12 @@ const INLINE_ONLY: &[&str] = &[
     "secret",
     "auth-user-pass",
     "http-proxy",
+    "crl-verify",
 ];
+
+/// What a user should do about a file reference (our own clients inline files at
+/// import, so a profile reaching the helper with one did not come through them).
+const FILE_REF_ADVICE: &str = "names a file, which the helper never opens; import the .ovpn with `oxivpnctl import` or the app (they read the files next to it and store them inside the profile), or paste the file's content into an inline block";
 
 fn refused(line: usize, directive: &str, reason: &str) -> IpcError {
     IpcError::ProfileRefused {
@@ -129,6 +129,8 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
     let mut remotes = Vec::new();
     let mut needs_user_pass = false;
     let mut inline_block: Option<String> = None;
+    // Open `<connection>` block: its lines are directives, checked like any other.
+    let mut connection: Option<usize> = None;
     for (idx, raw) in text.lines().enumerate() {
         let line_no = idx + 1;
         let line = raw.trim();
@@ -139,6 +141,20 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
             continue;
         }
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if line.eq_ignore_ascii_case("</connection>") && connection.take().is_some() {
+            continue;
+        }
+        if line.eq_ignore_ascii_case("<connection>") {
+            if connection.is_some() {
+                return Err(refused(
+                    line_no,
+                    "<connection>",
+                    "cannot be nested in another <connection> block",
+                ));
+            }
+            connection = Some(line_no);
             continue;
         }
         if let Some(rest) = line.strip_prefix('<') {
@@ -189,15 +205,19 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
             // `tls-auth [inline] 1` / `auth-user-pass` without a file are fine.
             let ok = match name.as_str() {
                 "auth-user-pass" => args.is_empty(),
-                "http-proxy" => args.len() <= 3 && args.get(2).is_none_or(|a| is_auth_method(a)),
+                // `stdin`: ask for the proxy password (what our import leaves in place of
+                // an auth file), `basic`/`ntlm` after it.
+                "http-proxy" => {
+                    args.len() <= 4
+                        && args
+                            .get(2)
+                            .is_none_or(|a| a.eq_ignore_ascii_case("stdin") || is_auth_method(a))
+                        && args.get(3).is_none_or(|a| is_auth_method(a))
+                }
                 _ => inline_arg,
             };
             if !ok {
-                return Err(refused(
-                    line_no,
-                    &name,
-                    "names a file; the helper only takes key material inline",
-                ));
+                return Err(refused(line_no, &name, FILE_REF_ADVICE));
             }
             if name == "auth-user-pass" {
                 needs_user_pass = true;
@@ -210,6 +230,11 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
     if let Some(tag) = inline_block {
         return Err(IpcError::InvalidProfile {
             message: ShortText::sanitized(&format!("<{tag}> is never closed")),
+        });
+    }
+    if let Some(open) = connection {
+        return Err(IpcError::InvalidProfile {
+            message: ShortText::sanitized(&format!("line {open}: <connection> is never closed")),
         });
     }
     Ok(Guarded {
@@ -303,10 +328,181 @@ mod tests {
     }
 
     #[test]
+    fn connection_blocks_are_checked_line_by_line() {
+        let g = check(
+            "client\n<connection>\nremote a.example 1194 udp\nnobind\n</connection>\n\
+             <connection>\nremote b.example 443 tcp\n</connection>\n<crl-verify>\nx\n</crl-verify>\n",
+        )
+        .unwrap();
+        assert_eq!(g.remotes, vec!["a.example 1194 udp", "b.example 443 tcp"]);
+        assert_eq!(
+            refused_at("client\n<connection>\nremote a 1\nup /bin/sh\n</connection>\n"),
+            (4, "up".into())
+        );
+        assert_eq!(
+            refused_at("<connection>\n<connection>\n</connection>\n"),
+            (2, "<connection>".into())
+        );
+        assert_eq!(
+            refused_at("client\ncrl-verify /etc/crl.pem\n"),
+            (2, "crl-verify".into())
+        );
+        assert!(matches!(
+            check("<connection>\nremote a 1\n"),
+            Err(IpcError::InvalidProfile { .. })
+        ));
+    }
+
+    #[test]
+    fn file_reference_says_what_to_do() {
+        match check("client\nca ca.crt\n") {
+            Err(IpcError::ProfileRefused { line, reason, .. }) => {
+                assert_eq!(line, 2);
+                assert!(reason.as_str().contains("oxivpnctl import"), "{reason}");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn lone_carriage_return_is_refused_with_its_line() {
+        // `nobind\rup /bin/sh` shows as `nobind` in a terminal.
+        let text = USABLE.replace("nobind\n", "nobind\rup /bin/sh\n");
+        match check_all(&text) {
+            Err(IpcError::InvalidProfile { message }) => {
+                assert!(
+                    message.as_str().contains("line 5: a carriage return"),
+                    "{message}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn unclosed_block_is_invalid() {
         assert!(matches!(
             check("<key>\nabc\n"),
             Err(IpcError::InvalidProfile { .. })
         ));
+    }
+
+    /// Issue 14 item 8: every corpus profile whose expected answer is "usable" is
+    /// imported the way the CLI and app do (ovpn-profile's inlining, reading next to
+    /// the profile), then given to both walls. A profile whose referenced files are
+    /// missing must name each one and where it was looked for (the CLI refuses to
+    /// store it); with stand-in files supplied for exactly those, 100 % must pass.
+    #[test]
+    #[allow(clippy::print_stdout)]
+    fn every_usable_corpus_profile_imports_and_passes_the_guard() {
+        use std::collections::BTreeMap;
+        use std::path::{Path, PathBuf};
+
+        use ovpn_profile::{FileKind, ReadFailure};
+
+        const FIX: &str = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../crates/ovpn-profile/tests/fixtures/"
+        );
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus/ovpn");
+        let Ok(tsv) = std::fs::read_to_string(dir.join("SOURCES.tsv")) else {
+            println!("notice: corpus not found at {}; skipping", dir.display());
+            return;
+        };
+        let fixture = |name: &str| std::fs::read(format!("{FIX}{name}")).unwrap();
+        let stand_in = |kind: FileKind| -> Vec<u8> {
+            match kind {
+                FileKind::Ca | FileKind::ExtraCerts => fixture("ca.crt"),
+                FileKind::Cert => fixture("client.crt"),
+                FileKind::Key => fixture("client.key"),
+                FileKind::TlsAuth | FileKind::TlsCrypt => fixture("ta.key"),
+                FileKind::TlsCryptV2 => fixture("tls-crypt-v2-client.key"),
+                FileKind::Pkcs12 => fixture("client.p12"),
+                FileKind::CrlVerify => fixture("crl.pem"),
+                _ => b"user\npassword\n".to_vec(),
+            }
+        };
+        let mut header = tsv.lines().next().unwrap().split('\t');
+        let file_col = header.clone().position(|h| h == "file").unwrap();
+        let expect_col = header.position(|h| h == "expect").unwrap();
+        // SOURCES.tsv says usable, but its inline CA is truncated (a demo fixture):
+        // the import refuses it, naming line 13, before any file or the guard matters.
+        const KNOWN_BROKEN: &[&str] = &["eduvpn__python-eduvpn-client__example.ovpn"];
+        let (mut usable, mut complete, mut with_missing, mut accepted) = (0, 0, 0, 0);
+        let mut broken = 0;
+        let mut failures = Vec::new();
+        for row in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
+            let cols: Vec<&str> = row.split('\t').collect();
+            if cols[expect_col].trim() != "usable" {
+                continue;
+            }
+            usable += 1;
+            let path = dir.join(cols[file_col]);
+            let mut extra: BTreeMap<PathBuf, Vec<u8>> = BTreeMap::new();
+            let mut read = |p: &Path, _limit: usize| -> Result<Vec<u8>, ReadFailure> {
+                match extra.get(p) {
+                    Some(b) => Ok(b.clone()),
+                    None => std::fs::read(p).map_err(ReadFailure::Io),
+                }
+            };
+            let first = ovpn_profile::inline::resolve_path(&path, &mut read).unwrap();
+            if KNOWN_BROKEN.contains(&cols[file_col]) {
+                assert!(!first.report.usable, "{} imports now", cols[file_col]);
+                broken += 1;
+                continue;
+            }
+            let missing: Vec<_> = first
+                .missing
+                .iter()
+                .filter(|m| !m.need.kind.is_credentials())
+                .collect();
+            if missing.is_empty() {
+                complete += 1;
+            } else {
+                with_missing += 1;
+                for m in &missing {
+                    assert!(
+                        !m.need.path.is_empty() && !m.looked.is_empty() && m.need.line.is_some(),
+                        "{}: {m:?}",
+                        cols[file_col]
+                    );
+                }
+            }
+            for m in &first.missing {
+                extra.insert(m.looked[0].clone(), stand_in(m.need.kind));
+            }
+            let mut read = |p: &Path, _limit: usize| -> Result<Vec<u8>, ReadFailure> {
+                match extra.get(p) {
+                    Some(b) => Ok(b.clone()),
+                    None => std::fs::read(p).map_err(ReadFailure::Io),
+                }
+            };
+            let r = ovpn_profile::inline::resolve_path(&path, &mut read).unwrap();
+            let outcome = match (&r.profile, r.report.usable, r.missing.is_empty()) {
+                (Some(p), true, true) => check_all(&p.to_ovpn_text())
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                _ => Err(format!(
+                    "import: {:?} missing {:?}",
+                    r.report.reason, r.missing
+                )),
+            };
+            match outcome {
+                Ok(()) => accepted += 1,
+                Err(e) => failures.push(format!("{}: {e}", cols[file_col])),
+            }
+        }
+        println!(
+            "corpus: {usable} expected usable; {broken} refused at import for damaged inline material; \
+             {complete} complete, {with_missing} refused at import for missing files (each named); \
+             with their files present: {accepted}/{} accepted by the helper's guard",
+            usable - broken
+        );
+        assert!(usable > 0 && accepted == usable - broken);
+        assert!(
+            failures.is_empty(),
+            "refused by the guard:\n{}",
+            failures.join("\n")
+        );
     }
 }
