@@ -476,6 +476,14 @@ fn import_error(file_name: &str, e: profile_store::ImportError) -> AppError {
             AppError::file(&format!("Could not read {file_name}."), format!("{e:#}"))
         }
         profile_store::ImportError::Store(e) => store_error(e),
+        // Not stored: the files it names (certificates, keys) were not found next to it.
+        e @ (profile_store::ImportError::MissingFiles(_)
+        | profile_store::ImportError::UnusedSupplied { .. }) => AppError::file(
+            &format!(
+                "{file_name} names files that were not found next to it; put them beside the profile (or paste their content inline) and import it again."
+            ),
+            e.to_string(),
+        ),
     }
 }
 
