@@ -24,6 +24,7 @@
 mod build;
 mod classify;
 mod error;
+pub mod inline;
 mod lexer;
 pub mod limits;
 mod material;
@@ -34,6 +35,7 @@ mod serialize;
 mod tls_names;
 
 pub use error::{ParseError, ParseErrorKind};
+pub use inline::{Credentials, ReadFailure, ReadFile, ResolveError, Resolved};
 pub use lexer::{quote, tokenize, LexError};
 pub use material::{check as check_material, check_pkcs12_der, parse_credentials, MaterialOk};
 pub use profile::*;
