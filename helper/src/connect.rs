@@ -4,13 +4,14 @@
 //! everything it added. It never daemonizes. It is one session of the same supervisor
 //! and launcher as the service's, with a terminal printer instead of IPC clients.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::PathBuf;
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ipc::{ConnectOptions, DisconnectReason, KillSwitchMode, LogLevel, SessionId, Stage};
 use ovpn_core::config::Credentials;
+use ovpn_profile::inline::ReadFailure;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
 
@@ -66,7 +67,7 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
     if !nix::unistd::Uid::effective().is_root() {
         bail!("`connect` must run as root: it creates a TUN device and changes routes and DNS");
     }
-    let resolved = profile_store::resolve(&args.config)
+    let resolved = ovpn_profile::inline::resolve_path(&args.config, &mut read_file)
         .with_context(|| format!("reading {}", args.config.display()))?;
     for f in &resolved.report.findings {
         let line = f.line.map(|l| format!("line {l}: ")).unwrap_or_default();
@@ -187,6 +188,27 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
     })
 }
 
+/// The files the profile names, read for `ovpn_profile::inline` (at most `limit` bytes of
+/// a regular file; FIFOs and devices are refused before opening, so a name in the
+/// profile cannot make us block).
+fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, ReadFailure> {
+    let meta = std::fs::metadata(path).map_err(ReadFailure::Io)?;
+    if !meta.is_file() {
+        return Err(ReadFailure::NotAFile);
+    }
+    let f = std::fs::File::open(path).map_err(ReadFailure::Io)?;
+    let mut buf = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    f.take(cap).read_to_end(&mut buf).map_err(ReadFailure::Io)?;
+    if buf.len() > limit {
+        let size = usize::try_from(meta.len())
+            .unwrap_or(usize::MAX)
+            .max(buf.len());
+        return Err(ReadFailure::TooBig { size, head: buf });
+    }
+    Ok(buf)
+}
+
 /// A kill switch a crashed run left: it stays on (and is replaced by the first apply)
 /// only when this run protects the same way; otherwise it goes now.
 fn leftover_kill_switch(
@@ -277,7 +299,7 @@ fn print_event(ev: SessionEvent) {
 /// User name and password: `--auth-file`, else the profile's inline block, else the terminal.
 fn credentials(
     args: &ConnectArgs,
-    from_profile: Option<&profile_store::Credentials>,
+    from_profile: Option<&ovpn_profile::inline::Credentials>,
 ) -> anyhow::Result<Credentials> {
     if let Some(f) = &args.auth_file {
         let text = std::fs::read_to_string(f)
