@@ -180,6 +180,12 @@ impl Sessions {
                 "the profile uses auth-user-pass: a username and password are required",
             ));
         }
+        // The kill switch blocks every server but its own session's: say so now, naming
+        // that session, rather than fail the new one at its first attempt.
+        if let Some(owner) = self.launcher.kill_switch_owner() {
+            tracing::info!(uid = peer.uid, holder = %owner, "connect refused: kill switch held");
+            return Err(IpcError::KillSwitchHeld { session: owner });
+        }
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (stop_tx, stop_rx) = watch::channel(None);
         let (reconnect_tx, reconnect_rx) = watch::channel(None);

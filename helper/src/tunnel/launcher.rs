@@ -39,6 +39,10 @@ pub trait Attempts: Send + Sync + 'static {
     ) -> BoxFuture<TunnelOutcome>;
     /// The session ended for good: release what outlives its attempts (the kill switch).
     fn session_ended(&self, session: SessionId) -> BoxFuture<()>;
+    /// The session holding the helper's one kill switch, if any.
+    fn kill_switch_owner(&self) -> Option<SessionId> {
+        None
+    }
 }
 
 /// Where sessions journal their network changes.
@@ -79,7 +83,8 @@ pub struct Launcher {
     backend: Backend,
     net: NetOptions,
     journals: Journals,
-    kill_switch: Mutex<Option<(SessionId, KillSwitch)>>,
+    /// The session holding the kill switch; the stand-in holds it without a firewall.
+    kill_switch: Mutex<Option<(SessionId, Option<KillSwitch>)>>,
 }
 
 impl Launcher {
@@ -107,7 +112,7 @@ impl Launcher {
     /// until its first apply replaces the rules (`connect` after a crash).
     pub fn adopt_kill_switch(&self, session: SessionId, leftover: netcfg::Firewall) {
         let ks = KillSwitch::new(&self.journals.kill_switch_base(), false, Some(leftover));
-        *self.kill_switch.lock().unwrap_or_else(|p| p.into_inner()) = Some((session, ks));
+        *self.kill_switch.lock().unwrap_or_else(|p| p.into_inner()) = Some((session, Some(ks)));
     }
 
     /// At service start, before anyone can connect: undoes what sessions of a previous
@@ -144,21 +149,40 @@ impl Launcher {
         let options = spec.session.options;
         let mut slot = self.kill_switch.lock().unwrap_or_else(|p| p.into_inner());
         match slot.as_ref() {
-            Some((owner, ks)) if *owner == session => return Ok(Some(ks.clone())),
+            Some((owner, ks)) if *owner == session => return Ok(ks.clone()),
             Some((owner, _)) => {
-                return Err(format!(
-                    "the kill switch of session {owner} is on and blocks every other server: \
-                     disconnect {owner} first"
-                ))
+                return Err(ipc::IpcError::KillSwitchHeld { session: *owner }.to_string())
             }
             None => {}
         }
-        if options.kill_switch == KillSwitchMode::Off {
-            return Ok(None);
-        }
-        let ks = KillSwitch::new(&self.journals.kill_switch_base(), options.allow_lan, None);
+        let ks = match self.backend {
+            _ if options.kill_switch == KillSwitchMode::Off => return Ok(None),
+            Backend::Real => Some(KillSwitch::new(
+                &self.journals.kill_switch_base(),
+                options.allow_lan,
+                None,
+            )),
+            // The stand-in changes nothing but keeps the rule of one holder, for the
+            // sessions that would surely be guarded (it never hears a pushed redirect).
+            Backend::Stub(_) => {
+                let redirects = spec.session.profile.redirect_gateway.is_some();
+                if options.kill_switch == KillSwitchMode::Default && !redirects {
+                    return Ok(None);
+                }
+                None
+            }
+        };
         *slot = Some((session, ks.clone()));
-        Ok(Some(ks))
+        Ok(ks)
+    }
+
+    /// The session whose kill switch is on (or about to be), if any.
+    pub fn kill_switch_owner(&self) -> Option<SessionId> {
+        self.kill_switch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(s, _)| *s)
     }
 }
 
@@ -173,12 +197,13 @@ impl Attempts for Launcher {
         events: Events,
         stop: CancellationToken,
     ) -> BoxFuture<TunnelOutcome> {
-        if let Backend::Stub(mode) = self.backend {
+        let held = self.kill_switch_for(&spec);
+        if let (Backend::Stub(mode), Ok(_)) = (self.backend, &held) {
             return Box::pin(async move { stub::run(mode, &spec, events, stop).await });
         }
         let mut net = self.net.clone();
         net.session.journal_path = self.journals.network(spec.session.id);
-        match self.kill_switch_for(&spec) {
+        match held {
             Ok(ks) => {
                 net.kill_switch = ks;
                 net.kill_switch_always = spec.session.options.kill_switch == KillSwitchMode::On;
@@ -191,11 +216,15 @@ impl Attempts for Launcher {
         Box::pin(async move { attempt::run(AttemptInput { spec: &spec, net }, events, stop).await })
     }
 
+    fn kill_switch_owner(&self) -> Option<SessionId> {
+        Launcher::kill_switch_owner(self)
+    }
+
     fn session_ended(&self, session: SessionId) -> BoxFuture<()> {
         let taken = {
             let mut slot = self.kill_switch.lock().unwrap_or_else(|p| p.into_inner());
             match slot.as_ref() {
-                Some((owner, _)) if *owner == session => slot.take().map(|(_, ks)| ks),
+                Some((owner, _)) if *owner == session => slot.take().and_then(|(_, ks)| ks),
                 _ => None,
             }
         };
