@@ -159,8 +159,9 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         });
         let (tx, mut rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
+            let mut up = false;
             while let Some(ev) = rx.recv().await {
-                print_event(ev);
+                print_event(ev, &mut up);
             }
         });
         let control = Control {
@@ -240,8 +241,9 @@ fn leftover_kill_switch(
     }
 }
 
-/// The terminal printer: what the service publishes to clients, as log lines.
-fn print_event(ev: SessionEvent) {
+/// The terminal printer: what the service publishes to clients, as log lines. `up`:
+/// the tunnel got up since the last reconnect (a drop then reads "connection lost").
+fn print_event(ev: SessionEvent, up: &mut bool) {
     match ev {
         SessionEvent::Stage(s) => match s {
             Stage::Connecting { remote } => info!("connecting to {remote}"),
@@ -262,10 +264,18 @@ fn print_event(ev: SessionEvent) {
                     show(tunnel_ipv6)
                 );
                 info!("Initialization Sequence Completed");
+                *up = true;
             }
             Stage::Reconnecting {
                 reason, delay_ms, ..
-            } => warn!("{reason}; reconnecting in {} s", delay_ms / 1000),
+            } => {
+                let what = if std::mem::take(up) {
+                    "connection lost"
+                } else {
+                    "reconnect failed"
+                };
+                warn!("{what}: {reason}; reconnecting in {} s", delay_ms / 1000)
+            }
             Stage::Disconnected { reason } => info!("session ended: {reason}"),
             Stage::Starting | Stage::Resolving => {}
         },

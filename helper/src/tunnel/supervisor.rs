@@ -349,3 +349,292 @@ fn response_for(challenge: &Challenge, answer: Secret) -> ChallengeResponse {
         },
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+    use crate::tunnel::launcher::BoxFuture;
+    use ipc::SessionId;
+    use std::collections::VecDeque;
+    use std::sync::Mutex;
+
+    /// An attempt as scripted: its outcome, and whether it first reports `connected`
+    /// and then waits to be cancelled.
+    enum Step {
+        End(TunnelOutcome),
+        UpUntilCancelled,
+    }
+
+    #[derive(Default)]
+    struct Script {
+        steps: Mutex<VecDeque<Step>>,
+        seen: Mutex<Vec<AttemptSpec>>,
+        ended: Mutex<Vec<SessionId>>,
+    }
+
+    struct Scripted(Arc<Script>);
+
+    impl Attempts for Scripted {
+        fn wired(&self) -> bool {
+            false
+        }
+        fn attempt(
+            &self,
+            spec: AttemptSpec,
+            events: Events,
+            stop: CancellationToken,
+        ) -> crate::tunnel::launcher::BoxFuture<TunnelOutcome> {
+            let me = self.0.clone();
+            Box::pin(async move {
+                me.seen.lock().unwrap().push(spec.clone());
+                let step = me.steps.lock().unwrap().pop_front();
+                match step {
+                    Some(Step::End(out)) => out,
+                    Some(Step::UpUntilCancelled) => {
+                        let _ = events.send(SessionEvent::Stage(Stage::Connected {
+                            tunnel_ipv4: None,
+                            tunnel_ipv6: None,
+                            interface: None,
+                        }));
+                        stop.cancelled().await;
+                        let mut out = TunnelOutcome::new(TunnelEnd::Stopped, None);
+                        out.was_connected = true;
+                        out
+                    }
+                    None => {
+                        stop.cancelled().await;
+                        TunnelOutcome::new(TunnelEnd::Stopped, None)
+                    }
+                }
+            })
+        }
+        fn session_ended(&self, session: SessionId) -> BoxFuture<()> {
+            self.0.ended.lock().unwrap().push(session);
+            Box::pin(async {})
+        }
+    }
+
+    const FP: &str = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
+
+    fn spec(remotes: usize) -> Arc<SessionSpec> {
+        let mut text = format!("client\ndev tun\nproto udp\nnobind\npeer-fingerprint {FP}\n");
+        for i in 0..remotes {
+            text.push_str(&format!("remote 127.0.0.{} 1194\n", i + 1));
+        }
+        let profile = ovpn_profile::check_untrusted(text.as_bytes()).unwrap();
+        Arc::new(SessionSpec {
+            id: SessionId(7),
+            profile: Arc::new(profile),
+            credentials: None,
+            static_response: None,
+            options: ipc::ConnectOptions::default(),
+        })
+    }
+
+    fn retry() -> Step {
+        Step::End(TunnelOutcome::new(
+            TunnelEnd::Retry {
+                reason: "no reply from the server".into(),
+                next_remote: true,
+            },
+            None,
+        ))
+    }
+
+    fn control() -> (watch::Sender<Option<u32>>, Control) {
+        let (tx, rx) = watch::channel(None);
+        (
+            tx,
+            Control {
+                stop: rx,
+                answers: None,
+                reconnect: None,
+            },
+        )
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn connect_gives_up_after_one_round_of_remotes() {
+        let script = Arc::new(Script::default());
+        script.steps.lock().unwrap().extend([retry(), retry()]);
+        let (_stop, control) = control();
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: true,
+        };
+        let r = run(
+            spec(2),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        )
+        .await;
+        match &r {
+            DisconnectReason::Failed { error } => {
+                assert!(
+                    error.to_string().contains("could not connect: no reply"),
+                    "{error}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let seen: Vec<usize> = script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.remote_index)
+            .collect();
+        assert_eq!(seen, vec![0, 1], "each remote once");
+        assert_eq!(*script.ended.lock().unwrap(), vec![SessionId(7)]);
+        let mut last = None;
+        while let Ok(ev) = rx.try_recv() {
+            if let SessionEvent::Stage(s) = ev {
+                last = Some(s);
+            }
+        }
+        assert!(matches!(last, Some(Stage::Disconnected { .. })), "{last:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_service_keeps_trying_and_a_stop_ends_it() {
+        let script = Arc::new(Script::default());
+        script
+            .steps
+            .lock()
+            .unwrap()
+            .extend([retry(), retry(), retry()]);
+        let (stop, control) = control();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: false,
+        };
+        let task = tokio::spawn(run(
+            spec(2),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        ));
+        // 1 + 2 + 4 s of backoff, then the fourth attempt waits.
+        tokio::time::sleep(Duration::from_secs(8)).await;
+        assert_eq!(script.seen.lock().unwrap().len(), 4);
+        stop.send_replace(Some(1000));
+        assert_eq!(
+            task.await.unwrap(),
+            DisconnectReason::Requested { by_uid: 1000 }
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dynamic_challenge_is_asked_and_the_answer_carried() {
+        let script = Arc::new(Script::default());
+        let mut asked = TunnelOutcome::new(TunnelEnd::AuthFailed("CRV1".into()), None);
+        asked.challenge = Some(Challenge::Dynamic {
+            state_id: "st".into(),
+            username: "alice".into(),
+            text: "Your OTP".into(),
+            echo: true,
+            response_required: true,
+        });
+        script
+            .steps
+            .lock()
+            .unwrap()
+            .push_back(Step::End(asked.clone()));
+        let (stop, mut control) = control();
+        let (answer_tx, answer_rx) = mpsc::channel(1);
+        control.answers = Some(answer_rx);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: false,
+        };
+        let task = tokio::spawn(run(
+            spec(1),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        ));
+        let prompt = loop {
+            match rx.recv().await.unwrap() {
+                SessionEvent::Challenge(c) => break c,
+                _ => continue,
+            }
+        };
+        assert_eq!(prompt.prompt.as_str(), "Your OTP");
+        answer_tx
+            .send(Secret::try_from("123456").unwrap())
+            .await
+            .unwrap();
+        for _ in 0..50 {
+            tokio::task::yield_now().await;
+        }
+        let second = script.seen.lock().unwrap()[1].clone();
+        match second.challenge_response {
+            Some(ChallengeResponse::Dynamic {
+                state_id, response, ..
+            }) => assert_eq!((state_id.as_str(), response.as_str()), ("st", "123456")),
+            other => panic!("{other:?}"),
+        }
+        stop.send_replace(Some(0));
+        task.await.unwrap();
+
+        // Nobody to ask (`connect`): the session ends saying so.
+        let script = Arc::new(Script::default());
+        script.steps.lock().unwrap().push_back(Step::End(asked));
+        let (_stop, control) = control_pair();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let r = run(spec(1), Arc::new(Scripted(script)), tx, control, policy).await;
+        assert!(
+            matches!(&r, DisconnectReason::Failed { error } if error.to_string().contains("nobody can answer")),
+            "{r:?}"
+        );
+    }
+
+    fn control_pair() -> (watch::Sender<Option<u32>>, Control) {
+        control()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_reconnect_request_cuts_a_connected_attempt_short() {
+        let script = Arc::new(Script::default());
+        script
+            .steps
+            .lock()
+            .unwrap()
+            .extend([Step::UpUntilCancelled, Step::UpUntilCancelled]);
+        let (stop, mut control) = control();
+        let (wake_tx, wake_rx) = watch::channel(None);
+        control.reconnect = Some(wake_rx);
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: false,
+        };
+        let task = tokio::spawn(run(
+            spec(1),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        ));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        wake_tx.send_replace(Some("the machine woke up".into()));
+        let delay = loop {
+            if let SessionEvent::Stage(Stage::Reconnecting {
+                delay_ms, reason, ..
+            }) = rx.recv().await.unwrap()
+            {
+                assert_eq!(reason.as_str(), "the machine woke up");
+                break delay_ms;
+            }
+        };
+        assert_eq!(delay, 0, "no backoff after a wake-up");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(script.seen.lock().unwrap().len(), 2);
+        stop.send_replace(Some(0));
+        task.await.unwrap();
+    }
+}
