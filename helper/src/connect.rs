@@ -1,26 +1,39 @@
 //! `oxivpn-helper connect --config PROFILE`: one tunnel in the foreground, like
 //! `openvpn --config`. Logs to stderr, prints `Initialization Sequence Completed` once
-//! the tunnel is up, and on SIGINT/SIGTERM disconnects and removes everything it added.
-//! It never daemonizes.
+//! the tunnel is up, and on SIGINT/SIGTERM (Ctrl+C on Windows) disconnects and removes
+//! everything it added. It never daemonizes. It is one session of the same supervisor
+//! and launcher as the service's, with a terminal printer instead of IPC clients.
 
-use std::io::{BufRead as _, IsTerminal as _, Write as _};
-use std::path::PathBuf;
-use std::time::Duration;
+use std::io::{BufRead as _, IsTerminal as _, Read as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context};
+use ipc::{ConnectOptions, DisconnectReason, KillSwitchMode, LogLevel, SessionId, Stage};
 use ovpn_core::config::Credentials;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
-use tracing::{error, info, warn, Level};
+use ovpn_profile::inline::ReadFailure;
+use tokio::sync::{mpsc, watch};
+use tracing::{error, info, warn};
 
-use crate::tunnel::killswitch::{self, KillSwitch};
-use crate::tunnel::{self, remote_text, NetOptions, TunnelEnd, TunnelEvent, TunnelStage};
+use crate::stop::StopSignal;
+use crate::tunnel::launcher::{Journals, Launcher};
+use crate::tunnel::supervisor::{self, Control, Policy};
+use crate::tunnel::{killswitch, NetOptions, SessionEvent, SessionSpec};
 
 /// Where `connect` journals its network changes unless told otherwise (separate from
-/// the service's journal, so both can run).
-const DEFAULT_JOURNAL: &str = "/var/lib/oxivpn/connect-journal.json";
-/// Longest wait between reconnects after a connected session dropped.
-const MAX_BACKOFF: Duration = Duration::from_secs(60);
+/// the service's journals, so both can run).
+fn default_journal() -> PathBuf {
+    #[cfg(windows)]
+    let dir = std::env::var_os("ProgramData")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(r"C:\ProgramData"))
+        .join("OxiVPN");
+    #[cfg(not(windows))]
+    let dir = PathBuf::from("/var/lib/oxivpn");
+    dir.join("connect-journal.json")
+}
+/// The one session of this run.
+const SESSION: SessionId = SessionId(1);
 
 #[derive(clap::Args, Debug)]
 pub struct ConnectArgs {
@@ -31,7 +44,7 @@ pub struct ConnectArgs {
     #[arg(long)]
     pub auth_file: Option<PathBuf>,
     /// Journal of network changes (a crashed run's changes are undone at the next start).
-    #[arg(long, default_value = DEFAULT_JOURNAL)]
+    #[arg(long, default_value_os_t = default_journal())]
     pub journal: PathBuf,
     /// TUN device name or pattern (default `oxi%d`).
     #[arg(long)]
@@ -49,10 +62,12 @@ pub struct ConnectArgs {
 }
 
 pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
+    // Windows: creating the wintun adapter fails with a clear error when not elevated.
+    #[cfg(unix)]
     if !nix::unistd::Uid::effective().is_root() {
         bail!("`connect` must run as root: it creates a TUN device and changes routes and DNS");
     }
-    let resolved = profile_store::resolve(&args.config)
+    let resolved = ovpn_profile::inline::resolve_path(&args.config, &mut read_file)
         .with_context(|| format!("reading {}", args.config.display()))?;
     for f in &resolved.report.findings {
         let line = f.line.map(|l| format!("line {l}: ")).unwrap_or_default();
@@ -87,7 +102,6 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
     };
 
     let mut net = NetOptions::default();
-    net.session.journal_path = args.journal.clone();
     if args.no_dns {
         net.session.dns.backend = netcfg::DnsBackendChoice::Disabled;
     }
@@ -106,7 +120,24 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         Ok(_) => {}
         Err(e) => warn!("network recovery from {}: {e}", args.journal.display()),
     }
-    net.kill_switch = kill_switch(&args, profile.redirect_gateway.is_some())?;
+    let launcher = Launcher::real(net, Journals::Fixed(args.journal.clone()));
+    if let Some(leftover) = leftover_kill_switch(&args, profile.redirect_gateway.is_some())? {
+        launcher.adopt_kill_switch(SESSION, leftover);
+    }
+    let spec = Arc::new(SessionSpec {
+        id: SESSION,
+        profile: Arc::new(profile),
+        credentials,
+        static_response: None,
+        options: ConnectOptions {
+            kill_switch: if args.no_kill_switch {
+                KillSwitchMode::Off
+            } else {
+                KillSwitchMode::Default
+            },
+            allow_lan: false,
+        },
+    });
 
     // One thread: the tunnel is one driver task that batches its I/O; worker threads
     // only added wake-ups, context switches and memory (see README, Performance).
@@ -115,177 +146,170 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async move {
-        let ks = net.kill_switch.clone();
-        let res = connect_loop(profile, credentials, net).await;
-        // Deliberate disconnect or giving up: traffic flows again (a crash keeps it blocked).
-        if let Some(ks) = ks {
-            match ks.remove().await {
-                Ok(()) => info!("kill switch removed"),
-                Err(e) => error!("{e}"),
+        #[cfg(unix)]
+        let mut signals = crate::stop::Signals::new().context("installing signal handlers")?;
+        #[cfg(windows)]
+        let mut signals = crate::stop::CtrlC::new();
+        let (stop_tx, stop_rx) = watch::channel(None);
+        tokio::spawn(async move {
+            signals.stopped().await;
+            let _ = stop_tx.send(Some(0));
+            // Keep the sender: a dropped one would read as a stop too, which it is.
+            std::future::pending::<()>().await;
+        });
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let printer = tokio::spawn(async move {
+            let mut up = false;
+            while let Some(ev) = rx.recv().await {
+                print_event(ev, &mut up);
             }
+        });
+        let control = Control {
+            stop: stop_rx,
+            answers: None,
+            reconnect: None,
+        };
+        let policy = Policy {
+            give_up_unless_connected: true,
+        };
+        // The supervisor lifts the kill switch when the session ends on purpose or gives up
+        // (a crash keeps it blocked).
+        let reason = supervisor::run(spec, Arc::new(launcher), tx, control, policy).await;
+        let _ = printer.await;
+        match reason {
+            DisconnectReason::Requested { .. } | DisconnectReason::HelperShutdown => {
+                info!("disconnected; network configuration restored");
+                Ok(())
+            }
+            DisconnectReason::AuthFailed { message } => {
+                bail!("AUTH_FAILED: the server refused the credentials ({message})")
+            }
+            other => bail!("{other}"),
         }
-        res
     })
 }
 
-/// The kill switch for this run, after deciding about one a crashed run left: it stays on
-/// (and is replaced by the first apply) only when this run protects the same way.
-fn kill_switch(args: &ConnectArgs, profile_redirects: bool) -> anyhow::Result<Option<KillSwitch>> {
+/// The files the profile names, read for `ovpn_profile::inline` (at most `limit` bytes of
+/// a regular file; FIFOs and devices are refused before opening, so a name in the
+/// profile cannot make us block).
+fn read_file(path: &Path, limit: usize) -> Result<Vec<u8>, ReadFailure> {
+    let meta = std::fs::metadata(path).map_err(ReadFailure::Io)?;
+    if !meta.is_file() {
+        return Err(ReadFailure::NotAFile);
+    }
+    let f = std::fs::File::open(path).map_err(ReadFailure::Io)?;
+    let mut buf = Vec::new();
+    let cap = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    f.take(cap).read_to_end(&mut buf).map_err(ReadFailure::Io)?;
+    if buf.len() > limit {
+        let size = usize::try_from(meta.len())
+            .unwrap_or(usize::MAX)
+            .max(buf.len());
+        return Err(ReadFailure::TooBig { size, head: buf });
+    }
+    Ok(buf)
+}
+
+/// A kill switch a crashed run left: it stays on (and is replaced by the first apply)
+/// only when this run protects the same way; otherwise it goes now.
+fn leftover_kill_switch(
+    args: &ConnectArgs,
+    profile_redirects: bool,
+) -> anyhow::Result<Option<netcfg::Firewall>> {
     let opts = netcfg::FirewallOptions {
         journal_path: killswitch::journal_for(&args.journal),
         ..netcfg::FirewallOptions::default()
     };
-    let mut leftover = netcfg::Firewall::recover(&opts).with_context(|| {
+    let leftover = netcfg::Firewall::recover(&opts).with_context(|| {
         format!(
             "recovering the kill switch from {}",
             opts.journal_path.display()
         )
     })?;
-    if let Some(fw) = leftover.as_mut() {
-        if args.no_kill_switch || !profile_redirects {
+    match leftover {
+        Some(mut fw) if args.no_kill_switch || !profile_redirects => {
             fw.remove()
                 .context("removing the kill switch a previous run left")?;
             warn!("removed the kill switch left by a previous run");
-            leftover = None;
-        } else {
+            Ok(None)
+        }
+        Some(fw) => {
             warn!("kept the kill switch left by a previous run on while connecting");
+            Ok(Some(fw))
         }
-    }
-    if args.no_kill_switch {
-        return Ok(None);
-    }
-    Ok(Some(KillSwitch::new(&args.journal, false, leftover)))
-}
-
-async fn connect_loop(
-    profile: ovpn_profile::Profile,
-    credentials: Option<Credentials>,
-    net: NetOptions,
-) -> anyhow::Result<()> {
-    let stop = CancellationToken::new();
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let mut int = signal(SignalKind::interrupt()).context("SIGINT handler")?;
-        let mut term = signal(SignalKind::terminate()).context("SIGTERM handler")?;
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = int.recv() => info!("SIGINT received, disconnecting"),
-                _ = term.recv() => info!("SIGTERM received, disconnecting"),
-            }
-            stop.cancel();
-        });
-    }
-    let mut auth_token = None;
-    let mut backoff = Duration::from_secs(1);
-    let mut ever_connected = false;
-    loop {
-        let spec = tunnel::TunnelSpec {
-            profile: profile.clone(),
-            credentials: credentials.clone(),
-            auth_token: auth_token.clone(),
-            remote_index: None,
-            net: net.clone(),
-            gui_version: Some(format!("OxiVPN_{}", env!("CARGO_PKG_VERSION"))),
-            challenge_response: None,
-        };
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let printer = tokio::spawn(async move {
-            while let Some(ev) = rx.recv().await {
-                print_event(ev);
-            }
-        });
-        let out = tunnel::run(spec, tx, stop.clone()).await;
-        let _ = printer.await;
-        auth_token = out.auth_token.clone();
-        ever_connected |= out.was_connected;
-        match out.end {
-            TunnelEnd::Stopped => {
-                info!("disconnected; network configuration restored");
-                return Ok(());
-            }
-            TunnelEnd::AuthFailed(m) => {
-                bail!("AUTH_FAILED: the server refused the credentials ({m})")
-            }
-            TunnelEnd::Fatal(m) => bail!("{m}"),
-            // Never connected: a wrong profile or an unreachable server; say so and stop.
-            TunnelEnd::Retry { reason, .. } if !ever_connected => {
-                bail!("could not connect: {reason}")
-            }
-            // Once connected, keep trying (like openvpn): giving up would remove the kill
-            // switch, so anyone who blocks the server for a minute would get plain traffic.
-            TunnelEnd::Retry { reason, .. } => {
-                if out.was_connected {
-                    backoff = Duration::from_secs(1);
-                }
-                let what = if out.was_connected {
-                    "connection lost"
-                } else {
-                    "reconnect failed"
-                };
-                warn!("{what}: {reason}; reconnecting in {} s", backoff.as_secs());
-                tokio::select! {
-                    () = tokio::time::sleep(backoff) => {}
-                    () = stop.cancelled() => return Ok(()),
-                }
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-            }
-        }
+        None => Ok(None),
     }
 }
 
-fn print_event(ev: TunnelEvent) {
+/// The terminal printer: what the service publishes to clients, as log lines. `up`:
+/// the tunnel got up since the last reconnect (a drop then reads "connection lost").
+fn print_event(ev: SessionEvent, up: &mut bool) {
     match ev {
-        TunnelEvent::Stage(s) => match s {
-            TunnelStage::Resolving { host } => info!("resolving {host}"),
-            TunnelStage::Connecting { remote, tcp } => {
-                info!("connecting to {}", remote_text(&remote, tcp))
-            }
-            TunnelStage::Tls => info!("TLS handshake"),
-            TunnelStage::Authenticating => info!("authenticating"),
-            TunnelStage::Configuring => info!("getting the configuration"),
-            TunnelStage::Connected {
+        SessionEvent::Stage(s) => match s {
+            Stage::Connecting { remote } => info!("connecting to {remote}"),
+            Stage::Tls => info!("TLS handshake"),
+            Stage::Authenticating => info!("authenticating"),
+            Stage::Configuring => info!("getting the configuration"),
+            Stage::Connected {
                 tunnel_ipv4,
                 tunnel_ipv6,
                 interface,
             } => {
-                let v4 = tunnel_ipv4
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "-".into());
-                let v6 = tunnel_ipv6
-                    .map(|a| a.to_string())
-                    .unwrap_or_else(|| "-".into());
-                info!("tunnel up on {interface} (IPv4 {v4}, IPv6 {v6})");
+                let show =
+                    |a: Option<std::net::IpAddr>| a.map_or_else(|| "-".into(), |a| a.to_string());
+                let iface = interface.as_ref().map_or("?", |i| i.as_str());
+                info!(
+                    "tunnel up on {iface} (IPv4 {}, IPv6 {})",
+                    show(tunnel_ipv4),
+                    show(tunnel_ipv6)
+                );
                 info!("Initialization Sequence Completed");
+                *up = true;
             }
+            Stage::Reconnecting {
+                reason, delay_ms, ..
+            } => {
+                let what = if std::mem::take(up) {
+                    "connection lost"
+                } else {
+                    "reconnect failed"
+                };
+                warn!("{what}: {reason}; reconnecting in {} s", delay_ms / 1000)
+            }
+            Stage::Disconnected { reason } => info!("session ended: {reason}"),
+            Stage::Starting | Stage::Resolving => {}
         },
-        TunnelEvent::Log(level, msg) => match level {
-            Level::ERROR => error!("{msg}"),
-            Level::WARN => warn!("{msg}"),
-            Level::INFO => info!("{msg}"),
-            _ => tracing::debug!("{msg}"),
+        SessionEvent::Log(level, msg) => match level {
+            LogLevel::Error => error!("{msg}"),
+            LogLevel::Warn => warn!("{msg}"),
+            LogLevel::Info => info!("{msg}"),
+            LogLevel::Debug => tracing::debug!("{msg}"),
         },
-        TunnelEvent::Stats(s) => {
+        SessionEvent::Stats(s) => {
             tracing::trace!(bytes_in = s.bytes_in, bytes_out = s.bytes_out, "statistics")
         }
-        TunnelEvent::AuthToken(_) => tracing::debug!("the server issued a session token"),
-        TunnelEvent::Challenge(c) => {
-            warn!("the server asks for a challenge response ({c:?}); `connect` cannot answer it")
+        SessionEvent::Challenge(c) => {
+            warn!("the server asks: {} (`connect` cannot answer it)", c.prompt)
         }
-        TunnelEvent::Negotiated(d) => info!(
-            "data channel {} over {}, control channel {}",
-            d.cipher.as_deref().unwrap_or("?"),
-            remote_text(&d.remote, d.tcp),
-            d.tls.as_deref().unwrap_or("?")
+        SessionEvent::Connection(c) => info!(
+            "data channel {} over {} {}:{}, control channel {}",
+            c.cipher.as_ref().map_or("?", |x| x.as_str()),
+            match c.transport {
+                ipc::Transport::Tcp => "tcp",
+                ipc::Transport::Udp => "udp",
+            },
+            c.server_addr,
+            c.server_port,
+            c.tls.as_ref().map_or("?", |x| x.as_str())
         ),
-        TunnelEvent::Plan(_) => {}
+        SessionEvent::Routes(..) => {}
     }
 }
 
 /// User name and password: `--auth-file`, else the profile's inline block, else the terminal.
 fn credentials(
     args: &ConnectArgs,
-    from_profile: Option<&profile_store::Credentials>,
+    from_profile: Option<&ovpn_profile::inline::Credentials>,
 ) -> anyhow::Result<Credentials> {
     if let Some(f) = &args.auth_file {
         let text = std::fs::read_to_string(f)

@@ -1,12 +1,12 @@
 //! `oxivpn-helper`: the privileged side of OxiVPN.
 
-// Unix sockets, peer credentials and signals: the Windows service is issue 9's; until
-// then other OSes get a binary that only says so (the installers still build).
-#[cfg(unix)]
+// One tunnel engine (`tunnel`) and one IPC service (`service`) for every OS; the Unix
+// socket and the Windows named pipe (`winservice`) are the service's front doors, the
+// foreground `connect` is one more session of the same engine.
+#[cfg(any(unix, windows))]
 mod connect;
-#[cfg(unix)]
 mod service;
-#[cfg(unix)]
+mod stop;
 mod tunnel;
 mod winservice;
 
@@ -24,9 +24,9 @@ enum Command {
     /// Serve the app and oxivpnctl on a Unix socket, in the foreground (the systemd
     /// unit runs this).
     #[cfg(unix)]
-    Service(service::ServiceArgs),
+    Service(service::unix::ServiceArgs),
     /// Connect with a profile in the foreground, like `openvpn --config` (root).
-    #[cfg(unix)]
+    #[cfg(any(unix, windows))]
     Connect(connect::ConnectArgs),
     /// Serve the app and oxivpnctl on a named pipe as the Windows service (the SCM runs
     /// this; from a console it runs in the foreground until Ctrl+C).
@@ -72,8 +72,8 @@ fn main() -> anyhow::Result<()> {
     }
     match args.command {
         #[cfg(unix)]
-        Command::Service(a) => service::run(a),
-        #[cfg(unix)]
+        Command::Service(a) => service::unix::run(a),
+        #[cfg(any(unix, windows))]
         Command::Connect(a) => connect::run(a),
         #[cfg(windows)]
         Command::Service(a) => winservice::run(a),

@@ -6,6 +6,7 @@
 //!
 //! The helper service runs in the client namespace; the test is the app: it sends the
 //! profile over IPC, answers the challenge event, and waits for `connected`.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;

@@ -6,6 +6,7 @@
 //! auth script sleeps a little so `authenticating` lasts long enough to be hit; the
 //! other stages may have moved on by the time SIGKILL lands, which the printed table
 //! shows (stage seen last, and whether the network had been changed at the kill).
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod lab_support;

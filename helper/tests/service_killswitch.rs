@@ -3,6 +3,7 @@
 //! unguarded, and with the kill switch on nothing but the server endpoint leaves the
 //! physical interface outside the tunnel. (Default = on for redirect-gateway is covered
 //! by service_tunnel.rs; kept across reconnects by service_reconnect.rs.)
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;

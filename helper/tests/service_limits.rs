@@ -2,6 +2,7 @@
 //! protocol version, a client that stalls mid-frame, many idle connections, a
 //! thousand quick connections and a thousand connect requests. After each, the
 //! helper must still be running and serving a well-behaved client.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;

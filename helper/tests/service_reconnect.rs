@@ -5,6 +5,7 @@
 //!   answers again.
 //!
 //! Times are measured and printed (`--nocapture`); the bounds are hang guards.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod lab_support;

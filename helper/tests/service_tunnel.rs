@@ -3,6 +3,7 @@
 //! session goes to `connected`; a ping crosses the tunnel; `disconnect` puts the
 //! namespace's routes, rules, links and resolv.conf back exactly as they were.
 //! (kill -9 of the service and the repair at the next start: service_crash_stages.rs.)
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod lab_support;

@@ -91,12 +91,26 @@ impl Client {
     /// Connects to the helper's Unix socket and does the hello.
     #[cfg(unix)]
     pub async fn connect(path: &Path, client_name: &str) -> Result<Self, ClientError> {
-        let stream = tokio::net::UnixStream::connect(path)
-            .await
-            .map_err(|source| ClientError::Connect {
-                path: path.display().to_string(),
-                source,
-            })?;
+        // EAGAIN: the helper's backlog is full for a moment (a flood by another client);
+        // a blocking connect would wait for room, so retry briefly.
+        let deadline = std::time::Instant::now() + Duration::from_secs(2);
+        let stream = loop {
+            match tokio::net::UnixStream::connect(path).await {
+                Ok(s) => break s,
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        && std::time::Instant::now() < deadline =>
+                {
+                    tokio::time::sleep(Duration::from_millis(5)).await;
+                }
+                Err(source) => {
+                    return Err(ClientError::Connect {
+                        path: path.display().to_string(),
+                        source,
+                    })
+                }
+            }
+        };
         Self::handshake(stream, client_name).await
     }
 

@@ -36,6 +36,10 @@ pub enum IpcError {
     LimitReached { what: ShortText, limit: u32 },
     #[error("session {session} is not waiting for a challenge response")]
     NoChallengePending { session: SessionId },
+    /// Another session's kill switch is on: it blocks every other server, so no second
+    /// session can connect until that one is disconnected (by its owner or root).
+    #[error("the kill switch of session {session} is on and blocks every other VPN server: disconnect session {session} first (its owner or root can)")]
+    KillSwitchHeld { session: SessionId },
     #[error("not supported by this helper: {what}")]
     Unsupported { what: ShortText },
     #[error("tunnel failed: {message}")]

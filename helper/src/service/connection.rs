@@ -9,15 +9,13 @@ use ipc::{
     ClientFrame, EventBody, IpcError, Request, Response, ServerFrame, ServerHello, SessionId,
     ShortText, Subscription,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::UnixStream;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::sync::{broadcast, mpsc};
 use tokio::task::JoinHandle;
 
 use super::peer::Peer;
 use super::sessions::Published;
-use super::Ctx;
+use super::{ConnGuard, Ctx, Gate};
 
 /// The whole hello must arrive within this.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
@@ -26,45 +24,72 @@ pub const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
 /// A client that does not take our bytes for this long is dropped.
 pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 const OUT_QUEUE: usize = 256;
+/// How long an over-limit client may take to send the hello we read before refusing.
+const REFUSAL_HELLO_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn serve(stream: UnixStream, ctx: Arc<Ctx>) {
-    let peer = match stream.peer_cred() {
-        Ok(c) => Peer {
-            uid: c.uid(),
-            gid: c.gid(),
-            pid: c.pid(),
-        },
+/// Serves one client on any byte stream. `early_guard`: its per-uid slot when the
+/// platform knew the uid before the hello (Unix); otherwise the limit applies once the
+/// gate said who it is.
+pub async fn serve<S, G>(mut stream: S, early_guard: Option<ConnGuard>, gate: &G, ctx: Arc<Ctx>)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    G: Gate<Stream = S>,
+{
+    let peer = match hello(&mut stream, gate).await {
+        Ok(p) => p,
         Err(e) => {
-            tracing::warn!(error = %e, "no peer credentials; closing");
+            tracing::debug!(error = %e, "connection closed");
             return;
         }
     };
     let span = tracing::info_span!("client", uid = peer.uid, pid = peer.pid);
-    let _guard = match ctx.conn_limits.enter(peer.uid) {
-        Ok(g) => g,
-        Err(limit) => {
-            tracing::warn!(parent: &span, uid = peer.uid, limit, "too many connections from this uid");
-            let (mut rd, mut wr) = stream.into_split();
-            // Take the hello first: closing with unread input resets the connection,
-            // and the client would never read why.
-            let _ = tokio::time::timeout(
-                HELLO_TIMEOUT,
-                frame::read_message::<_, ClientFrame>(&mut rd),
-            )
-            .await;
-            let refuse = ServerFrame::Refused(IpcError::limit("connections per user", limit));
-            let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
-                let _ = frame::write_message(&mut wr, &refuse).await;
-                let _ = wr.shutdown().await;
-            })
-            .await;
-            return;
-        }
+    // Without an early uid (Windows: known only from the token), the limit applies now.
+    let _guard = match early_guard {
+        Some(g) => g,
+        None => match ctx.conn_limits.enter(peer.uid, peer.privileged) {
+            Ok(g) => g,
+            Err(limit) => {
+                tracing::warn!(parent: &span, uid = peer.uid, limit, "too many connections from this uid");
+                let refuse = ServerFrame::Refused(IpcError::limit("connections per user", limit));
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+                    let _ = frame::write_message(&mut stream, &refuse).await;
+                    let _ = stream.shutdown().await;
+                })
+                .await;
+                return;
+            }
+        },
     };
-    let (rd, wr) = stream.into_split();
+    let hello = ServerFrame::Hello(ServerHello {
+        protocol: ipc::PROTOCOL_VERSION,
+        helper_version: ShortText::sanitized(env!("CARGO_PKG_VERSION")),
+        peer_uid: peer.uid,
+    });
+    match tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut stream, &hello)).await {
+        Ok(Ok(())) => {}
+        _ => return,
+    }
+    let (rd, wr) = tokio::io::split(stream);
     if let Err(e) = run(rd, wr, peer, &ctx).await {
         tracing::debug!(parent: &span, error = %e, "connection closed");
     }
+}
+
+/// Over its per-uid limit: say so and close.
+pub async fn refuse_over_limit<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, limit: u32) {
+    // Take the hello first: closing with unread input resets the connection, and the
+    // client would never read why. A well-behaved client sends it at once.
+    let _ = tokio::time::timeout(
+        REFUSAL_HELLO_TIMEOUT,
+        frame::read_message::<_, ClientFrame>(&mut stream),
+    )
+    .await;
+    let refuse = ServerFrame::Refused(IpcError::limit("connections per user", limit));
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, async {
+        let _ = frame::write_message(&mut stream, &refuse).await;
+        let _ = stream.shutdown().await;
+    })
+    .await;
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -79,59 +104,56 @@ enum ConnError {
     WriterGone,
 }
 
-async fn run(
-    mut rd: OwnedReadHalf,
-    mut wr: OwnedWriteHalf,
-    peer: Peer,
-    ctx: &Arc<Ctx>,
-) -> Result<(), ConnError> {
+/// The hello, the version check and the platform's gate; a refusal is sent here.
+async fn hello<S, G>(stream: &mut S, gate: &G) -> Result<Peer, ConnError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send,
+    G: Gate<Stream = S>,
+{
     let hello = tokio::time::timeout(
         HELLO_TIMEOUT,
-        frame::read_message::<_, ClientFrame>(&mut rd),
+        frame::read_message::<_, ClientFrame>(&mut *stream),
     )
     .await
     .map_err(|_| ConnError::Timeout("hello"));
-    let refusal = match hello {
+    let verdict = match hello {
         Ok(Ok(Some(ClientFrame::Hello(h)))) if h.protocol != ipc::PROTOCOL_VERSION => {
-            Some(IpcError::VersionMismatch {
+            Err(IpcError::VersionMismatch {
                 helper: ipc::PROTOCOL_VERSION,
                 client: h.protocol,
             })
         }
         Ok(Ok(Some(ClientFrame::Hello(h)))) => {
-            tracing::debug!(uid = peer.uid, client = %h.client, "hello");
-            let auth = ctx.authorizer.clone();
-            match tokio::task::spawn_blocking(move || auth.check(&peer)).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(e) => Some(IpcError::internal(e)),
-            }
+            tracing::debug!(client = %h.client, "hello");
+            gate.admit(stream).await
         }
         Ok(Ok(Some(ClientFrame::Request { .. }))) => {
-            Some(IpcError::invalid(".", "the first frame must be a hello"))
+            Err(IpcError::invalid(".", "the first frame must be a hello"))
         }
-        Ok(Ok(None)) => return Ok(()),
-        Ok(Err(e)) => Some(e.to_ipc()),
+        Ok(Ok(None)) => return Err(ConnError::Frame(ipc::FrameError::Truncated)),
+        Ok(Err(e)) => Err(e.to_ipc()),
         Err(e) => return Err(e),
     };
-    if let Some(err) = refusal {
-        tracing::warn!(uid = peer.uid, pid = peer.pid, error = %err, "client refused");
-        let _ = tokio::time::timeout(
-            WRITE_TIMEOUT,
-            frame::write_message(&mut wr, &ServerFrame::Refused(err.clone())),
-        )
-        .await;
-        return Err(ConnError::Refused(err));
+    match verdict {
+        Ok(peer) => Ok(peer),
+        Err(err) => {
+            tracing::warn!(error = %err, "client refused");
+            let _ = tokio::time::timeout(
+                WRITE_TIMEOUT,
+                frame::write_message(stream, &ServerFrame::Refused(err.clone())),
+            )
+            .await;
+            Err(ConnError::Refused(err))
+        }
     }
-    let hello = ServerFrame::Hello(ServerHello {
-        protocol: ipc::PROTOCOL_VERSION,
-        helper_version: ShortText::sanitized(env!("CARGO_PKG_VERSION")),
-        peer_uid: peer.uid,
-    });
-    tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &hello))
-        .await
-        .map_err(|_| ConnError::Timeout("write"))??;
+}
 
+async fn run<S: AsyncRead + AsyncWrite + Send + 'static>(
+    mut rd: ReadHalf<S>,
+    wr: WriteHalf<S>,
+    peer: Peer,
+    ctx: &Arc<Ctx>,
+) -> Result<(), ConnError> {
     let (out_tx, out_rx) = mpsc::channel::<ServerFrame>(OUT_QUEUE);
     let writer = tokio::spawn(write_loop(wr, out_rx));
     let mut forwarder: Option<JoinHandle<()>> = None;
@@ -145,7 +167,7 @@ async fn run(
     result
 }
 
-async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ServerFrame>) {
+async fn write_loop<W: AsyncWrite + Unpin>(mut wr: W, mut rx: mpsc::Receiver<ServerFrame>) {
     while let Some(f) = rx.recv().await {
         match tokio::time::timeout(WRITE_TIMEOUT, frame::write_message(&mut wr, &f)).await {
             Ok(Ok(())) => {}
@@ -163,7 +185,7 @@ async fn write_loop(mut wr: OwnedWriteHalf, mut rx: mpsc::Receiver<ServerFrame>)
 
 /// The next request: idle waits are unbounded (subscribers sit quietly), but a
 /// started frame must complete in time.
-async fn read_request(rd: &mut OwnedReadHalf) -> Result<Option<ClientFrame>, ConnError> {
+async fn read_request<R: AsyncRead + Unpin>(rd: &mut R) -> Result<Option<ClientFrame>, ConnError> {
     let first = match rd.read_u8().await {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
@@ -185,8 +207,8 @@ async fn read_request(rd: &mut OwnedReadHalf) -> Result<Option<ClientFrame>, Con
     Ok(Some(frame::decode(&payload)?))
 }
 
-async fn request_loop(
-    rd: &mut OwnedReadHalf,
+async fn request_loop<R: AsyncRead + Unpin>(
+    rd: &mut R,
     out: &mpsc::Sender<ServerFrame>,
     peer: Peer,
     ctx: &Arc<Ctx>,
@@ -340,12 +362,12 @@ mod tests {
     fn subscribers_see_only_what_they_may() {
         let alice = Peer {
             uid: 1000,
-            gid: 1000,
+            privileged: false,
             pid: None,
         };
         let root = Peer {
             uid: 0,
-            gid: 0,
+            privileged: true,
             pid: None,
         };
         let log = EventBody::Log(ipc::LogLine {

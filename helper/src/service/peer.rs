@@ -1,24 +1,33 @@
-//! Who is on the other end of the socket, and may they use the helper.
+//! Who is on the other end of a connection, and may they use the helper.
 //!
-//! The socket's mode (root:GROUP 0660) is the first wall; this check is the second,
-//! done on every connection from the kernel's peer credentials (SO_PEERCRED), so a
-//! socket file with wrong permissions still does not let strangers in. Group
+//! [`Peer`] is what the rest of the service knows about a client, the same on every OS:
+//! the uid that owns its sessions (on Windows the user SID's RID, see
+//! `winservice::pipe_acl::peer_uid`) and whether it is privileged (root; SYSTEM or an
+//! elevated administrator). How a platform finds out is its [`super::Gate`].
+//!
+//! Unix: the socket's mode (root:GROUP 0660) is the first wall; [`Authorizer`] is the
+//! second, done on every connection from the kernel's peer credentials (SO_PEERCRED), so
+//! a socket file with wrong permissions still does not let strangers in. Group
 //! membership is read at connection time: adding a user to the group takes effect
 //! without restarting the helper.
 
+#[cfg(unix)]
 use ipc::{IpcError, ShortText};
+#[cfg(unix)]
 use nix::unistd::{Gid, Group, Uid, User};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Peer {
+    /// Owner key of the client's sessions; 0 for privileged clients.
     pub uid: u32,
-    pub gid: u32,
-    pub pid: Option<i32>,
+    /// Root (Unix), SYSTEM or an elevated administrator (Windows).
+    pub privileged: bool,
+    pub pid: Option<u32>,
 }
 
 impl Peer {
     pub fn is_root(&self) -> bool {
-        self.uid == 0
+        self.privileged
     }
 
     /// Names, stats and logs of a session owned by `owner`.
@@ -32,12 +41,34 @@ impl Peer {
     }
 }
 
+/// What the kernel says about a Unix socket peer.
+#[cfg(unix)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnixCred {
+    pub uid: u32,
+    pub gid: u32,
+    pub pid: Option<i32>,
+}
+
+#[cfg(unix)]
+impl UnixCred {
+    pub fn peer(&self) -> Peer {
+        Peer {
+            uid: self.uid,
+            privileged: self.uid == 0,
+            pid: self.pid.and_then(|p| u32::try_from(p).ok()),
+        }
+    }
+}
+
+#[cfg(unix)]
 #[derive(Debug, Clone)]
 pub struct Authorizer {
     group_name: String,
     gid: u32,
 }
 
+#[cfg(unix)]
 impl Authorizer {
     pub fn new(group_name: &str) -> anyhow::Result<Self> {
         let group = Group::from_name(group_name)
@@ -59,8 +90,8 @@ impl Authorizer {
     }
 
     /// Blocking (user/group database); call from `spawn_blocking`.
-    pub fn check(&self, peer: &Peer) -> Result<(), IpcError> {
-        if peer.is_root() || peer.gid == self.gid || self.member(peer.uid) {
+    pub fn check(&self, peer: &UnixCred) -> Result<(), IpcError> {
+        if peer.uid == 0 || peer.gid == self.gid || self.member(peer.uid) {
             return Ok(());
         }
         Err(IpcError::NotAuthorized {
@@ -93,7 +124,7 @@ fn in_group(user: &User, gid: Gid) -> bool {
         .unwrap_or(false)
 }
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(all(unix, not(target_os = "linux")))]
 fn in_group(user: &User, gid: Gid) -> bool {
     Group::from_gid(gid)
         .ok()
@@ -110,12 +141,12 @@ mod tests {
     fn visibility_rules() {
         let alice = Peer {
             uid: 1000,
-            gid: 1000,
+            privileged: false,
             pid: None,
         };
         let root = Peer {
             uid: 0,
-            gid: 0,
+            privileged: true,
             pid: None,
         };
         assert!(alice.may_see(1000));
@@ -124,33 +155,26 @@ mod tests {
         assert!(root.may_control(1001));
     }
 
+    #[cfg(unix)]
     #[test]
     fn root_group_authorizes_root_and_gid0_only() {
         let a = Authorizer::new("root").unwrap();
-        assert!(a
-            .check(&Peer {
-                uid: 0,
-                gid: 0,
-                pid: None
-            })
-            .is_ok());
-        assert!(a
-            .check(&Peer {
-                uid: 4242,
-                gid: 0,
-                pid: None
-            })
-            .is_ok());
+        let cred = |uid, gid| UnixCred {
+            uid,
+            gid,
+            pid: None,
+        };
+        assert!(a.check(&cred(0, 0)).is_ok());
+        assert!(a.check(&cred(4242, 0)).is_ok());
         assert!(matches!(
-            a.check(&Peer {
-                uid: 4242,
-                gid: 4242,
-                pid: None
-            }),
+            a.check(&cred(4242, 4242)),
             Err(IpcError::NotAuthorized { uid: 4242, .. })
         ));
+        assert!(cred(0, 5).peer().privileged);
+        assert!(!cred(4242, 0).peer().privileged);
     }
 
+    #[cfg(unix)]
     #[test]
     fn missing_group_is_a_clear_error() {
         let e = Authorizer::new("no-such-group-oxivpn-x").unwrap_err();

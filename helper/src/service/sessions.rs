@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use ipc::{
     ConnectRequest, ConnectionInfo, DisconnectReason, Event, EventBody, HelperStatus, IpcError,
@@ -18,12 +18,12 @@ use tracing::Instrument;
 use super::peer::Peer;
 use super::profile_guard;
 use super::route_check::{self, TunnelIface};
-use super::tunnel_port::{AttemptEnd, AttemptSpec, TunnelLauncher, TunnelUpdate};
+use crate::tunnel::launcher::Attempts;
+use crate::tunnel::supervisor::{self, Control, Policy};
+use crate::tunnel::{SessionEvent, SessionSpec};
 
 pub const MAX_SESSIONS_PER_UID: usize = 4;
 pub const MAX_SESSIONS: usize = 32;
-const BACKOFF_START: Duration = Duration::from_secs(1);
-const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
 /// An event on its way to subscribers, with the owner for the visibility check.
 #[derive(Debug, Clone)]
@@ -45,6 +45,9 @@ struct Entry {
     started_unix_ms: u64,
     stats: Stats,
     stop: watch::Sender<Option<u32>>,
+    /// Windows power events (Linux notices sleep through the network watch).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    reconnect: watch::Sender<Option<String>>,
     challenge_tx: mpsc::Sender<Secret>,
     challenge_pending: bool,
     connection: Option<ConnectionInfo>,
@@ -109,20 +112,17 @@ pub struct Sessions {
     map: Mutex<BTreeMap<SessionId, Entry>>,
     events: broadcast::Sender<Arc<Published>>,
     history: Mutex<(u64, std::collections::VecDeque<Arc<Published>>)>,
-    launcher: Arc<dyn TunnelLauncher>,
+    launcher: Arc<dyn Attempts>,
     next_id: AtomicU64,
     started: std::time::Instant,
 }
 
 pub fn now_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
+    crate::tunnel::unix_ms()
 }
 
 impl Sessions {
-    pub fn new(launcher: Arc<dyn TunnelLauncher>) -> Arc<Self> {
+    pub fn new(launcher: Arc<dyn Attempts>) -> Arc<Self> {
         let (events, _) = broadcast::channel(1024);
         Arc::new(Self {
             map: Mutex::new(BTreeMap::new()),
@@ -140,10 +140,12 @@ impl Sessions {
             .map_err(|_| IpcError::internal("session table poisoned"))
     }
 
+    /// The sessions `viewer` may see: a member its own, root all (docs/security.md).
     pub fn list(&self, viewer: &Peer) -> Result<Vec<SessionInfo>, IpcError> {
         Ok(self
             .lock()?
             .iter()
+            .filter(|(_, e)| viewer.may_see(e.owner_uid))
             .map(|(id, e)| e.info(*id, viewer))
             .collect())
     }
@@ -169,7 +171,7 @@ impl Sessions {
         peer: &Peer,
         req: ConnectRequest,
     ) -> Result<SessionInfo, IpcError> {
-        let (guarded, _profile) = profile_guard::check_all(req.profile_text.as_str())?;
+        let (guarded, profile) = profile_guard::check_all(req.profile_text.as_str())?;
         if guarded.needs_user_pass
             && (req.credentials.username.is_none() || req.credentials.password.is_none())
         {
@@ -178,8 +180,15 @@ impl Sessions {
                 "the profile uses auth-user-pass: a username and password are required",
             ));
         }
+        // The kill switch blocks every server but its own session's: say so now, naming
+        // that session, rather than fail the new one at its first attempt.
+        if let Some(owner) = self.launcher.kill_switch_owner() {
+            tracing::info!(uid = peer.uid, holder = %owner, "connect refused: kill switch held");
+            return Err(IpcError::KillSwitchHeld { session: owner });
+        }
         let id = SessionId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (stop_tx, stop_rx) = watch::channel(None);
+        let (reconnect_tx, reconnect_rx) = watch::channel(None);
         let (challenge_tx, challenge_rx) = mpsc::channel(4);
         let info = {
             let mut map = self.lock()?;
@@ -203,6 +212,7 @@ impl Sessions {
                 started_unix_ms: now_ms(),
                 stats: Stats::default(),
                 stop: stop_tx,
+                reconnect: reconnect_tx,
                 challenge_tx,
                 challenge_pending: false,
                 connection: None,
@@ -214,31 +224,44 @@ impl Sessions {
             info
         };
         tracing::info!(session = %id, uid = peer.uid, profile = %req.profile_name, "session starting");
-        let spec = AttemptSpec {
-            session: id,
-            owner_uid: peer.uid,
-            profile_text: Arc::from(String::from(req.profile_text)),
-            credentials: Arc::new(req.credentials),
-            remote_index: 0,
-            auth_token: None,
-            attempt: 0,
+        let creds = &req.credentials;
+        let spec = Arc::new(SessionSpec {
+            id,
+            profile: Arc::new(profile),
+            credentials: match (&creds.username, &creds.password) {
+                (Some(u), Some(p)) => Some(ovpn_core::config::Credentials {
+                    username: u.as_str().to_owned(),
+                    password: p.expose().to_owned(),
+                }),
+                _ => None,
+            },
+            static_response: creds
+                .challenge_response
+                .as_ref()
+                .map(|r| r.expose().to_owned()),
             options: req.options,
-        };
+        });
         let me = self.clone();
-        let remotes = guarded.remotes.len().max(1);
         let span = tracing::info_span!("session", id = %id, uid = peer.uid);
         tokio::spawn(
             async move {
-                let reason = me
-                    .supervise(
-                        spec,
-                        remotes,
-                        stop_rx,
-                        Arc::new(tokio::sync::Mutex::new(challenge_rx)),
-                    )
-                    .await;
-                me.launcher.session_ended(id).await;
-                me.finish(id, reason);
+                let (tx, mut rx) = mpsc::unbounded_channel();
+                let control = Control {
+                    stop: stop_rx,
+                    answers: Some(challenge_rx),
+                    reconnect: Some(reconnect_rx),
+                };
+                let policy = Policy {
+                    give_up_unless_connected: false,
+                };
+                let session = supervisor::run(spec, me.launcher.clone(), tx, control, policy);
+                let pump = async {
+                    while let Some(ev) = rx.recv().await {
+                        me.apply(id, ev);
+                    }
+                };
+                let (reason, ()) = tokio::join!(session, pump);
+                me.finish(id, &reason);
             }
             .instrument(span),
         );
@@ -323,6 +346,17 @@ impl Sessions {
             .map_err(IpcError::internal)?
     }
 
+    /// Every session reconnects now (the machine woke up: its socket is dead and the
+    /// network may differ from the one its routes were planned against).
+    #[cfg_attr(not(windows), allow(dead_code))]
+    pub fn reconnect_all(&self, reason: &str) {
+        if let Ok(map) = self.lock() {
+            for e in map.values() {
+                e.reconnect.send_replace(Some(reason.to_owned()));
+            }
+        }
+    }
+
     /// Stops every session (helper shutdown) and waits, bounded, for them to end.
     pub async fn stop_all(&self, timeout: Duration) {
         if let Ok(map) = self.lock() {
@@ -377,35 +411,35 @@ impl Sessions {
         }
     }
 
-    fn apply(&self, id: SessionId, update: TunnelUpdate) {
+    fn apply(&self, id: SessionId, update: SessionEvent) {
         let owner = {
             let Ok(mut map) = self.lock() else { return };
             let Some(e) = map.get_mut(&id) else { return };
             match &update {
-                TunnelUpdate::Stage(s) => e.stage = s.clone(),
-                TunnelUpdate::Stats(s) => e.stats = *s,
-                TunnelUpdate::Challenge(_) => e.challenge_pending = true,
-                TunnelUpdate::Connection(c) => e.connection = Some(c.clone()),
-                TunnelUpdate::Routes(r, n) => {
+                SessionEvent::Stage(s) => e.stage = s.clone(),
+                SessionEvent::Stats(s) => e.stats = *s,
+                SessionEvent::Challenge(_) => e.challenge_pending = true,
+                SessionEvent::Connection(c) => e.connection = Some(c.clone()),
+                SessionEvent::Routes(r, n) => {
                     e.routes = r.clone();
                     e.route_notes = n.clone();
                 }
-                TunnelUpdate::Log(..) | TunnelUpdate::AuthToken(_) => {}
+                SessionEvent::Log(..) => {}
             }
             e.owner_uid
         };
         let body = match update {
-            TunnelUpdate::Stage(s) => {
+            SessionEvent::Stage(s) => {
                 tracing::info!(stage = s.name(), "stage");
                 EventBody::Stage(s)
             }
-            TunnelUpdate::Stats(s) => EventBody::Stats(s),
-            TunnelUpdate::Log(level, msg) => EventBody::Log(LogLine {
+            SessionEvent::Stats(s) => EventBody::Stats(s),
+            SessionEvent::Log(level, msg) => EventBody::Log(LogLine {
                 level,
                 message: LogText::sanitized(&msg),
             }),
-            TunnelUpdate::Challenge(c) => EventBody::Challenge(c),
-            TunnelUpdate::Connection(c) => {
+            SessionEvent::Challenge(c) => EventBody::Challenge(c),
+            SessionEvent::Connection(c) => {
                 tracing::info!(
                     server = %c.server_addr,
                     cipher = c.cipher.as_ref().map(|c| c.as_str()),
@@ -415,116 +449,16 @@ impl Sessions {
                 );
                 return;
             }
-            TunnelUpdate::AuthToken(_) | TunnelUpdate::Routes(..) => return,
+            SessionEvent::Routes(..) => return,
         };
         self.publish(owner, id, body);
     }
 
-    fn set_stage(&self, id: SessionId, stage: Stage) {
-        self.apply(id, TunnelUpdate::Stage(stage));
-    }
-
-    fn finish(&self, id: SessionId, reason: DisconnectReason) {
+    /// The session's supervisor returned (its `Disconnected` stage is already out).
+    fn finish(&self, id: SessionId, reason: &DisconnectReason) {
         tracing::info!(reason = %reason, "session ended");
-        self.set_stage(id, Stage::Disconnected { reason });
         if let Ok(mut map) = self.lock() {
             map.remove(&id);
-        }
-    }
-
-    /// Runs attempts until one ends for good: the reconnect policy lives here.
-    async fn supervise(
-        self: &Arc<Self>,
-        mut spec: AttemptSpec,
-        remotes: usize,
-        mut stop: watch::Receiver<Option<u32>>,
-        challenges: super::tunnel_port::ChallengeAnswers,
-    ) -> DisconnectReason {
-        let mut backoff = BACKOFF_START;
-        loop {
-            let (tx, mut rx) = mpsc::channel(256);
-            let attempt = self
-                .launcher
-                .run(spec.clone(), tx, stop.clone(), challenges.clone());
-            let pump = async {
-                let mut token = None;
-                let mut connected = false;
-                while let Some(u) = rx.recv().await {
-                    match &u {
-                        TunnelUpdate::AuthToken(t) => token = Some(t.clone()),
-                        TunnelUpdate::Stage(Stage::Connected { .. }) => connected = true,
-                        _ => {}
-                    }
-                    self.apply(spec.session, u);
-                }
-                (token, connected)
-            };
-            let (end, (token, connected)) = tokio::join!(attempt, pump);
-            if token.is_some() {
-                spec.auth_token = token;
-            }
-            if connected {
-                backoff = BACKOFF_START;
-            }
-            if let Some(uid) = *stop.borrow() {
-                return DisconnectReason::Requested { by_uid: uid };
-            }
-            let mut now = false;
-            let reason = match end {
-                AttemptEnd::Stopped => {
-                    return DisconnectReason::Requested {
-                        by_uid: stop.borrow().unwrap_or(0),
-                    }
-                }
-                AttemptEnd::AuthFailed(m) => {
-                    if spec.auth_token.take().is_some() {
-                        // An expired token: retry once with the real password.
-                        "auth-token refused, retrying with the password".to_owned()
-                    } else {
-                        return DisconnectReason::AuthFailed {
-                            message: ShortText::sanitized(&m),
-                        };
-                    }
-                }
-                AttemptEnd::Fatal(m) => {
-                    return DisconnectReason::Failed {
-                        error: IpcError::tunnel(m),
-                    }
-                }
-                AttemptEnd::Retry {
-                    reason,
-                    next_remote,
-                } => {
-                    if next_remote {
-                        spec.remote_index = (spec.remote_index + 1) % remotes;
-                    }
-                    reason
-                }
-                AttemptEnd::RetryNow(reason) => {
-                    now = true;
-                    reason
-                }
-            };
-            spec.attempt = spec.attempt.saturating_add(1);
-            let delay = if now { Duration::ZERO } else { backoff };
-            if !now {
-                backoff = (backoff * 2).min(BACKOFF_MAX);
-            }
-            self.set_stage(
-                spec.session,
-                Stage::Reconnecting {
-                    reason: ShortText::sanitized(&reason),
-                    attempt: spec.attempt,
-                    delay_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
-                },
-            );
-            tokio::select! {
-                _ = tokio::time::sleep(delay) => {}
-                by = stop.wait_for(|s| s.is_some()) => {
-                    let by_uid = by.ok().and_then(|b| *b).unwrap_or(0);
-                    return DisconnectReason::Requested { by_uid };
-                }
-            }
         }
     }
 }
@@ -533,58 +467,68 @@ impl Sessions {
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
-    use crate::service::tunnel_port::{
-        AttemptFuture, ChallengeAnswers, StopSignal, TunnelLauncher,
-    };
+    use crate::tunnel::launcher::BoxFuture;
+    use crate::tunnel::{AttemptSpec, Events, TunnelEnd, TunnelOutcome};
     use std::collections::VecDeque;
+    use tokio_util::sync::CancellationToken;
 
     const FP: &str = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
 
-    /// Ends attempts as scripted; with the script used up, waits to be stopped.
+    /// Ends attempts as scripted; with the script used up, waits to be stopped. The
+    /// first attempt gets an auth-token from the "server".
     #[derive(Default)]
     struct Script {
-        ends: Mutex<VecDeque<AttemptEnd>>,
+        ends: Mutex<VecDeque<TunnelEnd>>,
         seen: Mutex<Vec<(usize, Option<String>, u32)>>,
     }
 
-    impl TunnelLauncher for Arc<Script> {
+    struct Scripted(Arc<Script>);
+
+    impl Attempts for Scripted {
         fn wired(&self) -> bool {
-            true
+            false
         }
-        fn run(
+        fn attempt(
             &self,
             spec: AttemptSpec,
-            updates: mpsc::Sender<TunnelUpdate>,
-            mut stop: StopSignal,
-            _c: ChallengeAnswers,
-        ) -> AttemptFuture {
-            let me = self.clone();
+            _events: Events,
+            stop: CancellationToken,
+        ) -> BoxFuture<TunnelOutcome> {
+            let me = self.0.clone();
             Box::pin(async move {
                 me.seen.lock().unwrap().push((
                     spec.remote_index,
-                    spec.auth_token.as_ref().map(|t| t.expose().to_owned()),
+                    spec.auth_token.clone(),
                     spec.attempt,
                 ));
-                if spec.attempt == 0 {
-                    let tok = Secret::try_from("tok").unwrap();
-                    updates.send(TunnelUpdate::AuthToken(tok)).await.unwrap();
-                }
+                let token = if spec.attempt == 0 {
+                    Some("tok".to_owned())
+                } else {
+                    spec.auth_token.clone()
+                };
                 let next = me.ends.lock().unwrap().pop_front();
                 match next {
-                    Some(end) => end,
+                    Some(end) => TunnelOutcome::new(end, token),
                     None => {
-                        let _ = stop.wait_for(|s| s.is_some()).await;
-                        AttemptEnd::Stopped
+                        stop.cancelled().await;
+                        TunnelOutcome::new(TunnelEnd::Stopped, token)
                     }
                 }
             })
         }
+        fn session_ended(&self, _session: SessionId) -> BoxFuture<()> {
+            Box::pin(async {})
+        }
+    }
+
+    fn sessions(script: &Arc<Script>) -> Arc<Sessions> {
+        Sessions::new(Arc::new(Scripted(script.clone())))
     }
 
     fn peer(uid: u32) -> Peer {
         Peer {
             uid,
-            gid: uid,
+            privileged: uid == 0,
             pid: None,
         }
     }
@@ -611,17 +555,17 @@ mod tests {
     async fn reconnects_with_backoff_failover_and_token_reuse() {
         let script = Arc::new(Script::default());
         script.ends.lock().unwrap().extend([
-            AttemptEnd::Retry {
+            TunnelEnd::Retry {
                 reason: "ping-restart".into(),
                 next_remote: true,
             },
-            AttemptEnd::Retry {
+            TunnelEnd::Retry {
                 reason: "server RESTART".into(),
                 next_remote: false,
             },
-            AttemptEnd::AuthFailed("token expired".into()),
+            TunnelEnd::AuthFailed("token expired".into()),
         ]);
-        let sessions = Sessions::new(Arc::new(script.clone()));
+        let sessions = sessions(&script);
         let (mut rx, _) = sessions.subscribe_with_history();
         let info = sessions.connect(&peer(1000), request()).unwrap();
         // Backoff 1 s, 2 s, 4 s (virtual time).
@@ -662,8 +606,8 @@ mod tests {
             .ends
             .lock()
             .unwrap()
-            .extend([AttemptEnd::RetryNow("the network changed".into())]);
-        let sessions = Sessions::new(Arc::new(script.clone()));
+            .extend([TunnelEnd::RetryNow("the network changed".into())]);
+        let sessions = sessions(&script);
         let (mut rx, _) = sessions.subscribe_with_history();
         sessions.connect(&peer(1000), request()).unwrap();
         settle().await;
@@ -691,8 +635,8 @@ mod tests {
             .ends
             .lock()
             .unwrap()
-            .extend([AttemptEnd::Fatal("no TUN".into())]);
-        let sessions = Sessions::new(Arc::new(script.clone()));
+            .extend([TunnelEnd::Fatal("no TUN".into())]);
+        let sessions = sessions(&script);
         let (mut rx, _) = sessions.subscribe_with_history();
         let info = sessions.connect(&peer(1000), request()).unwrap();
         settle().await;
@@ -718,7 +662,7 @@ mod tests {
     #[tokio::test]
     async fn per_user_session_limit() {
         let script = Arc::new(Script::default());
-        let sessions = Sessions::new(Arc::new(script));
+        let sessions = sessions(&script);
         for _ in 0..MAX_SESSIONS_PER_UID {
             sessions.connect(&peer(1000), request()).unwrap();
         }

@@ -1,336 +1,276 @@
-//! The IPC service's seam ([`TunnelLauncher`]) implemented with the real tunnel.
+//! The one launcher: starts every attempt of every session (the real tunnel, or the
+//! stand-in of [`super::stub`]) and owns what outlives an attempt: where each session
+//! journals its network changes, and the kill switch.
+//!
+//! Kill switch (the same for the service and `connect`, on every OS): on by default when
+//! the profile or the server redirects all traffic; `on` guards split tunnels too, `off`
+//! never. It stays on across reconnects (no gap), is removed when the session ends on
+//! purpose (disconnect, auth failure, giving up, helper shutdown), and a crash leaves it
+//! on until the next start decides. There is one per helper (nftables table
+//! `inet oxivpn`, one WFP sublayer, one pf anchor): a second guarded session would block
+//! the first one's server, so one session holds it at a time.
 
-use std::net::IpAddr;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Mutex;
 
-use ipc::{ChallengeRequest, ConnectionInfo, LogLevel, Secret, ShortText, Stage, Stats, Transport};
-use tokio::sync::mpsc;
+use ipc::{KillSwitchMode, SessionId};
 use tokio_util::sync::CancellationToken;
-use tracing::Level;
 
-use super::{
-    remote_text, run, NetOptions, TunnelEnd, TunnelEvent, TunnelOutcome, TunnelSpec, TunnelStage,
-};
-use crate::service::netwatch::NetWatch;
-use crate::service::tunnel_port::{
-    AttemptEnd, AttemptFuture, AttemptSpec, ChallengeAnswers, StopSignal, TunnelLauncher,
-    TunnelUpdate,
-};
-use ovpn_core::config::ChallengeResponse;
-use ovpn_core::session::Challenge;
+use super::attempt::{self, AttemptInput};
+use super::killswitch::{self, KillSwitch};
+use super::stub::{self, StubMode};
+use super::{AttemptSpec, Events, NetOptions, TunnelEnd, TunnelOutcome};
 
-/// Brings real tunnels up for the service.
-#[derive(Debug, Clone, Default)]
-pub struct EngineLauncher {
-    pub net: NetOptions,
-}
+pub type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 
-impl TunnelLauncher for EngineLauncher {
-    fn wired(&self) -> bool {
-        true
-    }
-
-    fn run(
+/// What the supervisor needs from a launcher. [`Launcher`] is the only implementation
+/// outside tests (which script attempt ends with it).
+pub trait Attempts: Send + Sync + 'static {
+    /// Whether attempts bring real tunnels up (`status` reports it).
+    fn wired(&self) -> bool;
+    /// One attempt; every change it made is undone when the future resolves.
+    fn attempt(
         &self,
         spec: AttemptSpec,
-        updates: mpsc::Sender<TunnelUpdate>,
-        mut stop: StopSignal,
-        challenges: ChallengeAnswers,
-    ) -> AttemptFuture {
-        let net = self.net.clone();
-        Box::pin(async move {
-            // The service's guard already checked the text; parse it ourselves anyway.
-            let profile = match ovpn_profile::check_untrusted(spec.profile_text.as_bytes()) {
-                Ok(p) => p,
-                Err(e) => return AttemptEnd::Fatal(e.to_string()),
-            };
-            let credentials = match (&spec.credentials.username, &spec.credentials.password) {
-                (Some(u), Some(p)) => Some(ovpn_core::config::Credentials {
-                    username: u.as_str().to_owned(),
-                    password: p.expose().to_owned(),
-                }),
+        events: Events,
+        stop: CancellationToken,
+    ) -> BoxFuture<TunnelOutcome>;
+    /// The session ended for good: release what outlives its attempts (the kill switch).
+    fn session_ended(&self, session: SessionId) -> BoxFuture<()>;
+    /// The session holding the helper's one kill switch, if any.
+    fn kill_switch_owner(&self) -> Option<SessionId> {
+        None
+    }
+}
+
+/// Where sessions journal their network changes.
+#[derive(Debug, Clone)]
+pub enum Journals {
+    /// `journal-<session>.json` in the helper's state dir (the service: sessions never
+    /// share, and clobber, each other's record); the kill switch's journal is
+    /// `killswitch.firewall.json` there.
+    PerSession(PathBuf),
+    /// One journal (`oxivpn-helper connect --journal`), the kill switch's next to it.
+    Fixed(PathBuf),
+}
+
+impl Journals {
+    fn network(&self, session: SessionId) -> PathBuf {
+        match self {
+            Self::PerSession(dir) => dir.join(format!("journal-{}.json", session.0)),
+            Self::Fixed(p) => p.clone(),
+        }
+    }
+
+    /// What [`killswitch::journal_for`] derives the firewall journal from.
+    pub fn kill_switch_base(&self) -> PathBuf {
+        match self {
+            Self::PerSession(dir) => dir.join("killswitch"),
+            Self::Fixed(p) => p.clone(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Real,
+    Stub(StubMode),
+}
+
+pub struct Launcher {
+    backend: Backend,
+    net: NetOptions,
+    journals: Journals,
+    /// The session holding the kill switch; the stand-in holds it without a firewall.
+    kill_switch: Mutex<Option<(SessionId, Option<KillSwitch>)>>,
+}
+
+impl Launcher {
+    /// Real tunnels; `net` holds the discovery and DNS options every attempt shares.
+    pub fn real(net: NetOptions, journals: Journals) -> Self {
+        Self {
+            backend: Backend::Real,
+            net,
+            journals,
+            kill_switch: Mutex::new(None),
+        }
+    }
+
+    /// The stand-in (`--stub-tunnel`): nothing on the machine changes.
+    pub fn stub(mode: StubMode, journals: Journals) -> Self {
+        Self {
+            backend: Backend::Stub(mode),
+            net: NetOptions::default(),
+            journals,
+            kill_switch: Mutex::new(None),
+        }
+    }
+
+    /// Hands a kill switch a crashed run left (still on) to `session`, which keeps it on
+    /// until its first apply replaces the rules (`connect` after a crash).
+    pub fn adopt_kill_switch(&self, session: SessionId, leftover: netcfg::Firewall) {
+        let ks = KillSwitch::new(&self.journals.kill_switch_base(), false, Some(leftover));
+        *self.kill_switch.lock().unwrap_or_else(|p| p.into_inner()) = Some((session, Some(ks)));
+    }
+
+    /// At service start, before anyone can connect: undoes what sessions of a previous
+    /// run left (crash, kill -9), and removes a kill switch it left on. Its session died
+    /// with the crashed process (credentials are never stored), so nothing would
+    /// reconnect it; keeping it would cut the machine off until someone notices.
+    pub fn recover_at_start(&self) {
+        if let Journals::PerSession(dir) = &self.journals {
+            recover_network(dir);
+        }
+        if self.backend != Backend::Real {
+            return;
+        }
+        let opts = netcfg::FirewallOptions {
+            journal_path: killswitch::journal_for(&self.journals.kill_switch_base()),
+            ..netcfg::FirewallOptions::default()
+        };
+        match netcfg::Firewall::recover(&opts) {
+            Ok(Some(mut fw)) => match fw.remove() {
+                Ok(()) => tracing::warn!(
+                    "removed the kill switch a previous helper run left on (its session died with it)"
+                ),
+                Err(e) => tracing::error!(error = %e, "kill switch left by a previous run"),
+            },
+            Ok(None) => {}
+            // Fails only if the firewall cannot be reached: connecting would fail too.
+            Err(e) => tracing::error!(error = %e, "kill switch recovery failed"),
+        }
+    }
+
+    /// The session's kill switch (created at its first attempt), or why it cannot have one.
+    fn kill_switch_for(&self, spec: &AttemptSpec) -> Result<Option<KillSwitch>, String> {
+        let session = spec.session.id;
+        let options = spec.session.options;
+        let mut slot = self.kill_switch.lock().unwrap_or_else(|p| p.into_inner());
+        match slot.as_ref() {
+            Some((owner, ks)) if *owner == session => return Ok(ks.clone()),
+            Some((owner, _)) => {
+                return Err(ipc::IpcError::KillSwitchHeld { session: *owner }.to_string())
+            }
+            None => {}
+        }
+        let ks = match self.backend {
+            _ if options.kill_switch == KillSwitchMode::Off => return Ok(None),
+            Backend::Real => Some(KillSwitch::new(
+                &self.journals.kill_switch_base(),
+                options.allow_lan,
+                None,
+            )),
+            // The stand-in changes nothing but keeps the rule of one holder, for the
+            // sessions that would surely be guarded (it never hears a pushed redirect).
+            Backend::Stub(_) => {
+                let redirects = spec.session.profile.redirect_gateway.is_some();
+                if options.kill_switch == KillSwitchMode::Default && !redirects {
+                    return Ok(None);
+                }
+                None
+            }
+        };
+        *slot = Some((session, ks.clone()));
+        Ok(ks)
+    }
+
+    /// The session whose kill switch is on (or about to be), if any.
+    pub fn kill_switch_owner(&self) -> Option<SessionId> {
+        self.kill_switch
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(s, _)| *s)
+    }
+}
+
+impl Attempts for Launcher {
+    fn wired(&self) -> bool {
+        self.backend == Backend::Real
+    }
+
+    fn attempt(
+        &self,
+        spec: AttemptSpec,
+        events: Events,
+        stop: CancellationToken,
+    ) -> BoxFuture<TunnelOutcome> {
+        let held = self.kill_switch_for(&spec);
+        if let (Backend::Stub(mode), Ok(_)) = (self.backend, &held) {
+            return Box::pin(async move { stub::run(mode, &spec, events, stop).await });
+        }
+        let mut net = self.net.clone();
+        net.session.journal_path = self.journals.network(spec.session.id);
+        match held {
+            Ok(ks) => {
+                net.kill_switch = ks;
+                net.kill_switch_always = spec.session.options.kill_switch == KillSwitchMode::On;
+            }
+            Err(e) => {
+                let token = spec.auth_token.clone();
+                return Box::pin(async move { TunnelOutcome::new(TunnelEnd::Fatal(e), token) });
+            }
+        }
+        Box::pin(async move { attempt::run(AttemptInput { spec: &spec, net }, events, stop).await })
+    }
+
+    fn kill_switch_owner(&self) -> Option<SessionId> {
+        Launcher::kill_switch_owner(self)
+    }
+
+    fn session_ended(&self, session: SessionId) -> BoxFuture<()> {
+        let taken = {
+            let mut slot = self.kill_switch.lock().unwrap_or_else(|p| p.into_inner());
+            match slot.as_ref() {
+                Some((owner, _)) if *owner == session => slot.take().and_then(|(_, ks)| ks),
                 _ => None,
-            };
-            let mut ts = TunnelSpec {
-                profile,
-                credentials,
-                auth_token: spec.auth_token.as_ref().map(|s| s.expose().to_owned()),
-                remote_index: Some(spec.remote_index),
-                net,
-                gui_version: Some(format!("OxiVPN_{}", env!("CARGO_PKG_VERSION"))),
-                challenge_response: None,
-            };
-            // A static-challenge answer typed with the password (app, oxivpnctl).
-            if ts.profile.static_challenge.is_some() {
-                ts.challenge_response = spec.credentials.challenge_response.as_ref().map(|r| {
-                    ChallengeResponse::Static {
-                        response: r.expose().to_owned(),
-                    }
-                });
             }
-            let token = CancellationToken::new();
-            let watcher = {
-                let token = token.clone();
-                let mut stop = stop.clone();
-                tokio::spawn(async move {
-                    loop {
-                        if stop.borrow_and_update().is_some() {
-                            token.cancel();
-                            return;
-                        }
-                        if stop.changed().await.is_err() {
-                            return;
-                        }
-                    }
-                })
-            };
-            let mut since_ms = 0u64;
-            let mut asked = 0u32;
-            let mut net_changed: Option<String> = None;
-            let outcome = loop {
-                let (tx, mut rx) = mpsc::unbounded_channel();
-                let fut = run(ts.clone(), tx, token.clone());
-                tokio::pin!(fut);
-                let mut challenge = None;
-                let mut watch: Option<NetWatch> = None;
-                let outcome = loop {
-                    tokio::select! {
-                        Some(ev) = rx.recv() => match ev {
-                            TunnelEvent::Challenge(c) => challenge = Some(c),
-                            ev => {
-                                let up = matches!(ev, TunnelEvent::Stage(TunnelStage::Connected { .. }));
-                                if up && watch.is_none() {
-                                    // From the configured state on: our own routes are part of the
-                                    // baseline, taken before anyone hears that the tunnel is up.
-                                    watch = Some(NetWatch::start());
-                                }
-                                forward(ev, &updates, &mut since_ms).await;
-                            }
-                        },
-                        reason = changed(&mut watch), if watch.is_some() && net_changed.is_none() => {
-                            let _ = updates.send(TunnelUpdate::Log(LogLevel::Warn, format!("{reason}: reconnecting now"))).await;
-                            net_changed = Some(reason);
-                            token.cancel();
-                        }
-                        out = &mut fut => break out,
-                    }
-                };
-                drop(watch);
-                while let Ok(ev) = rx.try_recv() {
-                    match ev {
-                        TunnelEvent::Challenge(c) => challenge = Some(c),
-                        ev => forward(ev, &updates, &mut since_ms).await,
-                    }
+        };
+        Box::pin(async move {
+            if let Some(ks) = taken {
+                match ks.remove().await {
+                    Ok(()) => tracing::info!(session = %session, "kill switch removed"),
+                    Err(e) => tracing::error!(session = %session, error = %e, "kill switch"),
                 }
-                let Some(challenge) = challenge else {
-                    break outcome;
-                };
-                if outcome.end == TunnelEnd::Stopped || asked >= MAX_CHALLENGES {
-                    break outcome;
-                }
-                asked += 1;
-                if let Some(t) = &outcome.auth_token {
-                    ts.auth_token = Some(t.clone());
-                }
-                match ask(&challenge, &updates, &challenges, &mut stop).await {
-                    Asked::Answer(response) => {
-                        ts.challenge_response = Some(response_for(&challenge, response));
-                        let _ = updates
-                            .send(TunnelUpdate::Log(
-                                LogLevel::Info,
-                                "challenge answered; authenticating again".into(),
-                            ))
-                            .await;
-                    }
-                    Asked::Stopped => {
-                        break TunnelOutcome {
-                            end: TunnelEnd::Stopped,
-                            ..outcome
-                        }
-                    }
-                    Asked::TimedOut => {
-                        break TunnelOutcome {
-                            end: TunnelEnd::AuthFailed(format!(
-                                "the challenge was not answered within {} s",
-                                CHALLENGE_TIMEOUT.as_secs()
-                            )),
-                            ..outcome
-                        }
-                    }
-                    Asked::Unsupported(what) => {
-                        break TunnelOutcome {
-                            end: TunnelEnd::Fatal(what),
-                            ..outcome
-                        }
-                    }
-                }
-            };
-            watcher.abort();
-            if let Some(reason) = net_changed {
-                if stop.borrow().is_none() {
-                    return AttemptEnd::RetryNow(reason);
-                }
-            }
-            match outcome.end {
-                TunnelEnd::Stopped => AttemptEnd::Stopped,
-                TunnelEnd::AuthFailed(m) => AttemptEnd::AuthFailed(m),
-                TunnelEnd::Retry {
-                    reason,
-                    next_remote,
-                } => AttemptEnd::Retry {
-                    reason,
-                    next_remote,
-                },
-                TunnelEnd::Fatal(m) => AttemptEnd::Fatal(m),
             }
         })
     }
 }
 
-async fn forward(ev: TunnelEvent, updates: &mpsc::Sender<TunnelUpdate>, since_ms: &mut u64) {
-    let u = match ev {
-        TunnelEvent::Stage(s) => TunnelUpdate::Stage(match s {
-            TunnelStage::Resolving { .. } => Stage::Resolving,
-            TunnelStage::Connecting { remote, tcp } => Stage::Connecting {
-                remote: ShortText::sanitized(&remote_text(&remote, tcp)),
-            },
-            TunnelStage::Tls => Stage::Tls,
-            TunnelStage::Authenticating => Stage::Authenticating,
-            TunnelStage::Configuring => Stage::Configuring,
-            TunnelStage::Connected {
-                tunnel_ipv4,
-                tunnel_ipv6,
-                interface,
-            } => {
-                *since_ms = unix_ms();
-                Stage::Connected {
-                    tunnel_ipv4: tunnel_ipv4.map(IpAddr::V4),
-                    tunnel_ipv6: tunnel_ipv6.map(IpAddr::V6),
-                    interface: Some(ShortText::sanitized(&interface)),
-                }
+/// Undoes what the journals `journal*.json` in `state_dir` record. With no journal, one
+/// pass still sweeps routes carrying our protocol number.
+fn recover_network(state_dir: &Path) {
+    let journals: Vec<PathBuf> = std::fs::read_dir(state_dir)
+        .map(|d| {
+            d.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| {
+                    p.file_name()
+                        .and_then(|n| n.to_str())
+                        .is_some_and(|n| n.starts_with("journal") && n.ends_with(".json"))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let targets = if journals.is_empty() {
+        vec![state_dir.join("journal.json")]
+    } else {
+        journals
+    };
+    for j in targets {
+        match netcfg::recover(&j) {
+            Ok(r) if r.undone + r.swept > 0 => tracing::warn!(
+                journal = %j.display(),
+                undone = r.undone,
+                swept = r.swept,
+                "repaired network changes left by a previous run"
+            ),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(journal = %j.display(), error = %e, "network recovery incomplete")
             }
-        }),
-        TunnelEvent::Log(level, msg) => TunnelUpdate::Log(log_level(level), msg),
-        TunnelEvent::Stats(s) => TunnelUpdate::Stats(Stats {
-            bytes_in: s.bytes_in,
-            bytes_out: s.bytes_out,
-            packets_in: s.packets_in,
-            packets_out: s.packets_out,
-            since_unix_ms: *since_ms,
-        }),
-        TunnelEvent::AuthToken(t) => match Secret::try_from(t) {
-            Ok(s) => TunnelUpdate::AuthToken(s),
-            Err(_) => return,
-        },
-        // Answered by the attempt loop; a CR_TEXT challenge on a live session is not.
-        TunnelEvent::Challenge(_) => TunnelUpdate::Log(
-            LogLevel::Warn,
-            "the server asks for a challenge response this helper cannot answer here".into(),
-        ),
-        TunnelEvent::Negotiated(d) => TunnelUpdate::Connection(ConnectionInfo {
-            server_addr: d.remote.ip(),
-            server_port: d.remote.port(),
-            transport: if d.tcp {
-                Transport::Tcp
-            } else {
-                Transport::Udp
-            },
-            remote: ShortText::sanitized(&d.remote_host),
-            cipher: d.cipher.as_deref().map(ShortText::sanitized),
-            tls: d.tls.as_deref().map(ShortText::sanitized),
-            key_derivation: d.key_derivation.as_deref().map(ShortText::sanitized),
-            kill_switch: d.kill_switch,
-            interface: Some(ShortText::sanitized(&d.interface)),
-        }),
-        TunnelEvent::Plan(p) => {
-            let (routes, notes) = crate::service::route_plan::entries(&p);
-            TunnelUpdate::Routes(routes, notes)
         }
-    };
-    let _ = updates.send(u).await;
-}
-
-async fn changed(watch: &mut Option<NetWatch>) -> String {
-    match watch.as_mut() {
-        Some(w) => w.changed().await,
-        None => std::future::pending().await,
     }
-}
-
-/// How long the user has to answer a challenge before the session gives up.
-const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(300);
-/// Challenges answered per attempt (a server asking over and over is refused).
-const MAX_CHALLENGES: u32 = 4;
-
-enum Asked {
-    Answer(Secret),
-    Stopped,
-    TimedOut,
-    Unsupported(String),
-}
-
-/// Shows the challenge to the session's clients and waits for the answer.
-async fn ask(
-    challenge: &Challenge,
-    updates: &mpsc::Sender<TunnelUpdate>,
-    answers: &ChallengeAnswers,
-    stop: &mut StopSignal,
-) -> Asked {
-    let (prompt, echo) = match challenge {
-        Challenge::Static { text, echo } => (text.clone(), *echo),
-        Challenge::Dynamic { text, echo, .. } => (text.clone(), *echo),
-        other => {
-            return Asked::Unsupported(format!(
-                "the server asks for a challenge this helper cannot answer: {other:?}"
-            ))
-        }
-    };
-    let mut rx = answers.lock().await;
-    // An answer left over from an earlier prompt is stale.
-    while rx.try_recv().is_ok() {}
-    let _ = updates
-        .send(TunnelUpdate::Challenge(ChallengeRequest {
-            prompt: ShortText::sanitized(&prompt),
-            echo,
-        }))
-        .await;
-    tokio::select! {
-        a = rx.recv() => match a {
-            Some(a) => Asked::Answer(a),
-            None => Asked::Stopped,
-        },
-        _ = stop.wait_for(|s| s.is_some()) => Asked::Stopped,
-        () = tokio::time::sleep(CHALLENGE_TIMEOUT) => Asked::TimedOut,
-    }
-}
-
-fn response_for(challenge: &Challenge, answer: Secret) -> ChallengeResponse {
-    match challenge {
-        Challenge::Dynamic {
-            state_id, username, ..
-        } => ChallengeResponse::Dynamic {
-            state_id: state_id.clone(),
-            username: username.clone(),
-            response: answer.expose().to_owned(),
-        },
-        _ => ChallengeResponse::Static {
-            response: answer.expose().to_owned(),
-        },
-    }
-}
-
-fn log_level(l: Level) -> LogLevel {
-    match l {
-        Level::ERROR => LogLevel::Error,
-        Level::WARN => LogLevel::Warn,
-        Level::INFO => LogLevel::Info,
-        _ => LogLevel::Debug,
-    }
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-        .unwrap_or(0)
 }

@@ -1,8 +1,11 @@
 //! The helper as a Windows service: registration (`install-service`), the SCM life cycle
-//! (`service`), and the named pipe with its ACL and per-connection identity check.
-//! The pure parts (registration values, SDDL, authorization, control mapping, request
-//! answers) build on every OS so their unit tests run in Linux CI; the glue to Windows
-//! APIs is `cfg(windows)` and only cross-compiled here.
+//! (`service`), and the named pipe with its ACL and per-connection identity check. The
+//! sessions themselves are the shared service and tunnel engine (`crate::service`,
+//! `crate::tunnel`): this module only supplies the pipe as its listener, the client's
+//! token as its gate, and the SCM as its stop signal.
+//! The pure parts (registration values, SDDL, authorization, control mapping) build on
+//! every OS so their unit tests run in Linux CI; the glue to Windows APIs is
+//! `cfg(windows)` and only cross-compiled here.
 
 // On other OSes only the unit tests use the pure parts.
 #![cfg_attr(not(windows), allow(dead_code))]
@@ -10,14 +13,9 @@
 pub mod config;
 pub mod control;
 pub mod pipe_acl;
-pub mod requests;
 
 #[cfg(windows)]
 mod pipe_server;
-// The Unix service's route check is plain netcfg (GetBestRoute2 on Windows): shared as is.
-#[cfg(windows)]
-#[path = "../service/route_check.rs"]
-mod route_check;
 #[cfg(windows)]
 mod runtime;
 #[cfg(windows)]
@@ -37,6 +35,18 @@ pub struct ServiceArgs {
     /// Where the helper keeps its undo journals (default %ProgramData%\OxiVPN\helper).
     #[arg(long)]
     pub state_dir: Option<PathBuf>,
+    /// Sessions use a stand-in tunnel that changes nothing on the machine (tests under
+    /// Wine, which has no wintun, WFP or DNS settings): `hold` stays in `connecting`,
+    /// `connect` reaches `connected`. Also read from OXIVPN_STUB_TUNNEL.
+    #[arg(
+        long,
+        hide = true,
+        value_enum,
+        num_args = 0..=1,
+        default_missing_value = "hold",
+        env = "OXIVPN_STUB_TUNNEL"
+    )]
+    pub stub_tunnel: Option<crate::tunnel::stub::StubMode>,
 }
 
 impl Default for ServiceArgs {
@@ -45,6 +55,7 @@ impl Default for ServiceArgs {
             pipe: config::PIPE_NAME.to_owned(),
             group: config::USERS_GROUP.to_owned(),
             state_dir: None,
+            stub_tunnel: None,
         }
     }
 }

@@ -2,15 +2,13 @@
 //! accept loop, and the clean stop.
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use ipc::frame;
-use ipc::{ClientFrame, IpcError, ServerFrame, ServerHello, ShortText, PROTOCOL_VERSION};
+use ipc::IpcError;
 use tokio::net::windows::named_pipe::NamedPipeServer;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::watch;
 use windows_service::service::{
     PowerEventParam, ServiceControl, ServiceControlAccept, ServiceExitCode, ServiceState,
     ServiceStatus, ServiceType,
@@ -19,12 +17,13 @@ use windows_service::service_control_handler::{self, ServiceControlHandlerResult
 use windows_service::{define_windows_service, service_dispatcher};
 
 use super::control::{self, Control, Reply, StopReason};
+use super::pipe_acl::{self, Role};
 use super::pipe_server::{self, PipeSecurity, Principals};
-use super::{config, pipe_acl, requests, ServiceArgs};
-
-const MAX_CONNECTIONS: usize = 256;
-const HELLO_TIMEOUT: Duration = Duration::from_secs(5);
-const FRAME_TIMEOUT: Duration = Duration::from_secs(10);
+use super::{config, ServiceArgs};
+use crate::service::{self, Ctx, Gate, Listener, Peer};
+use crate::stop::Flag;
+use crate::tunnel::launcher::{Attempts, Journals, Launcher};
+use crate::tunnel::NetOptions;
 
 static ARGS: OnceLock<ServiceArgs> = OnceLock::new();
 
@@ -45,7 +44,7 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
                 let _ = tokio::signal::ctrl_c().await;
                 let _ = tx.send(Some(StopReason::Requested));
             });
-            rt.block_on(serve(&args, rx))
+            rt.block_on(serve_with_ready(&args, rx, None, || {}))
         }
         Err(e) => Err(e).context("connecting to the service manager"),
     }
@@ -122,14 +121,17 @@ fn run_under_scm() -> anyhow::Result<()> {
         15,
     ))?;
     let rt = runtime()?;
-    rt.spawn(async move {
-        while power_rx.changed().await.is_ok() {
-            let r = *power_rx.borrow_and_update();
-            // No session runs in this build (see requests.rs), so there is nothing
-            // to tear down or reconnect; the log shows the event arrived.
-            tracing::info!(event = ?r, "power event");
-        }
-    });
+    let power = {
+        let (tx, rx) = watch::channel(None::<Reply>);
+        rt.spawn(async move {
+            while power_rx.changed().await.is_ok() {
+                let r = *power_rx.borrow_and_update();
+                tracing::info!(event = ?r, "power event");
+                let _ = tx.send(Some(r));
+            }
+        });
+        rx
+    };
     let accept = ServiceControlAccept::STOP
         | ServiceControlAccept::PRESHUTDOWN
         | ServiceControlAccept::POWER_EVENT;
@@ -147,7 +149,7 @@ fn run_under_scm() -> anyhow::Result<()> {
             ));
         }
     });
-    let result = rt.block_on(serve_with_ready(&args, stop_rx, || {
+    let result = rt.block_on(serve_with_ready(&args, stop_rx, Some(power), || {
         let _ = handle.set_service_status(status(ServiceState::Running, accept, 0, 0));
     }));
     if let Err(e) = &result {
@@ -164,188 +166,99 @@ fn run_under_scm() -> anyhow::Result<()> {
     result
 }
 
-async fn serve(
-    args: &ServiceArgs,
-    stop: watch::Receiver<Option<StopReason>>,
-) -> anyhow::Result<()> {
-    serve_with_ready(args, stop, || {}).await
+/// The pipe's instances: one waits for the next client while the others serve.
+struct Pipe {
+    name: String,
+    security: Arc<PipeSecurity>,
+    next: NamedPipeServer,
 }
 
-/// Recovers, listens, serves until told to stop, then undoes. `ready` runs once the
-/// pipe exists (the SCM is told Running only then, so clients started after the
-/// service never find no pipe).
+impl Listener for Pipe {
+    type Stream = NamedPipeServer;
+
+    async fn accept(&mut self) -> std::io::Result<(NamedPipeServer, Option<u32>)> {
+        self.next.connect().await?;
+        let fresh = self.security.create(&self.name, false)?;
+        Ok((std::mem::replace(&mut self.next, fresh), None))
+    }
+}
+
+/// The connected client's token: its user SID and group memberships.
+struct Token(Arc<Principals>);
+
+impl Gate for Token {
+    type Stream = NamedPipeServer;
+
+    async fn admit(&self, pipe: &NamedPipeServer) -> Result<Peer, IpcError> {
+        // Impersonation is thread-bound and needs data read first (the hello was).
+        let id = pipe_server::client_identity(pipe, &self.0)
+            .map_err(|e| IpcError::internal(format!("cannot read the client's identity: {e}")))?;
+        let role = pipe_acl::authorize(&id)?;
+        let uid = pipe_acl::peer_uid(&id);
+        tracing::info!(?role, uid, sid = %id.user_sid, pid = id.pid, "client accepted");
+        Ok(Peer {
+            uid,
+            privileged: role == Role::Privileged,
+            pid: Some(id.pid),
+        })
+    }
+}
+
+/// Recovers, listens, serves until told to stop, then stops the sessions (each undoes
+/// its routes and DNS and lifts its kill switch). `ready` runs once the pipe exists (the
+/// SCM is told Running only then, so clients started after the service never find no
+/// pipe).
 async fn serve_with_ready(
     args: &ServiceArgs,
-    mut stop: watch::Receiver<Option<StopReason>>,
+    stop: watch::Receiver<Option<StopReason>>,
+    power: Option<watch::Receiver<Option<Reply>>>,
     ready: impl FnOnce(),
 ) -> anyhow::Result<()> {
     let state_dir = args.state_dir();
     std::fs::create_dir_all(&state_dir)
         .with_context(|| format!("creating state directory {}", state_dir.display()))?;
-    undo_network(&state_dir, "start-up");
+    let journals = Journals::PerSession(state_dir.clone());
+    let launcher = Arc::new(match args.stub_tunnel {
+        Some(mode) => Launcher::stub(mode, journals),
+        None => Launcher::real(NetOptions::default(), journals),
+    });
+    launcher.recover_at_start();
     let principals = Arc::new(Principals::new(&args.group)?);
-    let security = PipeSecurity::new(principals.users_group())?;
-    let mut next = security
+    let security = Arc::new(PipeSecurity::new(principals.users_group())?);
+    let first = security
         .create(&args.pipe, true)
         .with_context(|| format!("creating {} (is another helper running?)", args.pipe))?;
-    tracing::info!(pipe = %args.pipe, group = %args.group, "helper listening");
-    ready();
-    let started = Instant::now();
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    let reason = loop {
-        tokio::select! {
-            r = next.connect() => {
-                if let Err(e) = r {
-                    tracing::warn!(error = %e, "pipe connect failed");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-                let conn = std::mem::replace(&mut next, security.create(&args.pipe, false)?);
-                let Ok(permit) = slots.clone().try_acquire_owned() else {
-                    tracing::warn!("too many connections; dropping one");
-                    continue;
-                };
-                let principals = principals.clone();
-                tokio::spawn(async move {
-                    serve_client(conn, principals, started).await;
-                    drop(permit);
-                });
-            }
-            _ = stop.changed() => break stop.borrow().unwrap_or(StopReason::Requested),
-        }
-    };
-    tracing::info!(?reason, "stopping");
-    undo_network(&state_dir, "stop");
-    Ok(())
-}
-
-/// Undoes whatever the journals in the state dir record (a crashed run at start-up, the
-/// sessions at stop).
-fn undo_network(state_dir: &Path, when: &str) {
-    let journals: Vec<PathBuf> = std::fs::read_dir(state_dir)
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .map(|e| e.path())
-                .filter(|p| {
-                    p.file_name()
-                        .and_then(|n| n.to_str())
-                        .is_some_and(|n| n.starts_with("journal") && n.ends_with(".json"))
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    for j in journals {
-        match netcfg::recover(&j) {
-            Ok(r) => {
-                tracing::info!(when, journal = %j.display(), undone = r.undone, "network undo")
-            }
-            Err(e) => {
-                tracing::error!(when, journal = %j.display(), error = %e, "network undo incomplete")
-            }
-        }
-    }
-    lift_kill_switch(state_dir, when);
-}
-
-/// The WFP kill switch a session (or a crashed run) left. This service runs no session
-/// that could reconnect (see requests.rs), so at start-up and at stop the filters go:
-/// keeping them would leave the machine offline with nothing to bring the tunnel back.
-fn lift_kill_switch(state_dir: &Path, when: &str) {
-    let opts = netcfg::FirewallOptions {
-        journal_path: state_dir.join("firewall.json"),
-        ..Default::default()
-    };
-    match netcfg::Firewall::recover(&opts) {
-        Ok(Some(mut fw)) => match fw.remove() {
-            Ok(()) => tracing::warn!(when, "kill switch left by a previous session lifted"),
-            Err(e) => tracing::error!(when, error = %e, "kill switch could not be lifted"),
-        },
-        Ok(None) => {}
-        Err(e) => tracing::error!(when, error = %e, "kill switch state unreadable"),
-    }
-}
-
-async fn serve_client(mut pipe: NamedPipeServer, who: Arc<Principals>, started: Instant) {
-    // Impersonation needs data from the client first: read its hello, then check it.
-    let hello = tokio::time::timeout(
-        HELLO_TIMEOUT,
-        frame::read_message::<_, ClientFrame>(&mut pipe),
-    )
-    .await;
-    let hello = match hello {
-        Ok(Ok(Some(ClientFrame::Hello(h)))) => h,
-        other => {
-            tracing::debug!(?other, "no hello; closing");
-            return;
-        }
-    };
-    let id = match pipe_server::client_identity(&pipe, &who) {
-        Ok(id) => id,
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the client's identity; closing");
-            return;
-        }
-    };
-    let span = tracing::info_span!("client", sid = %id.user_sid, pid = id.pid);
-    let _enter = span.enter();
-    let refuse = |e: IpcError| ServerFrame::Refused(e);
-    let verdict = if hello.protocol != PROTOCOL_VERSION {
-        Err(IpcError::VersionMismatch {
-            helper: PROTOCOL_VERSION,
-            client: hello.protocol,
-        })
-    } else {
-        pipe_acl::authorize(&id)
-    };
-    let role = match verdict {
-        Ok(r) => r,
-        Err(e) => {
-            tracing::warn!(error = %e, "client refused");
-            let _ = frame::write_message(&mut pipe, &refuse(e)).await;
-            return;
-        }
-    };
-    let uid = pipe_acl::peer_uid(&id);
     tracing::info!(
-        ?role,
-        uid,
-        client = hello.client.as_str(),
-        "client accepted"
+        pipe = %args.pipe,
+        group = %args.group,
+        tunnel_wired = launcher.wired(),
+        "helper listening"
     );
-    let ok = ServerFrame::Hello(ServerHello {
-        protocol: PROTOCOL_VERSION,
-        helper_version: ShortText::sanitized(env!("CARGO_PKG_VERSION")),
-        peer_uid: uid,
-    });
-    if frame::write_message(&mut pipe, &ok).await.is_err() {
-        return;
-    }
-    loop {
-        let msg = match frame::read_message::<_, ClientFrame>(&mut pipe).await {
-            Ok(Some(m)) => m,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::debug!(error = %e, "bad frame; closing");
-                return;
+    ready();
+    let ctx = Ctx::new(launcher.clone());
+    if let Some(mut power) = power {
+        let sessions = ctx.sessions.clone();
+        tokio::spawn(async move {
+            while power.changed().await.is_ok() {
+                // Asleep, the tunnel's socket dies; awake, the network is not what the
+                // routes were planned against: reconnect now (the kill switch stays).
+                if let Some(Reply::Resume) = *power.borrow_and_update() {
+                    sessions.reconnect_all("the machine woke up");
+                }
             }
-        };
-        let ClientFrame::Request { id: rid, body } = msg else {
-            return;
-        };
-        let result = match body {
-            // No session runs here, so no route can be a tunnel's; the lookup is real.
-            ipc::Request::RouteCheck { addr } => {
-                tokio::task::spawn_blocking(move || super::route_check::explain(addr, &[]))
-                    .await
-                    .unwrap_or_else(|e| Err(IpcError::internal(e)))
-                    .map(ipc::Response::Route)
-            }
-            other => requests::answer(&other, uid, started.elapsed()),
-        };
-        let reply = ServerFrame::Response { id: rid, result };
-        match tokio::time::timeout(FRAME_TIMEOUT, frame::write_message(&mut pipe, &reply)).await {
-            Ok(Ok(())) => {}
-            _ => return,
-        }
+        });
     }
+    let listener = Pipe {
+        name: args.pipe.clone(),
+        security,
+        next: first,
+    };
+    let mut stop = Flag(stop);
+    let result = service::serve(listener, Arc::new(Token(principals)), ctx, &mut stop).await;
+    let reason = stop.0.borrow().unwrap_or(StopReason::Requested);
+    tracing::info!(?reason, "stopped");
+    // A session that did not finish in time left its journal: undo it now, and lift the
+    // kill switch (a deliberate stop, an uninstall, must not leave the machine offline).
+    launcher.recover_at_start();
+    result
 }

@@ -6,7 +6,7 @@ use ipc::{RouteEntry, RouteKind, ShortText};
 use netcfg::plan::{Change, Dev, PlannedRoute, Reason};
 use netcfg::{IpNet, RouteGateway};
 
-use crate::tunnel::AppliedPlan;
+use super::attempt::AppliedPlan;
 
 /// Routes (in the order they were applied), then the LAN prefixes that stay on the LAN,
 /// then what is blocked; plus the planner's notes.

@@ -1,0 +1,499 @@
+//! One tunnel connection attempt: resolve, connect, TLS, authenticate, configure the
+//! network through netcfg, move packets (ovpn-tokio driver) until it ends, then undo
+//! every network change before returning. Retries are the supervisor's.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use ipc::{ConnectionInfo, LogLevel, ShortText, Stage, Stats, Transport};
+use netcfg::{NetSession, Tun, TunConfig, TunV4};
+use ovpn_core::session::{Client, DisconnectReason, Event, Stage as CoreStage};
+use ovpn_profile::Endpoint;
+use ovpn_tokio::config::{client_config, AttemptInputs};
+use ovpn_tokio::{resolve, Driver, DriverEnd, Family, TunDevice};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::{
+    end_text, killswitch, netconf, route_plan, unix_ms, Events, NetOptions, SessionEvent,
+    TunnelEnd, TunnelOutcome,
+};
+
+/// How often [`SessionEvent::Stats`] is sent while connected.
+const STATS_EVERY: Duration = Duration::from_secs(1);
+/// TCP connect timeout when the profile sets no `connect-timeout`.
+const TCP_CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// A plan as applied, with the network it was planned against.
+#[derive(Debug, Clone)]
+pub struct AppliedPlan {
+    pub plan: netcfg::Plan,
+    pub state: netcfg::NetworkState,
+    pub interface: String,
+    /// The kill switch blocks everything outside the tunnel.
+    pub kill_switch: bool,
+    /// ...except the directly attached subnets.
+    pub allow_lan: bool,
+}
+
+/// netcfg's TUN as the driver's device.
+struct NetTun(Tun);
+
+impl TunDevice for NetTun {
+    async fn recv(&self, buf: &mut [u8]) -> std::io::Result<usize> {
+        self.0.recv(buf).await
+    }
+    async fn send(&self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.send(buf).await
+    }
+}
+
+/// Sends what the attempt reports; a closed receiver is fine (nobody listens).
+pub(crate) struct Reporter {
+    tx: Events,
+    /// When the tunnel came up (unix ms), for [`Stats::since_unix_ms`].
+    since_ms: u64,
+}
+
+impl Reporter {
+    pub(crate) fn new(tx: Events) -> Self {
+        Self { tx, since_ms: 0 }
+    }
+    pub(crate) fn send(&self, ev: SessionEvent) {
+        let _ = self.tx.send(ev);
+    }
+    pub(crate) fn stage(&self, s: Stage) {
+        self.send(SessionEvent::Stage(s));
+    }
+    pub(crate) fn log(&self, level: LogLevel, msg: impl Into<String>) {
+        self.send(SessionEvent::Log(level, msg.into()));
+    }
+    fn stats(&self, s: ovpn_core::session::Stats) {
+        self.send(SessionEvent::Stats(Stats {
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            packets_in: s.packets_in,
+            packets_out: s.packets_out,
+            since_unix_ms: self.since_ms,
+        }));
+    }
+}
+
+/// Everything one attempt needs, resolved by the launcher.
+pub struct AttemptInput<'a> {
+    pub spec: &'a super::AttemptSpec,
+    pub net: NetOptions,
+}
+
+/// Runs one attempt against the session's `remote_index`-th endpoint (each of its
+/// addresses in turn) until it ends or `stop` is cancelled. Every network change is
+/// undone before this returns.
+pub async fn run(
+    input: AttemptInput<'_>,
+    events: Events,
+    stop: CancellationToken,
+) -> TunnelOutcome {
+    let spec = input.spec;
+    let net = &input.net;
+    let mut rep = Reporter::new(events);
+    let profile = &spec.session.profile;
+    let endpoints = profile.endpoints();
+    let chosen: Vec<Endpoint> = endpoints
+        .get(spec.remote_index)
+        .or(endpoints.first())
+        .cloned()
+        .into_iter()
+        .collect();
+    let mut last = TunnelOutcome::new(
+        TunnelEnd::Fatal("the profile has no usable `remote`".into()),
+        spec.auth_token.clone(),
+    );
+    // Resolve every remote first: once the kill switch is on, DNS outside the tunnel is blocked.
+    let mut targets: Vec<(Endpoint, SocketAddr)> = Vec::new();
+    for endpoint in &chosen {
+        rep.stage(Stage::Resolving);
+        rep.log(LogLevel::Debug, format!("resolving {}", endpoint.host));
+        let addrs = tokio::select! {
+            r = resolve(&endpoint.host, endpoint.port, Family::of(endpoint.proto)) => r,
+            () = stop.cancelled() => return TunnelOutcome::new(TunnelEnd::Stopped, last.auth_token),
+        };
+        let family = Family::of(endpoint.proto);
+        let ks = net.kill_switch.as_ref();
+        let addrs = match addrs {
+            Ok(a) => {
+                if let Some(ks) = ks {
+                    ks.remember(&endpoint.host, endpoint.port, family, &a);
+                }
+                Ok(a)
+            }
+            // Reconnecting: the kill switch blocks DNS outside the tunnel, so use what this
+            // connection resolved before (else it could never reconnect to a host name).
+            Err(e) => {
+                match ks.and_then(|k| k.resolved_before(&endpoint.host, endpoint.port, family)) {
+                    Some(a) => {
+                        rep.log(
+                            LogLevel::Info,
+                            format!("{e}; using the addresses resolved before"),
+                        );
+                        Ok(a)
+                    }
+                    None => Err(e),
+                }
+            }
+        };
+        match addrs {
+            Ok(a) => targets.extend(a.into_iter().map(|addr| (endpoint.clone(), addr))),
+            Err(e) => {
+                rep.log(LogLevel::Warn, format!("{e}"));
+                last.end = TunnelEnd::Retry {
+                    reason: e.to_string(),
+                    next_remote: true,
+                };
+            }
+        }
+    }
+    let servers: Vec<(SocketAddr, bool)> = targets
+        .iter()
+        .map(|(e, a)| (*a, e.proto.is_tcp()))
+        .collect();
+    if let Some(ks) = net.kill_switch.as_ref() {
+        if (profile.redirect_gateway.is_some() || net.kill_switch_always) && !servers.is_empty() {
+            if let Err(e) = ks.apply(&servers, None, false).await {
+                rep.log(LogLevel::Error, e.clone());
+                last.end = TunnelEnd::Fatal(e);
+                return last;
+            }
+            rep.log(
+                LogLevel::Info,
+                "kill switch on: only the VPN servers are reachable until the tunnel is up",
+            );
+        }
+    }
+    for (endpoint, addr) in &targets {
+        let out = attempt(
+            spec,
+            net,
+            endpoint,
+            *addr,
+            &servers,
+            &mut rep,
+            &stop,
+            last.auth_token.clone(),
+        )
+        .await;
+        let try_next = matches!(
+            out.end,
+            TunnelEnd::Retry {
+                next_remote: true,
+                ..
+            }
+        ) && !out.was_connected
+            && out.challenge.is_none()
+            && !stop.is_cancelled();
+        last = out;
+        if !try_next {
+            return last;
+        }
+        rep.log(
+            LogLevel::Warn,
+            format!("{addr}: {}; trying the next address", end_text(&last.end)),
+        );
+    }
+    last
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn attempt(
+    spec: &super::AttemptSpec,
+    net: &NetOptions,
+    endpoint: &Endpoint,
+    addr: SocketAddr,
+    servers: &[(SocketAddr, bool)],
+    rep: &mut Reporter,
+    stop: &CancellationToken,
+    auth_token: Option<String>,
+) -> TunnelOutcome {
+    let profile = &spec.session.profile;
+    let mut out = TunnelOutcome::new(TunnelEnd::Stopped, auth_token);
+    let tcp = endpoint.proto.is_tcp();
+    rep.stage(Stage::Connecting {
+        remote: ShortText::sanitized(&remote_text(&addr, tcp)),
+    });
+    let fatal = |rep: &Reporter, out: &mut TunnelOutcome, m: String| {
+        rep.log(LogLevel::Error, m.clone());
+        out.end = TunnelEnd::Fatal(m);
+    };
+
+    // The machine's network before the tunnel (for the plan: default route, DHCP server).
+    let discover = net.discover.clone();
+    let state = match tokio::task::spawn_blocking(move || netcfg::discover_state(&discover)).await {
+        Ok(Ok(s)) => s,
+        Ok(Err(e)) => {
+            fatal(
+                rep,
+                &mut out,
+                format!("reading the network configuration failed: {e}"),
+            );
+            return out;
+        }
+        Err(e) => {
+            fatal(rep, &mut out, format!("network discovery task failed: {e}"));
+            return out;
+        }
+    };
+
+    let link = if tcp {
+        let timeout = endpoint
+            .options
+            .connect_timeout
+            .map(|s| Duration::from_secs(u64::from(s)))
+            .unwrap_or(TCP_CONNECT_TIMEOUT);
+        tokio::select! {
+            r = killswitch::tcp_link(addr, timeout) => r,
+            () = stop.cancelled() => return out,
+        }
+    } else {
+        killswitch::udp_link(addr).await
+    };
+    let link = match link {
+        Ok(l) => l,
+        Err(e) => {
+            rep.log(LogLevel::Warn, e.to_string());
+            out.end = TunnelEnd::Retry {
+                reason: e.to_string(),
+                next_remote: true,
+            };
+            return out;
+        }
+    };
+
+    let inputs = AttemptInputs {
+        remote_addr: Some(addr.ip()),
+        credentials: spec.session.credentials.clone(),
+        auth_token: out.auth_token.clone(),
+        gui_version: Some(super::gui_version()),
+    };
+    let mut cfg = match client_config(profile, endpoint, &inputs) {
+        Ok(c) => c,
+        Err(e) => {
+            fatal(rep, &mut out, format!("profile: {e}"));
+            return out;
+        }
+    };
+    cfg.challenge_response = spec.challenge_response.clone();
+    let tun_mtu = u32::from(cfg.tun_mtu);
+    let seed = match ovpn_tokio::os_seed() {
+        Ok(s) => s,
+        Err(e) => {
+            fatal(rep, &mut out, format!("no randomness from the OS: {e}"));
+            return out;
+        }
+    };
+    let unix = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let client = match Client::new(cfg, seed, Instant::now(), unix) {
+        Ok(c) => c,
+        Err(e) => {
+            fatal(rep, &mut out, format!("profile: {e}"));
+            return out;
+        }
+    };
+    let tun = match Tun::create(&TunConfig {
+        name: net.tun_name.clone(),
+        mtu: tun_mtu,
+    }) {
+        Ok(t) => Arc::new(NetTun(t)),
+        Err(e) => {
+            fatal(rep, &mut out, format!("cannot create the TUN device: {e}"));
+            return out;
+        }
+    };
+    let iface = tun.0.iface().clone();
+
+    let (ev_tx, mut ev_rx) = mpsc::unbounded_channel();
+    let (driver, handle) = Driver::new(client, link, Arc::clone(&tun), ev_tx);
+    let mut task = tokio::spawn(driver.run());
+    let mut applied_net: Option<NetSession> = None;
+    let mut stats_tick = tokio::time::interval(STATS_EVERY);
+    let mut closing = false;
+    let mut config_error: Option<String> = None;
+    let mut last_stage = None;
+
+    let driver_end = loop {
+        tokio::select! {
+            ev = ev_rx.recv() => {
+                let Some(ev) = ev else { continue };
+                match ev {
+                    Event::Stage(s) => {
+                        let mapped = match s {
+                            CoreStage::Tls => Some(Stage::Tls),
+                            CoreStage::Authenticating => Some(Stage::Authenticating),
+                            CoreStage::GettingConfig => Some(Stage::Configuring),
+                            _ => None,
+                        };
+                        if let Some(m) = mapped {
+                            if last_stage.as_ref() != Some(&m) {
+                                last_stage = Some(m.clone());
+                                rep.stage(m);
+                            }
+                        }
+                    }
+                    Event::ConfigReceived(pushed) => {
+                        if applied_net.is_some() {
+                            continue;
+                        }
+                        let (cfg, notes) = netconf::tunnel_network_config(&pushed, profile, addr.ip());
+                        for n in notes {
+                            rep.log(LogLevel::Warn, n);
+                        }
+                        let redirects = profile.redirect_gateway.is_some()
+                            || cfg.redirect.is_some_and(|r| r.ipv4 || r.ipv6);
+                        let guarded = net.kill_switch.is_some() && (redirects || net.kill_switch_always);
+                        if let (Some(ks), true) = (net.kill_switch.as_ref(), guarded) {
+                            // Before the routes move: the tunnel is allowed, everything else stays blocked.
+                            let tun_ref = Some((iface.name.as_str(), iface.index));
+                            if let Err(e) = ks.apply(servers, tun_ref, cfg.tun_v6.is_some()).await {
+                                config_error = Some(e);
+                                handle.close();
+                                closing = true;
+                                continue;
+                            }
+                            rep.log(LogLevel::Info, format!("kill switch on: traffic leaves only through {}", iface.name));
+                        }
+                        let plan = netcfg::plan(&cfg, &state);
+                        for line in plan.render().lines() {
+                            rep.log(LogLevel::Info, line.to_owned());
+                        }
+                        let applied_plan = AppliedPlan {
+                            plan: plan.clone(),
+                            state: state.clone(),
+                            interface: iface.name.clone(),
+                            kill_switch: guarded,
+                            allow_lan: net.kill_switch.as_ref().is_some_and(|k| k.allow_lan),
+                        };
+                        let opts = net.session.clone();
+                        let iface2 = iface.clone();
+                        let applied = tokio::task::spawn_blocking(move || NetSession::apply(&plan, &iface2, &opts)).await;
+                        match applied {
+                            Ok(Ok(s)) => {
+                                applied_net = Some(s);
+                                out.was_connected = true;
+                                let info = handle.session_info();
+                                rep.send(SessionEvent::Connection(ConnectionInfo {
+                                    server_addr: addr.ip(),
+                                    server_port: addr.port(),
+                                    transport: if tcp { Transport::Tcp } else { Transport::Udp },
+                                    remote: ShortText::sanitized(&endpoint.host),
+                                    cipher: info.as_ref().map(|i| i.cipher.to_owned()).or_else(|| pushed.cipher.clone()).as_deref().map(ShortText::sanitized),
+                                    tls: info.as_ref().map(|i| i.tls.clone()).filter(|t| !t.is_empty()).as_deref().map(ShortText::sanitized),
+                                    key_derivation: Some(ShortText::sanitized(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" })),
+                                    kill_switch: guarded,
+                                    interface: Some(ShortText::sanitized(&iface.name)),
+                                }));
+                                let (routes, route_notes) = route_plan::entries(&applied_plan);
+                                rep.send(SessionEvent::Routes(routes, route_notes));
+                                let (v4, v6) = tunnel_addresses(&cfg);
+                                rep.since_ms = unix_ms();
+                                rep.stage(Stage::Connected {
+                                    tunnel_ipv4: v4,
+                                    tunnel_ipv6: v6,
+                                    interface: Some(ShortText::sanitized(&iface.name)),
+                                });
+                            }
+                            Ok(Err(e)) => {
+                                config_error = Some(format!("network configuration failed: {e}"));
+                                handle.close();
+                                closing = true;
+                            }
+                            Err(e) => {
+                                config_error = Some(format!("network configuration task failed: {e}"));
+                                handle.close();
+                                closing = true;
+                            }
+                        }
+                    }
+                    Event::AuthToken { token, .. } => out.auth_token = Some(token),
+                    Event::ChallengeNeeded(c) => out.challenge = Some(c),
+                    Event::AuthPending { timeout_secs } => {
+                        rep.log(LogLevel::Info, format!("authentication pending (timeout {timeout_secs:?} s)"));
+                    }
+                    Event::Info(t) | Event::InfoPre(t) => rep.log(LogLevel::Info, format!("server: {t}")),
+                    Event::KeysRenewed { key_id } => {
+                        rep.log(LogLevel::Debug, format!("data channel keys renewed (key id {key_id})"));
+                    }
+                    Event::Disconnected(_) => {}
+                }
+            }
+            () = stop.cancelled(), if !closing => {
+                closing = true;
+                handle.close();
+            }
+            _ = stats_tick.tick(), if applied_net.is_some() => rep.stats(handle.stats()),
+            end = &mut task => break end,
+        }
+    };
+    // What the driver sent right before it ended (a challenge comes just before the end).
+    while let Ok(ev) = ev_rx.try_recv() {
+        match ev {
+            Event::ChallengeNeeded(c) => out.challenge = Some(c),
+            Event::AuthToken { token, .. } => out.auth_token = Some(token),
+            _ => {}
+        }
+    }
+
+    // Undo the network before anything else, on every path.
+    if let Some(mut s) = applied_net.take() {
+        match tokio::task::spawn_blocking(move || s.undo_all()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => rep.log(
+                LogLevel::Error,
+                format!("undoing the network configuration failed: {e}"),
+            ),
+            Err(e) => rep.log(LogLevel::Error, format!("undo task failed: {e}")),
+        }
+    }
+    drop(tun);
+    rep.stats(handle.stats());
+
+    out.end = match driver_end {
+        Err(e) => TunnelEnd::Fatal(format!("the tunnel task failed: {e}")),
+        Ok(_) if config_error.is_some() => TunnelEnd::Fatal(config_error.unwrap_or_default()),
+        Ok(_) if stop.is_cancelled() => TunnelEnd::Stopped,
+        Ok(DriverEnd::Disconnected(r)) => match r {
+            DisconnectReason::ClosedByUser => TunnelEnd::Stopped,
+            DisconnectReason::AuthFailed { reason } => TunnelEnd::AuthFailed(reason),
+            r @ (DisconnectReason::NoServerReply { .. }
+            | DisconnectReason::HandshakeTimeout { .. }) => TunnelEnd::Retry {
+                reason: r.to_string(),
+                next_remote: true,
+            },
+            r if r.should_reconnect() => TunnelEnd::Retry {
+                reason: r.to_string(),
+                next_remote: false,
+            },
+            r => TunnelEnd::Fatal(r.to_string()),
+        },
+        Ok(e @ DriverEnd::LinkClosed(_)) => TunnelEnd::Retry {
+            reason: e.to_string(),
+            next_remote: !out.was_connected,
+        },
+        Ok(e @ DriverEnd::Tun(_)) => TunnelEnd::Fatal(e.to_string()),
+    };
+    out
+}
+
+fn tunnel_addresses(c: &netcfg::TunnelNetworkConfig) -> (Option<IpAddr>, Option<IpAddr>) {
+    let v4 = c.tun_v4.map(|t| match t {
+        TunV4::Subnet { addr, .. } => addr,
+        TunV4::PointToPoint { local, .. } => local,
+    });
+    (v4.map(IpAddr::V4), c.tun_v6.map(|t| IpAddr::V6(t.addr)))
+}
+
+/// The address of a stage for display (`udp 198.18.0.1:1194`).
+pub fn remote_text(remote: &SocketAddr, tcp: bool) -> String {
+    format!("{} {}", if tcp { "tcp" } else { "udp" }, remote)
+}
