@@ -55,6 +55,16 @@ pub struct BenchArgs {
     /// transfers into target/bench/perf-{up,down}.data (`perf report -i ...`).
     #[arg(long)]
     pub perf: bool,
+    /// Run OxiVPN with `--no-kill-switch` (like-for-like with openvpn, which has none).
+    #[arg(long)]
+    pub no_kill_switch: bool,
+    /// A second reference client, OpenVPN 2.7 (built by `cargo xtask` into
+    /// /var/cache/oxivpn; used from there when present, except in smoke and A/A runs).
+    #[arg(long = "reference-2-7", value_name = "PATH")]
+    pub reference_2_7: Option<PathBuf>,
+    /// Do not look for OpenVPN 2.7 in its cache.
+    #[arg(long, conflicts_with = "reference_2_7")]
+    pub no_reference_2_7: bool,
 }
 
 impl BenchArgs {
@@ -69,9 +79,26 @@ impl BenchArgs {
             no_data_channel: true,
             helper: None,
             perf: false,
+            no_kill_switch: false,
+            reference_2_7: None,
+            no_reference_2_7: false,
         }
     }
+
+    /// The OpenVPN 2.7 binary to run as a second reference, if any.
+    fn reference_2_7(&self) -> Option<PathBuf> {
+        if let Some(p) = &self.reference_2_7 {
+            return Some(p.clone());
+        }
+        if self.no_reference_2_7 || self.smoke || self.self_test {
+            return None;
+        }
+        Some(PathBuf::from(OPENVPN_2_7_CACHE)).filter(|p| p.is_file())
+    }
 }
+
+/// Where `cargo xtask` builds OpenVPN 2.7 from its public tag (outside the repository).
+const OPENVPN_2_7_CACHE: &str = "/var/cache/oxivpn/openvpn-2.7.6/openvpn";
 
 /// Where the tunnel is proven: the server's own tunnel address, reachable only
 /// through the tunnel (the direct topology's client has no route to 10/8).
@@ -90,20 +117,26 @@ const PROBE: &str = "while :; do ping -D -n -c 1 -w 20 -i 0.002 -W 1 10.8.0.1 2>
 /// Which program a bench side runs.
 #[derive(Debug, Clone)]
 enum ClientKind {
-    OxiVpn(PathBuf),
-    OpenVpn,
+    /// `oxivpn-helper connect`, with `--no-kill-switch` when the flag says so.
+    OxiVpn {
+        helper: PathBuf,
+        no_kill_switch: bool,
+    },
+    /// An `openvpn` binary: `openvpn` from PATH (2.6, Debian's) or a given path (2.7).
+    OpenVpn(PathBuf),
 }
 
 impl ClientKind {
     /// `/proc/PID/comm` of the client process: its file name, cut to 15 bytes.
     fn comm(&self) -> String {
-        let name = match self {
-            ClientKind::OxiVpn(p) => p
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            ClientKind::OpenVpn => "openvpn".into(),
+        let path = match self {
+            ClientKind::OxiVpn { helper, .. } => helper,
+            ClientKind::OpenVpn(p) => p,
         };
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         name.bytes().take(15).map(char::from).collect()
     }
 }
@@ -146,26 +179,26 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         machine: machine(),
         ..Report::default()
     };
-    let openvpn_version = openvpn_version();
+    let version_2_6 = openvpn_version(Path::new("openvpn"));
     let mut reference = Side {
-        kind: Some(ClientKind::OpenVpn),
+        kind: Some(ClientKind::OpenVpn("openvpn".into())),
         run: ClientRun {
             label: if args.self_test {
                 "openvpn 2.6 (B)".into()
             } else {
                 "openvpn 2.6".into()
             },
-            binary: openvpn_version.clone(),
+            binary: version_2_6.clone(),
             ..ClientRun::default()
         },
         tag: "ref",
     };
     let mut subject = if args.self_test {
         Side {
-            kind: Some(ClientKind::OpenVpn),
+            kind: Some(ClientKind::OpenVpn("openvpn".into())),
             run: ClientRun {
                 label: "openvpn 2.6 (A)".into(),
-                binary: openvpn_version,
+                binary: version_2_6,
                 ..ClientRun::default()
             },
             tag: "refa",
@@ -173,6 +206,15 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     } else {
         oxivpn_side(args)
     };
+    let mut reference_2_7 = args.reference_2_7().map(|bin| Side {
+        run: ClientRun {
+            label: "openvpn 2.7".into(),
+            binary: format!("{} ({})", bin.display(), openvpn_version(&bin)),
+            ..ClientRun::default()
+        },
+        kind: Some(ClientKind::OpenVpn(bin)),
+        tag: "ref27",
+    });
 
     if !args.smoke && !args.no_data_channel && !args.self_test {
         match data_channel() {
@@ -192,16 +234,23 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         interrupted,
         servers: 0,
     };
-    bench.throughput_phase(&mut subject, &mut reference)?;
-    bench.connect_phase(Transport::Udp, &mut subject, &mut reference)?;
-    bench.connect_phase(Transport::Tcp, &mut subject, &mut reference)?;
-    if !args.smoke {
-        bench.connect_phase(Transport::TcpNoDelay, &mut subject, &mut reference)?;
+    {
+        let mut sides: Vec<&mut Side> = vec![&mut subject, &mut reference];
+        if let Some(r) = reference_2_7.as_mut() {
+            sides.push(r);
+        }
+        bench.throughput_phase(&mut sides)?;
+        bench.connect_phase(Transport::Udp, &mut sides)?;
+        bench.connect_phase(Transport::Tcp, &mut sides)?;
+        if !args.smoke {
+            bench.connect_phase(Transport::TcpNoDelay, &mut sides)?;
+        }
     }
     drop(bench);
 
     report.subject = subject.run;
     report.reference = reference.run;
+    report.reference_2_7 = reference_2_7.map(|s| s.run);
     // A harness that measured nothing for the reference is broken, whatever OxiVPN did.
     let r = &report.reference;
     if r.connect_udp_ms.is_empty() || r.up_mbit_s.is_empty() || r.down_mbit_s.is_empty() {
@@ -225,7 +274,11 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
 /// it cannot connect yet (the bench then still measures the reference).
 fn oxivpn_side(args: &BenchArgs) -> Side {
     let mut run = ClientRun {
-        label: "OxiVPN".into(),
+        label: if args.no_kill_switch {
+            "OxiVPN (no kill switch)".into()
+        } else {
+            "OxiVPN".into()
+        },
         ..ClientRun::default()
     };
     let helper = match &args.helper {
@@ -234,8 +287,19 @@ fn oxivpn_side(args: &BenchArgs) -> Side {
     };
     let kind = match helper {
         Ok(h) if helper_can_connect(&h) => {
-            run.binary = format!("{} connect", h.display());
-            Some(ClientKind::OxiVpn(h))
+            run.binary = format!(
+                "{} connect{}",
+                h.display(),
+                if args.no_kill_switch {
+                    " --no-kill-switch"
+                } else {
+                    ""
+                }
+            );
+            Some(ClientKind::OxiVpn {
+                helper: h,
+                no_kill_switch: args.no_kill_switch,
+            })
         }
         Ok(h) => {
             run.binary = h.display().to_string();
@@ -401,15 +465,22 @@ impl Bench {
             &dir.join(format!("{name}-probe.log")),
         )?;
         let mut cmd = match kind {
-            ClientKind::OpenVpn => {
-                let mut c = cli.cmd("openvpn");
+            ClientKind::OpenVpn(bin) => {
+                let mut c = cli.cmd(bin);
                 c.arg("--config").arg(profile).arg("--disable-dco");
                 c
             }
-            ClientKind::OxiVpn(helper) => {
+            ClientKind::OxiVpn {
+                helper,
+                no_kill_switch,
+            } => {
                 let mut c = cli.cmd(helper);
-                c.arg("connect")
-                    .arg("--config")
+                if *no_kill_switch {
+                    c.arg("connect").arg("--no-kill-switch");
+                } else {
+                    c.arg("connect");
+                }
+                c.arg("--config")
                     .arg(profile)
                     .arg("--journal")
                     .arg(dir.join(format!("{}.journal.json", side.tag)))
@@ -606,7 +677,8 @@ impl Bench {
         let pid = client.pid();
         let result = (|| -> anyhow::Result<()> {
             let rtt = self.rtt_ms()?;
-            let profiling = self.plan.perf && round == 1 && matches!(kind, ClientKind::OxiVpn(_));
+            let profiling =
+                self.plan.perf && round == 1 && matches!(kind, ClientKind::OxiVpn { .. });
             let perf_file = |dir: &str| bench_dir().join(format!("perf-{dir}.data"));
             let (up_file, down_file) = (perf_file("up"), perf_file("down"));
             let (up, up_bytes, up_cpu) = self.transfer(
@@ -644,9 +716,9 @@ impl Bench {
         result
     }
 
-    /// UDP server + iperf3 server; interleaved rounds (order alternating), the first
+    /// UDP server + iperf3 server; interleaved rounds (order rotating), the first
     /// one discarded as warm-up.
-    fn throughput_phase(&mut self, a: &mut Side, b: &mut Side) -> anyhow::Result<()> {
+    fn throughput_phase(&mut self, sides: &mut [&mut Side]) -> anyhow::Result<()> {
         let server = self.start_server(Transport::Udp)?;
         let mut iperf = self.lab.spawn(
             Role::Srv,
@@ -660,12 +732,9 @@ impl Bench {
         let first = usize::from(!self.plan.warmup);
         for round in first..=self.plan.runs {
             let record = round > 0;
-            let order: [&mut Side; 2] = if round % 2 == 0 {
-                [&mut *a, &mut *b]
-            } else {
-                [&mut *b, &mut *a]
-            };
-            for side in order {
+            let n = sides.len();
+            for k in 0..n {
+                let side = &mut *sides[(k + round) % n];
                 self.check_interrupted()?;
                 if let Err(e) = self.round(side, &server.profile, round, record) {
                     self.failed(side, "throughput round", e)?;
@@ -682,19 +751,15 @@ impl Bench {
     fn connect_phase(
         &mut self,
         transport: Transport,
-        a: &mut Side,
-        b: &mut Side,
+        sides: &mut [&mut Side],
     ) -> anyhow::Result<()> {
         let server = self.start_server(transport)?;
         say(&format!("connect time: {transport:?} server"));
         let first = usize::from(!self.plan.warmup);
         for i in first..=self.plan.connects {
-            let order: [&mut Side; 2] = if i % 2 == 0 {
-                [&mut *a, &mut *b]
-            } else {
-                [&mut *b, &mut *a]
-            };
-            for side in order {
+            let n = sides.len();
+            for k in 0..n {
+                let side = &mut *sides[(k + i) % n];
                 self.check_interrupted()?;
                 let Some(kind) = side.kind.clone() else {
                     continue;
@@ -732,7 +797,9 @@ impl Bench {
     /// Records a failed measurement. OxiVPN's failures become notices (its column shows
     /// what it managed); the reference failing means the harness is broken.
     fn failed(&self, side: &mut Side, what: &str, e: anyhow::Error) -> anyhow::Result<()> {
-        if matches!(side.kind, Some(ClientKind::OpenVpn)) {
+        // The 2.6 reference failing means the harness is broken; OxiVPN's and the 2.7
+        // build's failures are reported in their columns.
+        if side.tag == "ref" || side.tag == "refa" {
             return Err(e.context(format!("{} {what} failed", side.run.label)));
         }
         let msg = format!("{what} failed: {e:#}");
@@ -846,8 +913,8 @@ fn machine() -> String {
     )
 }
 
-fn openvpn_version() -> String {
-    Command::new("openvpn")
+fn openvpn_version(bin: &Path) -> String {
+    Command::new(bin)
         .arg("--version")
         .output()
         .ok()

@@ -530,3 +530,137 @@ fn a_crash_leaves_the_kill_switch_until_the_helper_recovers_and_removes_it() {
         drop(fw);
     });
 }
+
+/// The rules nft itself compiles from this text are the policy of
+/// `kernel_rules_are_what_nft_makes_of_the_readable_ruleset` in nft's words (the ND types
+/// and the broadcast/multicast pair one rule each, as our batch writes them).
+const REFERENCE_RULESET: &str = r#"
+table inet oxiref {
+  chain output {
+    type filter hook output priority 0; policy drop;
+    oifname "lo" accept comment "loopback"
+    oifname "oxi-t0" meta nfproto ipv6 drop comment "the tunnel carries no IPv6"
+    oifname "oxi-t0" accept comment "into the tunnel"
+    ip daddr 198.18.0.1 udp dport 1194 meta mark 0x6f78 accept comment "VPN server udp 198.18.0.1:1194"
+    ip6 daddr 2001:db8::1 tcp dport 443 meta mark 0x6f78 accept comment "VPN server tcp [2001:db8::1]:443"
+    meta nfproto ipv4 udp sport 68 udp dport 67 accept comment "DHCP"
+    ip6 hoplimit 255 icmpv6 type nd-router-solicit accept comment "IPv6 neighbour discovery / router solicitation"
+    ip6 hoplimit 255 icmpv6 type nd-neighbor-solicit accept comment "IPv6 neighbour discovery / router solicitation"
+    ip6 hoplimit 255 icmpv6 type nd-neighbor-advert accept comment "IPv6 neighbour discovery / router solicitation"
+    udp dport 53 drop comment "DNS (udp) only through the tunnel"
+    tcp dport 53 drop comment "DNS (tcp) only through the tunnel"
+    meta nfproto ipv6 drop comment "the tunnel carries no IPv6"
+    ip daddr 172.16.0.0/12 accept comment "LAN 172.16.0.0/12"
+    ip daddr 192.168.1.0/24 accept comment "LAN 192.168.1.0/24"
+    ip daddr 255.255.255.255 accept comment "LAN broadcast / link-local multicast"
+    ip daddr 224.0.0.0/24 accept comment "LAN broadcast / link-local multicast"
+    counter drop comment "kill switch"
+  }
+  chain forward {
+    type filter hook forward priority 0; policy drop;
+    oifname "oxi-t0" meta nfproto ipv6 drop comment "the tunnel carries no IPv6"
+    oifname "oxi-t0" accept comment "into the tunnel"
+    iifname "oxi-t0" ct state established,related accept comment "replies from the tunnel"
+    udp dport 53 drop comment "DNS (udp) only through the tunnel"
+    tcp dport 53 drop comment "DNS (tcp) only through the tunnel"
+    meta nfproto ipv6 drop comment "the tunnel carries no IPv6"
+    ip daddr 172.16.0.0/12 accept comment "LAN 172.16.0.0/12"
+    ip daddr 192.168.1.0/24 accept comment "LAN 192.168.1.0/24"
+    ip daddr 255.255.255.255 accept comment "LAN broadcast / link-local multicast"
+    ip daddr 224.0.0.0/24 accept comment "LAN broadcast / link-local multicast"
+    counter drop comment "kill switch"
+  }
+}
+"#;
+
+/// `nft --debug=netlink list table`: every rule's register program, with the table name
+/// and rule handles taken out so two tables can be compared.
+fn bytecode(table: &str) -> Vec<String> {
+    let out = Command::new("nft")
+        .args(["--debug=netlink", "list", "table", "inet", table])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.replace(table, "T"))
+        .map(|l| {
+            // "inet T output 4" -> "inet T output": handles differ between tables.
+            if l.starts_with("inet T ") {
+                l.rsplit_once(' ').map(|(a, _)| a.to_owned()).unwrap_or(l)
+            } else {
+                l
+            }
+        })
+        .map(|l| l.replace("# handle", "#"))
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+#[test]
+fn kernel_rules_are_what_nft_makes_of_the_readable_ruleset() {
+    require_root!();
+    let lab = Lab::new("nl");
+    let opts = lab.opts();
+    let (ours, theirs) = lab.in_cli(move || {
+        let p = FirewallPolicy {
+            endpoints: vec![
+                Endpoint {
+                    addr: SERVER.parse().unwrap(),
+                    port: 1194,
+                    transport: Transport::Udp,
+                },
+                Endpoint {
+                    addr: "2001:db8::1".parse().unwrap(),
+                    port: 443,
+                    transport: Transport::Tcp,
+                },
+            ],
+            tunnel_iface: Some("oxi-t0".into()),
+            allow_lan: true,
+            lan_prefixes: vec![
+                "192.168.1.0/24".parse().unwrap(),
+                "172.16.0.0/12".parse().unwrap(),
+                "fd00:1::/64".parse().unwrap(),
+            ],
+            tunnel_ipv6: false,
+            endpoint_mark: Some(0x6f78),
+        };
+        let mut fw = Firewall::new(&opts).unwrap();
+        fw.apply(&p).unwrap();
+        let mut child = Command::new("nft")
+            .args(["-f", "-"])
+            .stdin(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(REFERENCE_RULESET.as_bytes())
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let ours = bytecode(firewall::DEFAULT_TABLE);
+        let theirs = bytecode("oxiref");
+        sh(&["nft", "delete", "table", "inet", "oxiref"]);
+        fw.remove().unwrap();
+        assert!(!fw.is_active().unwrap());
+        (ours, theirs)
+    });
+    assert!(ours.len() > 40, "{ours:#?}");
+    for (i, (a, b)) in ours.iter().zip(theirs.iter()).enumerate() {
+        assert_eq!(
+            a,
+            b,
+            "line {i} differs\nours:\n{}\nnft's:\n{}",
+            ours.join("\n"),
+            theirs.join("\n")
+        );
+    }
+    assert_eq!(ours.len(), theirs.len());
+}

@@ -112,6 +112,8 @@ pub struct Report {
     /// The client under test (OxiVPN, or the reference again in self-test mode).
     pub subject: ClientRun,
     pub reference: ClientRun,
+    /// A second reference (OpenVPN 2.7), when one was given or found.
+    pub reference_2_7: Option<ClientRun>,
     /// AES-256-GCM, 1400 B, ours vs the raw AEAD, from the criterion bench.
     pub data_channel: Option<DataChannelRow>,
 }
@@ -167,35 +169,72 @@ impl Report {
         let _ = writeln!(m, "- machine: {}", self.machine);
         let _ = writeln!(m, "- {}", self.settings);
         let _ = writeln!(m, "- {}: `{}`", s.label, s.binary);
-        let _ = writeln!(m, "- {}: `{}`\n", r.label, r.binary);
-        let _ = writeln!(
-            m,
-            "| metric | {} | {} | ratio | target | met | samples |",
-            s.label, r.label
-        );
-        let _ = writeln!(m, "|---|---:|---:|---:|---|---|---|");
+        let _ = writeln!(m, "- {}: `{}`", r.label, r.binary);
+        if let Some(r2) = &self.reference_2_7 {
+            let _ = writeln!(m, "- {}: `{}`", r2.label, r2.binary);
+        }
+        m.push('\n');
+        let verdict = |target: Option<(Goal, f64)>, q: Option<f64>| match (target, q) {
+            (Some((g, l)), Some(q)) if met(g, l, q) => "yes",
+            (Some(_), Some(_)) => "**no**",
+            _ => "-",
+        };
+        let ratio_text = |q: Option<f64>| {
+            q.map(|q| format!("{q:.2}x"))
+                .unwrap_or_else(|| "n/a".into())
+        };
+        match &self.reference_2_7 {
+            None => {
+                let _ = writeln!(
+                    m,
+                    "| metric | {} | {} | ratio | target | met | samples |",
+                    s.label, r.label
+                );
+                let _ = writeln!(m, "|---|---:|---:|---:|---|---|---|");
+            }
+            Some(r2) => {
+                let _ = writeln!(
+                    m,
+                    "| metric | {} | {} | ratio | target | met | {} | ratio | met | samples |",
+                    s.label, r.label, r2.label
+                );
+                let _ = writeln!(m, "|---|---:|---:|---:|---|---|---:|---:|---|---|");
+            }
+        }
         for metric in METRICS {
             let (sv, rv) = ((metric.samples)(s), (metric.samples)(r));
             let (sm, rm) = (median(sv), median(rv));
             let q = ratio(sm, rm);
-            let verdict = match (metric.target, q) {
-                (Some((g, l)), Some(q)) if met(g, l, q) => "yes",
-                (Some(_), Some(_)) => "**no**",
-                _ => "-",
-            };
-            let _ = writeln!(
+            let _ = write!(
                 m,
-                "| {} | {} | {} | {} | {} | {} | {}+{} |",
+                "| {} | {} | {} | {} | {} | {} |",
                 metric.title,
                 fmt_opt(sm, metric.decimals),
                 fmt_opt(rm, metric.decimals),
-                q.map(|q| format!("{q:.2}x"))
-                    .unwrap_or_else(|| "n/a".into()),
+                ratio_text(q),
                 target_text(metric.target),
-                verdict,
-                sv.len(),
-                rv.len(),
+                verdict(metric.target, q),
             );
+            match &self.reference_2_7 {
+                None => {
+                    let _ = writeln!(m, " {}+{} |", sv.len(), rv.len());
+                }
+                Some(r2) => {
+                    let v2 = (metric.samples)(r2);
+                    let m2 = median(v2);
+                    let q2 = ratio(sm, m2);
+                    let _ = writeln!(
+                        m,
+                        " {} | {} | {} | {}+{}+{} |",
+                        fmt_opt(m2, metric.decimals),
+                        ratio_text(q2),
+                        verdict(metric.target, q2),
+                        sv.len(),
+                        rv.len(),
+                        v2.len(),
+                    );
+                }
+            }
         }
         if let Some(d) = &self.data_channel {
             let verdict = if d.ratio >= 0.8 { "yes" } else { "**no**" };
@@ -211,7 +250,8 @@ impl Report {
              (utime+stime of the client process) / bytes iperf3 moved, up and down together.",
             s.label, r.label
         );
-        for (who, c) in [(&s.label, s), (&r.label, r)] {
+        for c in [s, r].into_iter().chain(self.reference_2_7.as_ref()) {
+            let who = &c.label;
             for n in &c.notices {
                 let _ = writeln!(m, "\n> NOTICE ({who}): {n}");
             }
@@ -226,7 +266,10 @@ impl Report {
         let _ = writeln!(j, "  \"mode\": {},", jstr(&self.mode));
         let _ = writeln!(j, "  \"machine\": {},", jstr(&self.machine));
         let _ = writeln!(j, "  \"settings\": {},", jstr(&self.settings));
-        for (key, c) in [("subject", &self.subject), ("reference", &self.reference)] {
+        let clients = [("subject", &self.subject), ("reference", &self.reference)]
+            .into_iter()
+            .chain(self.reference_2_7.as_ref().map(|c| ("reference_2_7", c)));
+        for (key, c) in clients {
             let _ = writeln!(j, "  \"{key}\": {{");
             let _ = writeln!(j, "    \"label\": {},", jstr(&c.label));
             let _ = writeln!(j, "    \"binary\": {},", jstr(&c.binary));
@@ -250,12 +293,36 @@ impl Report {
             let _ = writeln!(j, "{}", rows.join(",\n"));
             let _ = writeln!(j, "  }},");
         }
+        let _ = writeln!(
+            j,
+            "  \"ratios\": {{\n{}\n  }},",
+            self.ratios_json(&self.reference)
+        );
+        if let Some(r2) = &self.reference_2_7 {
+            let _ = writeln!(j, "  \"ratios_2_7\": {{\n{}\n  }},", self.ratios_json(r2));
+        }
+        let dc = match &self.data_channel {
+            Some(d) => format!(
+                "{{\"suite\": \"AES-256-GCM\", \"bytes\": 1400, \"ours_mb_s\": {}, \"raw_mb_s\": {}, \"ratio\": {}, \"target\": {{\"at_least\": 0.8}}}}",
+                jnum(Some(d.ours_mb_s)),
+                jnum(Some(d.raw_mb_s)),
+                jnum(Some(d.ratio))
+            ),
+            None => "null".into(),
+        };
+        let _ = writeln!(j, "  \"data_channel\": {dc}");
+        j.push_str("}\n");
+        j
+    }
+
+    /// Subject / `reference` per metric, with the targets, as JSON members.
+    fn ratios_json(&self, reference: &ClientRun) -> String {
         let ratios: Vec<String> = METRICS
             .iter()
             .map(|metric| {
                 let q = ratio(
                     median((metric.samples)(&self.subject)),
-                    median((metric.samples)(&self.reference)),
+                    median((metric.samples)(reference)),
                 );
                 let target = match metric.target {
                     Some((g, l)) => format!(
@@ -275,19 +342,7 @@ impl Report {
                 )
             })
             .collect();
-        let _ = writeln!(j, "  \"ratios\": {{\n{}\n  }},", ratios.join(",\n"));
-        let dc = match &self.data_channel {
-            Some(d) => format!(
-                "{{\"suite\": \"AES-256-GCM\", \"bytes\": 1400, \"ours_mb_s\": {}, \"raw_mb_s\": {}, \"ratio\": {}, \"target\": {{\"at_least\": 0.8}}}}",
-                jnum(Some(d.ours_mb_s)),
-                jnum(Some(d.raw_mb_s)),
-                jnum(Some(d.ratio))
-            ),
-            None => "null".into(),
-        };
-        let _ = writeln!(j, "  \"data_channel\": {dc}");
-        j.push_str("}\n");
-        j
+        ratios.join(",\n")
     }
 }
 
@@ -391,6 +446,42 @@ mod tests {
         let md = report.markdown();
         assert!(md.contains("| 2.00x | <= 1.00x | **no** |"), "{md}");
         assert!(md.contains("| 0.80x | >= 1.20x | **no** |"), "{md}");
+    }
+
+    #[test]
+    fn a_second_reference_gets_its_own_columns_and_ratios() {
+        let report = Report {
+            subject: client("OxiVPN", &[20.0], &[600.0], &[3.0]),
+            reference: client("openvpn 2.6", &[25.0], &[500.0], &[6.0]),
+            reference_2_7: Some(client("openvpn 2.7", &[40.0], &[400.0], &[12.0])),
+            ..Report::default()
+        };
+        let md = report.markdown();
+        assert!(md.contains("| metric | OxiVPN | openvpn 2.6 | ratio | target | met | openvpn 2.7 | ratio | met | samples |"), "{md}");
+        let connect = md
+            .lines()
+            .find(|l| l.starts_with("| connect, UDP"))
+            .unwrap();
+        assert!(
+            connect
+                .ends_with("| 20.0 | 25.0 | 0.80x | <= 1.00x | yes | 40.0 | 0.50x | yes | 1+1+1 |"),
+            "{connect}"
+        );
+        let up = md
+            .lines()
+            .find(|l| l.starts_with("| iperf3 TCP up"))
+            .unwrap();
+        assert!(
+            up.contains("| 600 | 500 | 1.20x | >= 1.20x | yes | 400 | 1.50x | yes |"),
+            "{up}"
+        );
+        let json = report.json();
+        assert!(json.contains("\"reference_2_7\": {"), "{json}");
+        assert!(json.contains("\"ratios_2_7\": {"), "{json}");
+        assert!(
+            json.contains("\"cpu_s_per_gb\": {\"ratio\": 0.25, \"target\": {\"at_most\": 0.33}}"),
+            "{json}"
+        );
     }
 
     #[test]

@@ -1,8 +1,11 @@
 //! Kill switch / leak protection: while a tunnel that carries all traffic is connecting,
 //! up or reconnecting, nothing leaves through the physical interfaces except the tunnel's
 //! own packets to its server, DHCP, IPv6 neighbour discovery and (optionally) the directly
-//! attached LAN. Linux: nftables through `nft -j -f -`, in our own table `inet oxivpn`;
-//! Windows: WFP filters in our own sublayer; macOS: a pf anchor (see `backend`).
+//! attached LAN. One policy, three rule builders named for what they build
+//! ([`nft_rules`], [`wfp_rules`], [`pf_rules`]) and one private `imp` per OS: Linux writes
+//! our own nftables table `inet oxivpn` over netlink in one transaction ([`nft_batch`], no
+//! `nft` process); Windows adds WFP filters in our own sublayer; macOS loads a pf anchor
+//! with `pfctl` and holds a pf enable reference (`pfctl -E`) that removal releases.
 //!
 //! Lifecycle (differs from [`crate::NetSession`] on purpose):
 //! - [`Firewall::apply`] journals "delete our table" (fsync) BEFORE the first change, then
@@ -13,13 +16,25 @@
 //!   machine blocked. At helper start [`Firewall::recover`] hands back the leftover so the
 //!   helper decides: reconnect (apply again) or `remove()`.
 
-#[cfg(target_os = "macos")]
-mod macos;
-pub mod macos_rules;
-pub mod rules;
+#[cfg(target_os = "linux")]
+#[path = "linux.rs"]
+mod imp;
 #[cfg(windows)]
-mod windows;
-pub mod windows_rules;
+#[path = "windows.rs"]
+mod imp;
+#[cfg(target_os = "macos")]
+#[path = "macos.rs"]
+mod imp;
+#[cfg(not(any(target_os = "linux", windows, target_os = "macos")))]
+#[path = "stub.rs"]
+mod imp;
+
+pub mod nft_batch;
+pub mod nft_rules;
+pub mod pf_rules;
+#[cfg(any(target_os = "macos", test))]
+mod pfctl;
+pub mod wfp_rules;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -100,22 +115,46 @@ impl Default for FirewallOptions {
     }
 }
 
+/// The shape every per-OS back end has. `open` takes the options so a back end can keep
+/// state beside the journal (macOS: the pf enable token).
+trait Backend: Sized {
+    fn open(opts: &FirewallOptions) -> Result<Self, Error>;
+    /// Installs `policy`, atomically replacing what an earlier `apply` installed.
+    fn apply(&mut self, policy: &FirewallPolicy) -> Result<(), Error>;
+    /// Removes everything `apply` installed; no error when nothing is there.
+    fn remove(&mut self) -> Result<(), Error>;
+    /// Whether our rules (or, on macOS, our pf reference) are in the system now.
+    fn is_present(&self) -> Result<bool, Error>;
+}
+
 /// The kill switch of this machine.
-#[derive(Debug)]
 pub struct Firewall {
     journal: Journal,
     table: String,
     policy: Option<FirewallPolicy>,
+    imp: imp::Backend,
+}
+
+impl std::fmt::Debug for Firewall {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Firewall")
+            .field("journal", &self.journal)
+            .field("table", &self.table)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Firewall {
     /// A handle with nothing applied; refuses when a previous run left a journal (use
     /// [`Firewall::recover`] first).
     pub fn new(opts: &FirewallOptions) -> Result<Self, Error> {
+        let imp = imp::Backend::open(opts)?;
         Ok(Self {
             journal: Journal::create(&opts.journal_path)?,
             table: opts.table.clone(),
             policy: None,
+            imp,
         })
     }
 
@@ -123,7 +162,8 @@ impl Firewall {
     /// `None`. The rules stay in force until the caller applies a new policy or removes them.
     pub fn recover(opts: &FirewallOptions) -> Result<Option<Self>, Error> {
         let journal = Journal::load(&opts.journal_path)?;
-        let present = backend::is_present(&opts.table)?;
+        let imp = imp::Backend::open(opts)?;
+        let present = imp.is_present()?;
         let journal = match journal {
             Some(j) if !j.entries().is_empty() => j,
             _ if present => {
@@ -143,6 +183,7 @@ impl Firewall {
             journal,
             table: opts.table.clone(),
             policy: None,
+            imp,
         }))
     }
 
@@ -151,7 +192,7 @@ impl Firewall {
         if self.journal.entries().is_empty() {
             self.journal.push(entry(&self.table))?;
         }
-        backend::apply(&self.table, policy)?;
+        self.imp.apply(policy)?;
         tracing::info!(
             table = %self.table,
             tunnel = ?policy.tunnel_iface,
@@ -165,7 +206,7 @@ impl Firewall {
 
     /// Removes the rules (deliberate disconnect) and the journal entry.
     pub fn remove(&mut self) -> Result<(), Error> {
-        delete_table(&self.table)?;
+        self.imp.remove()?;
         self.journal.remove()?;
         self.policy = None;
         tracing::info!(table = %self.table, "kill switch removed");
@@ -179,7 +220,7 @@ impl Firewall {
 
     /// Whether our table is in the kernel now.
     pub fn is_active(&self) -> Result<bool, Error> {
-        backend::is_present(&self.table)
+        self.imp.is_present()
     }
 
     pub fn table(&self) -> &str {
@@ -190,7 +231,7 @@ impl Firewall {
 fn entry(table: &str) -> JournalEntry {
     JournalEntry {
         action: UndoAction::DeleteFirewallTable {
-            family: rules::FAMILY.into(),
+            family: nft_rules::FAMILY.into(),
             table: table.into(),
         },
         kind: None,
@@ -201,56 +242,29 @@ fn entry(table: &str) -> JournalEntry {
 
 /// Deletes our table if present (also the journal's undo step).
 pub fn delete_table(table: &str) -> Result<(), Error> {
-    backend::remove(table)
+    imp::Backend::open(&FirewallOptions {
+        table: table.into(),
+        ..FirewallOptions::default()
+    })?
+    .remove()
 }
 
-/// The per-OS mechanism: nftables (Linux), WFP filters (Windows, [`windows_rules`]),
-/// a pf anchor (macOS, [`macos_rules`]). Same policy, same journal, same life cycle.
-mod backend {
-    use super::FirewallPolicy;
-    use crate::Error;
-
-    #[cfg(windows)]
-    pub(super) fn apply(_table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
-        // Only the helper itself may reach the servers around the tunnel.
-        let exe = std::env::current_exe().ok();
-        let exe = exe.as_ref().and_then(|p| p.to_str());
-        super::windows::apply(&super::windows_rules::filters(policy, exe))
-    }
-    #[cfg(windows)]
-    pub(super) fn remove(_table: &str) -> Result<(), Error> {
-        super::windows::remove()
-    }
-    #[cfg(windows)]
-    pub(super) fn is_present(_table: &str) -> Result<bool, Error> {
-        super::windows::is_present()
-    }
-
-    #[cfg(target_os = "macos")]
-    pub(super) fn apply(table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
-        super::macos::apply(table, &super::macos_rules::anchor_rules(policy))
-    }
-    #[cfg(target_os = "macos")]
-    pub(super) fn remove(table: &str) -> Result<(), Error> {
-        super::macos::remove(table)
-    }
-    #[cfg(target_os = "macos")]
-    pub(super) fn is_present(table: &str) -> Result<bool, Error> {
-        super::macos::is_present(table)
-    }
-
-    #[cfg(not(any(windows, target_os = "macos")))]
-    pub(super) fn apply(table: &str, policy: &FirewallPolicy) -> Result<(), Error> {
-        super::nft::run(&super::rules::ruleset(table, policy))
-    }
-    #[cfg(not(any(windows, target_os = "macos")))]
-    pub(super) fn remove(table: &str) -> Result<(), Error> {
-        super::nft::run(&super::rules::removal(table))
-    }
-    #[cfg(not(any(windows, target_os = "macos")))]
-    pub(super) fn is_present(table: &str) -> Result<bool, Error> {
-        super::nft::table_exists(table)
-    }
+/// Only subnets inside private / link-local ranges can count as LAN: an address whose
+/// netmask a rogue DHCP server widened (e.g. 10.1.2.3/1) must not open half the Internet.
+/// Shared by the three rule builders.
+pub fn is_lan_prefix(net: &IpNet) -> bool {
+    const V4: [&str; 4] = [
+        "10.0.0.0/8",
+        "172.16.0.0/12",
+        "192.168.0.0/16",
+        "169.254.0.0/16",
+    ];
+    const V6: [&str; 2] = ["fc00::/7", "fe80::/10"];
+    let net = net.trunc();
+    V4.iter()
+        .chain(V6.iter())
+        .filter_map(|r| r.parse::<IpNet>().ok())
+        .any(|range| range.contains(&net))
 }
 
 /// The directly attached subnets (from interface ADDRESSES, not routes) of every interface
@@ -271,73 +285,26 @@ pub fn lan_prefixes(exclude_ifaces: &[u32]) -> Result<Vec<IpNet>, Error> {
         .filter(|a| a.peer.is_none())
         .filter_map(|a| IpNet::new(a.addr, a.prefix_len).ok())
         .map(|n| n.trunc())
-        .filter(rules::is_lan_prefix)
+        .filter(is_lan_prefix)
         .collect();
     nets.sort();
     nets.dedup();
     Ok(nets)
 }
 
-#[cfg(not(any(windows, target_os = "macos")))]
-mod nft {
-    use std::io::Write;
-    use std::process::{Command, Stdio};
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-    use crate::Error;
-
-    fn fail(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
-        let what = what.into();
-        move |source| Error::Firewall { what, source }
-    }
-
-    fn nft(args: &[&str], stdin: Option<&[u8]>) -> Result<Vec<u8>, Error> {
-        if !cfg!(target_os = "linux") {
-            return Err(Error::Unsupported("the kill switch"));
-        }
-        let mut child = Command::new("nft")
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(fail("run nft (is the nftables package installed?)"))?;
-        if let (Some(bytes), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            pipe.write_all(bytes)
-                .map_err(fail("write the ruleset to nft"))?;
-        }
-        let out = child.wait_with_output().map_err(fail("wait for nft"))?;
-        if !out.status.success() {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            return Err(Error::Firewall {
-                what: format!("nft {} refused: {}", args.join(" "), stderr.trim()),
-                source: std::io::Error::other(format!("exit {}", out.status)),
-            });
-        }
-        Ok(out.stdout)
-    }
-
-    pub(super) fn run(batch: &serde_json::Value) -> Result<(), Error> {
-        let bytes = serde_json::to_vec(batch).map_err(|e| Error::Firewall {
-            what: "serialize the ruleset".into(),
-            source: std::io::Error::other(e),
-        })?;
-        nft(&["-j", "-f", "-"], Some(&bytes)).map(|_| ())
-    }
-
-    pub(super) fn table_exists(table: &str) -> Result<bool, Error> {
-        let out = nft(&["-j", "list", "tables"], None)?;
-        let v: serde_json::Value = serde_json::from_slice(&out).map_err(|e| Error::Firewall {
-            what: "decode `nft -j list tables`".into(),
-            source: std::io::Error::other(e),
-        })?;
-        Ok(v["nftables"].as_array().is_some_and(|items| {
-            items.iter().any(|i| {
-                i["table"]["family"] == super::rules::FAMILY && i["table"]["name"] == table
-            })
-        }))
+    #[test]
+    fn lan_prefixes_only_private_or_link_local() {
+        assert!(is_lan_prefix(&"192.168.1.0/24".parse().unwrap()));
+        assert!(is_lan_prefix(&"169.254.0.0/16".parse().unwrap()));
+        assert!(is_lan_prefix(&"fe80::/64".parse().unwrap()));
+        assert!(is_lan_prefix(&"fd00:1::/64".parse().unwrap()));
+        assert!(!is_lan_prefix(&"10.1.2.3/1".parse().unwrap()));
+        assert!(!is_lan_prefix(&"0.0.0.0/0".parse().unwrap()));
+        assert!(!is_lan_prefix(&"203.0.113.0/24".parse().unwrap()));
+        assert!(!is_lan_prefix(&"2001:db8::/32".parse().unwrap()));
     }
 }

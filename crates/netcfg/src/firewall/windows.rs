@@ -1,4 +1,4 @@
-//! The kill switch on Windows: the filters of [`super::windows_rules`] added to our own
+//! The kill switch on Windows: the filters of [`super::wfp_rules`] added to our own
 //! WFP provider and sublayer in one transaction (atomic replace, like the nft batch).
 //!
 //! The WFP session is NOT dynamic: the filters outlive the helper process (a crashed
@@ -18,7 +18,8 @@ use windows_sys::Win32::NetworkManagement::Ndis::NET_LUID_LH;
 use windows_sys::Win32::NetworkManagement::WindowsFilteringPlatform::*;
 use windows_sys::Win32::System::Rpc::RPC_C_AUTHN_DEFAULT;
 
-use super::windows_rules::{Action, Condition, Family, WfpFilter};
+use super::wfp_rules::{self, Action, Condition, Family, WfpFilter};
+use super::{FirewallOptions, FirewallPolicy};
 use crate::Error;
 
 const PROVIDER_KEY: GUID = GUID::from_u128(0x6f786976_706e_4b53_9000_000000000001);
@@ -379,7 +380,7 @@ fn luid(alias: &str) -> Result<u64, Error> {
 }
 
 /// Replaces our filters with `filters` atomically.
-pub fn apply(filters: &[WfpFilter]) -> Result<(), Error> {
+fn apply_filters(filters: &[WfpFilter]) -> Result<(), Error> {
     if filters.len() > MAX_FILTERS {
         return Err(Error::Firewall {
             what: format!("{} filters (at most {MAX_FILTERS})", filters.len()),
@@ -398,7 +399,7 @@ pub fn apply(filters: &[WfpFilter]) -> Result<(), Error> {
 }
 
 /// Removes our filters, sublayer and provider (absent ones are fine).
-pub fn remove() -> Result<(), Error> {
+fn remove_all() -> Result<(), Error> {
     let engine = Engine::open()?;
     engine.transaction(|e| {
         e.delete_filters()?;
@@ -419,6 +420,32 @@ pub fn remove() -> Result<(), Error> {
 }
 
 /// Whether our sublayer exists (the kill switch is, or was left, in place).
-pub fn is_present() -> Result<bool, Error> {
+fn sublayer_present() -> Result<bool, Error> {
     Engine::open()?.sublayer_exists()
+}
+
+/// WFP filters in our own provider and sublayer (the table name is not used: the GUIDs
+/// name them).
+#[derive(Debug)]
+pub(super) struct Backend;
+
+impl super::Backend for Backend {
+    fn open(_: &FirewallOptions) -> Result<Self, Error> {
+        Ok(Self)
+    }
+
+    fn apply(&mut self, policy: &FirewallPolicy) -> Result<(), Error> {
+        // Only the helper itself may reach the servers around the tunnel.
+        let exe = std::env::current_exe().ok();
+        let exe = exe.as_ref().and_then(|p| p.to_str());
+        apply_filters(&wfp_rules::wfp_rules(policy, exe))
+    }
+
+    fn remove(&mut self) -> Result<(), Error> {
+        remove_all()
+    }
+
+    fn is_present(&self) -> Result<bool, Error> {
+        sublayer_present()
+    }
 }

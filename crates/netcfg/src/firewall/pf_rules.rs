@@ -1,6 +1,6 @@
 //! The kill switch on macOS as pf rules for one anchor: the same policy as the nftables
-//! ruleset ([`super::rules`]) and the WFP filters. Pure text, unit-tested on every OS;
-//! `macos.rs` loads it with `pfctl -a <anchor> -f -`.
+//! rules ([`super::nft_rules`]) and the WFP filters ([`super::wfp_rules`]). Pure text,
+//! unit-tested on every OS; `macos.rs` loads it with `pfctl -a <anchor> -f -`.
 //!
 //! The anchor is `com.apple/250.<table>`: macOS's stock /etc/pf.conf evaluates
 //! `anchor "com.apple/*"`, so our rules take effect without editing the main ruleset.
@@ -9,7 +9,7 @@
 
 use std::fmt::Write;
 
-use super::{rules, FirewallPolicy, Transport};
+use super::{is_lan_prefix, FirewallPolicy, Transport};
 
 /// The pf anchor holding our rules.
 pub fn anchor_name(table: &str) -> String {
@@ -24,7 +24,7 @@ pub fn is_pf_iface(name: &str) -> bool {
 
 /// The anchor's ruleset. A tunnel name that is not a plain interface name is left out
 /// (so nothing passes into it) and noted in a comment.
-pub fn anchor_rules(p: &FirewallPolicy) -> String {
+pub fn pf_rules(p: &FirewallPolicy) -> String {
     let mut r = String::from("# OxiVPN kill switch (generated; do not edit)\n");
     r.push_str("pass out quick on lo0 all\n");
     match p.tunnel_iface.as_deref() {
@@ -55,7 +55,7 @@ pub fn anchor_rules(p: &FirewallPolicy) -> String {
     );
     r.push_str("block drop out quick proto { udp, tcp } from any to any port 53\n");
     if p.allow_lan {
-        for net in p.lan_prefixes.iter().filter(|n| rules::is_lan_prefix(n)) {
+        for net in p.lan_prefixes.iter().filter(|n| is_lan_prefix(n)) {
             let fam = if net.addr().is_ipv4() {
                 "inet"
             } else {
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn rules_are_the_kill_switch_policy_in_order() {
-        let text = anchor_rules(&policy());
+        let text = pf_rules(&policy());
         let lines: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
         assert_eq!(
             lines,
@@ -124,7 +124,7 @@ mod tests {
         let mut p = policy();
         p.tunnel_ipv6 = true;
         p.allow_lan = true;
-        let text = anchor_rules(&p);
+        let text = pf_rules(&p);
         assert!(text.contains("pass out quick on utun7 inet6 all\n"));
         assert!(text.contains("pass out quick inet from any to 192.168.1.0/24\n"));
         // Public prefixes never count as LAN (TunnelVision).
@@ -139,9 +139,9 @@ mod tests {
     fn before_the_tunnel_and_odd_names() {
         let mut p = policy();
         p.tunnel_iface = None;
-        assert!(!anchor_rules(&p).contains(" on utun"));
+        assert!(!pf_rules(&p).contains(" on utun"));
         p.tunnel_iface = Some("utun7 all\npass out all".into());
-        let text = anchor_rules(&p);
+        let text = pf_rules(&p);
         assert!(!text.contains("pass out all\n"), "{text}");
         assert!(text.contains("refused"));
         assert_eq!(anchor_name("oxivpn"), "com.apple/250.oxivpn");

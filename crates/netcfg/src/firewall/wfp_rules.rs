@@ -1,5 +1,5 @@
 //! The kill switch as Windows Filtering Platform filters: the same policy as the nftables
-//! ruleset ([`super::rules`]), expressed as OS-neutral filter descriptions so the logic
+//! rules ([`super::nft_rules`]), expressed as OS-neutral filter descriptions so the logic
 //! is unit-tested on every OS. `windows.rs` turns each [`WfpFilter`] into an
 //! `FWPM_FILTER0` in our own sublayer, at the ALE connect layers (egress, like the
 //! nftables output chain).
@@ -13,7 +13,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
-use super::{rules, FirewallPolicy, Transport};
+use super::{is_lan_prefix, FirewallPolicy, Transport};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Family {
@@ -85,7 +85,7 @@ fn family_of(addr: &IpAddr) -> Family {
 
 /// The filters for `policy` (the kill switch). With `app` (the helper's own executable)
 /// only that program may reach the VPN servers around the tunnel.
-pub fn filters(policy: &FirewallPolicy, app: Option<&str>) -> Vec<WfpFilter> {
+pub fn wfp_rules(policy: &FirewallPolicy, app: Option<&str>) -> Vec<WfpFilter> {
     use Action::*;
     use Condition::*;
     use Family::*;
@@ -150,11 +150,7 @@ pub fn filters(policy: &FirewallPolicy, app: Option<&str>) -> Vec<WfpFilter> {
     ));
     out.extend(block_dns_filters());
     if policy.allow_lan {
-        for net in policy
-            .lan_prefixes
-            .iter()
-            .filter(|n| rules::is_lan_prefix(n))
-        {
+        for net in policy.lan_prefixes.iter().filter(|n| is_lan_prefix(n)) {
             let fam = family_of(&net.addr());
             out.push(f(
                 &format!("LAN {net}"),
@@ -307,7 +303,7 @@ mod tests {
 
     #[test]
     fn tunnel_server_and_loopback_pass_everything_else_is_blocked() {
-        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
+        let fl = wfp_rules(&policy(Some("OxiVPN"), false, false), None);
         let permit = Action::Permit;
         let block = Action::Block;
         assert_eq!(
@@ -352,7 +348,7 @@ mod tests {
 
     #[test]
     fn before_the_tunnel_exists_only_the_server_passes() {
-        let fl = filters(&policy(None, false, false), None);
+        let fl = wfp_rules(&policy(None, false, false), None);
         assert!(fl.iter().all(|f| !f
             .conditions
             .iter()
@@ -369,7 +365,7 @@ mod tests {
 
     #[test]
     fn dhcp_and_neighbour_discovery_pass() {
-        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
+        let fl = wfp_rules(&policy(Some("OxiVPN"), false, false), None);
         let mut dhcp = pkt("Ethernet", "192.168.1.1", PROTO_UDP, 67);
         dhcp.src_port = 68;
         assert_eq!(decide(&fl, &dhcp), Action::Permit);
@@ -382,7 +378,7 @@ mod tests {
 
     #[test]
     fn allow_lan_passes_private_lan_but_never_lan_dns_or_public_prefixes() {
-        let fl = filters(&policy(Some("OxiVPN"), true, false), None);
+        let fl = wfp_rules(&policy(Some("OxiVPN"), true, false), None);
         assert_eq!(
             decide(&fl, &pkt("Ethernet", "192.168.1.20", PROTO_TCP, 445)),
             Action::Permit
@@ -404,7 +400,7 @@ mod tests {
             decide(&fl, &pkt("Ethernet", "255.255.255.255", PROTO_UDP, 9)),
             Action::Permit
         );
-        let fl = filters(&policy(Some("OxiVPN"), false, false), None);
+        let fl = wfp_rules(&policy(Some("OxiVPN"), false, false), None);
         assert_eq!(
             decide(&fl, &pkt("Ethernet", "192.168.1.20", PROTO_TCP, 445)),
             Action::Block
@@ -413,7 +409,7 @@ mod tests {
 
     #[test]
     fn ipv6_tunnel_passes_v6_into_the_tunnel_only() {
-        let fl = filters(&policy(Some("OxiVPN"), false, true), None);
+        let fl = wfp_rules(&policy(Some("OxiVPN"), false, true), None);
         assert_eq!(
             decide(&fl, &pkt("OxiVPN", "2001:db8::1", PROTO_TCP, 443)),
             Action::Permit
@@ -447,7 +443,7 @@ mod tests {
 
     #[test]
     fn with_an_app_only_the_helper_reaches_the_server() {
-        let fl = filters(&policy(Some("OxiVPN"), false, false), Some(HELPER));
+        let fl = wfp_rules(&policy(Some("OxiVPN"), false, false), Some(HELPER));
         let mut p = pkt("Ethernet", "198.51.100.7", PROTO_UDP, 1194);
         assert_eq!(decide(&fl, &p), Action::Permit);
         p.app = r"C:\Users\x\evil.exe";
@@ -460,7 +456,7 @@ mod tests {
 
     #[test]
     fn weights_fit_the_uint8_range_and_names_are_prefixed() {
-        for flt in filters(&policy(Some("OxiVPN"), true, true), None) {
+        for flt in wfp_rules(&policy(Some("OxiVPN"), true, true), None) {
             assert!(flt.weight <= 15, "{flt:?}");
             assert!(flt.name.starts_with("OxiVPN kill switch: "));
         }
