@@ -163,8 +163,9 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServiceArgs, launcher: Arc<dyn TunnelLauncher>) -> anyhow::Result<()> {
     let authorizer = Authorizer::new(&args.group)?;
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("creating state directory {}", args.state_dir.display()))?;
+    // 0700, ours; refused when someone else could have written the journals in it.
+    netcfg::journal::ensure_state_dir(&args.state_dir)
+        .with_context(|| format!("state directory {}", args.state_dir.display()))?;
     recover_network(&args.state_dir);
     if !args.stub_tunnel {
         // Fails only if nft cannot run: then connecting would fail too; say why now.
