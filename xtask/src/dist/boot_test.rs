@@ -89,9 +89,22 @@ pub fn run(deb_file: &Path, build: &Build) -> anyhow::Result<()> {
 fn boot_and_check(deb_file: &Path, root: &Path) -> anyhow::Result<()> {
     std::fs::copy(deb_file, root.join("tmp/oxivpn.deb"))
         .context("copying the .deb into the root")?;
-    // dpkg, not apt: the root already holds every dependency (ROOT_PACKAGES), so no
-    // mirror is needed here. The postinst creates the group and enables the unit.
-    chroot(root, "dpkg -i /tmp/oxivpn.deb && rm /tmp/oxivpn.deb")?;
+    // With apt, as a user would: it fetches what the package depends on (the app's GTK and
+    // WebKit when the app is in it) from the mirror; the archives are kept in the cache so
+    // only the first run downloads them. The postinst creates the group, enables the unit.
+    std::fs::copy("/etc/resolv.conf", root.join("etc/resolv.conf"))
+        .context("resolv.conf for apt in the root")?;
+    {
+        let archives = cache_dir().join("apt-archives");
+        std::fs::create_dir_all(archives.join("partial"))
+            .with_context(|| format!("creating {}", archives.display()))?;
+        let _mount = BindMount::new(&archives, &root.join("var/cache/apt/archives"))?;
+        chroot(
+            root,
+            "apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q \
+             --no-install-recommends /tmp/oxivpn.deb && rm /tmp/oxivpn.deb",
+        )?;
+    }
     ensure!(
         root.join("etc/systemd/system/multi-user.target.wants/oxivpn-helper.service")
             .symlink_metadata()
@@ -218,7 +231,8 @@ fail() {
     exit 1
 }
 # As the user: a clean environment, so HOME and XDG dirs are hers; runuser sets her groups.
-as_user() { env -i HOME=/home/__USER__ USER=__USER__ LOGNAME=__USER__ PATH=/usr/bin:/bin runuser -u __USER__ -- "$@"; }
+RUNUSER=$(command -v runuser) || fail "no runuser"
+as_user() { env -i HOME=/home/__USER__ USER=__USER__ LOGNAME=__USER__ PATH=/usr/bin:/bin "$RUNUSER" -u __USER__ -- "$@"; }
 # The client's network as the tunnel must leave it: routes, rules, resolver, links, firewall.
 snap() {
     ip -4 route show table all; echo --; ip -6 route show table main; echo --; ip rule
@@ -256,6 +270,7 @@ wait_active || fail "$UNIT is not active"
 systemctl show $UNIT -p ActiveState -p SubState -p NRestarts -p ExecMainStatus -p FragmentPath
 ls -l /run/oxivpn/helper.sock
 ls -ld /var/lib/oxivpn
+systemd-analyze security $UNIT --no-pager 2>&1 | tail -n 1
 id __USER__
 snap > /tmp/start 2>&1
 cat /tmp/start
@@ -309,9 +324,7 @@ echo "ALL OK"
 /// The cached Debian 12 root with ROOT_PACKAGES, bootstrapped once; the list it was made
 /// with is stored beside it, and a different list means a new bootstrap.
 fn cached_root() -> anyhow::Result<PathBuf> {
-    let cache = std::env::var_os("OXIVPN_CACHE_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE));
+    let cache = cache_dir();
     let base = cache.join(format!("{SUITE}-boot"));
     let stamp = cache.join(format!("{SUITE}-boot.packages"));
     let want = ROOT_PACKAGES.join(",");
@@ -351,6 +364,28 @@ fn cached_root() -> anyhow::Result<PathBuf> {
         started.elapsed().as_secs_f64()
     );
     Ok(base)
+}
+
+fn cache_dir() -> PathBuf {
+    std::env::var_os("OXIVPN_CACHE_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_CACHE))
+}
+
+/// A bind mount, undone (lazily) on every exit path.
+struct BindMount(PathBuf);
+
+impl BindMount {
+    fn new(from: &Path, to: &Path) -> anyhow::Result<Self> {
+        output(Command::new("mount").arg("--bind").arg(from).arg(to))?;
+        Ok(Self(to.to_path_buf()))
+    }
+}
+
+impl Drop for BindMount {
+    fn drop(&mut self) {
+        let _ = output(Command::new("umount").arg("-l").arg(&self.0));
+    }
 }
 
 /// Runs `sh -c script` inside the root (not booted); fails with its output on non-zero exit.
