@@ -544,7 +544,7 @@ mod tests {
             ),
         ];
         let links = t.created_links(&journal, None);
-        assert_eq!(links, [oxi0.clone()]);
+        assert_eq!(links, std::slice::from_ref(&oxi0));
         let ok = |a: UndoAction, k: Option<Reason>| t.check(&with(a, k), &links);
         let addr = TunAddress::V4(crate::types::TunV4::Subnet {
             addr: "10.8.0.2".parse().unwrap(),
