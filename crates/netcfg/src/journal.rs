@@ -232,7 +232,9 @@ pub struct JournalTrust {
     pub resolv_conf: PathBuf,
     /// The bus systemd-resolved is reached on (`None`: the system bus).
     pub dbus_address: Option<String>,
-    /// Names of the TUNs we create start with this (`oxi%d` makes `oxi0`, `oxi1`, ...).
+    /// Names of the TUNs we create start with this: `oxi` on Linux (`oxi%d` makes `oxi0`,
+    /// `oxi1`, ...), our wintun adapter `OxiVPN` on Windows, the kernel's `utun` on macOS
+    /// (there the index, name and TUN-ness found at undo time carry the weight).
     pub tun_prefix: String,
     /// Our nftables table (family `inet`); on Windows / macOS the back end removes only
     /// our WFP provider / pf anchor whatever the name, but the name must still be ours.
@@ -244,9 +246,15 @@ impl Default for JournalTrust {
         Self {
             resolv_conf: "/etc/resolv.conf".into(),
             dbus_address: None,
-            tun_prefix: crate::tun::DEFAULT_NAME_PATTERN
-                .trim_end_matches("%d")
-                .to_owned(),
+            tun_prefix: if cfg!(windows) {
+                "OxiVPN".to_owned()
+            } else if cfg!(target_os = "macos") {
+                "utun".to_owned()
+            } else {
+                crate::tun::DEFAULT_NAME_PATTERN
+                    .trim_end_matches("%d")
+                    .to_owned()
+            },
             firewall_table: crate::firewall::DEFAULT_TABLE.to_owned(),
         }
     }
@@ -283,9 +291,7 @@ impl JournalTrust {
     }
 
     fn is_our_tun_name(&self, name: &str) -> bool {
-        !self.tun_prefix.is_empty()
-            && name.len() > self.tun_prefix.len()
-            && name.starts_with(&self.tun_prefix)
+        !self.tun_prefix.is_empty() && name.starts_with(&self.tun_prefix)
     }
 
     /// Whether `entry` is something OxiVPN makes; `links` from [`Self::created_links`].
@@ -484,6 +490,7 @@ mod tests {
         assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
     }
 
+    #[cfg(target_os = "linux")]
     fn route(dst: &str, protocol: u8) -> RouteRecord {
         RouteRecord {
             dst: dst.parse().unwrap(),
@@ -499,6 +506,7 @@ mod tests {
         }
     }
 
+    #[cfg(target_os = "linux")]
     fn with(action: UndoAction, kind: Option<Reason>) -> JournalEntry {
         JournalEntry {
             action,
@@ -509,6 +517,7 @@ mod tests {
     }
 
     #[test]
+    #[cfg(target_os = "linux")]
     fn trust_accepts_only_what_oxivpn_makes() {
         let t = JournalTrust::default();
         let oxi0 = IfaceId {
@@ -521,7 +530,7 @@ mod tests {
         };
         let bare = IfaceId {
             index: 8,
-            name: "oxi".into(),
+            name: "tun0".into(),
         };
         let journal = [
             with(
@@ -649,6 +658,7 @@ mod tests {
             .is_err());
     }
 
+    #[cfg(target_os = "linux")]
     fn links_first(l: &[IfaceId]) -> IfaceId {
         l[0].clone()
     }
