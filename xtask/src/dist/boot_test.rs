@@ -421,10 +421,17 @@ struct SystemBus {
 impl SystemBus {
     const SOCKET: &'static str = "/run/dbus/system_bus_socket";
 
+    /// A bus answers on the socket (a socket file alone may be a dead daemon's).
+    fn live() -> bool {
+        std::os::unix::net::UnixStream::connect(Self::SOCKET).is_ok()
+    }
+
     fn ensure() -> anyhow::Result<Self> {
-        if Path::new(Self::SOCKET).exists() {
+        if Self::live() {
             return Ok(Self { started: None });
         }
+        let _ = std::fs::remove_file(Self::SOCKET);
+        let _ = std::fs::remove_file("/run/dbus/pid");
         std::fs::create_dir_all("/run/dbus").context("creating /run/dbus")?;
         let out = Command::new("dbus-daemon")
             .args(["--system", "--fork", "--print-pid"])
@@ -433,7 +440,7 @@ impl SystemBus {
         if !out.status.success() {
             // Another test may have started one at the same moment.
             ensure!(
-                Path::new(Self::SOCKET).exists(),
+                Self::live(),
                 "dbus-daemon --system failed: {}",
                 String::from_utf8_lossy(&out.stderr).trim()
             );
@@ -451,8 +458,9 @@ impl Drop for SystemBus {
     fn drop(&mut self) {
         if let Some(pid) = self.started {
             let _ = Command::new("kill").arg(pid.to_string()).status();
-            // dbus-daemon leaves its pid file; a later start would refuse with it there.
+            // dbus-daemon leaves its pid file and socket; a later start would refuse.
             let _ = std::fs::remove_file("/run/dbus/pid");
+            let _ = std::fs::remove_file(Self::SOCKET);
         }
     }
 }
