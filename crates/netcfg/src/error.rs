@@ -64,6 +64,9 @@ pub enum Error {
     },
     #[error("{0} is not supported on this platform yet")]
     Unsupported(&'static str),
+    /// The helper's state directory is not safe to hold undo journals.
+    #[error("state directory {}: {why}", path.display())]
+    StateDir { path: PathBuf, why: String },
 }
 
 impl Error {

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::plan::{Reason, TunAddress};
-use crate::routes::RouteRecord;
+use crate::routes::{RouteRecord, ROUTE_PROTO_OXIVPN, TABLE_MAIN};
 use crate::types::IfaceId;
 use crate::Error;
 
@@ -81,7 +81,12 @@ impl Journal {
         }
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| Error::Journal {
+                let mut builder = std::fs::DirBuilder::new();
+                builder.recursive(true);
+                // Journals say what root will undo: their directory is nobody else's.
+                #[cfg(unix)]
+                std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+                builder.create(dir).map_err(|source| Error::Journal {
                     path: path.to_path_buf(),
                     what: "create its directory",
                     source,
@@ -216,6 +221,221 @@ impl Journal {
     }
 }
 
+/// What a journal may ask the helper (root) to undo: only what OxiVPN itself makes. A
+/// journal is a file on disk, so a forged one must not make us delete someone else's file,
+/// route, interface or firewall table, nor dial a D-Bus address of its choosing. Every
+/// entry is checked here before it is undone; a refused entry is logged and skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JournalTrust {
+    /// The one file DNS changes write (the configured resolv.conf; its backup is the
+    /// journal entry's own `previous` bytes, never a second file).
+    pub resolv_conf: PathBuf,
+    /// The bus systemd-resolved is reached on (`None`: the system bus).
+    pub dbus_address: Option<String>,
+    /// Names of the TUNs we create start with this: `oxi` on Linux (`oxi%d` makes `oxi0`,
+    /// `oxi1`, ...), our wintun adapter `OxiVPN` on Windows, the kernel's `utun` on macOS
+    /// (there the index, name and TUN-ness found at undo time carry the weight).
+    pub tun_prefix: String,
+    /// Our nftables table (family `inet`); on Windows / macOS the back end removes only
+    /// our WFP provider / pf anchor whatever the name, but the name must still be ours.
+    pub firewall_table: String,
+}
+
+impl Default for JournalTrust {
+    fn default() -> Self {
+        Self {
+            resolv_conf: "/etc/resolv.conf".into(),
+            dbus_address: None,
+            tun_prefix: if cfg!(windows) {
+                "OxiVPN".to_owned()
+            } else if cfg!(target_os = "macos") {
+                "utun".to_owned()
+            } else {
+                crate::tun::DEFAULT_NAME_PATTERN
+                    .trim_end_matches("%d")
+                    .to_owned()
+            },
+            firewall_table: crate::firewall::DEFAULT_TABLE.to_owned(),
+        }
+    }
+}
+
+/// The firewall family our table lives in (see `crate::firewall`).
+const FIREWALL_FAMILY: &str = "inet";
+
+/// Why a journal entry was not undone.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("journal entry not ours, left alone: {0}")]
+pub struct Refused(pub String);
+
+impl JournalTrust {
+    /// The interfaces `entries` may touch: the TUNs the journal itself records creating
+    /// (`DeleteLink`) whose names carry our prefix, plus `own` (a live session's TUN,
+    /// which it created whatever its name).
+    pub fn created_links(&self, entries: &[JournalEntry], own: Option<&IfaceId>) -> Vec<IfaceId> {
+        let mut links: Vec<IfaceId> = entries
+            .iter()
+            .filter_map(|e| match &e.action {
+                UndoAction::DeleteLink { iface } if self.is_our_tun_name(&iface.name) => {
+                    Some(iface.clone())
+                }
+                _ => None,
+            })
+            .collect();
+        if let Some(own) = own {
+            if !links.contains(own) {
+                links.push(own.clone());
+            }
+        }
+        links
+    }
+
+    fn is_our_tun_name(&self, name: &str) -> bool {
+        !self.tun_prefix.is_empty() && name.starts_with(&self.tun_prefix)
+    }
+
+    /// Whether `entry` is something OxiVPN makes; `links` from [`Self::created_links`].
+    /// What the kernel holds now (is that index still our TUN?) is checked where the
+    /// entry is undone.
+    pub fn check(&self, entry: &JournalEntry, links: &[IfaceId]) -> Result<(), Refused> {
+        let refuse = |why: String| Err(Refused(why));
+        match &entry.action {
+            UndoAction::DeleteRoute(r) => {
+                if r.protocol != ROUTE_PROTO_OXIVPN {
+                    return refuse(format!(
+                        "route {r} has protocol {}, ours is {ROUTE_PROTO_OXIVPN}",
+                        r.protocol
+                    ));
+                }
+            }
+            UndoAction::RestoreRoute(r) => {
+                // The planner deletes exactly one kind of route: the IPv4 default route of
+                // the main table, replaced by redirect-gateway without def1.
+                let planned = entry.kind == Some(Reason::ReplaceDefault)
+                    && r.dst.prefix_len() == 0
+                    && r.dst.addr().is_ipv4()
+                    && r.table == TABLE_MAIN
+                    && r.kind == RouteRecord::KIND_UNICAST;
+                if !planned {
+                    return refuse(format!(
+                        "re-adding route {r} matches no change the planner makes"
+                    ));
+                }
+            }
+            UndoAction::DeleteAddress { iface, .. } => {
+                if !links.contains(iface) {
+                    return refuse(format!(
+                        "address on {iface}, not a TUN this journal created"
+                    ));
+                }
+            }
+            UndoAction::DeleteLink { iface } => {
+                if !links.contains(iface) {
+                    return refuse(format!(
+                        "interface {iface} is not named {}N",
+                        self.tun_prefix
+                    ));
+                }
+            }
+            UndoAction::RevertResolvedLink {
+                iface,
+                dbus_address,
+            } => {
+                if *dbus_address != self.dbus_address {
+                    return refuse(format!(
+                        "D-Bus address {:?} is not the configured bus ({:?})",
+                        dbus_address.as_deref().unwrap_or("system bus"),
+                        self.dbus_address.as_deref().unwrap_or("system bus")
+                    ));
+                }
+                if !links.contains(iface) {
+                    return refuse(format!("DNS of {iface}, not a TUN this journal created"));
+                }
+            }
+            UndoAction::RestoreFile { path, .. } => {
+                if *path != self.resolv_conf {
+                    return refuse(format!(
+                        "file {} is not the configured resolv.conf ({})",
+                        path.display(),
+                        self.resolv_conf.display()
+                    ));
+                }
+            }
+            UndoAction::DeleteFirewallTable { family, table } => {
+                if family != FIREWALL_FAMILY || *table != self.firewall_table {
+                    return refuse(format!(
+                        "firewall table {family} {table} is not ours ({FIREWALL_FAMILY} {})",
+                        self.firewall_table
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The helper's state directory (undo journals): created `0700` owned by us (root for
+/// the service); an existing one owned by anyone else, not a directory (a symlink is
+/// refused too), or writable by group or others is refused: whoever can write there can
+/// forge what the helper undoes as root.
+#[cfg(any(target_os = "linux", target_os = "macos"))]
+pub fn ensure_state_dir(dir: &Path) -> Result<(), Error> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let err = |what: &'static str| {
+        let path = dir.to_path_buf();
+        move |source| Error::Journal { path, what, source }
+    };
+    let refuse = |why: String| Error::StateDir {
+        path: dir.to_path_buf(),
+        why: format!("refused: {why}"),
+    };
+    match std::fs::symlink_metadata(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent).map_err(err("create its parent"))?;
+            }
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(err("create"))?;
+            // The umask can only take bits away; set the mode exactly.
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .map_err(err("set mode 0700 on"))?;
+            Ok(())
+        }
+        Err(source) => Err(Error::Journal {
+            path: dir.to_path_buf(),
+            what: "inspect",
+            source,
+        }),
+        Ok(meta) => {
+            if !meta.is_dir() {
+                return Err(refuse(
+                    "it is not a directory (symlinks are refused)".into(),
+                ));
+            }
+            // SAFETY: geteuid has no preconditions and cannot fail.
+            #[allow(unsafe_code)]
+            let me = unsafe { libc::geteuid() };
+            if meta.uid() != me {
+                return Err(refuse(format!(
+                    "it is owned by uid {owner}, not by uid {me} (the helper); fix with: chown {me}:{me} {d} && chmod 0700 {d}",
+                    owner = meta.uid(),
+                    d = dir.display()
+                )));
+            }
+            let mode = meta.mode() & 0o7777;
+            if mode & 0o022 != 0 {
+                return Err(refuse(format!(
+                    "its mode {mode:04o} lets group or others write there; fix with: chmod 0700 {}",
+                    dir.display()
+                )));
+            }
+            Ok(())
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -268,6 +488,179 @@ mod tests {
         };
         Journal::create(&path).unwrap().push(e.clone()).unwrap();
         assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
+    }
+
+    #[cfg(target_os = "linux")]
+    fn route(dst: &str, protocol: u8) -> RouteRecord {
+        RouteRecord {
+            dst: dst.parse().unwrap(),
+            gateway: Some("192.168.1.1".parse().unwrap()),
+            oif: Some(2),
+            table: TABLE_MAIN,
+            metric: None,
+            protocol,
+            scope: RouteRecord::SCOPE_UNIVERSE,
+            kind: RouteRecord::KIND_UNICAST,
+            pref_src: None,
+            onlink: false,
+        }
+    }
+
+    #[cfg(target_os = "linux")]
+    fn with(action: UndoAction, kind: Option<Reason>) -> JournalEntry {
+        JournalEntry {
+            action,
+            kind,
+            why: "test".into(),
+            skipped: false,
+        }
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn trust_accepts_only_what_oxivpn_makes() {
+        let t = JournalTrust::default();
+        let oxi0 = IfaceId {
+            index: 7,
+            name: "oxi0".into(),
+        };
+        let eth0 = IfaceId {
+            index: 2,
+            name: "eth0".into(),
+        };
+        let bare = IfaceId {
+            index: 8,
+            name: "tun0".into(),
+        };
+        let journal = [
+            with(
+                UndoAction::DeleteLink {
+                    iface: oxi0.clone(),
+                },
+                None,
+            ),
+            with(
+                UndoAction::DeleteLink {
+                    iface: eth0.clone(),
+                },
+                None,
+            ),
+            with(
+                UndoAction::DeleteLink {
+                    iface: bare.clone(),
+                },
+                None,
+            ),
+        ];
+        let links = t.created_links(&journal, None);
+        assert_eq!(links, std::slice::from_ref(&oxi0));
+        let ok = |a: UndoAction, k: Option<Reason>| t.check(&with(a, k), &links);
+        let addr = TunAddress::V4(crate::types::TunV4::Subnet {
+            addr: "10.8.0.2".parse().unwrap(),
+            prefix_len: 24,
+        });
+
+        assert!(ok(UndoAction::DeleteRoute(route("0.0.0.0/1", 87)), None).is_ok());
+        assert!(ok(UndoAction::DeleteRoute(route("0.0.0.0/0", 3)), None).is_err());
+        let default = route("0.0.0.0/0", 3);
+        assert!(ok(
+            UndoAction::RestoreRoute(default.clone()),
+            Some(Reason::ReplaceDefault)
+        )
+        .is_ok());
+        assert!(ok(UndoAction::RestoreRoute(default), Some(Reason::Redirect)).is_err());
+        assert!(ok(
+            UndoAction::RestoreRoute(route("10.0.0.0/8", 3)),
+            Some(Reason::ReplaceDefault)
+        )
+        .is_err());
+        assert!(ok(
+            UndoAction::RestoreRoute(route("::/0", 3)),
+            Some(Reason::ReplaceDefault)
+        )
+        .is_err());
+        let file = |p: &str| UndoAction::RestoreFile {
+            path: p.into(),
+            previous: None,
+        };
+        assert!(ok(file("/etc/resolv.conf"), None).is_ok());
+        assert!(ok(file("/etc/shadow"), None).is_err());
+        assert!(ok(file("/etc/../etc/resolv.conf"), None).is_err());
+        let fw = |f: &str, n: &str| UndoAction::DeleteFirewallTable {
+            family: f.into(),
+            table: n.into(),
+        };
+        assert!(ok(fw("inet", "oxivpn"), None).is_ok());
+        assert!(ok(fw("inet", "other"), None).is_err());
+        assert!(ok(fw("ip", "oxivpn"), None).is_err());
+        let resolved = |i: &IfaceId, bus: Option<&str>| UndoAction::RevertResolvedLink {
+            iface: i.clone(),
+            dbus_address: bus.map(str::to_owned),
+        };
+        assert!(ok(resolved(&oxi0, None), None).is_ok());
+        let r = ok(resolved(&oxi0, Some("unix:path=/tmp/evil")), None).unwrap_err();
+        assert!(r.to_string().contains("/tmp/evil"), "{r}");
+        assert!(ok(resolved(&eth0, None), None).is_err());
+        assert!(ok(
+            UndoAction::DeleteAddress {
+                iface: oxi0.clone(),
+                addr
+            },
+            None
+        )
+        .is_ok());
+        assert!(ok(
+            UndoAction::DeleteAddress {
+                iface: eth0.clone(),
+                addr
+            },
+            None
+        )
+        .is_err());
+        assert!(ok(UndoAction::DeleteLink { iface: oxi0 }, None).is_ok());
+        assert!(ok(
+            UndoAction::DeleteLink {
+                iface: eth0.clone()
+            },
+            None
+        )
+        .is_err());
+        assert!(ok(UndoAction::DeleteLink { iface: bare }, None).is_err());
+        // A live session's own TUN is trusted whatever its name (`--dev tun5`).
+        let own = IfaceId {
+            index: 9,
+            name: "tun5".into(),
+        };
+        let links = t.created_links(&[], Some(&own));
+        assert!(t
+            .check(
+                &with(UndoAction::DeleteAddress { iface: own, addr }, None),
+                &links
+            )
+            .is_ok());
+        // Another configured bus is trusted only when configured.
+        let t2 = JournalTrust {
+            dbus_address: Some("unix:path=/tmp/test-bus".into()),
+            ..JournalTrust::default()
+        };
+        let l2 = t2.created_links(&journal, None);
+        assert!(t2
+            .check(
+                &with(
+                    resolved(&links_first(&l2), Some("unix:path=/tmp/test-bus")),
+                    None
+                ),
+                &l2
+            )
+            .is_ok());
+        assert!(t2
+            .check(&with(resolved(&links_first(&l2), None), None), &l2)
+            .is_err());
+    }
+
+    #[cfg(target_os = "linux")]
+    fn links_first(l: &[IfaceId]) -> IfaceId {
+        l[0].clone()
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub use dns::{Dns, DnsBackend, DnsBackendChoice, DnsOptions};
 pub use error::Error;
 pub use firewall::{Endpoint, Firewall, FirewallOptions, FirewallPolicy, Transport};
 pub use ipnet::IpNet;
-pub use journal::{JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
+pub use journal::{JournalEntry, JournalTrust, UndoAction, DEFAULT_JOURNAL_PATH};
 pub use lease::LeaseSources;
 pub use plan::{
     plan, Change, Dev, DnsChange, Plan, PlannedChange, PlannedRoute, Reason, RefusedRoute,
@@ -34,8 +34,8 @@ pub use plan::{
 };
 pub use routes::{AddOutcome, IfaceAddress, RouteRecord, Routes, ROUTE_PROTO_OXIVPN};
 pub use session::{
-    discover_state, explain_route, recover, DiscoverOptions, Explanation, NetSession,
-    RecoverReport, SessionOptions, Verdict,
+    discover_state, explain_route, recover, recover_trusting, DiscoverOptions, Explanation,
+    NetSession, RecoverReport, SessionOptions, Verdict,
 };
 pub use tun::{Tun, TunConfig};
 pub use types::{

@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 
 use crate::dns::{Dns, DnsOptions};
-use crate::journal::{Journal, JournalEntry, UndoAction, DEFAULT_JOURNAL_PATH};
+use crate::journal::{Journal, JournalEntry, JournalTrust, UndoAction, DEFAULT_JOURNAL_PATH};
 use crate::lease::LeaseSources;
 use crate::plan::{Change, Dev, DnsChange, Plan, PlannedChange, PlannedRoute, Reason, TunAddress};
 use crate::routes::{
@@ -21,6 +21,18 @@ use crate::Error;
 pub struct SessionOptions {
     pub journal_path: PathBuf,
     pub dns: DnsOptions,
+}
+
+impl SessionOptions {
+    /// What this session's journal may undo: the resolv.conf and D-Bus address it was
+    /// configured with, our TUN prefix and firewall table.
+    pub fn journal_trust(&self) -> JournalTrust {
+        JournalTrust {
+            resolv_conf: self.dns.resolv_conf.clone(),
+            dbus_address: self.dns.dbus_address.clone(),
+            ..JournalTrust::default()
+        }
+    }
 }
 
 impl Default for SessionOptions {
@@ -38,6 +50,7 @@ pub struct NetSession {
     journal: Journal,
     routes: Routes,
     tun: IfaceId,
+    trust: JournalTrust,
     finished: bool,
 }
 
@@ -136,6 +149,7 @@ impl NetSession {
             journal,
             routes,
             tun: tun.clone(),
+            trust: opts.journal_trust(),
             finished: false,
         };
         let res = s.apply_all(plan, opts);
@@ -283,8 +297,14 @@ impl NetSession {
     pub fn undo_all(&mut self) -> Result<(), Error> {
         self.finished = true;
         let entries: Vec<JournalEntry> = self.journal.entries().to_vec();
-        let (kept, errors) = undo_entries(&mut self.routes, &entries, false);
-        finish_journal(&mut self.journal, kept, errors)
+        let undone = undo_entries(
+            &mut self.routes,
+            &entries,
+            &self.trust,
+            Some(&self.tun),
+            false,
+        );
+        finish_journal(&mut self.journal, undone.kept, undone.errors)
     }
 
     /// Where a packet to `addr` goes now, which route decided it, and why that route exists
@@ -377,47 +397,76 @@ impl Drop for NetSession {
     }
 }
 
-/// Undoes `entries` newest first; returns the entries that could not be undone and the errors.
+/// What [`undo_entries`] did.
+struct Undone {
+    /// Entries that could not be undone (kept in the journal for the next try).
+    kept: Vec<JournalEntry>,
+    errors: Vec<String>,
+    /// Entries [`JournalTrust::check`] refused: logged, skipped, dropped.
+    refused: usize,
+}
+
+/// Whether interface `iface` (index and name as journaled) is still that TUN: indexes
+/// and names are reused, and nothing else is ever ours to change.
+fn still_our_tun(routes: &mut Routes, iface: &IfaceId) -> Result<bool, Error> {
+    match routes.iface(iface.index)? {
+        Some(now) if now.name == iface.name => routes.is_tun(iface.index),
+        _ => Ok(false),
+    }
+}
+
+/// Undoes `entries` newest first, each only after `trust` accepted it. `own_tun` is a
+/// live session's TUN; `recovering` means a previous run's journal (its interfaces may
+/// be gone, or their indexes reused).
 fn undo_entries(
     routes: &mut Routes,
     entries: &[JournalEntry],
+    trust: &JournalTrust,
+    own_tun: Option<&IfaceId>,
     recovering: bool,
-) -> (Vec<JournalEntry>, Vec<String>) {
+) -> Undone {
     let mut kept = Vec::new();
     let mut errors = Vec::new();
+    let mut refused = 0;
+    let links = trust.created_links(entries, own_tun);
     for e in entries.iter().rev() {
         if e.skipped {
+            continue;
+        }
+        if let Err(r) = trust.check(e, &links) {
+            tracing::warn!(reason = %r, why = %e.why, "journal entry refused; not undone");
+            refused += 1;
             continue;
         }
         let res = match &e.action {
             UndoAction::DeleteRoute(r) => routes.delete(r).map(|_| ()),
             UndoAction::RestoreRoute(r) => routes.add(r).map(|_| ()),
             UndoAction::DeleteAddress { iface, addr } => {
-                routes.delete_address(iface.index, addr).map(|_| ())
-            }
-            UndoAction::DeleteLink { iface } => {
-                if recovering {
-                    // Only if that index still carries that name and is a TUN: indexes and
-                    // names are reused, and nothing else is ever ours to delete.
-                    match routes.iface(iface.index) {
-                        Ok(Some(now)) if now.name == iface.name => match routes.is_tun(iface.index)
-                        {
-                            Ok(true) => routes.delete_link(iface.index).map(|_| ()),
-                            Ok(false) => Ok(()),
-                            Err(e) => Err(e),
-                        },
-                        Ok(_) => Ok(()),
-                        Err(e) => Err(e),
-                    }
-                } else {
-                    Ok(())
+                match recovering.then(|| still_our_tun(routes, iface)) {
+                    Some(Ok(false)) => Ok(()), // gone with its TUN (or not ours any more)
+                    Some(Err(e)) => Err(e),
+                    _ => routes.delete_address(iface.index, addr).map(|_| ()),
                 }
             }
-            UndoAction::RevertResolvedLink { .. } => {
+            UndoAction::DeleteLink { iface } => {
+                // In a live session the TUN's owner removes it by closing it.
+                match recovering.then(|| still_our_tun(routes, iface)) {
+                    Some(Ok(true)) => routes.delete_link(iface.index).map(|_| ()),
+                    Some(Err(e)) => Err(e),
+                    _ => Ok(()),
+                }
+            }
+            UndoAction::RevertResolvedLink { iface, .. } => {
+                // A reused index would be another program's link: revert only our TUN.
                 // resolved forgets a link's settings when the link goes; a failure here after
                 // the tunnel is gone is expected and harmless.
-                if let Err(err) = crate::dns::undo(&e.action) {
-                    tracing::info!(error = %err, "RevertLink failed (link gone?)");
+                match recovering.then(|| still_our_tun(routes, iface)) {
+                    Some(Ok(false)) => {}
+                    _ => {
+                        if let Err(err) = crate::dns::undo(&e.action) {
+                            tracing::info!(error = %err, "RevertLink failed (link gone?)");
+                        }
+                    }
                 }
                 Ok(())
             }
@@ -431,7 +480,11 @@ fn undo_entries(
         }
     }
     kept.reverse();
-    (kept, errors)
+    Undone {
+        kept,
+        errors,
+        refused,
+    }
 }
 
 fn finish_journal(
@@ -457,11 +510,20 @@ pub struct RecoverReport {
     pub undone: usize,
     /// Routes carrying our protocol number removed without a journal entry.
     pub swept: usize,
+    /// Journal entries that named something not ours ([`JournalTrust::check`]): left alone.
+    pub refused: usize,
 }
 
 /// At start-up, before anything else: undoes what a crashed session left (its journal),
-/// then removes any route that still carries our route protocol number.
+/// then removes any route that still carries our route protocol number. The journal may
+/// touch only the system's `/etc/resolv.conf`, the system bus, TUNs named `oxiN` and our
+/// firewall table ([`JournalTrust::default`]); see [`recover_trusting`] for other settings.
 pub fn recover(journal_path: &Path) -> Result<RecoverReport, Error> {
+    recover_trusting(journal_path, &JournalTrust::default())
+}
+
+/// [`recover`] for sessions configured otherwise (e.g. [`SessionOptions::journal_trust`]).
+pub fn recover_trusting(journal_path: &Path, trust: &JournalTrust) -> Result<RecoverReport, Error> {
     let mut report = RecoverReport::default();
     let journal = Journal::load(journal_path)?;
     let mut routes = Routes::open()?;
@@ -473,9 +535,12 @@ pub fn recover(journal_path: &Path) -> Result<RecoverReport, Error> {
             entries = entries.len(),
             "recovering a previous session's network changes"
         );
-        let (kept, errors) = undo_entries(&mut routes, &entries, true);
-        report.undone = entries.len().saturating_sub(kept.len());
-        if let Err(e) = finish_journal(&mut journal, kept, errors) {
+        let undone = undo_entries(&mut routes, &entries, trust, None, true);
+        report.refused = undone.refused;
+        report.undone = entries
+            .len()
+            .saturating_sub(undone.kept.len() + undone.refused);
+        if let Err(e) = finish_journal(&mut journal, undone.kept, undone.errors) {
             failure = Some(e);
         }
     }

@@ -419,7 +419,7 @@ fn crash_recovery_restores_the_start_state() {
         std::mem::forget(tun);
         assert_ne!(sorted_dump(), before);
 
-        let report = recover(&f.journal).unwrap();
+        let report = recover_trusting(&f.journal, &opts(&f).journal_trust()).unwrap();
         assert!(report.undone >= 6, "{report:?}");
         assert_eq!(report.swept, 0);
         assert!(!f.journal.exists());
@@ -448,7 +448,7 @@ fn crash_recovery_restores_the_start_state() {
             onlink: false,
         };
         assert_eq!(r.add(&stray).unwrap(), AddOutcome::Added);
-        let report = recover(&f.journal).unwrap();
+        let report = recover_trusting(&f.journal, &opts(&f).journal_trust()).unwrap();
         assert_eq!(report.swept, 1);
         assert_eq!(sorted_dump(), before);
     });
@@ -842,10 +842,11 @@ fn crash_by_sigkill_then_recover_restores_the_start_state() {
     assert!(f.journal.exists());
     assert_ne!(std::fs::read(&f.resolv).unwrap(), RESOLV);
     let journal = f.journal.clone();
+    let trust = opts(&f).journal_trust();
     let (report, after) = ns.run(move || {
         let during = sorted_dump();
         assert!(during.iter().any(|r| r.is_ours()));
-        let report = recover(&journal).unwrap();
+        let report = recover_trusting(&journal, &trust).unwrap();
         (report, sorted_dump())
     });
     assert!(report.undone >= 6, "{report:?}");

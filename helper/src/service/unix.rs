@@ -106,8 +106,9 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
 
 async fn serve(args: ServiceArgs, launcher: Arc<Launcher>) -> anyhow::Result<()> {
     let authorizer = Authorizer::new(&args.group)?;
-    std::fs::create_dir_all(&args.state_dir)
-        .with_context(|| format!("creating state directory {}", args.state_dir.display()))?;
+    // 0700, ours; refused when someone else could have written the journals in it.
+    netcfg::journal::ensure_state_dir(&args.state_dir)
+        .with_context(|| format!("state directory {}", args.state_dir.display()))?;
     launcher.recover_at_start();
     let listener = socket::bind(&args.socket, authorizer.gid(), args.socket_mode)?;
     let mut stop = Signals::new().context("installing the SIGTERM/SIGINT handlers")?;
