@@ -519,16 +519,18 @@ fn apply_option(
             o.auth_token_user = Some(user);
         }
         "comp-lzo" => {
-            // Only the stub is supported: `comp-lzo no` framing; any other value
-            // still frames with 0xFA and we never compress.
-            o.compression = Some(Compression::LzoNo);
+            // A pushed comp-lzo has exactly one argument in 2.6 (`comp-lzo no` for
+            // the stub); bare and yes/adaptive mean LZO, which we decompress.
+            o.compression = Some(
+                Compression::from_comp_lzo_arg(args.first().map(String::as_str))
+                    .map_err(|e| malformed(line, &e.to_string()))?,
+            );
         }
         "compress" => {
-            o.compression = Some(match args.first().map(String::as_str) {
-                None | Some("stub") | Some("lzo") | Some("lz4") => Compression::StubSwap,
-                Some("stub-v2") | Some("lz4-v2") => Compression::StubV2,
-                Some(_) => return Err(malformed(line, "unknown compression")),
-            });
+            o.compression = Some(
+                Compression::from_compress_arg(args.first().map(String::as_str))
+                    .map_err(|e| malformed(line, &e.to_string()))?,
+            );
         }
         "explicit-exit-notify" => {
             o.explicit_exit_notify = Some(match args.first() {
@@ -756,6 +758,8 @@ mod tests {
             ",route-ipv6 fd00::/200",
             ",topology star",
             ",ping x",
+            ",compress snappy",
+            ",comp-lzo maybe",
         ] {
             assert!(
                 matches!(
@@ -764,6 +768,25 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn pushed_compression_of_every_kind() {
+        for (line, want) in [
+            (",comp-lzo no", Compression::LzoNo),
+            (",comp-lzo yes", Compression::Lzo),
+            (",comp-lzo adaptive", Compression::Lzo),
+            (",comp-lzo", Compression::Lzo),
+            (",compress", Compression::StubSwap),
+            (",compress stub", Compression::StubSwap),
+            (",compress stub-v2", Compression::StubV2),
+            (",compress lzo", Compression::Lzo),
+            (",compress lz4", Compression::Lz4),
+            (",compress lz4-v2", Compression::Lz4V2),
+        ] {
+            let o = parse(line, &ClientConfig::default()).unwrap();
+            assert_eq!(o.compression, Some(want), "{line}");
         }
     }
 }
