@@ -489,7 +489,7 @@ async fn attempt(
                                     remote_host: endpoint.host.clone(),
                                     remote: addr,
                                     tcp,
-                                    cipher: info.as_ref().map(|i| i.cipher.to_owned()).or_else(|| pushed.cipher.clone()),
+                                    cipher: info.as_ref().map(|i| if i.legacy_cipher { format!("{} (legacy: not negotiated)", i.cipher) } else { i.cipher.to_owned() }).or_else(|| pushed.cipher.clone()),
                                     tls: info.as_ref().map(|i| i.tls.clone()).filter(|t| !t.is_empty()),
                                     key_derivation: Some(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" }.to_owned()),
                                     kill_switch: guarded,

@@ -217,6 +217,15 @@ async fn forward(ev: TunnelEvent, updates: &mpsc::Sender<TunnelUpdate>, since_ms
             packets_in: s.packets_in,
             packets_out: s.packets_out,
             since_unix_ms: *since_ms,
+            drops: ipc::DropCounts {
+                malformed: s.dropped_malformed,
+                replayed: s.dropped_replayed,
+                auth_failed: s.dropped_auth_failed,
+                compression: s.dropped_compressed,
+                unknown_key: s.dropped_unknown_key,
+                not_connected: s.dropped_not_connected,
+                other: s.dropped_other,
+            },
         }),
         TunnelEvent::AuthToken(t) => match Secret::try_from(t) {
             Ok(s) => TunnelUpdate::AuthToken(s),
