@@ -480,10 +480,23 @@ fn apply_option(
         }
         "cipher" => {
             let c = arg(args, 0, line, "cipher")?;
-            if !cfg.data_ciphers.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+            // A profile names ciphers in data-ciphers, or for servers that negotiate
+            // nothing in cipher/data-ciphers-fallback (cipher_choice decides legacy use).
+            let named = cfg
+                .data_ciphers
+                .iter()
+                .chain(&cfg.fallback_ciphers)
+                .any(|x| x.eq_ignore_ascii_case(c));
+            if !named {
                 return Err(PushError::CipherNotAllowed {
                     cipher: c.to_string(),
-                    allowed: cfg.data_ciphers.join(":"),
+                    allowed: cfg
+                        .data_ciphers
+                        .iter()
+                        .chain(&cfg.fallback_ciphers)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(":"),
                 });
             }
             o.cipher = Some(c.to_ascii_uppercase());
@@ -720,6 +733,13 @@ mod tests {
             parse(",cipher AES-256-GCM", &cfg),
             Err(PushError::CipherNotAllowed { .. })
         ));
+        // named by the profile's `cipher` (a server that negotiates nothing)
+        let cfg = ClientConfig {
+            fallback_ciphers: vec!["AES-256-CBC".into()],
+            ..cfg
+        };
+        let o = parse(",cipher AES-256-CBC", &cfg).unwrap();
+        assert_eq!(o.cipher.as_deref(), Some("AES-256-CBC"));
     }
 
     #[test]

@@ -293,7 +293,9 @@ impl ServerVariant {
             c.push_str(s);
             c.push('\n');
         };
-        line(&format!("# OxiVPN lab server: {self:?}"));
+        // OpenVPN refuses config lines over 256 bytes, comments included.
+        let about: String = format!("{self:?}").chars().take(200).collect();
+        line(&format!("# OxiVPN lab server: {about}"));
         line("dev tun");
         line(match self.transport {
             Transport::Udp => "proto udp",
