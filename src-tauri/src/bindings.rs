@@ -49,6 +49,8 @@ pub fn typescript() -> String {
         SessionView,
         ConnState,
         StatsSample,
+        DropsView,
+        DropReasonCount,
         LogLevel,
         LogEntry,
         PromptKind,

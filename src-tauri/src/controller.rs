@@ -11,9 +11,9 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{from_client_error, AppError, ErrorKind};
 use crate::model::{
-    AppEvent, ChallengeView, ConnState, CredentialsAnswer, CredentialsPrompt, ImportReport,
-    LogEntry, LogLevel, ProfileDetails, ProfileSummary, PromptKind, RouteCheckView, RoutePlanEntry,
-    RouteSide, RoutesView, SessionView, StageKind, StageView, StatsSample,
+    AppEvent, ChallengeView, ConnState, CredentialsAnswer, CredentialsPrompt, DropsView,
+    ImportReport, LogEntry, LogLevel, ProfileDetails, ProfileSummary, PromptKind, RouteCheckView,
+    RoutePlanEntry, RouteSide, RoutesView, SessionView, StageKind, StageView, StatsSample,
 };
 use crate::profiles::{facts, AuthNeeds, ProfileRepo, StoredProfile};
 use crate::secrets::{SavedCredentials, SecretStore};
@@ -317,7 +317,7 @@ impl Actor {
             state: self.state.clone(),
             prompt: self.prompt.as_ref().map(|p| p.prompt.clone()),
             log: self.log.iter().cloned().collect(),
-            stats: self.stats.iter().copied().collect(),
+            stats: self.stats.iter().cloned().collect(),
             socket: self.socket_str(),
         }
     }
@@ -819,11 +819,12 @@ impl Actor {
                     at_ms: ev.unix_ms,
                     bytes_in: s.bytes_in,
                     bytes_out: s.bytes_out,
+                    drops: Some(DropsView::from_ipc(&s.drops)),
                 };
                 if self.stats.len() >= STATS_KEEP {
                     self.stats.pop_front();
                 }
-                self.stats.push_back(sample);
+                self.stats.push_back(sample.clone());
                 self.sink.emit(AppEvent::Stats(sample));
             }
             ipc::EventBody::Log(line) => {

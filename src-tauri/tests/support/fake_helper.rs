@@ -89,6 +89,11 @@ fn connected_events(session: SessionId) -> Vec<ServerFrame> {
                 packets_in: 4,
                 packets_out: 2,
                 since_unix_ms: 1_700_000_000_000,
+                drops: ipc::DropCounts {
+                    replayed: 2,
+                    compression: 1,
+                    ..Default::default()
+                },
             }),
         ),
     ]
@@ -271,6 +276,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         packets_in: 1,
                         packets_out: 1,
                         since_unix_ms: 1_700_000_000_000,
+                        drops: Default::default(),
                     },
                     connection: None,
                 }]))
@@ -390,6 +396,7 @@ async fn demo_traffic(session: SessionId, out: mpsc::UnboundedSender<ServerFrame
             packets_in: rx / 1200,
             packets_out: tx / 400,
             since_unix_ms: since,
+            drops: Default::default(),
         };
         if out.send(ev(session, EventBody::Stats(stats))).is_err() {
             return;

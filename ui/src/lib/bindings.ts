@@ -109,7 +109,19 @@ killSwitch: boolean | null, tunnelIpv4: string | null, tunnelIpv6: string | null
 
 export type ConnState = { "state": "disconnected" } | { "state": "connecting", profileId: string, profileName: string, stage: StageView, } | { "state": "connected", session: SessionView, } | { "state": "disconnecting", profileId: string, profileName: string, } | { "state": "failed", profileId: string | null, profileName: string | null, error: AppError, };
 
-export type StatsSample = { atMs: number, bytesIn: number, bytesOut: number, };
+export type StatsSample = { atMs: number, bytesIn: number, bytesOut: number, 
+/**
+ * Packets the tunnel dropped so far, by reason (absent before the first count).
+ */
+drops?: DropsView, };
+
+export type DropsView = { total: number, reasons: Array<DropReasonCount>, };
+
+export type DropReasonCount = { 
+/**
+ * "replayed", "compression", ...
+ */
+label: string, count: number, };
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 
