@@ -357,6 +357,27 @@ mod tests {
     }
 
     #[test]
+    fn maps_compression_policy_and_legacy_cipher_names() {
+        let cfg = |extra: &str| {
+            let p = parse(&format!(
+                "client\nremote vpn.example.com 1194\n{extra}\n<ca>\nCA\n</ca>\n"
+            ));
+            let e = endpoint(&p);
+            client_config(&p, &e, &AttemptInputs::default())
+        };
+        let c = cfg("comp-lzo").unwrap();
+        assert_eq!(c.compression, Compression::Lzo);
+        assert_eq!(c.allow_compression, AllowCompression::Asym);
+        let c = cfg("compress lz4-v2\nallow-compression yes").unwrap();
+        assert_eq!(c.compression, Compression::Lz4V2);
+        assert_eq!(c.allow_compression, AllowCompression::Yes);
+        assert_eq!(cfg("comp-lzo no").unwrap().compression, Compression::LzoNo);
+        assert_eq!(cfg("compress lzo").unwrap().compression, Compression::Lzo);
+        let c = cfg("cipher AES-256-CBC\ndata-ciphers-fallback AES-128-CBC").unwrap();
+        assert_eq!(c.fallback_ciphers, vec!["AES-128-CBC", "AES-256-CBC"]);
+    }
+
+    #[test]
     fn maps_wrap_ciphers_timers_and_transport() {
         let text = format!(
             "client\ndev tun\nproto tcp-client\nremote vpn.example 443\nremote-cert-tls server\n\
