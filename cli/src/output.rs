@@ -112,6 +112,9 @@ pub fn session_line(s: &SessionInfo, my_uid: u32) -> String {
     if s.owner_uid != my_uid {
         line.push_str(&format!("  (uid {})", s.owner_uid));
     }
+    if s.stats.since_unix_ms > 0 {
+        line.push_str(&format!("\n      {}", drops_line(&s.stats.drops)));
+    }
     if let Some(c) = &s.connection {
         let transport = match c.transport {
             ipc::Transport::Udp => "udp",
@@ -132,6 +135,21 @@ pub fn session_line(s: &SessionInfo, my_uid: u32) -> String {
         ));
     }
     line
+}
+
+/// "dropped 0" or "dropped 5: compression 3, replayed 2" (only the non-zero reasons).
+pub fn drops_line(d: &ipc::DropCounts) -> String {
+    let parts: Vec<String> = d
+        .labelled()
+        .iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(label, n)| format!("{label} {n}"))
+        .collect();
+    if parts.is_empty() {
+        "dropped 0 packets".to_owned()
+    } else {
+        format!("dropped {} packets: {}", d.total(), parts.join(", "))
+    }
 }
 
 /// `oxivpnctl routes`: one route per line, aligned.
@@ -190,6 +208,18 @@ mod tests {
         assert_eq!(bytes(1_500), "1.5 kB");
         assert_eq!(bytes(2_000_000), "2.0 MB");
         assert_eq!(clock(3_723_000), "01:02:03");
+    }
+
+    #[test]
+    fn drops_line_names_each_nonzero_reason() {
+        let mut d = ipc::DropCounts::default();
+        assert_eq!(drops_line(&d), "dropped 0 packets");
+        d.compression = 3;
+        d.replayed = 2;
+        assert_eq!(
+            drops_line(&d),
+            "dropped 5 packets: replayed 2, compression 3"
+        );
     }
 
     #[test]

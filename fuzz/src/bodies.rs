@@ -22,6 +22,8 @@ pub const TARGETS: &[(&str, Body)] = &[
     ("control_message", control_message),
     ("key_files", key_files),
     ("ipc_frames", ipc_frames),
+    ("core_decompress_lzo", core_decompress_lzo),
+    ("core_decompress_lz4", core_decompress_lz4),
 ];
 
 /// Profile parser: never panic; a parsed profile re-serialises to text that parses to
@@ -202,4 +204,64 @@ pub fn ipc_frames(data: &[u8]) {
             assert_eq!(again, f);
         }
     }
+}
+
+/// One compression mode over a received payload and a sent one: deframing never
+/// panics and never yields more than the bound; what we frame (compressed with
+/// `allow-compression yes`, or not) deframes to the same bytes.
+fn compress_mode(mode: ovpn_core::compress::Compression, data: &[u8]) {
+    use ovpn_core::compress::{AllowCompression, Compressor, Payload, MAX_PREFIX};
+    let mut rx = Compressor::new(mode, AllowCompression::Asym, 1500);
+    let mut wire = data.to_vec();
+    let n = wire.len();
+    match rx.deframe(&mut wire, 0..n) {
+        Ok(Payload::InPlace(r)) => assert!(r.end <= n && r.start <= r.end),
+        Ok(Payload::Decompressed(m)) => {
+            assert!(m <= rx.limit());
+            assert_eq!(rx.decompressed(m).len(), m);
+        }
+        Err(_) => {}
+    }
+    if data.len() > 1500 {
+        return;
+    }
+    for allow in [AllowCompression::Asym, AllowCompression::Yes] {
+        let mut tx = Compressor::new(mode, allow, 1500);
+        let mut buf = vec![0u8; MAX_PREFIX];
+        buf.extend_from_slice(data);
+        let s = tx.frame(&mut buf, MAX_PREFIX).expect("frame with headroom");
+        let mut w = buf[s..].to_vec();
+        let n = w.len();
+        let got = match rx.deframe(&mut w, 0..n).expect("our own framing deframes") {
+            Payload::InPlace(r) => w[r].to_vec(),
+            Payload::Decompressed(m) => rx.decompressed(m).to_vec(),
+        };
+        assert_eq!(got, data, "{mode:?} {allow:?} round trip");
+    }
+}
+
+/// LZO1X decompression (`comp-lzo`, `compress lzo`, and `comp-lzo no`, which also
+/// decodes what a server compresses), bounded output.
+pub fn core_decompress_lzo(data: &[u8]) {
+    use ovpn_core::compress::{decompress_lzo, Compression};
+    let mut out = vec![0u8; 1628];
+    if let Ok(n) = decompress_lzo(data, &mut out) {
+        assert!(n <= out.len());
+    }
+    compress_mode(Compression::Lzo, data);
+    compress_mode(Compression::LzoNo, data);
+}
+
+/// LZ4 decompression in the swap (`compress lz4`) and v2 (`compress lz4-v2`) framings,
+/// bounded output.
+pub fn core_decompress_lz4(data: &[u8]) {
+    use ovpn_core::compress::{decompress_lz4, Compression};
+    let mut out = vec![0u8; 1628];
+    if let Ok(n) = decompress_lz4(data, &mut out) {
+        assert!(n <= out.len());
+    }
+    compress_mode(Compression::Lz4, data);
+    compress_mode(Compression::Lz4V2, data);
+    compress_mode(Compression::StubSwap, data);
+    compress_mode(Compression::StubV2, data);
 }

@@ -53,6 +53,8 @@ pub fn typescript() -> String {
         ProtectionView,
         ConnState,
         StatsSample,
+        DropsView,
+        DropReasonCount,
         LogLevel,
         LogEntry,
         PromptKind,

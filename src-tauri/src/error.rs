@@ -223,6 +223,8 @@ impl From<ipc::IpcError> for AppError {
                 details,
             ),
             E::Tunnel { message } => Self::from_tunnel_message(message.as_str()),
+            // Same words as the helper's older text form (see from_tunnel_message).
+            E::KillSwitchHeld { .. } => Self::from_tunnel_message(&details),
             E::LimitReached { .. } => Self::new(
                 ErrorKind::Busy,
                 "The helper runs as many connections as it allows.",

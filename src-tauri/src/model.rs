@@ -311,6 +311,46 @@ pub struct StatsSample {
     pub bytes_in: u64,
     #[ts(type = "number")]
     pub bytes_out: u64,
+    /// Packets the tunnel dropped so far, by reason (absent before the first count).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub drops: Option<DropsView>,
+}
+
+/// Dropped packets of the current connection: the total and each non-zero reason.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DropsView {
+    #[ts(type = "number")]
+    pub total: u64,
+    pub reasons: Vec<DropReasonCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct DropReasonCount {
+    /// "replayed", "compression", ...
+    pub label: String,
+    #[ts(type = "number")]
+    pub count: u64,
+}
+
+impl DropsView {
+    /// From the helper's counters.
+    pub fn from_ipc(d: &ipc::DropCounts) -> Self {
+        Self {
+            total: d.total(),
+            reasons: d
+                .labelled()
+                .iter()
+                .filter(|(_, n)| *n > 0)
+                .map(|(label, count)| DropReasonCount {
+                    label: (*label).to_owned(),
+                    count: *count,
+                })
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, TS)]

@@ -9,6 +9,7 @@ mod demo;
 mod deps;
 mod dist;
 mod fuzz;
+mod openvpn_build;
 mod soak;
 mod sys;
 mod test;
@@ -38,6 +39,8 @@ enum Cmd {
     Fuzz(fuzz::FuzzArgs),
     /// Fault scenarios through a fault-injecting proxy, with figures (root; `--smoke` for CI).
     Soak(soak::SoakArgs),
+    /// Build OpenVPN 2.5.11/2.7.6 (interop test servers) into /var/cache/oxivpn from a source tree.
+    OpenvpnBuild(openvpn_build::OpenvpnBuildArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +53,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Dist(args) => dist::run(&args),
         Cmd::Fuzz(args) => fuzz::run(&args),
         Cmd::Soak(args) => soak::run(&args),
+        Cmd::OpenvpnBuild(args) => openvpn_build::run(&args),
     }
 }

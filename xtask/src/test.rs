@@ -24,6 +24,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
             "warnings",
         ]))?;
     }
+    // OpenVPN 2.5/2.7 test servers for the interop table: cached, built, or noted as skipped.
+    crate::openvpn_build::ensure_cached()?;
     let mut tests = sys::cargo();
     tests.args(["test", "--workspace", "--no-fail-fast"]);
     if sys::is_root() {

@@ -369,6 +369,54 @@ pub struct Stats {
     pub packets_out: u64,
     /// Counting since (unix ms); 0 = never connected.
     pub since_unix_ms: u64,
+    /// Data packets the tunnel dropped, by reason (this connection).
+    #[serde(default)]
+    pub drops: DropCounts,
+}
+
+/// Data packets dropped, by reason. Every drop is counted; none is silent.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DropCounts {
+    /// Too short, bad header, bad padding.
+    #[serde(default)]
+    pub malformed: u64,
+    /// Replayed or too old (replay protection).
+    #[serde(default)]
+    pub replayed: u64,
+    /// Failed authentication (AEAD tag / HMAC).
+    #[serde(default)]
+    pub auth_failed: u64,
+    /// Compression not agreed, undecodable or oversized compressed block.
+    #[serde(default)]
+    pub compression: u64,
+    /// Key id the session has no data key for.
+    #[serde(default)]
+    pub unknown_key: u64,
+    /// Packets from the system while the tunnel was not up.
+    #[serde(default)]
+    pub not_connected: u64,
+    #[serde(default)]
+    pub other: u64,
+}
+
+impl DropCounts {
+    /// All drops.
+    pub fn total(&self) -> u64 {
+        self.labelled().iter().map(|(_, n)| n).sum()
+    }
+
+    /// Each reason with its plain-words label, in display order.
+    pub fn labelled(&self) -> [(&'static str, u64); 7] {
+        [
+            ("malformed", self.malformed),
+            ("replayed", self.replayed),
+            ("authentication failed", self.auth_failed),
+            ("compression", self.compression),
+            ("unknown key id", self.unknown_key),
+            ("not connected", self.not_connected),
+            ("other", self.other),
+        ]
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

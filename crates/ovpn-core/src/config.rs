@@ -205,8 +205,8 @@ impl std::fmt::Debug for ChallengeResponse {
     }
 }
 
-/// Compression framing (stubs only, §7.5); shared with the data path.
-pub use crate::compress::Compression;
+/// Compression (§7.5); shared with the data path.
+pub use crate::compress::{AllowCompression, Compression};
 
 /// Timers in seconds as OpenVPN uses them; defaults per §9.
 #[derive(Debug, Clone)]
@@ -325,9 +325,15 @@ pub struct ClientConfig {
     pub auth_token_user: Option<String>,
     /// `data-ciphers` in preference order (OpenVPN names, e.g. `AES-256-GCM`).
     pub data_ciphers: Vec<String>,
+    /// Ciphers the profile names for servers that negotiate nothing
+    /// (`data-ciphers-fallback`, then `cipher`): accepted, with a "legacy
+    /// cipher" warning, never announced in `IV_CIPHERS`.
+    pub fallback_ciphers: Vec<String>,
     /// `auth` digest (`SHA1` default): CBC data HMAC and tls-auth HMAC.
     pub auth_digest: String,
     pub compression: Compression,
+    /// `allow-compression` (default asym: decompress, never compress).
+    pub allow_compression: AllowCompression,
     pub timers: Timers,
     pub peer_info: PeerInfo,
     pub pull_filters: Vec<PullFilter>,
@@ -367,8 +373,10 @@ impl Default for ClientConfig {
                 "AES-128-GCM".to_string(),
                 "CHACHA20-POLY1305".to_string(),
             ],
+            fallback_ciphers: Vec::new(),
             auth_digest: "SHA1".to_string(),
             compression: Compression::None,
+            allow_compression: AllowCompression::Asym,
             timers: Timers::default(),
             peer_info: PeerInfo::default(),
             pull_filters: Vec::new(),

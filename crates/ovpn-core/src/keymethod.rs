@@ -2,7 +2,7 @@
 //! string, credentials, peer-info) and the server's structured reply.
 
 use crate::codec::Reader;
-use crate::config::{ClientConfig, Compression, TlsWrap, Transport};
+use crate::config::{AllowCompression, ClientConfig, Compression, TlsWrap, Transport};
 use thiserror::Error;
 
 /// `TLS_OPTIONS_LEN` (512 incl. NUL on a 2.6 server).
@@ -94,7 +94,16 @@ pub fn peer_info(cfg: &ClientConfig) -> String {
     }
     lines.push(format!("IV_CIPHERS={}", cfg.data_ciphers.join(":")));
     lines.push(format!("IV_PROTO={}", iv_proto(cfg)));
-    lines.push("IV_LZO_STUB=1".to_string());
+    // As 2.6 (comp.c: comp_generate_peer_info_string): the real algorithms only
+    // when the profile configures one; a server may then push them. We decompress
+    // whatever is pushed either way.
+    if cfg.compression.is_real() && cfg.allow_compression != AllowCompression::No {
+        lines.push("IV_LZ4=1".to_string());
+        lines.push("IV_LZ4v2=1".to_string());
+        lines.push("IV_LZO=1".to_string());
+    } else {
+        lines.push("IV_LZO_STUB=1".to_string());
+    }
     lines.push("IV_COMP_STUB=1".to_string());
     lines.push("IV_COMP_STUBv2=1".to_string());
     if let Some(gui) = &cfg.peer_info.gui_ver {
@@ -346,6 +355,26 @@ mod tests {
         assert!(peer_info(&cfg).contains("IV_PROTO=414\n"));
         cfg.data_ciphers = vec!["CHACHA20-POLY1305".into()];
         assert!(!peer_info(&cfg).contains("IV_NCP"));
+    }
+
+    #[test]
+    fn peer_info_announces_real_compression_only_when_configured() {
+        let mut cfg = ClientConfig::default();
+        let pi = peer_info(&cfg);
+        assert!(pi.contains("IV_LZO_STUB=1\n") && !pi.contains("IV_LZ4=1"));
+        cfg.compression = Compression::Lzo;
+        let pi = peer_info(&cfg);
+        for l in [
+            "IV_LZ4=1\n",
+            "IV_LZ4v2=1\n",
+            "IV_LZO=1\n",
+            "IV_COMP_STUB=1\n",
+        ] {
+            assert!(pi.contains(l), "{l}");
+        }
+        assert!(!pi.contains("IV_LZO_STUB"));
+        cfg.allow_compression = AllowCompression::No;
+        assert!(peer_info(&cfg).contains("IV_LZO_STUB=1\n"));
     }
 
     fn server_reply() -> Vec<u8> {

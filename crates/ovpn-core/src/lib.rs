@@ -11,9 +11,11 @@ pub mod session;
 pub mod tls;
 pub mod verify;
 // corewire
+pub mod cipher_choice;
 pub mod codec;
 pub mod compress;
 pub mod data;
+pub mod drops;
 pub mod keys;
 pub mod packet;
 pub mod ping;

@@ -480,10 +480,23 @@ fn apply_option(
         }
         "cipher" => {
             let c = arg(args, 0, line, "cipher")?;
-            if !cfg.data_ciphers.iter().any(|x| x.eq_ignore_ascii_case(c)) {
+            // A profile names ciphers in data-ciphers, or for servers that negotiate
+            // nothing in cipher/data-ciphers-fallback (cipher_choice decides legacy use).
+            let named = cfg
+                .data_ciphers
+                .iter()
+                .chain(&cfg.fallback_ciphers)
+                .any(|x| x.eq_ignore_ascii_case(c));
+            if !named {
                 return Err(PushError::CipherNotAllowed {
                     cipher: c.to_string(),
-                    allowed: cfg.data_ciphers.join(":"),
+                    allowed: cfg
+                        .data_ciphers
+                        .iter()
+                        .chain(&cfg.fallback_ciphers)
+                        .cloned()
+                        .collect::<Vec<_>>()
+                        .join(":"),
                 });
             }
             o.cipher = Some(c.to_ascii_uppercase());
@@ -519,16 +532,18 @@ fn apply_option(
             o.auth_token_user = Some(user);
         }
         "comp-lzo" => {
-            // Only the stub is supported: `comp-lzo no` framing; any other value
-            // still frames with 0xFA and we never compress.
-            o.compression = Some(Compression::LzoNo);
+            // A pushed comp-lzo has exactly one argument in 2.6 (`comp-lzo no` for
+            // the stub); bare and yes/adaptive mean LZO, which we decompress.
+            o.compression = Some(
+                Compression::from_comp_lzo_arg(args.first().map(String::as_str))
+                    .map_err(|e| malformed(line, &e.to_string()))?,
+            );
         }
         "compress" => {
-            o.compression = Some(match args.first().map(String::as_str) {
-                None | Some("stub") | Some("lzo") | Some("lz4") => Compression::StubSwap,
-                Some("stub-v2") | Some("lz4-v2") => Compression::StubV2,
-                Some(_) => return Err(malformed(line, "unknown compression")),
-            });
+            o.compression = Some(
+                Compression::from_compress_arg(args.first().map(String::as_str))
+                    .map_err(|e| malformed(line, &e.to_string()))?,
+            );
         }
         "explicit-exit-notify" => {
             o.explicit_exit_notify = Some(match args.first() {
@@ -718,6 +733,13 @@ mod tests {
             parse(",cipher AES-256-GCM", &cfg),
             Err(PushError::CipherNotAllowed { .. })
         ));
+        // named by the profile's `cipher` (a server that negotiates nothing)
+        let cfg = ClientConfig {
+            fallback_ciphers: vec!["AES-256-CBC".into()],
+            ..cfg
+        };
+        let o = parse(",cipher AES-256-CBC", &cfg).unwrap();
+        assert_eq!(o.cipher.as_deref(), Some("AES-256-CBC"));
     }
 
     #[test]
@@ -756,6 +778,8 @@ mod tests {
             ",route-ipv6 fd00::/200",
             ",topology star",
             ",ping x",
+            ",compress snappy",
+            ",comp-lzo maybe",
         ] {
             assert!(
                 matches!(
@@ -764,6 +788,25 @@ mod tests {
                 ),
                 "{bad}"
             );
+        }
+    }
+
+    #[test]
+    fn pushed_compression_of_every_kind() {
+        for (line, want) in [
+            (",comp-lzo no", Compression::LzoNo),
+            (",comp-lzo yes", Compression::Lzo),
+            (",comp-lzo adaptive", Compression::Lzo),
+            (",comp-lzo", Compression::Lzo),
+            (",compress", Compression::StubSwap),
+            (",compress stub", Compression::StubSwap),
+            (",compress stub-v2", Compression::StubV2),
+            (",compress lzo", Compression::Lzo),
+            (",compress lz4", Compression::Lz4),
+            (",compress lz4-v2", Compression::Lz4V2),
+        ] {
+            let o = parse(line, &ClientConfig::default()).unwrap();
+            assert_eq!(o.compression, Some(want), "{line}");
         }
     }
 }

@@ -15,9 +15,11 @@
 //! u16 length prefix (see [`crate::transport`]).
 
 use crate::codec::Blame;
-use crate::config::{ChallengeResponse, ClientConfig, Compression, TlsWrap, Transport};
+use crate::compress::{Compressor, Payload};
+use crate::config::{ChallengeResponse, ClientConfig, TlsWrap, Transport};
 use crate::control_msg::{self, AuthFailure, ControlMessage, MessageSplitter};
 use crate::data::{self, Cipher, DataError, DataKey};
+use crate::drops::{DropLog, DropReason};
 use crate::keymethod::{self, ClientRandoms, ServerKeyReply};
 use crate::keys::{Digest, KeyMaterial, EKM_LABEL_DATA, EKM_LABEL_DYN_TLS_CRYPT, EKM_LEN};
 use crate::packet::{peek_header, ControlPacket, KeyId, Opcode, SessionId};
@@ -286,6 +288,8 @@ pub struct SessionInfo {
     pub dynamic_tls_crypt: bool,
     /// key_id of the newest key state.
     pub key_id: u8,
+    /// The cipher was not negotiated: the server's own, named by the profile.
+    pub legacy_cipher: bool,
 }
 
 /// Configuration problems found when creating the client.
@@ -372,7 +376,9 @@ pub struct Client {
     next_push_request: Option<Instant>,
     push_deadline: Option<Instant>,
     cipher: Option<Cipher>,
-    compression: Compression,
+    comp: Compressor,
+    drop_log: DropLog,
+    legacy_cipher: bool,
     peer_id: Option<u32>,
     use_ekm: bool,
     ping_interval: Option<Duration>,
@@ -494,7 +500,15 @@ impl Client {
             rng.fill_bytes(&mut sid);
         }
         let mut c = Client {
-            compression: cfg.compression,
+            // Bound for decompressed payloads: our MTU or the most a server may
+            // push (IV_MTU=1600), plus headroom.
+            comp: Compressor::new(
+                cfg.compression,
+                cfg.allow_compression,
+                usize::from(cfg.tun_mtu).max(1600),
+            ),
+            drop_log: DropLog::default(),
+            legacy_cipher: false,
             ping_interval: cfg.timers.ping,
             ping_restart: cfg.timers.ping_restart,
             auth_token: cfg.auth_token.as_ref().map(|t| t.expose().to_string()),
@@ -641,6 +655,7 @@ impl Client {
             peer_id: self.peer_id,
             dynamic_tls_crypt: self.dyn_wrap.is_some(),
             key_id: self.keys.first().map(|k| k.key_id.get()).unwrap_or(0),
+            legacy_cipher: self.legacy_cipher,
         })
     }
 
@@ -700,8 +715,30 @@ impl Client {
 
     /// One packet from the link (a UDP datagram, or one TCP frame without
     /// its length prefix). Data packets are decrypted in place: `Some(range)`
-    /// means `pkt[range]` is an IP packet for the TUN device.
+    /// means `pkt[range]` is an IP packet for the TUN device. A payload the
+    /// server compressed is copied back into `pkt` when it fits; otherwise it
+    /// is dropped and counted: callers that can receive compressed traffic
+    /// use [`handle_packet_payload`](Self::handle_packet_payload).
     pub fn handle_packet(&mut self, now: Instant, pkt: &mut [u8]) -> Option<Range<usize>> {
+        match self.receive(now, pkt)? {
+            Payload::InPlace(r) => Some(r),
+            Payload::Decompressed(n) => {
+                let out = self.comp.decompressed(n);
+                if let Some(dst) = pkt.get_mut(..n) {
+                    dst.copy_from_slice(out);
+                    Some(0..n)
+                } else {
+                    self.drop_data(
+                        DropReason::Other,
+                        &"decompressed packet larger than the caller's buffer",
+                    );
+                    None
+                }
+            }
+        }
+    }
+
+    fn receive(&mut self, now: Instant, pkt: &mut [u8]) -> Option<Payload> {
         if self.dead {
             return None;
         }
@@ -709,8 +746,7 @@ impl Client {
         let (op, kid) = match peek_header(pkt) {
             Ok(h) => h,
             Err(e) => {
-                tracing::trace!(error = %e, "undecodable packet dropped");
-                self.stats.dropped_malformed += 1;
+                self.drop_data(DropReason::Malformed, &e);
                 return None;
             }
         };
@@ -720,6 +756,25 @@ impl Client {
         self.handle_control(now, pkt);
         self.drive(now);
         None
+    }
+
+    /// Like [`handle_packet`](Self::handle_packet), for callers that take
+    /// payloads the server compressed: the IP packet is either in `pkt` or,
+    /// decompressed, in the session's own buffer.
+    pub fn handle_packet_payload<'a>(
+        &'a mut self,
+        now: Instant,
+        pkt: &'a mut [u8],
+    ) -> Option<&'a [u8]> {
+        match self.receive(now, pkt)? {
+            Payload::InPlace(r) => pkt.get(r),
+            Payload::Decompressed(n) => Some(self.comp.decompressed(n)),
+        }
+    }
+
+    /// Compression byte counts (pre/post decompress and compress).
+    pub fn compress_stats(&self) -> crate::compress::CompressStats {
+        self.comp.stats()
     }
 
     /// Encrypt the IP packet at `buf[start..]` in place (`start >=
@@ -799,6 +854,16 @@ impl Client {
             return;
         }
         tracing::info!(reason = %reason, "session ended");
+        let cs = self.comp.stats();
+        if cs.pre_decompress > 0 || cs.pre_compress > 0 {
+            tracing::info!(
+                decompressed_from = cs.pre_decompress,
+                decompressed_to = cs.post_decompress,
+                compressed_from = cs.pre_compress,
+                compressed_to = cs.post_compress,
+                "compression totals"
+            );
+        }
         self.dead = true;
         self.stage = Stage::Disconnected;
         self.events.push_back(Event::Stage(Stage::Disconnected));
@@ -825,44 +890,55 @@ impl Client {
         reliable::max_control_payload(self.cfg.tls_mtu, self.wrap_overhead(), v6, extra)
     }
 
-    fn handle_data(&mut self, now: Instant, kid: KeyId, pkt: &mut [u8]) -> Option<Range<usize>> {
+    /// Counts and logs one dropped data packet (first of each reason at WARN).
+    fn drop_data(&mut self, reason: DropReason, detail: &dyn fmt::Display) {
+        self.stats.count_drop(reason);
+        self.drop_log.note(reason, detail);
+    }
+
+    fn handle_data(&mut self, now: Instant, kid: KeyId, pkt: &mut [u8]) -> Option<Payload> {
         let Some(ks) = self
             .keys
             .iter_mut()
             .find(|k| k.key_id == kid && k.data.is_some())
         else {
-            self.stats.dropped_unknown_key += 1;
+            self.drop_data(
+                DropReason::UnknownKey,
+                &format_args!("key id {}", kid.get()),
+            );
             return None;
         };
         let dk = ks.data.as_mut()?;
         let range = match dk.decrypt(pkt, now) {
             Ok(r) => r,
             Err(e) => {
-                tracing::trace!(error = %e, "data packet dropped");
-                match e {
-                    DataError::Replay(_) => self.stats.dropped_replayed += 1,
-                    DataError::AuthFailed => self.stats.dropped_auth_failed += 1,
-                    other if other.blame() == Blame::Malformed => self.stats.dropped_malformed += 1,
-                    _ => self.stats.dropped_other += 1,
-                }
+                let reason = match e {
+                    DataError::Replay(_) => DropReason::Replayed,
+                    DataError::AuthFailed => DropReason::AuthFailed,
+                    ref other if other.blame() == Blame::Malformed => DropReason::Malformed,
+                    DataError::BadPadding => DropReason::Malformed,
+                    _ => DropReason::Other,
+                };
+                self.drop_data(reason, &e);
                 return None;
             }
         };
         ks.bytes += range.len() as u64;
         ks.packets += 1;
         self.last_received = now;
-        let range = match self.compression.deframe(pkt, range) {
-            Ok(r) => r,
+        let payload = match self.comp.deframe(pkt, range) {
+            Ok(p) => p,
             Err(e) => {
-                if e.blame() == Blame::Unsupported {
-                    self.stats.dropped_compressed += 1;
-                } else {
-                    self.stats.dropped_malformed += 1;
-                }
+                self.drop_data(DropReason::Compression, &e);
                 return None;
             }
         };
-        match ping::classify(&pkt[range.clone()]) {
+        let bytes: &[u8] = match &payload {
+            Payload::InPlace(r) => pkt.get(r.clone()).unwrap_or(&[]),
+            Payload::Decompressed(n) => self.comp.decompressed(*n),
+        };
+        let (kind, len) = (ping::classify(bytes), bytes.len());
+        match kind {
             PayloadKind::Ping => None,
             PayloadKind::OccExit => {
                 self.disconnect(DisconnectReason::ServerExit);
@@ -870,12 +946,12 @@ impl Client {
             }
             PayloadKind::OccOther(_) => None,
             PayloadKind::Ip => {
-                if range.is_empty() {
+                if len == 0 {
                     return None;
                 }
                 self.stats.packets_in += 1;
-                self.stats.bytes_in += range.len() as u64;
-                Some(range)
+                self.stats.bytes_in += len as u64;
+                Some(payload)
             }
         }
     }
@@ -901,11 +977,10 @@ impl Client {
             self.stats.dropped_not_connected += 1;
             return None;
         };
-        let s = match self.compression.frame(buf, start) {
+        let s = match self.comp.frame(buf, start) {
             Ok(s) => s,
             Err(e) => {
-                tracing::debug!(error = %e, "compression framing failed");
-                self.stats.dropped_other += 1;
+                self.drop_data(DropReason::Other, &e);
                 return None;
             }
         };
@@ -1276,33 +1351,35 @@ impl Client {
             .first()
             .and_then(|k| k.reply.as_ref())
             .and_then(|r| r.cipher());
-        let name = match (&o.cipher, server_cipher) {
-            (Some(c), _) => c.clone(),
-            (None, Some(c))
-                if self
-                    .cfg
-                    .data_ciphers
-                    .iter()
-                    .any(|x| x.eq_ignore_ascii_case(&c)) =>
-            {
-                c
+        let choice = crate::cipher_choice::choose(
+            o.cipher.as_deref(),
+            server_cipher.as_deref(),
+            &self.cfg.data_ciphers,
+            &self.cfg.fallback_ciphers,
+        );
+        let cipher = match choice {
+            Ok(c) => {
+                if c.legacy {
+                    tracing::warn!(
+                        cipher = c.cipher.name(),
+                        "legacy cipher: the server negotiates no data cipher and uses {}, which the profile names; the connection works, but ask the server's operator to enable data-ciphers (AES-256-GCM)",
+                        c.cipher.name()
+                    );
+                }
+                self.legacy_cipher = c.legacy;
+                c.cipher
             }
-            _ => {
-                self.disconnect(DisconnectReason::PushRejected(
-                    "the server chose no data cipher from data-ciphers (old server without cipher negotiation?)".into(),
-                ));
+            Err(e) => {
+                self.disconnect(DisconnectReason::PushRejected(e.to_string()));
                 return;
             }
         };
-        let Some(cipher) = Cipher::from_name(&name) else {
-            self.disconnect(DisconnectReason::PushRejected(format!(
-                "cipher {name} is not supported"
-            )));
-            return;
-        };
         self.cipher = Some(cipher);
         if let Some(c) = o.compression {
-            self.compression = c;
+            if c.is_real() && self.comp.allow() == crate::compress::AllowCompression::No {
+                tracing::warn!(compression = c.name(), "the server pushed compression but the profile says allow-compression no: compressed packets will be dropped");
+            }
+            self.comp.set_mode(c);
         }
         self.peer_id = o.peer_id;
         self.use_ekm = o.uses_tls_ekm();

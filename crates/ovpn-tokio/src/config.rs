@@ -6,8 +6,9 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use ovpn_core::config::{
-    ClientConfig, ClientIdentity, Compression, Credentials, PullFilter, PullFilterAction, Secret,
-    StaticChallenge, TlsOptions, TlsVersion, TlsWrap, Transport, VerifyOptions, X509NameKind,
+    AllowCompression, ClientConfig, ClientIdentity, Compression, Credentials, PullFilter,
+    PullFilterAction, Secret, StaticChallenge, TlsOptions, TlsVersion, TlsWrap, Transport,
+    VerifyOptions, X509NameKind,
 };
 use ovpn_core::static_key::{StaticKey, TlsCryptV2ClientKey};
 use ovpn_profile::{AuthUserPass, CertRole, Credential, Endpoint, KeyDirection, Material, Profile};
@@ -116,10 +117,16 @@ pub fn client_config(
     if !profile.data_ciphers.is_empty() {
         c.data_ciphers = profile.data_ciphers.clone();
     }
+    c.fallback_ciphers = [&profile.data_ciphers_fallback, &profile.cipher]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
     if let Some(a) = &profile.auth {
         c.auth_digest = a.clone();
     }
-    c.compression = compression(profile);
+    c.compression = compression(profile)?;
+    c.allow_compression = allow_compression(profile)?;
     timers(profile, endpoint, &mut c);
     c.peer_info.gui_ver = inputs.gui_version.clone();
     c.pull_filters = profile
@@ -258,12 +265,29 @@ fn credentials(p: &Profile, inputs: &AttemptInputs) -> Result<Option<Credentials
     }
 }
 
-fn compression(p: &Profile) -> Compression {
+/// The profile's `compress`/`comp-lzo` (the later-processed `compress` wins
+/// when both are present, as in profiles written for 2.4+ servers).
+fn compression(p: &Profile) -> Result<Compression, ConfigError> {
+    let bad = |directive: &'static str| {
+        move |e: ovpn_core::compress::UnknownCompression| ConfigError::BadMaterial {
+            directive,
+            message: e.to_string(),
+        }
+    };
     match (&p.compression.compress, &p.compression.comp_lzo) {
-        (Some(Some(a)), _) if a == "stub-v2" => Compression::StubV2,
-        (Some(_), _) => Compression::StubSwap,
-        (None, Some(_)) => Compression::LzoNo,
-        (None, None) => Compression::None,
+        (Some(a), _) => Compression::from_compress_arg(a.as_deref()).map_err(bad("compress")),
+        (None, Some(a)) => Compression::from_comp_lzo_arg(a.as_deref()).map_err(bad("comp-lzo")),
+        (None, None) => Ok(Compression::None),
+    }
+}
+
+fn allow_compression(p: &Profile) -> Result<AllowCompression, ConfigError> {
+    match p.compression.allow_compression.as_deref() {
+        None => Ok(AllowCompression::Asym),
+        Some(a) => AllowCompression::from_arg(a).ok_or_else(|| ConfigError::BadMaterial {
+            directive: "allow-compression",
+            message: format!("{a:?} is not yes, no or asym"),
+        }),
     }
 }
 
@@ -346,6 +370,27 @@ mod tests {
         let p = parse("client\ndev tun\nremote vpn.example 1194\n<ca>\nCA\n</ca>\n");
         let c = client_config(&p, &endpoint(&p), &AttemptInputs::default()).unwrap();
         assert_eq!(c.verify.crl_pem, None);
+    }
+
+    #[test]
+    fn maps_compression_policy_and_legacy_cipher_names() {
+        let cfg = |extra: &str| {
+            let p = parse(&format!(
+                "client\nremote vpn.example.com 1194\n{extra}\n<ca>\nCA\n</ca>\n"
+            ));
+            let e = endpoint(&p);
+            client_config(&p, &e, &AttemptInputs::default())
+        };
+        let c = cfg("comp-lzo").unwrap();
+        assert_eq!(c.compression, Compression::Lzo);
+        assert_eq!(c.allow_compression, AllowCompression::Asym);
+        let c = cfg("compress lz4-v2\nallow-compression yes").unwrap();
+        assert_eq!(c.compression, Compression::Lz4V2);
+        assert_eq!(c.allow_compression, AllowCompression::Yes);
+        assert_eq!(cfg("comp-lzo no").unwrap().compression, Compression::LzoNo);
+        assert_eq!(cfg("compress lzo").unwrap().compression, Compression::Lzo);
+        let c = cfg("cipher AES-256-CBC\ndata-ciphers-fallback AES-128-CBC").unwrap();
+        assert_eq!(c.fallback_ciphers, vec!["AES-128-CBC", "AES-256-CBC"]);
     }
 
     #[test]

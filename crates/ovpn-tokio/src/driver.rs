@@ -420,8 +420,8 @@ impl<T: TunDevice> Driver<T> {
                             debug!("oversized UDP datagram dropped");
                             continue;
                         };
-                        if let Some(r) = self.client.handle_packet(now, pkt) {
-                            to_tun(&*self.tun, &pkt[r]).await?;
+                        if let Some(p) = self.client.handle_packet_payload(now, pkt) {
+                            to_tun(&*self.tun, p).await?;
                         }
                     }
                     if n < crate::udp_batch::RECV_SLOTS {
@@ -455,8 +455,10 @@ impl<T: TunDevice> Driver<T> {
                     loop {
                         match framer.pop_into(frame) {
                             Ok(true) => {
-                                if let Some(r) = self.client.handle_packet(now, &mut frame[..]) {
-                                    to_tun(&*self.tun, &frame[r]).await?;
+                                if let Some(p) =
+                                    self.client.handle_packet_payload(now, &mut frame[..])
+                                {
+                                    to_tun(&*self.tun, p).await?;
                                 }
                             }
                             Ok(false) => break,

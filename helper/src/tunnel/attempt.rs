@@ -76,6 +76,15 @@ impl Reporter {
             packets_in: s.packets_in,
             packets_out: s.packets_out,
             since_unix_ms: self.since_ms,
+            drops: ipc::DropCounts {
+                malformed: s.dropped_malformed,
+                replayed: s.dropped_replayed,
+                auth_failed: s.dropped_auth_failed,
+                compression: s.dropped_compressed,
+                unknown_key: s.dropped_unknown_key,
+                not_connected: s.dropped_not_connected,
+                other: s.dropped_other,
+            },
         }));
     }
 }
@@ -387,7 +396,7 @@ async fn attempt(
                                     server_port: addr.port(),
                                     transport: if tcp { Transport::Tcp } else { Transport::Udp },
                                     remote: ShortText::sanitized(&endpoint.host),
-                                    cipher: info.as_ref().map(|i| i.cipher.to_owned()).or_else(|| pushed.cipher.clone()).as_deref().map(ShortText::sanitized),
+                                    cipher: info.as_ref().map(|i| if i.legacy_cipher { format!("{} (legacy: not negotiated)", i.cipher) } else { i.cipher.to_owned() }).or_else(|| pushed.cipher.clone()).as_deref().map(ShortText::sanitized),
                                     tls: info.as_ref().map(|i| i.tls.clone()).filter(|t| !t.is_empty()).as_deref().map(ShortText::sanitized),
                                     key_derivation: Some(ShortText::sanitized(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" })),
                                     kill_switch: guarded,

@@ -2,7 +2,7 @@
 //! lines, and a bounded history of byte counters.
 
 use super::{now_ms, Actor, LOG_KEEP, STATS_KEEP};
-use crate::model::{AppEvent, LogEntry, LogLevel, StatsSample};
+use crate::model::{AppEvent, DropsView, LogEntry, LogLevel, StatsSample};
 
 impl Actor {
     pub(super) fn app_log(&mut self, level: LogLevel, message: String) {
@@ -48,6 +48,7 @@ impl Actor {
             at_ms,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
+            drops: Some(DropsView::from_ipc(&s.drops)),
         };
         if self.stats.len() >= STATS_KEEP {
             self.stats.pop_front();

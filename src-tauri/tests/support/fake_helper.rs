@@ -91,6 +91,11 @@ fn connected_events(session: SessionId) -> Vec<ServerFrame> {
                 packets_in: 4,
                 packets_out: 2,
                 since_unix_ms: 1_700_000_000_000,
+                drops: ipc::DropCounts {
+                    replayed: 2,
+                    compression: 1,
+                    ..Default::default()
+                },
             }),
         ),
     ]
@@ -306,6 +311,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         packets_in: 1,
                         packets_out: 1,
                         since_unix_ms: 1_700_000_000_000,
+                        drops: Default::default(),
                     },
                     connection: None,
                 }]))
@@ -453,6 +459,7 @@ async fn demo_traffic(session: SessionId, out: mpsc::UnboundedSender<ServerFrame
             packets_in: rx / 1200,
             packets_out: tx / 400,
             since_unix_ms: since,
+            drops: Default::default(),
         };
         if out.send(ev(session, EventBody::Stats(stats))).is_err() {
             return;

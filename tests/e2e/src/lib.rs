@@ -17,6 +17,7 @@ mod ping;
 mod pki;
 mod process;
 mod server;
+mod transfer;
 
 pub use capture::{
     classify, parse_pcap, send_probes, Capture, CaptureSummary, Class, Probe, TunnelEndpoint,
@@ -36,9 +37,10 @@ pub use ping::{first_reply_after, PingStats};
 pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};
 pub use process::Proc;
 pub use server::{
-    ClientProfile, ClientVariant, Compression, Credentials, DataCipher, ServerHandle,
+    ClientProfile, ClientVariant, Compression, Credentials, DataCipher, OpenvpnBuild, ServerHandle,
     ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,
 };
+pub use transfer::{compressible_transfer, ping_sized};
 
 /// Whether this process runs as root; prints a skip notice naming `test` when not.
 ///

@@ -44,7 +44,7 @@ pub(crate) fn ping(
     })
 }
 
-fn parse_summary(text: &str) -> Option<PingStats> {
+pub(crate) fn parse_summary(text: &str) -> Option<PingStats> {
     let line = text.lines().find(|l| l.contains("packets transmitted"))?;
     let mut nums = line
         .split(',')

@@ -64,12 +64,78 @@ impl DataCipher {
     }
 }
 
-/// Compression framing configured on the server and pushed to the client.
+/// Compression configured on the server and pushed to the client (or, with
+/// [`ServerVariant::compression_in_profile`], written into the client profile
+/// instead). The real algorithms come with `allow-compression yes` on the
+/// server, so a 2.6 (or 2.5) server compresses what it sends whenever it shrinks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Compression {
     None,
     StubV2,
     CompLzoNo,
+    /// `compress` (stub, swap framing).
+    Stub,
+    /// `comp-lzo yes`.
+    CompLzoYes,
+    /// bare `comp-lzo` (adaptive), as many provider profiles have it.
+    CompLzoBare,
+    /// `compress lzo`.
+    Lzo,
+    /// `compress lz4`.
+    Lz4,
+    /// `compress lz4-v2`.
+    Lz4V2,
+}
+
+impl Compression {
+    /// The directive line, or `None`.
+    pub fn directive(self) -> Option<&'static str> {
+        Some(match self {
+            Self::None => return None,
+            Self::StubV2 => "compress stub-v2",
+            Self::CompLzoNo => "comp-lzo no",
+            Self::Stub => "compress",
+            Self::CompLzoYes => "comp-lzo yes",
+            Self::CompLzoBare => "comp-lzo",
+            Self::Lzo => "compress lzo",
+            Self::Lz4 => "compress lz4",
+            Self::Lz4V2 => "compress lz4-v2",
+        })
+    }
+
+    /// A real algorithm (the server compresses what it sends).
+    pub fn is_real(self) -> bool {
+        matches!(
+            self,
+            Self::CompLzoYes | Self::CompLzoBare | Self::Lzo | Self::Lz4 | Self::Lz4V2
+        )
+    }
+}
+
+/// An OpenVPN built from a release tag (see xtask's `openvpn_build`), run as the
+/// server instead of Debian's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenvpnBuild {
+    /// `2.5.11`, `2.7.6`.
+    pub version: String,
+    pub path: std::path::PathBuf,
+}
+
+impl OpenvpnBuild {
+    /// The build xtask left in `/var/cache/oxivpn/openvpn-<version>/`
+    /// (`OXIVPN_OPENVPN_CACHE` overrides the directory), if there is one.
+    pub fn cached(version: &str) -> Option<Self> {
+        let base = std::env::var_os("OXIVPN_OPENVPN_CACHE")
+            .map_or_else(|| std::path::PathBuf::from("/var/cache/oxivpn"), Into::into);
+        let path = base
+            .join(format!("openvpn-{version}"))
+            .join("sbin")
+            .join("openvpn");
+        path.is_file().then(|| Self {
+            version: version.to_owned(),
+            path,
+        })
+    }
 }
 
 /// Server topology.
@@ -94,6 +160,13 @@ pub struct ServerVariant {
     /// `server-ipv6 fd00:8::/64` and a pushed `route-ipv6 fd00:10::/64`.
     pub ipv6: bool,
     pub compression: Compression,
+    /// Put the compression line into the client profile instead of pushing it.
+    pub compression_in_profile: bool,
+    /// Which OpenVPN runs the server (Debian's 2.6 unless a built one is given).
+    pub openvpn: Option<OpenvpnBuild>,
+    /// OpenVPN 2.5's `ncp-disable` + `cipher AES-256-CBC`: a server that negotiates
+    /// no cipher (2.3/2.4-era behaviour); `cipher` must be AES-256-CBC.
+    pub ncp_disable: bool,
     pub topology: Topo,
     /// Push `route 10.0.0.0 255.255.255.0` instead of `redirect-gateway def1`.
     pub split_tunnel: bool,
@@ -112,6 +185,9 @@ impl Default for ServerVariant {
             reneg_sec: None,
             ipv6: false,
             compression: Compression::None,
+            compression_in_profile: false,
+            openvpn: None,
+            ncp_disable: false,
             topology: Topo::Subnet,
             split_tunnel: false,
         }
@@ -217,7 +293,9 @@ impl ServerVariant {
             c.push_str(s);
             c.push('\n');
         };
-        line(&format!("# OxiVPN lab server: {self:?}"));
+        // OpenVPN refuses config lines over 256 bytes, comments included.
+        let about: String = format!("{self:?}").chars().take(200).collect();
+        line(&format!("# OxiVPN lab server: {about}"));
         line("dev tun");
         line(match self.transport {
             Transport::Udp => "proto udp",
@@ -245,7 +323,12 @@ impl ServerVariant {
             Wrap::TlsCryptV2 => line("tls-crypt-v2 v2-server.key"),
             Wrap::TlsCryptV2ForceCookie => line("tls-crypt-v2 v2-server.key force-cookie"),
         }
-        line(&format!("data-ciphers {}", self.cipher.openvpn_name()));
+        if self.ncp_disable {
+            line("ncp-disable");
+            line(&format!("cipher {}", self.cipher.openvpn_name()));
+        } else {
+            line(&format!("data-ciphers {}", self.cipher.openvpn_name()));
+        }
         if self.cipher == DataCipher::Aes256CbcSha256 {
             line("auth SHA256");
         }
@@ -260,15 +343,13 @@ impl ServerVariant {
             line("server-ipv6 fd00:8::/64");
             line("push \"route-ipv6 fd00:10::/64\"");
         }
-        match self.compression {
-            Compression::None => {}
-            Compression::StubV2 => {
-                line("compress stub-v2");
-                line("push \"compress stub-v2\"");
+        if let Some(d) = self.compression.directive() {
+            line(d);
+            if !self.compression_in_profile {
+                line(&format!("push \"{d}\""));
             }
-            Compression::CompLzoNo => {
-                line("comp-lzo no");
-                line("push \"comp-lzo no\"");
+            if self.compression.is_real() {
+                line("allow-compression yes");
             }
         }
         if let Some(s) = self.reneg_sec {
@@ -286,7 +367,14 @@ impl ServerVariant {
             line("script-security 2");
             line("auth-user-pass-verify verify.sh via-file");
         }
-        line("disable-dco");
+        // 2.5 has no DCO and does not know the option.
+        if self
+            .openvpn
+            .as_ref()
+            .is_none_or(|o| !o.version.starts_with("2.5"))
+        {
+            line("disable-dco");
+        }
         line("verb 3");
         c
     }
@@ -325,6 +413,11 @@ impl ServerVariant {
         }
         if let Some(s) = client.reneg_sec {
             line(&format!("reneg-sec {s}"));
+        }
+        if self.compression_in_profile {
+            if let Some(d) = self.compression.directive() {
+                line(d);
+            }
         }
         line("verb 3");
         for e in &client.extra {
@@ -405,7 +498,11 @@ impl Lab {
         }
         let config_path = dir.join("server.conf");
         std::fs::write(&config_path, variant.config_text(port))?;
-        let mut cmd = self.ns(Role::Srv)?.cmd("openvpn");
+        let bin = variant
+            .openvpn
+            .as_ref()
+            .map_or_else(|| std::path::PathBuf::from("openvpn"), |o| o.path.clone());
+        let mut cmd = self.ns(Role::Srv)?.cmd(&bin);
         cmd.current_dir(&dir).arg("--config").arg(&config_path);
         let name = format!("openvpn-server{n}");
         let mut proc = Proc::spawn(cmd, &name, &self.dir().join(format!("{name}.log")))?;

@@ -133,7 +133,19 @@ export type StatsSample = {
 /**
  * The profile whose session these counters are of.
  */
-profileId: string, atMs: number, bytesIn: number, bytesOut: number, };
+profileId: string, atMs: number, bytesIn: number, bytesOut: number, 
+/**
+ * Packets the tunnel dropped so far, by reason (absent before the first count).
+ */
+drops?: DropsView, };
+
+export type DropsView = { total: number, reasons: Array<DropReasonCount>, };
+
+export type DropReasonCount = { 
+/**
+ * "replayed", "compression", ...
+ */
+label: string, count: number, };
 
 export type LogLevel = "error" | "warn" | "info" | "debug";
 

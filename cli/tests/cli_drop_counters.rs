@@ -1,0 +1,119 @@
+//! `oxivpnctl status` shows the tunnel's dropped packets by reason (root only): a
+//! real 2.6 server pushes `comp-lzo yes` and compresses what shrinks, the profile
+//! says `allow-compression no`, so every compressed packet is refused, counted under
+//! "compression", and the count reaches `oxivpnctl status` (text and JSON).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use oxivpn_e2e::{
+    addr, ping_sized, root_or_skip, ClientVariant, Compression, Lab, LabConfig, Role, ServerVariant,
+};
+
+fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
+        .args(args)
+        .env("OXIVPN_SOCKET", sock)
+        .env("XDG_DATA_HOME", data)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn status_counts_refused_compressed_packets() {
+    let name = "status_counts_refused_compressed_packets";
+    if !root_or_skip(name) {
+        return;
+    }
+    let helper = Path::new(env!("CARGO_BIN_EXE_oxivpnctl")).with_file_name("oxivpn-helper");
+    if !helper.exists() {
+        eprintln!("SKIPPED {name}: oxivpn-helper not built next to oxivpnctl (run cargo test --workspace)");
+        return;
+    }
+    let mut lab = Lab::start(LabConfig::reference()).unwrap();
+    let srv = lab
+        .start_server(&ServerVariant {
+            compression: Compression::CompLzoYes,
+            ..ServerVariant::default()
+        })
+        .unwrap();
+    let client = ClientVariant {
+        extra: vec!["allow-compression no".into()],
+        ..ClientVariant::default()
+    };
+    let profile = lab.write_client_profile(&srv, &client, "client").unwrap();
+    let dir = lab.dir().to_owned();
+    let sock = dir.join("helper.sock");
+    let state = dir.join("helper-state");
+    let data = dir.join("xdg-data");
+    let argv = [
+        helper.to_str().unwrap(),
+        "service",
+        "--socket",
+        sock.to_str().unwrap(),
+        "--group",
+        "root",
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--dhcp-lease-dir",
+        dir.to_str().unwrap(),
+    ];
+    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "helper service did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ok(&ctl(
+        &sock,
+        &data,
+        &["import", profile.path.to_str().unwrap(), "--name", "lab"],
+    ));
+    ok(&ctl(&sock, &data, &["connect", "lab", "--timeout", "30"]));
+    // Short pings do not shrink: they pass. Zero-filled 1200-byte replies are
+    // compressed by the server and refused by this profile.
+    let short = lab
+        .ping(Role::Cli, addr::TARGET, 3, Duration::from_millis(200))
+        .unwrap();
+    assert_eq!(short.received, 3);
+    let big = ping_sized(&lab, Role::Cli, addr::TARGET, 5, 1200).unwrap();
+    assert_eq!(big.received, 0, "compressed replies must not get through");
+
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (text, json, n) = loop {
+        let json: serde_json::Value =
+            serde_json::from_str(ok(&ctl(&sock, &data, &["--json", "status"])).trim()).unwrap();
+        let n = json["sessions"][0]["stats"]["drops"]["compression"]
+            .as_u64()
+            .unwrap_or(0);
+        if n >= 5 {
+            break (ok(&ctl(&sock, &data, &["status"])), json, n);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "drop counters never reached status: {json}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    eprintln!("oxivpnctl status:\n{text}");
+    assert!(text.contains(&format!("compression {n}")), "{text}");
+    assert!(text.contains("dropped "), "{text}");
+    assert_eq!(
+        json["sessions"][0]["stats"]["drops"]["replayed"], 0,
+        "{json}"
+    );
+    ok(&ctl(&sock, &data, &["disconnect", "lab"]));
+}

@@ -1,0 +1,5 @@
+//! cargo-fuzz target: see `oxivpn_fuzz::bodies::core_decompress_lz4` (fuzz/src/bodies.rs) for what it checks.
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| oxivpn_fuzz::bodies::core_decompress_lz4(data));
