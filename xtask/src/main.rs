@@ -12,6 +12,7 @@ mod fuzz;
 mod soak;
 mod sys;
 mod test;
+mod wine;
 
 use clap::{Parser, Subcommand};
 
@@ -38,6 +39,9 @@ enum Cmd {
     Fuzz(fuzz::FuzzArgs),
     /// Fault scenarios through a fault-injecting proxy, with figures (root; `--smoke` for CI).
     Soak(soak::SoakArgs),
+    /// The Windows builds under Wine: unit tests of the portable crates and the helper,
+    /// and the service end to end over its named pipe (part of `test`).
+    Wine(wine::WineArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -50,5 +54,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Dist(args) => dist::run(&args),
         Cmd::Fuzz(args) => fuzz::run(&args),
         Cmd::Soak(args) => soak::run(&args),
+        Cmd::Wine(args) => wine::run(&args),
     }
 }
