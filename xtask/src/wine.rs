@@ -12,10 +12,10 @@
 //!    it, bad input included. Wine has no wintun, WFP or SetInterfaceDnsSettings, so a
 //!    tunnel is only driven when the helper offers a stub tunnel (see `e2e`).
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -247,7 +247,7 @@ fn run_tee(cmd: &mut Command) -> anyhow::Result<(bool, String)> {
     if let Some(out) = child.stdout.take() {
         for line in BufReader::new(out).lines() {
             let line = line.context("reading test output")?;
-            println!("{line}");
+            eprintln!("{line}");
             all.push_str(&line);
             all.push('\n');
         }
