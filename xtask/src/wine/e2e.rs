@@ -210,14 +210,31 @@ impl Lab<'_> {
 
         // 2. A second helper on the same pipe is refused (first pipe instance): nobody
         //    can put a forged server in front of the clients while the helper runs.
-        let second = self
-            .helper_cmd()
-            .stdin(Stdio::null())
-            .output()
-            .context("starting a second helper")?;
+        let mut second = Helper {
+            child: Some(
+                self.helper_cmd()
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .context("starting a second helper")?,
+            ),
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = second.exited() {
+                break s;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "a second helper on {} kept running (serving a forged instance?)",
+                self.pipe
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        };
         ensure!(
-            !second.status.success(),
-            "a second helper on {} started",
+            !status.success(),
+            "a second helper on {} exited successfully",
             self.pipe
         );
         ensure!(
@@ -230,7 +247,7 @@ impl Lab<'_> {
 
         // 3. Import: a profile naming a CA file next to it (Windows path) and a script
         //    directive, which is dropped with a report; stored under %APPDATA%.
-        make_ca(&self.dir)?;
+        make_pki(&self.dir)?;
         std::fs::write(self.dir.join("work.ovpn"), PROFILE_TEXT)?;
         let imported = self.ctl_ok(&[
             "import",
@@ -305,37 +322,35 @@ impl Lab<'_> {
     }
 }
 
-/// A throw-away self-signed CA certificate (`ca.crt`) for the profile to name.
-fn make_ca(dir: &Path) -> anyhow::Result<()> {
-    let key = dir.join("ca.key");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args([
-            "-nodes",
-            "-days",
-            "2",
-            "-subj",
-            "/CN=OxiVPN Wine e2e CA",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(dir.join("ca.crt"))
-        .output()
-        .context("running openssl")?;
-    ensure!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    std::fs::remove_file(&key).with_context(|| format!("removing {}", key.display()))
+/// Throw-away self-signed certificates for the profile to name: `ca.crt`, and
+/// `client.crt` with `client.key` (a profile without a client identity would be refused
+/// by oxivpnctl before it ever asks the helper).
+fn make_pki(dir: &Path) -> anyhow::Result<()> {
+    for (name, key) in [("ca", "ca.key"), ("client", "client.key")] {
+        let out = Command::new("openssl")
+            .args([
+                "req",
+                "-x509",
+                "-newkey",
+                "ec",
+                "-pkeyopt",
+                "ec_paramgen_curve:P-256",
+            ])
+            .args(["-nodes", "-days", "2", "-subj"])
+            .arg(format!("/CN=OxiVPN Wine e2e {name}"))
+            .arg("-keyout")
+            .arg(dir.join(key))
+            .arg("-out")
+            .arg(dir.join(format!("{name}.crt")))
+            .output()
+            .context("running openssl")?;
+        ensure!(
+            out.status.success(),
+            "openssl req failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    Ok(())
 }
 
 fn step(what: &str) {
@@ -349,5 +364,7 @@ remote 127.0.0.1 1194
 nobind
 remote-cert-tls server
 ca ca.crt
+cert client.crt
+key client.key
 up script.bat
 ";
