@@ -46,6 +46,14 @@ const SUITES: &[(&str, &[&str])] = &[
 /// (crate, test name filter, the missing API). Each is skipped with the reason printed.
 const SKIPS: &[(&str, &str, &str)] = &[];
 
+/// Long pure-computation tests that exercise no Windows API and run natively on Linux in
+/// the same `cargo xtask test`: under Wine they only cost minutes. (crate, filter, why).
+const NATIVE_ONLY: &[(&str, &str, &str)] = &[(
+    "ovpn-profile",
+    "mutated_corpus",
+    "parser robustness over thousands of mutated profiles (pure code, run natively)",
+)];
+
 #[derive(clap::Args, Debug, Default)]
 pub struct WineArgs {
     /// Only the unit tests (no end-to-end).
@@ -212,6 +220,12 @@ impl Wine {
         for (k, filter, api) in SKIPS {
             if *k == krate {
                 eprintln!("xtask wine: SKIP {krate} {filter}: Wine has no {api}");
+                cmd.args(["--skip", filter]);
+            }
+        }
+        for (k, filter, why) in NATIVE_ONLY {
+            if *k == krate {
+                eprintln!("xtask wine: SKIP {krate} {filter}: {why}");
                 cmd.args(["--skip", filter]);
             }
         }
