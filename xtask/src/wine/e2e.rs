@@ -45,8 +45,8 @@ pub fn run(wine: &Wine) -> anyhow::Result<()> {
         std::fs::remove_dir_all(&store).with_context(|| format!("removing {}", store.display()))?;
     }
 
-    let mut helper = lab.start_helper()?;
-    let result = lab.steps(&mut helper, &store);
+    let (mut helper, status, stub) = lab.start_serving()?;
+    let result = lab.steps(&mut helper, &store, &status, stub);
     let log = std::fs::read_to_string(lab.dir.join("state/helper.log")).unwrap_or_default();
     helper.stop();
     if let Err(e) = result {
@@ -107,26 +107,56 @@ impl Drop for Helper {
 }
 
 impl Lab<'_> {
-    fn helper_cmd(&self) -> Command {
+    fn helper_cmd(&self, stub: bool) -> Command {
         let mut c = self.wine.command(WINE);
         c.arg(self.bin.join("oxivpn-helper.exe"))
             .args(["service", "--group", "Users", "--pipe", &self.pipe])
             .arg("--state-dir")
             .arg(format!(r"{WIN_DIR}\state"))
             .env("RUST_LOG", "debug");
+        if stub {
+            // The helper's stand-in tunnel: every stage up to Connected, nothing
+            // configured (Wine has no wintun, WFP or DNS settings).
+            c.args(["--stub-tunnel", "connect"]);
+        }
         c
     }
 
-    fn start_helper(&self) -> anyhow::Result<Helper> {
-        let mut cmd = self.helper_cmd();
+    fn start_helper(&self, stub: bool) -> anyhow::Result<Helper> {
+        let stderr = std::fs::File::create(self.dir.join("helper-stderr.txt"))
+            .context("creating the helper's stderr file")?;
+        let mut cmd = self.helper_cmd(stub);
         cmd.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .stderr(stderr);
         eprintln!("xtask: $ {cmd:?}");
         let child = cmd
             .spawn()
             .context("starting oxivpn-helper.exe under Wine")?;
         Ok(Helper { child: Some(child) })
+    }
+
+    /// The helper serving its pipe, with the stand-in tunnel when this build of the
+    /// helper has one (`--stub-tunnel`); the status it first answered; whether stubbed.
+    fn start_serving(&self) -> anyhow::Result<(Helper, Value, bool)> {
+        let mut helper = self.start_helper(true)?;
+        match self.wait_for_pipe(&mut helper) {
+            Ok(status) => Ok((helper, status, true)),
+            Err(e) => {
+                let stderr =
+                    std::fs::read_to_string(self.dir.join("helper-stderr.txt")).unwrap_or_default();
+                if !stderr.contains("--stub-tunnel") {
+                    return Err(e.context(stderr));
+                }
+                eprintln!(
+                    "xtask wine: NOTICE: this helper has no --stub-tunnel; connect can only be \
+                     checked for a clean refusal"
+                );
+                let mut helper = self.start_helper(false)?;
+                let status = self.wait_for_pipe(&mut helper)?;
+                Ok((helper, status, false))
+            }
+        }
     }
 
     /// oxivpnctl.exe with `args`, on our pipe, JSON output.
@@ -193,10 +223,15 @@ impl Lab<'_> {
         }
     }
 
-    fn steps(&self, helper: &mut Helper, store: &Path) -> anyhow::Result<()> {
+    fn steps(
+        &self,
+        helper: &mut Helper,
+        store: &Path,
+        status: &Value,
+        stub: bool,
+    ) -> anyhow::Result<()> {
         // 1. The service answers over its pipe: the hello and the status carry the
         //    version this workspace builds, and the caller's identity.
-        let status = self.wait_for_pipe(helper)?;
         let version = status["helper"]["helper_version"].as_str().unwrap_or("");
         ensure!(
             version == env!("CARGO_PKG_VERSION"),
@@ -212,7 +247,7 @@ impl Lab<'_> {
         //    can put a forged server in front of the clients while the helper runs.
         let mut second = Helper {
             child: Some(
-                self.helper_cmd()
+                self.helper_cmd(stub)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(Stdio::null())
@@ -293,32 +328,11 @@ impl Lab<'_> {
         self.ctl_ok(&["logs"])?;
         step("logs");
 
-        // 7. connect: Wine has no wintun, so a real tunnel cannot come up here. The
-        //    helper must answer with a clear error and stay up.
-        let err = self.ctl_err(&["connect", PROFILE, "--timeout", "30"])?;
-        ensure!(
-            err.lines()
-                .any(|l| l.contains("error") || l.contains("Error")),
-            "connect failed without an error message: {err}"
-        );
-        ensure!(
-            helper.exited().is_none(),
-            "the helper died on connect: {err}"
-        );
-        let after = self.ctl_ok(&["status"])?;
-        let sessions = after
-            .first()
-            .and_then(|v| v["sessions"].as_array())
-            .map_or(0, Vec::len);
-        ensure!(
-            sessions == 0,
-            "a failed connect left {sessions} session(s): {after:?}"
-        );
-        step(&format!(
-            "connect refused without a tunnel under Wine: {}",
-            err.lines().last().unwrap_or("").trim()
-        ));
-        Ok(())
+        if stub {
+            self.connect_with_stub()
+        } else {
+            self.connect_refused(helper)
+        }
     }
 }
 
@@ -351,6 +365,63 @@ fn make_pki(dir: &Path) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+impl Lab<'_> {
+    /// 7. connect through the Windows service with the stand-in tunnel: Connected, the
+    ///    session's logs, disconnect.
+    fn connect_with_stub(&self) -> anyhow::Result<()> {
+        self.ctl_ok(&["connect", PROFILE, "--timeout", "60"])?;
+        let session = self.session()?.context("no session after connect")?;
+        ensure!(
+            session["stage"]["connected"].is_object(),
+            "connect returned but the session is {}",
+            session["stage"]
+        );
+        step("connect reaches Connected through the Windows service (stand-in tunnel)");
+        let logs = self.ctl_ok(&["logs", PROFILE])?;
+        ensure!(!logs.is_empty(), "the connected session has no log lines");
+        step(&format!("logs of the session ({} lines)", logs.len()));
+        self.ctl_ok(&["disconnect", PROFILE])?;
+        if let Some(s) = self.session()? {
+            ensure!(
+                !s["stage"]["connected"].is_object(),
+                "still connected after disconnect: {s}"
+            );
+        }
+        step("disconnect");
+        Ok(())
+    }
+
+    /// 7. without a stand-in tunnel (a helper before it had one): Wine has no wintun, so
+    ///    connect must fail with a clear error, leave no session, and the helper stays up.
+    fn connect_refused(&self, helper: &mut Helper) -> anyhow::Result<()> {
+        let err = self.ctl_err(&["connect", PROFILE, "--timeout", "30"])?;
+        ensure!(
+            err.lines()
+                .any(|l| l.contains("error") || l.contains("Error")),
+            "connect failed without an error message: {err}"
+        );
+        ensure!(
+            helper.exited().is_none(),
+            "the helper died on connect: {err}"
+        );
+        ensure!(self.session()?.is_none(), "a failed connect left a session");
+        step(&format!(
+            "connect refused without a tunnel under Wine: {}",
+            err.lines().last().unwrap_or("").trim()
+        ));
+        Ok(())
+    }
+
+    /// Our profile's session in `status`, if any.
+    fn session(&self) -> anyhow::Result<Option<Value>> {
+        let status = self.ctl_ok(&["status"])?;
+        Ok(status
+            .first()
+            .and_then(|v| v["sessions"].as_array())
+            .and_then(|list| list.iter().find(|s| s["profile_name"] == PROFILE).cloned()))
+    }
 }
 
 fn step(what: &str) {
