@@ -192,6 +192,8 @@ fn store_lifecycle_and_permissions() {
     assert!(leftovers.is_empty());
 }
 
+/// XDG is the Linux (and BSD) rule; Windows and macOS have their own place (below).
+#[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn default_store_uses_xdg_data_home() {
     let tmp = tempfile::tempdir().unwrap();
@@ -200,6 +202,15 @@ fn default_store_uses_xdg_data_home() {
     let store = Store::open_default().unwrap();
     assert_eq!(store.dir(), tmp.path().join("oxivpn/profiles"));
     std::env::remove_var("XDG_DATA_HOME");
+}
+
+/// On Windows the profiles live in the user's roaming AppData (`%APPDATA%\oxivpn\profiles`).
+#[cfg(windows)]
+#[test]
+fn default_store_is_in_roaming_app_data() {
+    let store = Store::open_default().unwrap();
+    let appdata = std::path::PathBuf::from(std::env::var_os("APPDATA").unwrap());
+    assert_eq!(store.dir(), appdata.join("oxivpn").join("profiles"));
 }
 
 #[test]
