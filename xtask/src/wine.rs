@@ -189,6 +189,8 @@ impl Wine {
     /// One wineserver for the whole run (each .exe would otherwise start its own and
     /// wait for it), killed when the guard drops.
     fn persistent_server(&self) -> anyhow::Result<ServerGuard> {
+        // A server left by an interrupted run of ours (same prefix) would refuse to start.
+        let _ = self.command(WINESERVER).arg("--kill").status();
         sys::run(self.command(WINESERVER).arg("--persistent"))?;
         Ok(ServerGuard {
             kill: self.command(WINESERVER),
