@@ -52,8 +52,10 @@ impl SettingsStore {
 fn config_dir() -> PathBuf {
     // Windows and macOS: the platform's place (Roaming AppData, Application Support).
     #[cfg(not(target_os = "linux"))]
-    if let Some(d) = dirs::config_dir() {
-        return d;
+    {
+        if let Some(d) = dirs::config_dir() {
+            return d;
+        }
     }
     if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
