@@ -15,17 +15,31 @@ use crate::{credentials, profiles};
 
 const CLIENT_NAME: &str = concat!("oxivpnctl ", env!("CARGO_PKG_VERSION"));
 
+// What to do when the helper cannot be reached, in the words of each OS.
+#[cfg(windows)]
+const HINT_GROUP: &str = "\nhint: your account must be in the \"OxiVPN Users\" group (then sign in again), or run as administrator";
+#[cfg(windows)]
+const HINT_RUNNING: &str =
+    "\nhint: is the helper running? (Get-Service OxiVPNHelper; start it in services.msc)";
+#[cfg(target_os = "macos")]
+const HINT_GROUP: &str = "\nhint: your user must be in the `oxivpn` group (then log in again)";
+#[cfg(target_os = "macos")]
+const HINT_RUNNING: &str =
+    "\nhint: is the helper running? (sudo launchctl print system/com.oxivpn.helper)";
+#[cfg(not(any(windows, target_os = "macos")))]
+const HINT_GROUP: &str = "\nhint: your user must be in the `oxivpn` group (then log in again)";
+#[cfg(not(any(windows, target_os = "macos")))]
+const HINT_RUNNING: &str = "\nhint: is the helper running? (systemctl status oxivpn-helper)";
+
 pub async fn link(socket: &Path) -> anyhow::Result<Client> {
     Client::connect(socket, CLIENT_NAME).await.map_err(|e| {
         let hint = match &e {
             ipc::ClientError::Connect { source, .. }
                 if source.kind() == std::io::ErrorKind::PermissionDenied =>
             {
-                "\nhint: your user must be in the `oxivpn` group (then log in again)"
+                HINT_GROUP
             }
-            ipc::ClientError::Connect { .. } => {
-                "\nhint: is the helper running? (systemctl status oxivpn-helper)"
-            }
+            ipc::ClientError::Connect { .. } => HINT_RUNNING,
             _ => "",
         };
         anyhow::Error::new(e).context(format!("talking to the helper{hint}"))

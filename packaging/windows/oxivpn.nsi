@@ -42,8 +42,14 @@ Unicode true
 !if /FileExists "${BINDIR}\WebView2Loader.dll"
   !define HAVE_WEBVIEW2_LOADER
 !endif
-; The Evergreen WebView2 runtime the app's window needs (present on Windows 11).
+; The Evergreen WebView2 runtime the app's window needs (part of Windows 11 and of
+; updated Windows 10). Machine-wide installs register under WOW6432Node, per-user ones
+; under HKCU. Microsoft's bootstrapper cannot be bundled from here (it is downloaded
+; from Microsoft, and this build uses no download but the cargo registry), so a missing
+; runtime gets a clear message and its download page.
 !define WEBVIEW2_KEY "SOFTWARE\WOW6432Node\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}"
+!define WEBVIEW2_USER_KEY "Software\Microsoft\EdgeUpdate\Clients\{F3017226-FE2A-4295-8BDF-00C3A9A7E4C5}"
+!define WEBVIEW2_URL "https://go.microsoft.com/fwlink/p/?LinkId=2124703"
 
 Name "${PRODUCT} ${VERSION}"
 OutFile "${OUTFILE}"
@@ -152,7 +158,16 @@ Section "OxiVPN" SecMain
   ReadRegStr $0 HKLM "${WEBVIEW2_KEY}" "pv"
   ${If} $0 == ""
   ${OrIf} $0 == "0.0.0.0"
-    DetailPrint "The Microsoft Edge WebView2 Runtime is missing: the OxiVPN window needs it (oxivpnctl works without)."
+    ReadRegStr $0 HKCU "${WEBVIEW2_USER_KEY}" "pv"
+  ${EndIf}
+  ${If} $0 == ""
+  ${OrIf} $0 == "0.0.0.0"
+    DetailPrint "The Microsoft Edge WebView2 Runtime is missing: the OxiVPN window needs it (oxivpnctl and the service work without). Get it from ${WEBVIEW2_URL}"
+    MessageBox MB_YESNO|MB_ICONEXCLAMATION "The OxiVPN window needs the Microsoft Edge WebView2 Runtime, which is not installed on this computer. (The VPN service and oxivpnctl work without it.)$\r$\n$\r$\nOpen Microsoft's download page for the WebView2 Runtime now?" /SD IDNO IDNO webview2_done
+    ExecShell "open" "${WEBVIEW2_URL}"
+    webview2_done:
+  ${Else}
+    DetailPrint "Microsoft Edge WebView2 Runtime $0 found."
   ${EndIf}
 !endif
 

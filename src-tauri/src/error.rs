@@ -94,10 +94,7 @@ impl AppError {
             "The OxiVPN helper service is not running.",
             format!("cannot connect to {socket}: {e}"),
         )
-        .with_hint(
-            "Start it with \"sudo systemctl enable --now oxivpn-helper\", \
-             or reinstall OxiVPN if the service is missing.",
-        )
+        .with_hint(os_hint::START_HELPER)
     }
 
     pub fn helper_not_permitted(group: &str, details: impl Into<String>) -> Self {
@@ -106,10 +103,7 @@ impl AppError {
             "You are not allowed to use the OxiVPN helper.",
             details,
         )
-        .with_hint(format!(
-            "Add yourself to the {group} group (\"sudo usermod -aG {group} $USER\"), \
-             then log out and back in."
-        ))
+        .with_hint(os_hint::join_group(group))
     }
 
     pub fn auth_failed(server_message: &str) -> Self {
@@ -248,7 +242,7 @@ pub fn from_client_error(e: ipc::ClientError, socket: &str) -> AppError {
     match e {
         C::Connect { source, .. } => match source.kind() {
             std::io::ErrorKind::PermissionDenied => AppError::helper_not_permitted(
-                "oxivpn",
+                os_hint::GROUP,
                 format!("cannot connect to {socket}: {source}"),
             ),
             _ => AppError::helper_not_running(socket, source),
@@ -262,16 +256,13 @@ pub fn from_client_error(e: ipc::ClientError, socket: &str) -> AppError {
             "The OxiVPN helper did not answer.",
             format!("no answer within {d:?}"),
         )
-        .with_hint("Restart the helper service (\"sudo systemctl restart oxivpn-helper\")."),
+        .with_hint(os_hint::RESTART_HELPER),
         C::Closed => AppError::new(
             ErrorKind::HelperLost,
             "The connection to the OxiVPN helper was lost.",
             "the helper closed the connection",
         )
-        .with_hint(
-            "The helper may have been restarted; try again. If it stays away, start it \
-             (\"sudo systemctl start oxivpn-helper\").",
-        ),
+        .with_hint(os_hint::HELPER_LOST),
         other @ (C::Frame(_) | C::Unexpected(_)) => AppError::new(
             ErrorKind::HelperLost,
             "The OxiVPN helper sent something this app does not understand.",
@@ -279,6 +270,65 @@ pub fn from_client_error(e: ipc::ClientError, socket: &str) -> AppError {
         )
         .with_hint("Install the app and the helper from the same OxiVPN release."),
     }
+}
+
+/// What a user does about the helper, in the words of their OS (no systemctl on Windows
+/// or macOS).
+mod os_hint {
+    #[cfg(target_os = "windows")]
+    mod imp {
+        pub const GROUP: &str = "OxiVPN Users";
+        pub const START_HELPER: &str = "Start the \"OxiVPN Helper\" service (services.msc), \
+             or reinstall OxiVPN if the service is missing.";
+        pub const RESTART_HELPER: &str =
+            "Restart the \"OxiVPN Helper\" service (services.msc, or \"Restart-Service OxiVPNHelper\" as administrator).";
+        pub const HELPER_LOST: &str =
+            "The helper may have been restarted; try again. If it stays away, \
+             start the \"OxiVPN Helper\" service (services.msc).";
+        pub fn join_group(group: &str) -> String {
+            format!(
+                "An administrator can add you to the \"{group}\" group \
+                 (net localgroup \"{group}\" %USERNAME% /add); then sign out and back in."
+            )
+        }
+    }
+    #[cfg(target_os = "macos")]
+    mod imp {
+        pub const GROUP: &str = "oxivpn";
+        pub const START_HELPER: &str =
+            "Start it with \"sudo launchctl kickstart system/com.oxivpn.helper\", \
+             or reinstall OxiVPN if the service is missing.";
+        pub const RESTART_HELPER: &str =
+            "Restart the helper (\"sudo launchctl kickstart -k system/com.oxivpn.helper\").";
+        pub const HELPER_LOST: &str =
+            "The helper may have been restarted; try again. If it stays away, \
+             start it (\"sudo launchctl kickstart system/com.oxivpn.helper\").";
+        pub fn join_group(group: &str) -> String {
+            format!(
+                "Add yourself to the {group} group \
+                 (\"sudo dseditgroup -o edit -a $USER -t user {group}\"), then log out and back in."
+            )
+        }
+    }
+    #[cfg(not(any(target_os = "windows", target_os = "macos")))]
+    mod imp {
+        pub const GROUP: &str = "oxivpn";
+        pub const START_HELPER: &str =
+            "Start it with \"sudo systemctl enable --now oxivpn-helper\", \
+             or reinstall OxiVPN if the service is missing.";
+        pub const RESTART_HELPER: &str =
+            "Restart the helper service (\"sudo systemctl restart oxivpn-helper\").";
+        pub const HELPER_LOST: &str =
+            "The helper may have been restarted; try again. If it stays away, start it \
+             (\"sudo systemctl start oxivpn-helper\").";
+        pub fn join_group(group: &str) -> String {
+            format!(
+                "Add yourself to the {group} group (\"sudo usermod -aG {group} $USER\"), \
+                 then log out and back in."
+            )
+        }
+    }
+    pub use imp::*;
 }
 
 #[cfg(test)]

@@ -1,4 +1,6 @@
-//! The user's settings, kept as JSON in the config dir (`~/.config/oxivpn/settings.json`).
+//! The user's settings, kept as JSON in the platform's config dir
+//! (`~/.config/oxivpn/settings.json`, `%APPDATA%\oxivpn\settings.json`,
+//! `~/Library/Application Support/oxivpn/settings.json`).
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -53,6 +55,13 @@ impl SettingsStore {
 }
 
 fn config_dir() -> PathBuf {
+    // Windows and macOS: the platform's place (Roaming AppData, Application Support).
+    #[cfg(not(target_os = "linux"))]
+    {
+        if let Some(d) = dirs::config_dir() {
+            return d;
+        }
+    }
     if let Some(d) = std::env::var_os("XDG_CONFIG_HOME").filter(|d| !d.is_empty()) {
         return PathBuf::from(d);
     }

@@ -2,8 +2,9 @@
 //!
 //! Linux: a .deb (file tree staged here, `dpkg-deb --build --root-owner-group`) and an
 //! .rpm with the same content (`rpmbuild` from Debian's `rpm`), both checked after the
-//! build. Windows: x86_64-pc-windows-gnu binaries and an NSIS installer (`makensis`).
-//! macOS has its own script, `packaging/macos/build-pkg.sh`, that only runs on a Mac.
+//! build. Windows: x86_64-pc-windows-gnu binaries, the app included, and an NSIS
+//! installer (`makensis`). macOS: universal helper and oxivpnctl linked with zig; the app
+//! and the .pkg need Apple's SDK (`--macos-app`, on a Mac: `packaging/macos/build-pkg.sh`).
 //!
 //! `--smoke` (run by `cargo xtask test`) does the same from debug binaries without
 //! compression, the Windows installer included (cross-built debug binaries, file list
@@ -13,6 +14,7 @@ mod boot_test;
 mod checks;
 mod deb;
 mod install_test;
+mod macos;
 mod payload;
 mod rpm;
 mod windows;
@@ -39,6 +41,12 @@ pub struct DistArgs {
     /// Leave the desktop app out even if it builds.
     #[arg(long)]
     pub no_app: bool,
+    /// Skip the macOS universal binaries (zig).
+    #[arg(long)]
+    pub no_macos: bool,
+    /// Also build OxiVPN.app and the .pkg: on a Mac only (Apple's SDK).
+    #[arg(long)]
+    pub macos_app: bool,
     /// Where the packages go (default: <target dir>/dist, or dist-smoke with --smoke).
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -52,6 +60,10 @@ impl DistArgs {
             install_test: false,
             no_windows: false,
             no_app: false,
+            // The zig build of both macOS targets was written but not yet completed on
+            // this (overloaded) machine: out of the CI smoke until it is measured.
+            no_macos: true,
+            macos_app: false,
             out: None,
         }
     }
@@ -75,6 +87,8 @@ pub struct Build {
     pub out: PathBuf,
     /// Scratch space, emptied at the start of every run.
     pub work: PathBuf,
+    /// Whether the desktop app goes in (no `--no-app`); each OS builds its own.
+    pub want_app: bool,
 }
 
 /// Debian packages the packaging needs (kept here, not in deps::ALL, because only
@@ -83,15 +97,27 @@ const TOOLS: &[&str] = &[
     "dpkg-dev",
     "fakeroot",
     "gcc-mingw-w64-x86-64", // Windows cross build (linker, strip; ring's C code)
+    "file",                 // names what the macOS binaries are
     "librsvg2-bin",
     "nsis",
-    "p7zip-full", // lists the Windows installer's files
+    "p7zip-full",   // lists the Windows installer's files
+    "python3-venv", // zig and cargo-zigbuild from PyPI, for the macOS binaries
     "rpm",
     "systemd",
 ];
 const FULL_TOOLS: &[&str] = &["debootstrap", "mingw-w64"];
 
 pub fn run(args: &DistArgs) -> anyhow::Result<()> {
+    if args.macos_app {
+        // On a Mac, nothing of the Linux or Windows packaging applies.
+        let out = args
+            .out
+            .clone()
+            .unwrap_or_else(|| target_dir().join("dist"));
+        let pkg = macos::app_and_pkg(&workspace_version()?, &out)?;
+        eprintln!("xtask dist: {}", pkg.display());
+        return Ok(());
+    }
     deps::ensure(TOOLS)?;
     if !args.smoke {
         deps::ensure(FULL_TOOLS)?;
@@ -115,6 +141,7 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
         release: !args.smoke,
         out,
         work,
+        want_app: !args.no_app,
     };
     eprintln!(
         "xtask dist: version {}, app {}",
@@ -140,6 +167,11 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
         windows::smoke(&build)?;
     } else {
         artifacts.push(windows::build(&build, &icons)?);
+    }
+    if args.no_macos {
+        eprintln!("xtask dist: macOS binaries skipped (--no-macos)");
+    } else if let Some(tarball) = macos::build(&build)? {
+        artifacts.push(tarball);
     }
     if args.install_test {
         install_test::run(&deb, &build, &target)?;

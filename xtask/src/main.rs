@@ -13,6 +13,7 @@ mod openvpn_build;
 mod soak;
 mod sys;
 mod test;
+mod wine;
 
 use clap::{Parser, Subcommand};
 
@@ -41,6 +42,9 @@ enum Cmd {
     Soak(soak::SoakArgs),
     /// Build OpenVPN 2.5.11/2.7.6 (interop test servers) into /var/cache/oxivpn from a source tree.
     OpenvpnBuild(openvpn_build::OpenvpnBuildArgs),
+    /// The Windows builds under Wine: unit tests of the portable crates and the helper,
+    /// and the service end to end over its named pipe (part of `test`).
+    Wine(wine::WineArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -54,5 +58,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Fuzz(args) => fuzz::run(&args),
         Cmd::Soak(args) => soak::run(&args),
         Cmd::OpenvpnBuild(args) => openvpn_build::run(&args),
+        Cmd::Wine(args) => wine::run(&args),
     }
 }

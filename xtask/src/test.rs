@@ -52,6 +52,8 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
     crate::dist::run(&crate::dist::DistArgs::smoke())?;
     // Fault scenarios through the fault-injecting proxy, one short pass each (root, ~45 s).
     crate::soak::run(&crate::soak::SoakArgs::smoke())?;
+    // The Windows builds under Wine: unit tests and the service over its named pipe.
+    crate::wine::run(&crate::wine::WineArgs::default())?;
     cross_check()?;
     Ok(())
 }

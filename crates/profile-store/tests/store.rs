@@ -1,11 +1,16 @@
 //! Resolving file references next to a profile, and per-user storage.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
-use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 
 use ovpn_profile::{AuthUserPass, FileKind, Material, Severity};
 use profile_store::{resolve, validate_name, Store, StoreError};
+
+#[cfg(unix)]
+fn mode(p: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+}
 
 const CA: &str = include_str!("../../ovpn-profile/tests/fixtures/ca.crt");
 const KEY: &str = include_str!("../../ovpn-profile/tests/fixtures/client.key");
@@ -143,10 +148,9 @@ fn pkcs12_der_file_is_base64_inlined() {
 fn store_lifecycle_and_permissions() {
     let tmp = tempfile::tempdir().unwrap();
     let store = Store::open(tmp.path().join("oxivpn/profiles")).unwrap();
-    assert_eq!(
-        std::fs::metadata(store.dir()).unwrap().permissions().mode() & 0o777,
-        0o700
-    );
+    // Unix modes; on Windows the per-user folder's ACL does this job (tests run under Wine).
+    #[cfg(unix)]
+    assert_eq!(mode(store.dir()), 0o700);
     let text = format!("client\ndev tun\nremote a.example\n<ca>\n{CA}</ca>\n<auth-user-pass>\nbob\npw123\n</auth-user-pass>\n");
     let p = ovpn_profile::parse(text.as_bytes()).unwrap().profile;
     store.save_new("Work", &p).unwrap();
@@ -155,10 +159,8 @@ fn store_lifecycle_and_permissions() {
         Err(StoreError::AlreadyExists(_))
     ));
     let file = store.dir().join("Work.ovpn");
-    assert_eq!(
-        std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
-        0o600
-    );
+    #[cfg(unix)]
+    assert_eq!(mode(&file), 0o600);
     assert!(
         !store.read_text("Work").unwrap().contains("pw123"),
         "passwords never reach disk"
@@ -190,6 +192,8 @@ fn store_lifecycle_and_permissions() {
     assert!(leftovers.is_empty());
 }
 
+/// XDG is the Linux (and BSD) rule; Windows and macOS have their own place (below).
+#[cfg(all(unix, not(target_os = "macos")))]
 #[test]
 fn default_store_uses_xdg_data_home() {
     let tmp = tempfile::tempdir().unwrap();
@@ -198,6 +202,15 @@ fn default_store_uses_xdg_data_home() {
     let store = Store::open_default().unwrap();
     assert_eq!(store.dir(), tmp.path().join("oxivpn/profiles"));
     std::env::remove_var("XDG_DATA_HOME");
+}
+
+/// On Windows the profiles live in the user's roaming AppData (`%APPDATA%\oxivpn\profiles`).
+#[cfg(windows)]
+#[test]
+fn default_store_is_in_roaming_app_data() {
+    let store = Store::open_default().unwrap();
+    let appdata = std::path::PathBuf::from(std::env::var_os("APPDATA").unwrap());
+    assert_eq!(store.dir(), appdata.join("oxivpn").join("profiles"));
 }
 
 #[test]

@@ -4,6 +4,9 @@
 //! OpenVPN server, target) or its direct variant out of network namespaces whose names
 //! are unique per process and lab, so tests run in parallel. Everything it starts is
 //! recorded and stopped, and every namespace deleted, when the `Lab` drops.
+// Namespaces and nix: Linux only. Empty elsewhere, so crates that list it as a
+// dev-dependency (the helper) still build their Windows unit tests (run under Wine).
+#![cfg(unix)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod capture;

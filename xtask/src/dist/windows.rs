@@ -1,6 +1,9 @@
 //! Windows: x86_64-pc-windows-gnu binaries (mingw-w64) and the NSIS installer from
 //! `packaging/windows/oxivpn.nsi`, built with Debian's makensis. wintun.dll comes from
-//! the wintun-bindings crate in the cargo registry (no other download).
+//! the wintun-bindings crate in the cargo registry, WebView2Loader.dll (the app's) from
+//! webview2-com-sys (no other download). The desktop app (`oxivpn.exe`, Tauri) is
+//! cross-built too; its icon is `src-tauri/icons/icon.ico` (committed; rewritten from
+//! packaging/icons/oxivpn.svg by the release build when missing).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,23 +18,31 @@ pub const TARGET: &str = "x86_64-pc-windows-gnu";
 const ICO_SIZES: &[u32] = &[16, 32, 48, 256];
 
 /// Files every installer must carry (7z's listing of the setup .exe is checked against
-/// this); `oxivpn.exe` and `WebView2Loader.dll` come in addition when the app is built.
+/// this); [`APP_FILES`] come in addition when the app is built.
 pub const EXPECTED_FILES: &[&str] = &[
     "oxivpn-helper.exe",
     "oxivpnctl.exe",
     "wintun.dll",
     "wintun-LICENSE.txt",
 ];
+/// The desktop app and the loader its WebView2 window needs next to it.
+pub const APP_FILES: &[&str] = &["oxivpn.exe", "WebView2Loader.dll"];
 
 /// CI smoke: the real helper and oxivpnctl cross-built (debug) for Windows, wintun.dll
 /// from the cargo registry, an uncompressed installer, and its file list checked.
 pub fn smoke(build: &Build) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
     let bins = cross_build(false)?;
-    let bindir = stage(build, &bins)?;
+    // Cross-building the app (Tauri, WebView2) costs many minutes cold: the smoke ships
+    // it when it was built already (`cargo xtask dist` builds it), like the Linux smoke.
+    let app = build.want_app && bins.join("oxivpn.exe").is_file();
+    if !app {
+        eprintln!("xtask dist: smoke Windows installer without the app (not built; `cargo xtask dist` builds it)");
+    }
+    let bindir = stage(build, &bins, app)?;
     let out = build.work.join("oxivpn-smoke-setup.exe");
     makensis(build, &bindir, &out, None, true)?;
-    check_listing(&out)?;
+    check_listing(&out, app)?;
     eprintln!(
         "xtask dist: Windows installer from cross-built binaries: {} ({:.0} s)",
         out.display(),
@@ -41,8 +52,6 @@ pub fn smoke(build: &Build) -> anyhow::Result<()> {
 }
 
 pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
-    let rel = cross_build(true)?;
-    let bindir = stage(build, &rel)?;
     let ico = build.work.join("oxivpn.ico");
     let pngs: Vec<&Path> = icons
         .pngs
@@ -51,11 +60,19 @@ pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
         .map(|(_, p)| p.as_path())
         .collect();
     write_ico(&pngs, &ico)?;
+    // tauri-build embeds this one into oxivpn.exe (and the window uses it).
+    let app_ico = sys::root().join("src-tauri/icons/icon.ico");
+    if !app_ico.is_file() {
+        std::fs::copy(&ico, &app_ico).with_context(|| format!("writing {}", app_ico.display()))?;
+    }
+    let rel = cross_build(true)?;
+    let app = build.want_app && cross_build_app(true)?;
+    let bindir = stage(build, &rel, app)?;
     let setup = build
         .out
         .join(format!("oxivpn-{}-x86_64-setup.exe", build.version));
     makensis(build, &bindir, &setup, Some(&ico), false)?;
-    check_listing(&setup)?;
+    check_listing(&setup, app)?;
     Ok(setup)
 }
 
@@ -83,11 +100,53 @@ fn cross_build(release: bool) -> anyhow::Result<PathBuf> {
         .join(if release { "release" } else { "debug" }))
 }
 
+/// Cross-builds the desktop app (`oxivpn.exe`); false (with a warning) when it does not
+/// build, so the installer is made without it, as on Linux.
+fn cross_build_app(release: bool) -> anyhow::Result<bool> {
+    let started = std::time::Instant::now();
+    let mut cargo = sys::cargo();
+    cargo.args([
+        "build",
+        "--locked",
+        "--target",
+        TARGET,
+        "-p",
+        "oxivpn-app",
+        "--bin",
+        "oxivpn",
+    ]);
+    if release {
+        cargo.arg("--release");
+    }
+    match sys::run(&mut cargo) {
+        Ok(()) => {
+            eprintln!(
+                "xtask dist: the app for Windows built in {:.0} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(true)
+        }
+        Err(e) => {
+            eprintln!(
+                "xtask dist: WARNING: the app does not build for Windows ({e:#}); packaging without it"
+            );
+            Ok(false)
+        }
+    }
+}
+
 /// The installer's input directory: stripped executables plus the vendored DLLs.
-fn stage(build: &Build, bin: &Path) -> anyhow::Result<PathBuf> {
+fn stage(build: &Build, bin: &Path, app: bool) -> anyhow::Result<PathBuf> {
     let bindir = build.work.join("windows-bin");
     std::fs::create_dir_all(&bindir).with_context(|| format!("creating {}", bindir.display()))?;
-    for exe in ["oxivpn-helper.exe", "oxivpnctl.exe"] {
+    let mut exes = vec!["oxivpn-helper.exe", "oxivpnctl.exe"];
+    if app {
+        exes.push("oxivpn.exe");
+        let loader = vendored_dir("webview2-com-sys")?.join("x64/WebView2Loader.dll");
+        payload::install(&loader, &bindir.join("WebView2Loader.dll"), 0o644)
+            .context("WebView2Loader.dll from the webview2-com-sys crate")?;
+    }
+    for exe in exes {
         payload::install(&bin.join(exe), &bindir.join(exe), 0o755)?;
         output(
             Command::new("x86_64-w64-mingw32-strip")
@@ -140,12 +199,14 @@ fn manifest_dir(meta: &str, krate: &str) -> Option<PathBuf> {
 }
 
 /// The file names inside the installer, from `7z l` (7-Zip reads NSIS installers).
-fn check_listing(setup: &Path) -> anyhow::Result<()> {
+fn check_listing(setup: &Path, app: bool) -> anyhow::Result<()> {
     let listing = output(Command::new("7z").arg("l").arg(setup))
         .context("listing the installer (Debian package p7zip-full)")?;
     let names = listed_names(&listing);
+    let app_files: &[&str] = if app { APP_FILES } else { &[] };
     let missing: Vec<&&str> = EXPECTED_FILES
         .iter()
+        .chain(app_files)
         .filter(|f| !names.iter().any(|n| n == *f))
         .collect();
     if !missing.is_empty() {
@@ -333,9 +394,46 @@ Type = Nsis
         for f in &installed {
             assert!(deleted.contains(f), "{f} is installed but never deleted");
         }
-        for f in EXPECTED_FILES {
+        for f in EXPECTED_FILES.iter().chain(APP_FILES) {
             assert!(installed.iter().any(|i| i == f), "{f} is not installed");
         }
+    }
+
+    /// The app's installer parts: a Start-menu entry, the .ovpn association opening the
+    /// app, the uninstaller registered, and a clear word when WebView2 is missing.
+    #[test]
+    fn installer_gives_the_app_a_shortcut_an_association_and_an_uninstaller() {
+        let nsi =
+            std::fs::read_to_string(payload::packaging_dir().join("windows/oxivpn.nsi")).unwrap();
+        for needle in [
+            r#"CreateShortCut "$SMPROGRAMS\${PRODUCT}.lnk" "$INSTDIR\oxivpn.exe""#,
+            r#"WriteRegStr HKLM "Software\Classes\.ovpn" "" "${PROGID}""#,
+            r#"shell\open\command" "" '"$INSTDIR\oxivpn.exe" "%1"'"#,
+            r#"WriteUninstaller "$INSTDIR\uninstall.exe""#,
+            r#""UninstallString" '"$INSTDIR\uninstall.exe"'"#,
+            r#"Delete "$SMPROGRAMS\${PRODUCT}.lnk""#,
+            "WebView2 Runtime",
+        ] {
+            assert!(nsi.contains(needle), "oxivpn.nsi lacks {needle}");
+        }
+    }
+
+    /// The committed app icon is an .ico tauri-build can embed: PNG entries at the sizes
+    /// Windows asks for.
+    #[test]
+    fn app_icon_is_an_ico_with_the_windows_sizes() {
+        let ico = std::fs::read(sys::root().join("src-tauri/icons/icon.ico")).unwrap();
+        assert_eq!(&ico[..4], &[0, 0, 1, 0]);
+        let n = usize::from(u16::from_le_bytes([ico[4], ico[5]]));
+        let mut sizes = Vec::new();
+        for i in 0..n {
+            let e = &ico[6 + 16 * i..6 + 16 * (i + 1)];
+            let off = u32::from_le_bytes(e[12..16].try_into().unwrap()) as usize;
+            let len = u32::from_le_bytes(e[8..12].try_into().unwrap()) as usize;
+            let (w, _) = png_size(&ico[off..off + len]).unwrap();
+            sizes.push(w);
+        }
+        assert_eq!(sizes, ICO_SIZES);
     }
 
     #[test]
