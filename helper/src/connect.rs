@@ -180,6 +180,7 @@ async fn connect_loop(
     let mut backoff = Duration::from_secs(1);
     let mut ever_connected = false;
     loop {
+        let used_token = auth_token.is_some();
         let spec = tunnel::TunnelSpec {
             profile: profile.clone(),
             credentials: credentials.clone(),
@@ -203,6 +204,9 @@ async fn connect_loop(
             TunnelEnd::Stopped => {
                 info!("disconnected; network configuration restored");
                 return Ok(());
+            }
+            TunnelEnd::AuthFailed(m) if used_token => {
+                warn!("{m}; authenticating again with the password");
             }
             TunnelEnd::AuthFailed(m) => {
                 bail!("AUTH_FAILED: the server refused the credentials ({m})")
@@ -279,6 +283,16 @@ fn print_event(ev: TunnelEvent) {
             d.tls.as_deref().unwrap_or("?")
         ),
         TunnelEvent::Plan(_) => {}
+        TunnelEvent::SignIn(n) => {
+            warn!("sign in with your browser to continue: {}", n.url);
+            if let Some(s) = n.seconds_left {
+                info!("the server waits {s} s for the sign-in");
+            }
+        }
+        TunnelEvent::CrText(p) => warn!(
+            "the server asks: {:?}; `connect` cannot answer it (use the service: oxivpnctl connect)",
+            p.text
+        ),
     }
 }
 

@@ -9,6 +9,7 @@
 pub mod killswitch;
 pub mod launcher;
 pub mod netconf;
+pub mod sso;
 
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
@@ -98,6 +99,10 @@ pub enum TunnelEvent {
     Negotiated(SessionDetails),
     /// The route plan that was applied; sent right before `Connected`.
     Plan(Box<AppliedPlan>),
+    /// AUTH_PENDING: the user must sign in with a browser (see `tunnel/sso.rs`).
+    SignIn(sso::SignInNotice),
+    /// AUTH_PENDING: a CR_TEXT challenge; send the answer through its channel.
+    CrText(sso::CrTextPrompt),
 }
 
 /// The server and security an attempt actually got.
@@ -385,6 +390,8 @@ async fn attempt(
         }
     };
     cfg.challenge_response = spec.challenge_response.clone();
+    // Whoever runs the attempt relays sign-in URLs and CR_TEXT (TunnelEvent::SignIn/CrText).
+    ovpn_core::sso::announce(&mut cfg);
     let tun_mtu = u32::from(cfg.tun_mtu);
     let seed = match ovpn_tokio::os_seed() {
         Ok(s) => s,
@@ -424,6 +431,13 @@ async fn attempt(
     let mut closing = false;
     let mut config_error: Option<String> = None;
     let mut last_stage = None;
+    let mut pending = sso::PendingAuth::new();
+    // The kill switch `run` put up before the tunnel (the sign-in exception goes there).
+    let pre_tunnel_ks = spec
+        .net
+        .kill_switch
+        .as_ref()
+        .filter(|_| spec.profile.redirect_gateway.is_some() || spec.net.kill_switch_always);
 
     let driver_end = loop {
         tokio::select! {
@@ -448,6 +462,8 @@ async fn attempt(
                         if net.is_some() {
                             continue;
                         }
+                        // The server decided: the rules below replace the sign-in exception.
+                        pending.close(pre_tunnel_ks, servers, rep, false).await;
                         let (cfg, notes) = netconf::tunnel_network_config(&pushed, &spec.profile, addr.ip());
                         for n in notes {
                             rep.log(Level::WARN, n);
@@ -519,9 +535,11 @@ async fn attempt(
                         out.auth_token = Some(token.clone());
                         let _ = rep.tx.send(TunnelEvent::AuthToken(token));
                     }
+                    Event::ChallengeNeeded(Challenge::CrText { text, echo, .. }) => pending.on_cr_text(rep, text, echo),
                     Event::ChallengeNeeded(c) => {
                         let _ = rep.tx.send(TunnelEvent::Challenge(c));
                     }
+                    Event::SignIn(ev) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &state.resolvers).await,
                     Event::AuthPending { timeout_secs } => {
                         rep.log(Level::INFO, format!("authentication pending (timeout {timeout_secs:?} s)"));
                     }
@@ -536,6 +554,7 @@ async fn attempt(
                 closing = true;
                 handle.close();
             }
+            Some(answer) = pending.next_answer() => sso::PendingAuth::answer(&handle, &answer),
             _ = stats_tick.tick(), if net.is_some() => {
                 let _ = rep.tx.send(TunnelEvent::Stats(handle.stats()));
             }
@@ -556,6 +575,8 @@ async fn attempt(
         }
     }
 
+    // A sign-in exception in the kill switch ends with the attempt.
+    pending.close(pre_tunnel_ks, servers, rep, true).await;
     // Undo the network before anything else, on every path.
     if let Some(mut s) = net.take() {
         match tokio::task::spawn_blocking(move || s.undo_all()).await {
@@ -577,6 +598,11 @@ async fn attempt(
         Ok(DriverEnd::Disconnected(r)) => match r {
             DisconnectReason::ClosedByUser => TunnelEnd::Stopped,
             DisconnectReason::AuthFailed { reason } => TunnelEnd::AuthFailed(reason),
+            // An expired/refused token: the caller signs in again once, with the password.
+            r @ DisconnectReason::AuthTokenRejected => {
+                out.auth_token = None;
+                TunnelEnd::AuthFailed(r.to_string())
+            }
             r @ (DisconnectReason::NoServerReply { .. }
             | DisconnectReason::HandshakeTimeout { .. }) => TunnelEnd::Retry {
                 reason: r.to_string(),

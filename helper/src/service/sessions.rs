@@ -390,7 +390,7 @@ impl Sessions {
                     e.routes = r.clone();
                     e.route_notes = n.clone();
                 }
-                TunnelUpdate::Log(..) | TunnelUpdate::AuthToken(_) => {}
+                TunnelUpdate::Log(..) | TunnelUpdate::AuthToken(_) | TunnelUpdate::SignIn(_) => {}
             }
             e.owner_uid
         };
@@ -405,6 +405,7 @@ impl Sessions {
                 message: LogText::sanitized(&msg),
             }),
             TunnelUpdate::Challenge(c) => EventBody::Challenge(c),
+            TunnelUpdate::SignIn(r) => EventBody::SignIn(r),
             TunnelUpdate::Connection(c) => {
                 tracing::info!(
                     server = %c.server_addr,

@@ -41,6 +41,8 @@ pub enum TunnelUpdate {
     Connection(ConnectionInfo),
     /// The applied route plan (entries, planner notes); sent before `Stage::Connected`.
     Routes(Vec<RouteEntry>, Vec<ShortText>),
+    /// Sign in with a browser (AUTH_PENDING); for the session's owner only.
+    SignIn(ipc::SignInRequest),
 }
 
 /// How an attempt ended.

@@ -93,10 +93,20 @@ impl TunnelLauncher for EngineLauncher {
                 tokio::pin!(fut);
                 let mut challenge = None;
                 let mut watch: Option<NetWatch> = None;
+                // CR_TEXT on the live session: the owner's answer goes back into it.
+                let mut cr_answer: Option<mpsc::UnboundedSender<String>> = None;
+                let mut answers = challenges.lock().await;
                 let outcome = loop {
                     tokio::select! {
                         Some(ev) = rx.recv() => match ev {
                             TunnelEvent::Challenge(c) => challenge = Some(c),
+                            TunnelEvent::CrText(p) => {
+                                cr_answer = Some(p.answer.clone());
+                                let _ = updates.send(TunnelUpdate::Challenge(ChallengeRequest {
+                                    prompt: ShortText::sanitized(&p.text),
+                                    echo: p.echo,
+                                })).await;
+                            }
                             ev => {
                                 let up = matches!(ev, TunnelEvent::Stage(TunnelStage::Connected { .. }));
                                 if up && watch.is_none() {
@@ -112,9 +122,15 @@ impl TunnelLauncher for EngineLauncher {
                             net_changed = Some(reason);
                             token.cancel();
                         }
+                        Some(a) = answers.recv(), if cr_answer.is_some() => {
+                            if let Some(tx) = &cr_answer {
+                                let _ = tx.send(a.expose().to_owned());
+                            }
+                        }
                         out = &mut fut => break out,
                     }
                 };
+                drop(answers);
                 drop(watch);
                 while let Ok(ev) = rx.try_recv() {
                     match ev {
@@ -246,6 +262,11 @@ async fn forward(ev: TunnelEvent, updates: &mpsc::Sender<TunnelUpdate>, since_ms
             let (routes, notes) = crate::service::route_plan::entries(&p);
             TunnelUpdate::Routes(routes, notes)
         }
+        TunnelEvent::SignIn(n) => super::sso::to_ipc(&n),
+        TunnelEvent::CrText(_) => TunnelUpdate::Log(
+            LogLevel::Warn,
+            "the server's challenge came after the attempt ended".into(),
+        ),
     };
     let _ = updates.send(u).await;
 }

@@ -17,6 +17,7 @@ mod ping;
 mod pki;
 mod process;
 mod server;
+mod sso;
 
 pub use capture::{
     classify, parse_pcap, send_probes, Capture, CaptureSummary, Class, Probe, TunnelEndpoint,
@@ -38,6 +39,11 @@ pub use process::Proc;
 pub use server::{
     ClientProfile, ClientVariant, Compression, Credentials, DataCipher, ServerHandle,
     ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,
+};
+
+pub use sso::{
+    browser_log, browser_script, SsoMethod, SsoOptions, SsoServer, DECOY_PORT, RIGHT_ANSWER,
+    SIGN_IN_PORT,
 };
 
 /// Whether this process runs as root; prints a skip notice naming `test` when not.
