@@ -597,6 +597,9 @@ async fn attempt(
         Ok(_) if stop.is_cancelled() => TunnelEnd::Stopped,
         Ok(DriverEnd::Disconnected(r)) => match r {
             DisconnectReason::ClosedByUser => TunnelEnd::Stopped,
+            DisconnectReason::AuthFailed { reason } if reason.is_empty() => TunnelEnd::AuthFailed(
+                "the server gave no reason (a wrong password, or a sign-in that was denied)".into(),
+            ),
             DisconnectReason::AuthFailed { reason } => TunnelEnd::AuthFailed(reason),
             // An expired/refused token: the caller signs in again once, with the password.
             r @ DisconnectReason::AuthTokenRejected => {
