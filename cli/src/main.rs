@@ -7,6 +7,7 @@ mod profile_check;
 mod profile_cmds;
 mod profiles;
 mod session_cmds;
+mod sign_in;
 
 use std::net::IpAddr;
 use std::path::PathBuf;
@@ -62,6 +63,10 @@ enum Command {
         /// With the kill switch on, still allow the directly attached subnets.
         #[arg(long)]
         allow_lan: bool,
+        /// When the server asks for a browser sign-in, print the link but open nothing
+        /// (default: open it with $BROWSER or the desktop's opener).
+        #[arg(long)]
+        no_browser: bool,
     },
     /// Disconnect the session of profile NAME, or all of yours.
     Disconnect {
@@ -115,6 +120,7 @@ fn main() -> ExitCode {
                 timeout,
                 kill_switch,
                 allow_lan,
+                no_browser,
             } => {
                 let a = session_cmds::ConnectArgs {
                     name,
@@ -125,6 +131,7 @@ fn main() -> ExitCode {
                         kill_switch: kill_switch.into(),
                         allow_lan,
                     },
+                    no_browser,
                 };
                 session_cmds::connect(&socket, out, a).await
             }

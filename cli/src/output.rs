@@ -182,6 +182,7 @@ pub fn event_line(e: &Event) -> Option<String> {
         EventBody::Stage(s) => format!("[{}] {}", s.name(), stage(s)),
         EventBody::Log(l) => format!("{}: {}", level(l.level), l.message),
         EventBody::Challenge(c) => format!("challenge: {}", c.prompt),
+        EventBody::SignIn(s) => format!("sign in with your browser at {}", s.host),
         EventBody::Error(err) => format!("error: {err}"),
         EventBody::Lagged { dropped } => format!("({dropped} events missed: reading too slowly)"),
         EventBody::Stats(_) => return None,

@@ -61,6 +61,8 @@ pub struct ConnectArgs {
     pub auth_file: Option<PathBuf>,
     pub timeout: u64,
     pub options: ipc::ConnectOptions,
+    /// Print the sign-in link only; do not start a browser.
+    pub no_browser: bool,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
@@ -109,22 +111,21 @@ pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<
         return Ok(ExitCode::SUCCESS);
     }
     out.progress(&format!("{id}: starting {}", a.name));
-    let wait = follow_until_settled(&client, &mut events, id, out);
-    let outcome = if a.timeout == 0 {
-        wait.await
-    } else {
-        match tokio::time::timeout(Duration::from_secs(a.timeout), wait).await {
-            Ok(r) => r,
-            Err(_) => {
-                // Do not leave a half-started tunnel behind a command that gave up.
-                let _ = client.disconnect(id).await;
-                bail!(
-                    "{id} did not connect within {} s; disconnected it",
-                    a.timeout
-                );
-            }
+    let deadline =
+        (a.timeout > 0).then(|| tokio::time::Instant::now() + Duration::from_secs(a.timeout));
+    let outcome = match follow_until_settled(&client, &mut events, id, out, deadline, a.no_browser)
+        .await?
+    {
+        Some(o) => o,
+        None => {
+            // Do not leave a half-started tunnel behind a command that gave up.
+            let _ = client.disconnect(id).await;
+            bail!(
+                "{id} did not connect within {} s (or the sign-in time the server gave); disconnected it",
+                a.timeout
+            );
         }
-    }?;
+    };
     match outcome {
         Settled::Connected(stage) => {
             out.result(&json!({ "session": id, "stage": stage }), || {
@@ -146,28 +147,51 @@ enum Settled {
     Ended(Stage),
 }
 
+/// `Ok(None)`: the deadline passed (a browser sign-in moves it to the server's own
+/// timeout when that is later).
 async fn follow_until_settled(
     client: &Client,
     events: &mut mpsc::Receiver<Event>,
     id: SessionId,
     out: Out,
-) -> anyhow::Result<Settled> {
+    mut deadline: Option<tokio::time::Instant>,
+    no_browser: bool,
+) -> anyhow::Result<Option<Settled>> {
     loop {
-        let Some(ev) = events.recv().await else {
+        let next = async {
+            match deadline {
+                Some(d) => tokio::time::timeout_at(d, events.recv()).await.ok(),
+                None => Some(events.recv().await),
+            }
+        };
+        let Some(ev) = next.await else {
+            return Ok(None);
+        };
+        let Some(ev) = ev else {
             bail!("the helper closed the connection while {id} was starting");
         };
         if ev.session != id {
             continue;
         }
         match ev.body {
-            EventBody::Stage(s @ Stage::Connected { .. }) => return Ok(Settled::Connected(s)),
-            EventBody::Stage(s @ Stage::Disconnected { .. }) => return Ok(Settled::Ended(s)),
+            EventBody::Stage(s @ Stage::Connected { .. }) => {
+                return Ok(Some(Settled::Connected(s)))
+            }
+            EventBody::Stage(s @ Stage::Disconnected { .. }) => return Ok(Some(Settled::Ended(s))),
+            EventBody::SignIn(req) => {
+                if let (Some(d), Some(t)) = (deadline.as_mut(), req.timeout_secs) {
+                    // Give the user the server's whole sign-in window, plus the configuration.
+                    let wanted = tokio::time::Instant::now() + Duration::from_secs(t + 30);
+                    *d = (*d).max(wanted);
+                }
+                crate::sign_in::show(out, id, &req, no_browser);
+            }
             EventBody::Stage(s) => out.progress(&format!("{id}: {}", output::stage(&s))),
             EventBody::Log(l) if l.level <= ipc::LogLevel::Warn => {
                 out.progress(&format!("{id}: {}", l.message))
             }
             EventBody::Challenge(c) => {
-                let answer = credentials::challenge_answer(c.prompt.as_str(), c.echo)?;
+                let answer = crate::sign_in::challenge_answer(c.prompt.as_str(), c.echo)?;
                 client.answer_challenge(id, answer).await?;
             }
             EventBody::Error(e) => out.progress(&format!("{id}: error: {e}")),

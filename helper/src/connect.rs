@@ -291,6 +291,16 @@ fn print_event(ev: SessionEvent, up: &mut bool) {
         SessionEvent::Challenge(c) => {
             warn!("the server asks: {} (`connect` cannot answer it)", c.prompt)
         }
+        SessionEvent::SignIn(r) => {
+            warn!("sign in with your browser to continue: {}", r.url.as_str());
+            if let Some(s) = r.timeout_secs {
+                info!("the server waits {s} s for the sign-in");
+            }
+        }
+        SessionEvent::CrText(p) => warn!(
+            "the server asks: {:?}; `connect` cannot answer it (use the service: oxivpnctl connect)",
+            p.text
+        ),
         SessionEvent::Connection(c) => info!(
             "data channel {} over {} {}:{}, control channel {}",
             c.cipher.as_ref().map_or("?", |x| x.as_str()),

@@ -19,6 +19,7 @@ pub mod launcher;
 pub mod netconf;
 pub mod netwatch;
 pub mod route_plan;
+pub mod sso;
 pub mod stub;
 pub mod supervisor;
 
@@ -91,6 +92,13 @@ pub enum SessionEvent {
     Routes(Vec<RouteEntry>, Vec<ShortText>),
     /// The user must answer before the session goes on.
     Challenge(ChallengeRequest),
+    /// AUTH_PENDING: sign in with a browser (see [`sso`]); published to the session's
+    /// owner only.
+    SignIn(ipc::SignInRequest),
+    /// AUTH_PENDING: a CR_TEXT question on the live session. The supervisor asks it
+    /// (as a [`SessionEvent::Challenge`]) and sends the answer back through the
+    /// prompt's channel; it never reaches the service or `connect`.
+    CrText(sso::CrTextPrompt),
 }
 
 pub type Events = mpsc::UnboundedSender<SessionEvent>;

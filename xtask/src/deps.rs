@@ -8,6 +8,7 @@ use crate::sys;
 /// Keep it sorted; add a short reason for anything unusual.
 pub const ALL: &[&str] = &[
     "ca-certificates",
+    "curl",         // sso lab: the test "browser" that visits the sign-in page
     "dbus-daemon",  // netcfg: a private bus for the systemd-resolved back end's test
     "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
     "easy-rsa",
@@ -27,6 +28,7 @@ pub const ALL: &[&str] = &[
     "openssl", // lab PKI
     "openvpn", // the reference server (and reference client in bench)
     "pkg-config",
+    "python3",           // sso lab: the sign-in page (http.server)
     "tcpdump",           // leak captures
     "trayer",            // app e2e: an XEmbed tray under Xvfb, for the tray screenshot
     "webkit2gtk-driver", // app e2e: WebKitWebDriver, driven through tauri-driver

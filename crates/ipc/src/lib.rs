@@ -10,10 +10,12 @@ pub mod client;
 pub mod error;
 pub mod frame;
 pub mod messages;
+pub mod sign_in;
 pub mod types;
 
 pub use client::{default_socket_path, socket_path_from_env, Client, SOCKET_ENV};
 pub use error::{ClientError, FrameError, IpcError};
 pub use frame::MAX_FRAME;
 pub use messages::*;
+pub use sign_in::{SignInRequest, SignInUrl};
 pub use types::*;

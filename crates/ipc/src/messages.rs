@@ -456,6 +456,8 @@ pub enum EventBody {
     Stats(Stats),
     Log(LogLine),
     Challenge(ChallengeRequest),
+    /// Sign in with a browser (only the session's owner receives it).
+    SignIn(crate::sign_in::SignInRequest),
     Error(IpcError),
     /// This connection read too slowly and missed `dropped` events.
     Lagged {

@@ -8,6 +8,7 @@ pub mod keymethod;
 pub mod push;
 pub mod reliable;
 pub mod session;
+pub mod sso;
 pub mod tls;
 pub mod verify;
 // corewire

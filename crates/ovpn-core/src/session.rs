@@ -26,6 +26,7 @@ use crate::packet::{peek_header, ControlPacket, KeyId, Opcode, SessionId};
 use crate::ping::{self, PayloadKind};
 use crate::push::{self, PushAccumulator, PushedOptions};
 use crate::reliable::{self, Reliable};
+use crate::sso::{self, PendingAuthInfo, PendingWait, SignInEvent};
 use crate::static_key::{KeyDirection, StaticKey, TlsCryptV2ClientKey};
 use crate::tls::{TlsContext, TlsError, TlsSession, TlsSetupError};
 use crate::wrap::{ControlWrap, WrapError, WrapKind};
@@ -115,6 +116,9 @@ pub enum DisconnectReason {
     ChallengeRequired,
     #[error("no configuration (PUSH_REPLY) from the server within {secs} s")]
     PushTimeout { secs: u64 },
+    /// AUTH_PENDING: the server did not decide (sign-in, CR_TEXT) within its timeout.
+    #[error("the server did not confirm the sign-in within {secs} s (its AUTH_PENDING timeout): sign in again")]
+    SignInTimeout { secs: u64 },
     #[error("server configuration refused: {0}")]
     PushRejected(String),
     #[error("no packet from the server for {secs} s (ping-restart)")]
@@ -217,6 +221,9 @@ pub enum Event {
     InfoPre(String),
     /// `INFO,...`.
     Info(String),
+    /// `WEB_AUTH`/`OPEN_URL` during AUTH_PENDING: send the user to a browser (or a
+    /// refused request to show). CR_TEXT comes as `ChallengeNeeded(CrText)`.
+    SignIn(SignInEvent),
     /// The server issued a session token; keep it (in memory only) for
     /// reconnects via [`ClientConfig::auth_token`].
     AuthToken {
@@ -242,6 +249,7 @@ impl fmt::Debug for Event {
                 .finish(),
             Event::InfoPre(s) => f.debug_tuple("InfoPre").field(s).finish(),
             Event::Info(s) => f.debug_tuple("Info").field(s).finish(),
+            Event::SignIn(s) => f.debug_tuple("SignIn").field(s).finish(),
             Event::AuthToken { .. } => f.write_str("AuthToken{..}"),
             Event::KeysRenewed { key_id } => f
                 .debug_struct("KeysRenewed")
@@ -273,6 +281,8 @@ pub struct Stats {
     pub dropped_unknown_key: u64,
     pub dropped_not_connected: u64,
     pub dropped_other: u64,
+    /// Pending-auth messages refused (bad URL, malformed WEB_AUTH/CR_TEXT).
+    pub pending_auth_refused: u64,
 }
 
 /// Negotiated parameters of a connected session.
@@ -375,6 +385,8 @@ pub struct Client {
     pushed: Option<PushedOptions>,
     next_push_request: Option<Instant>,
     push_deadline: Option<Instant>,
+    /// The wait AUTH_PENDING started (bounded, see [`PendingWait`]).
+    pending_auth: Option<PendingWait>,
     cipher: Option<Cipher>,
     comp: Compressor,
     drop_log: DropLog,
@@ -534,6 +546,7 @@ impl Client {
             pushed: None,
             next_push_request: None,
             push_deadline: None,
+            pending_auth: None,
             cipher: None,
             peer_id: None,
             use_ekm: false,
@@ -1277,35 +1290,59 @@ impl Client {
             ControlMessage::Halt(message) => {
                 self.disconnect(DisconnectReason::ServerHalt { message })
             }
-            ControlMessage::InfoPre(t) => match t.strip_prefix("CR_TEXT:") {
-                Some(rest) => {
-                    let (flags, text) = rest.split_once(':').unwrap_or(("", rest));
-                    let flags: Vec<&str> = flags.split(',').map(str::trim).collect();
-                    self.events
-                        .push_back(Event::ChallengeNeeded(Challenge::CrText {
-                            text: text.to_string(),
-                            echo: flags.contains(&"E"),
-                            response_required: flags.contains(&"R"),
-                        }));
-                }
-                None => self.events.push_back(Event::InfoPre(t)),
-            },
-            ControlMessage::Info(t) => self.events.push_back(Event::Info(t)),
+            ControlMessage::InfoPre(t) => self.handle_info(now, t, true),
+            ControlMessage::Info(t) => self.handle_info(now, t, false),
             ControlMessage::AuthPending { timeout_secs } => {
                 if self.pushed.is_none() {
-                    let hw = self.cfg.timers.hand_window;
-                    let reneg_half = self.cfg.timers.reneg_sec.map(|r| r / 2).unwrap_or(hw);
-                    let cap = reneg_half.max(hw);
-                    let ext = timeout_secs
-                        .map(|t| Duration::from_secs(u64::from(t)).min(cap))
-                        .unwrap_or(cap);
-                    self.push_deadline = Some(now + ext);
+                    let t = &self.cfg.timers;
+                    let w = PendingWait::on_auth_pending(
+                        self.pending_auth,
+                        now,
+                        timeout_secs,
+                        t.hand_window,
+                        t.reneg_sec,
+                    );
+                    self.pending_auth = Some(w);
+                    self.push_deadline = Some(w.deadline());
                 }
                 self.events.push_back(Event::AuthPending { timeout_secs });
             }
             ControlMessage::Exit => self.disconnect(DisconnectReason::ServerExit),
             ControlMessage::Unknown(m) => {
                 tracing::warn!(msg = %m.split(',').next().unwrap_or(""), "unknown control message ignored")
+            }
+        }
+    }
+
+    /// `INFO_PRE`/`INFO`: a sign-in URL, a CR_TEXT challenge, or text to show.
+    fn handle_info(&mut self, now: Instant, text: String, pre: bool) {
+        match sso::parse_info(&text) {
+            Ok(Some(PendingAuthInfo::SignIn(sign_in))) => {
+                tracing::info!(host = sign_in.url.host(), method = ?sign_in.method, "server asks for a browser sign-in");
+                let seconds_left = self.pending_auth.map(|w| w.remaining_secs(now));
+                self.events.push_back(Event::SignIn(SignInEvent::Open {
+                    sign_in,
+                    seconds_left,
+                }));
+            }
+            Ok(Some(PendingAuthInfo::CrText {
+                text,
+                echo,
+                response_required,
+            })) => self
+                .events
+                .push_back(Event::ChallengeNeeded(Challenge::CrText {
+                    text,
+                    echo,
+                    response_required,
+                })),
+            Ok(None) if pre => self.events.push_back(Event::InfoPre(text)),
+            Ok(None) => self.events.push_back(Event::Info(text)),
+            Err(e) => {
+                tracing::warn!(error = %e, "pending-auth request refused");
+                self.stats.pending_auth_refused += 1;
+                self.events
+                    .push_back(Event::SignIn(SignInEvent::Refused(e)));
             }
         }
     }
@@ -1804,7 +1841,13 @@ impl Client {
         if self.pushed.is_none() {
             if let Some(d) = self.push_deadline {
                 if now >= d {
-                    self.disconnect(DisconnectReason::PushTimeout { secs: hw.as_secs() });
+                    let reason = match self.pending_auth {
+                        Some(w) => DisconnectReason::SignInTimeout {
+                            secs: w.total().as_secs(),
+                        },
+                        None => DisconnectReason::PushTimeout { secs: hw.as_secs() },
+                    };
+                    self.disconnect(reason);
                     return;
                 }
             }

@@ -1674,3 +1674,285 @@ fn server_compression_is_decompressed_and_every_drop_is_counted() {
         RAW
     );
 }
+
+// ---------------------------------------------------------------- web sign-in (sso.rs)
+
+fn sso_config() -> ClientConfig {
+    let mut cfg = client_config(true);
+    cfg.timers.hand_window = Duration::from_secs(20);
+    ovpn_core::sso::announce(&mut cfg);
+    cfg
+}
+
+/// AUTH_PENDING is out; the server's "script" has not decided yet.
+fn pending_sim(seed: u64, ignore_push_requests: usize) -> Sim {
+    let sopts = ServerOpts {
+        auth_pending: true,
+        ignore_push_requests,
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(sso_config(), sopts, seed, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AuthPending { .. }))));
+    sim
+}
+
+fn sign_ins(sim: &Sim) -> Vec<&ovpn_core::sso::SignInEvent> {
+    sim.events
+        .iter()
+        .filter_map(|e| match e {
+            Event::SignIn(s) => Some(s),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn sso_announces_iv_sso() {
+    let mut sim = pending_sim(60, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    assert!(
+        sim.server
+            .peer_info
+            .contains("IV_SSO=webauth,openurl,crtext\n"),
+        "{}",
+        sim.server.peer_info
+    );
+    // Without the caller's consent nothing is announced.
+    let mut plain = Sim::new(client_config(true), ServerOpts::default(), 61, 0, 0, 0);
+    assert!(plain.run_until(Duration::from_secs(30), |s| s.connected()));
+    assert!(!plain.server.peer_info.contains("IV_SSO"));
+}
+
+#[test]
+fn sso_web_auth_then_server_accepts() {
+    // The server answers PUSH_REQUEST only after the user signed in (3 requests = 15 s).
+    let mut sim = pending_sim(62, 3);
+    sim.server.write_msg(
+        0,
+        "INFO_PRE,WEB_AUTH:external:https://sso.example.com/auth?state=s1",
+    );
+    assert!(
+        sim.run_until(Duration::from_secs(60), |s| s.connected()),
+        "{:?}",
+        sim.disconnect_reason()
+    );
+    let s = sign_ins(&sim);
+    assert_eq!(s.len(), 1, "{s:?}");
+    match s[0] {
+        ovpn_core::sso::SignInEvent::Open {
+            sign_in,
+            seconds_left,
+        } => {
+            assert_eq!(sign_in.method, ovpn_core::sso::SignInMethod::WebAuth);
+            assert!(sign_in.flags.external);
+            assert_eq!(sign_in.url.host(), "sso.example.com");
+            assert_eq!(
+                sign_in.url.as_str(),
+                "https://sso.example.com/auth?state=s1"
+            );
+            // AUTH_PENDING,timeout 60, capped at max(reneg/2, hand-window).
+            assert_eq!(*seconds_left, Some(60));
+        }
+        other => panic!("{other:?}"),
+    }
+    // The wait outlived the 20 s hand-window.
+    assert_eq!(sim.server.push_requests, 4);
+    assert_eq!(sim.client.stats().pending_auth_refused, 0);
+}
+
+#[test]
+fn sso_open_url_and_plain_info() {
+    let mut sim = pending_sim(63, 1);
+    sim.server
+        .write_msg(0, "INFO_PRE,OPEN_URL:http://198.18.0.1:8080/signin");
+    sim.server.write_msg(0, "INFO,Welcome");
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.connected()));
+    assert!(matches!(
+        sign_ins(&sim)[..],
+        [ovpn_core::sso::SignInEvent::Open { sign_in, .. }]
+            if sign_in.method == ovpn_core::sso::SignInMethod::OpenUrl
+                && sign_in.url.port() == 8080
+    ));
+    assert!(sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::Info(t) if t == "Welcome")));
+}
+
+#[test]
+fn sso_bad_requests_are_refused_counted_and_harmless() {
+    let mut sim = pending_sim(64, 2);
+    let giant = format!("INFO_PRE,WEB_AUTH::https://a.example/{}", "x".repeat(5000));
+    for m in [
+        "INFO_PRE,WEB_AUTH::javascript:alert(document.cookie)",
+        "INFO_PRE,OPEN_URL:file:///etc/passwd",
+        "INFO_PRE,WEB_AUTH:external",
+        "INFO_PRE,CR_TEXT:R",
+        "INFO_PRE,WEB_AUTH::https://good.example@evil.example/",
+        giant.as_str(),
+    ] {
+        sim.server.write_msg(0, m);
+    }
+    assert!(
+        sim.run_until(Duration::from_secs(60), |s| s.connected()),
+        "{:?}",
+        sim.disconnect_reason()
+    );
+    let s = sign_ins(&sim);
+    assert_eq!(s.len(), 6, "{s:?}");
+    assert!(s
+        .iter()
+        .all(|e| matches!(e, ovpn_core::sso::SignInEvent::Refused(_))));
+    let texts: Vec<String> = s
+        .iter()
+        .map(|e| match e {
+            ovpn_core::sso::SignInEvent::Refused(r) => r.to_string(),
+            _ => String::new(),
+        })
+        .collect();
+    assert!(texts[0].contains("\"javascript\""), "{}", texts[0]);
+    assert!(texts[1].contains("\"file\""), "{}", texts[1]);
+    assert_eq!(sim.client.stats().pending_auth_refused, 6);
+    // Nothing that could be opened leaked out as an Info/InfoPre either.
+    assert!(!sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::InfoPre(_) | Event::Info(_))));
+}
+
+#[test]
+fn sso_server_that_never_decides_ends_at_its_timeout() {
+    let mut sim = pending_sim(65, 100_000);
+    let t0 = sim.now;
+    // A server repeating AUTH_PENDING does not get to extend the wait.
+    sim.run_until(Duration::from_secs(40), |_| false);
+    sim.server.write_msg(0, "AUTH_PENDING,timeout 60");
+    sim.run_until(Duration::from_secs(120), |s| s.client.is_closed());
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::SignInTimeout { secs: 60 })
+    );
+    let took = sim.now - t0;
+    assert!(took <= Duration::from_secs(61), "{took:?}");
+    assert!(sim
+        .disconnect_reason()
+        .unwrap()
+        .to_string()
+        .contains("did not confirm the sign-in within 60 s"));
+}
+
+#[test]
+fn sso_denied_sign_in_is_auth_failed() {
+    let mut sim = pending_sim(66, 100_000);
+    sim.server
+        .write_msg(0, "INFO_PRE,WEB_AUTH::https://sso.example.com/a");
+    sim.run_until(Duration::from_secs(5), |_| false);
+    sim.server.write_msg(0, "AUTH_FAILED,sign-in denied");
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::AuthFailed {
+            reason: "sign-in denied".into()
+        })
+    );
+    assert!(!sim
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::AuthToken { .. })));
+}
+
+#[test]
+fn sso_cr_text_answered_on_the_live_session() {
+    let mut sim = pending_sim(67, 100_000);
+    sim.server
+        .write_msg(0, "INFO_PRE,CR_TEXT:E:Enter the code from your phone");
+    assert!(sim.run_until(Duration::from_secs(10), |s| s.events.iter().any(|e| matches!(
+        e,
+        Event::ChallengeNeeded(ovpn_core::session::Challenge::CrText { text, echo: true, response_required: false })
+            if text == "Enter the code from your phone"
+    ))));
+    let now = sim.now;
+    sim.client
+        .send_control_message(now, &ovpn_core::sso::cr_response_message("424242"));
+    assert!(sim.run_until(Duration::from_secs(10), |s| s
+        .server
+        .control_msgs
+        .iter()
+        .any(|m| m == "CR_RESPONSE,NDI0MjQy")));
+    assert!(!sim.client.is_closed());
+}
+
+#[test]
+fn sso_token_reused_on_renegotiation_and_reconnect() {
+    let mut sopts = ServerOpts {
+        auth_pending: true,
+        ignore_push_requests: 1,
+        ..ServerOpts::default()
+    };
+    sopts.push_parts[1] = sopts.push_parts[1].replace(
+        ",push-continuation 1",
+        ",auth-token SESS_signed_in,auth-token-user Ym9i,push-continuation 1",
+    );
+    let mut sim = Sim::new(sso_config(), sopts, 68, 0, 0, 0);
+    sim.run_until(Duration::from_secs(5), |s| {
+        s.events
+            .iter()
+            .any(|e| matches!(e, Event::AuthPending { .. }))
+    });
+    sim.server
+        .write_msg(0, "INFO_PRE,WEB_AUTH::https://sso.example.com/a");
+    assert!(sim.run_until(Duration::from_secs(60), |s| s.connected()));
+    let token = sim.events.iter().find_map(|e| match e {
+        Event::AuthToken { token, username } => Some((token.clone(), username.clone())),
+        _ => None,
+    });
+    assert_eq!(token, Some(("SESS_signed_in".into(), Some("bob".into()))));
+    assert_eq!(sim.server.credentials, Some(("alice".into(), "pw".into())));
+    // Server-initiated renegotiation: the token (and its user) replace the credentials.
+    let now = sim.now;
+    sim.server.soft_reset(now);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::KeysRenewed { key_id: 1 }))));
+    assert_eq!(
+        sim.server.credentials,
+        Some(("bob".into(), "SESS_signed_in".into()))
+    );
+    assert_eq!(
+        sign_ins(&sim).len(),
+        1,
+        "no second sign-in on renegotiation"
+    );
+    // Reconnect (a new Client) with the kept token: no AUTH_PENDING, no browser.
+    let mut cfg = sso_config();
+    cfg.auth_token = Some(ovpn_core::config::Secret("SESS_signed_in".into()));
+    cfg.auth_token_user = Some("bob".into());
+    let mut again = Sim::new(cfg, ServerOpts::default(), 69, 0, 0, 0);
+    assert!(again.run_until(Duration::from_secs(30), |s| s.connected()));
+    assert_eq!(
+        again.server.credentials,
+        Some(("bob".into(), "SESS_signed_in".into()))
+    );
+    assert!(sign_ins(&again).is_empty());
+}
+
+#[test]
+fn sso_rejected_token_is_dropped_not_retried() {
+    let mut cfg = sso_config();
+    cfg.auth_token = Some(ovpn_core::config::Secret("SESS_expired".into()));
+    let sopts = ServerOpts {
+        auth_failed: Some("AUTH_FAILED,token expired".into()),
+        ..ServerOpts::default()
+    };
+    let mut sim = Sim::new(cfg, sopts, 70, 0, 0, 0);
+    sim.run_until(Duration::from_secs(30), |s| s.client.is_closed());
+    // The caller reconnects with the real credentials: one fresh sign-in.
+    assert_eq!(
+        sim.disconnect_reason(),
+        Some(&DisconnectReason::AuthTokenRejected)
+    );
+}

@@ -296,6 +296,8 @@ fn wanted(sub: &Subscription, peer: &Peer, p: &Published) -> bool {
     }
     match p.event.body {
         EventBody::Stage(_) | EventBody::Challenge(_) | EventBody::Error(_) => sub.events,
+        // The sign-in link is the owner's alone (root sees the session, not the link).
+        EventBody::SignIn(_) => sub.events && peer.uid == p.owner_uid,
         EventBody::Stats(_) => sub.stats,
         EventBody::Log(_) => sub.logs,
         EventBody::Lagged { .. } => true,
@@ -393,5 +395,46 @@ mod tests {
             ..all
         };
         assert!(!wanted(&no_stats, &alice, &stats));
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod sign_in_tests {
+    use super::*;
+
+    #[test]
+    fn only_the_owner_gets_the_sign_in_link() {
+        let peer = |uid| Peer {
+            uid,
+            privileged: uid == 0,
+            pid: None,
+        };
+        let req = ipc::SignInRequest {
+            url: ipc::SignInUrl::try_from("https://sso.example/s?state=1").unwrap(),
+            host: ipc::ShortText::sanitized("sso.example"),
+            timeout_secs: Some(60),
+            external: false,
+            kill_switch_exception: false,
+        };
+        let p = Published {
+            seq: 1,
+            owner_uid: 1000,
+            event: ipc::Event {
+                session: SessionId(1),
+                unix_ms: 0,
+                body: EventBody::SignIn(req),
+            },
+        };
+        let all = Subscription::all();
+        assert!(wanted(&all, &peer(1000), &p));
+        assert!(!wanted(&all, &peer(1001), &p));
+        // Root may watch and stop the session, not follow the owner's sign-in link.
+        assert!(!wanted(&all, &peer(0), &p));
+        let no_events = Subscription {
+            events: false,
+            ..all
+        };
+        assert!(!wanted(&no_events, &peer(1000), &p));
     }
 }

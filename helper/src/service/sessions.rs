@@ -424,7 +424,7 @@ impl Sessions {
                     e.routes = r.clone();
                     e.route_notes = n.clone();
                 }
-                SessionEvent::Log(..) => {}
+                SessionEvent::Log(..) | SessionEvent::SignIn(_) | SessionEvent::CrText(_) => {}
             }
             e.owner_uid
         };
@@ -439,6 +439,10 @@ impl Sessions {
                 message: LogText::sanitized(&msg),
             }),
             SessionEvent::Challenge(c) => EventBody::Challenge(c),
+            // For the owner only (see connection.rs `wanted`).
+            SessionEvent::SignIn(r) => EventBody::SignIn(r),
+            // The supervisor turns CR_TEXT into a `Challenge`; nothing to publish.
+            SessionEvent::CrText(_) => return,
             SessionEvent::Connection(c) => {
                 tracing::info!(
                     server = %c.server_addr,

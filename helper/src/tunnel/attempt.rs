@@ -8,7 +8,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ipc::{ConnectionInfo, LogLevel, ShortText, Stage, Stats, Transport};
 use netcfg::{NetSession, Tun, TunConfig, TunV4};
-use ovpn_core::session::{Client, DisconnectReason, Event, Stage as CoreStage};
+use ovpn_core::session::{Challenge, Client, DisconnectReason, Event, Stage as CoreStage};
 use ovpn_profile::Endpoint;
 use ovpn_tokio::config::{client_config, AttemptInputs};
 use ovpn_tokio::{resolve, Driver, DriverEnd, Family, TunDevice};
@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::{
-    end_text, killswitch, netconf, route_plan, unix_ms, Events, NetOptions, SessionEvent,
+    end_text, killswitch, netconf, route_plan, sso, unix_ms, Events, NetOptions, SessionEvent,
     TunnelEnd, TunnelOutcome,
 };
 
@@ -291,6 +291,8 @@ async fn attempt(
         }
     };
     cfg.challenge_response = spec.challenge_response.clone();
+    // The supervisor relays sign-in URLs and CR_TEXT (SessionEvent::SignIn/CrText).
+    ovpn_core::sso::announce(&mut cfg);
     let tun_mtu = u32::from(cfg.tun_mtu);
     let seed = match ovpn_tokio::os_seed() {
         Ok(s) => s,
@@ -330,6 +332,12 @@ async fn attempt(
     let mut closing = false;
     let mut config_error: Option<String> = None;
     let mut last_stage = None;
+    let mut pending = sso::PendingAuth::new();
+    // The kill switch `run` put up before the tunnel (the sign-in exception goes there).
+    let pre_tunnel_ks = net
+        .kill_switch
+        .as_ref()
+        .filter(|_| profile.redirect_gateway.is_some() || net.kill_switch_always);
 
     let driver_end = loop {
         tokio::select! {
@@ -354,6 +362,8 @@ async fn attempt(
                         if applied_net.is_some() {
                             continue;
                         }
+                        // The server decided: the rules below replace the sign-in exception.
+                        pending.close(pre_tunnel_ks, servers, rep, false).await;
                         let (cfg, notes) = netconf::tunnel_network_config(&pushed, profile, addr.ip());
                         for n in notes {
                             rep.log(LogLevel::Warn, n);
@@ -425,7 +435,9 @@ async fn attempt(
                         }
                     }
                     Event::AuthToken { token, .. } => out.auth_token = Some(token),
+                    Event::ChallengeNeeded(Challenge::CrText { text, echo, .. }) => pending.on_cr_text(rep, text, echo),
                     Event::ChallengeNeeded(c) => out.challenge = Some(c),
+                    Event::SignIn(ev) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &state.resolvers).await,
                     Event::AuthPending { timeout_secs } => {
                         rep.log(LogLevel::Info, format!("authentication pending (timeout {timeout_secs:?} s)"));
                     }
@@ -440,6 +452,7 @@ async fn attempt(
                 closing = true;
                 handle.close();
             }
+            Some(answer) = pending.next_answer() => sso::PendingAuth::answer(&handle, &answer),
             _ = stats_tick.tick(), if applied_net.is_some() => rep.stats(handle.stats()),
             end = &mut task => break end,
         }
@@ -447,12 +460,19 @@ async fn attempt(
     // What the driver sent right before it ended (a challenge comes just before the end).
     while let Ok(ev) = ev_rx.try_recv() {
         match ev {
+            // CR_TEXT is answered on the live session, which is gone.
+            Event::ChallengeNeeded(Challenge::CrText { .. }) => rep.log(
+                LogLevel::Warn,
+                "the server's challenge came after the attempt ended",
+            ),
             Event::ChallengeNeeded(c) => out.challenge = Some(c),
             Event::AuthToken { token, .. } => out.auth_token = Some(token),
             _ => {}
         }
     }
 
+    // A sign-in exception in the kill switch ends with the attempt.
+    pending.close(pre_tunnel_ks, servers, rep, true).await;
     // Undo the network before anything else, on every path.
     if let Some(mut s) = applied_net.take() {
         match tokio::task::spawn_blocking(move || s.undo_all()).await {
@@ -473,7 +493,15 @@ async fn attempt(
         Ok(_) if stop.is_cancelled() => TunnelEnd::Stopped,
         Ok(DriverEnd::Disconnected(r)) => match r {
             DisconnectReason::ClosedByUser => TunnelEnd::Stopped,
+            DisconnectReason::AuthFailed { reason } if reason.is_empty() => TunnelEnd::AuthFailed(
+                "the server gave no reason (a wrong password, or a sign-in that was denied)".into(),
+            ),
             DisconnectReason::AuthFailed { reason } => TunnelEnd::AuthFailed(reason),
+            // An expired/refused token: the supervisor signs in again once, with the password.
+            r @ DisconnectReason::AuthTokenRejected => {
+                out.auth_token = None;
+                TunnelEnd::AuthFailed(r.to_string())
+            }
             r @ (DisconnectReason::NoServerReply { .. }
             | DisconnectReason::HandshakeTimeout { .. }) => TunnelEnd::Retry {
                 reason: r.to_string(),

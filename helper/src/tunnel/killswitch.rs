@@ -85,6 +85,30 @@ impl KillSwitch {
         tun: Option<(&str, u32)>,
         tunnel_ipv6: bool,
     ) -> Result<(), String> {
+        self.apply_endpoints(servers, tun, tunnel_ipv6, ENDPOINT_MARK)
+            .await
+    }
+
+    /// Before the tunnel is up: `servers` plus `extra` (the browser sign-in's host, see
+    /// `tunnel/sso.rs`), reachable from any socket while the server waits for the
+    /// sign-in. The next [`apply`](Self::apply) takes the exception back.
+    pub async fn apply_with_exception(
+        &self,
+        servers: &[(SocketAddr, bool)],
+        extra: &[(SocketAddr, bool)],
+    ) -> Result<(), String> {
+        let all: Vec<(SocketAddr, bool)> = servers.iter().chain(extra).copied().collect();
+        // The browser's sockets carry no mark: the window's rules cannot ask for one.
+        self.apply_endpoints(&all, None, false, None).await
+    }
+
+    async fn apply_endpoints(
+        &self,
+        servers: &[(SocketAddr, bool)],
+        tun: Option<(&str, u32)>,
+        tunnel_ipv6: bool,
+        endpoint_mark: Option<u32>,
+    ) -> Result<(), String> {
         let mut endpoints: Vec<Endpoint> = servers
             .iter()
             .map(|(a, tcp)| Endpoint {
@@ -104,7 +128,7 @@ impl KillSwitch {
                 allow_lan: this.allow_lan,
                 lan_prefixes: firewall::lan_prefixes(&exclude)?,
                 tunnel_ipv6,
-                endpoint_mark: ENDPOINT_MARK,
+                endpoint_mark,
             };
             let mut guard = this.fw.lock().unwrap_or_else(|p| p.into_inner());
             if guard.is_none() {

@@ -222,6 +222,9 @@ async fn one_attempt(
 ) -> (TunnelOutcome, Option<String>) {
     let stop = &mut control.stop;
     let reconnect = &mut control.reconnect;
+    let answers = &mut control.answers;
+    // CR_TEXT on the live session: where the user's answer goes.
+    let mut cr_answer: Option<mpsc::UnboundedSender<String>> = None;
     let watches = launcher.wired();
     let token = CancellationToken::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -236,6 +239,7 @@ async fn one_attempt(
     let out = loop {
         tokio::select! {
             Some(ev) = rx.recv() => {
+                let ev = relay_cr_text(ev, &mut cr_answer, answers);
                 let up = matches!(ev, SessionEvent::Stage(Stage::Connected { .. }));
                 if up && watches && watch.is_none() {
                     // From the configured state on: our own routes are part of the
@@ -264,14 +268,64 @@ async fn one_attempt(
                     token.cancel();
                 }
             }
+            a = next_answer(answers), if cr_answer.is_some() => match (a, &cr_answer) {
+                (Some(a), Some(tx)) => {
+                    let _ = tx.send(a.expose().to_owned());
+                }
+                // Nobody can answer any more.
+                _ => cr_answer = None,
+            },
             out = &mut fut => break out,
         }
     };
     drop(watch);
     while let Ok(ev) = rx.try_recv() {
+        let ev = match ev {
+            SessionEvent::CrText(_) => SessionEvent::Log(
+                LogLevel::Warn,
+                "the server's challenge came after the attempt ended".into(),
+            ),
+            ev => ev,
+        };
         let _ = events.send(ev);
     }
     (out, net_changed)
+}
+
+/// A CR_TEXT question of the live attempt becomes a challenge for the user (whose
+/// answer [`one_attempt`] feeds back into the attempt); everything else passes.
+fn relay_cr_text(
+    ev: SessionEvent,
+    cr_answer: &mut Option<mpsc::UnboundedSender<String>>,
+    answers: &mut Option<mpsc::Receiver<Secret>>,
+) -> SessionEvent {
+    let SessionEvent::CrText(p) = ev else {
+        return ev;
+    };
+    let Some(rx) = answers.as_mut() else {
+        return SessionEvent::Log(
+            LogLevel::Warn,
+            format!(
+                "the server asks: {:?}; nobody can answer it here (use the service: oxivpnctl connect)",
+                p.text
+            ),
+        );
+    };
+    // An answer left over from an earlier prompt is stale.
+    while rx.try_recv().is_ok() {}
+    *cr_answer = Some(p.answer.clone());
+    SessionEvent::Challenge(ChallengeRequest {
+        prompt: ShortText::sanitized(&p.text),
+        echo: p.echo,
+    })
+}
+
+/// The next challenge answer; pending for ever when nobody can send one.
+async fn next_answer(rx: &mut Option<mpsc::Receiver<Secret>>) -> Option<Secret> {
+    match rx.as_mut() {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The next reconnect request; `None` once nobody can send one.

@@ -30,6 +30,14 @@ impl Actor {
                     format!("{dropped} helper events were missed."),
                 );
             }
+            // The sign-in step of the UI is not built yet (issue 15 item 2): say where to go.
+            ipc::EventBody::SignIn(req) => self.app_log(
+                LogLevel::Warn,
+                format!(
+                    "The server asks you to sign in with a browser at {}.",
+                    req.host
+                ),
+            ),
         }
     }
 

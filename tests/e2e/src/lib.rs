@@ -20,6 +20,7 @@ mod ping;
 mod pki;
 mod process;
 mod server;
+mod sso;
 mod transfer;
 
 pub use capture::{
@@ -44,6 +45,11 @@ pub use server::{
     ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,
 };
 pub use transfer::{compressible_transfer, ping_sized};
+
+pub use sso::{
+    browser_log, browser_script, SsoMethod, SsoOptions, SsoServer, DECOY_PORT, RIGHT_ANSWER,
+    SIGN_IN_PORT,
+};
 
 /// Whether this process runs as root; prints a skip notice naming `test` when not.
 ///

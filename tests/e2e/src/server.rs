@@ -474,6 +474,15 @@ impl Lab {
     /// server's log when it fails. Each further server in the same lab gets the next
     /// port after 1194.
     pub fn start_server(&mut self, variant: &ServerVariant) -> anyhow::Result<ServerHandle> {
+        self.start_server_with(variant, |text| text)
+    }
+
+    /// [`Lab::start_server`] with the configuration text passed through `edit` first.
+    pub fn start_server_with(
+        &mut self,
+        variant: &ServerVariant,
+        edit: impl FnOnce(String) -> String,
+    ) -> anyhow::Result<ServerHandle> {
         let n = self.servers_started;
         self.servers_started += 1;
         let port = 1194 + n;
@@ -497,7 +506,7 @@ impl Lab {
             write_executable(&dir.join("verify.sh"), &script)?;
         }
         let config_path = dir.join("server.conf");
-        std::fs::write(&config_path, variant.config_text(port))?;
+        std::fs::write(&config_path, edit(variant.config_text(port)))?;
         let bin = variant
             .openvpn
             .as_ref()
