@@ -31,42 +31,21 @@ pub fn parse_supplied(arg: &str) -> Result<profile_store::Supplied, String> {
     })
 }
 
-/// Why an import stored nothing because files the profile names are missing.
-fn missing_files_message(file: &Path, missing: &[profile_store::MissingFile]) -> String {
-    let mut s = format!(
-        "{} was not imported: {} file(s) it names could not be found",
-        file.display(),
-        missing.len()
-    );
-    for m in missing {
-        let line = m
-            .need
-            .line
-            .map(|l| format!("line {l}, "))
-            .unwrap_or_default();
-        let looked: Vec<String> = m.looked.iter().map(|p| p.display().to_string()).collect();
-        s.push_str(&format!(
-            "\n  {line}{} {:?}: looked at {}",
-            m.need.kind.directive(),
-            m.need.path,
-            looked.join(", ")
-        ));
-    }
-    let example = missing
-        .first()
-        .map(|m| {
-            m.need
-                .path
-                .rsplit(['/', '\\'])
-                .next()
-                .unwrap_or("ca.crt")
-                .to_owned()
-        })
-        .unwrap_or_default();
-    s.push_str(&format!(
-        "\nput the files next to the profile, or name each one with --file NAME=PATH (e.g. --file {example:?}=/path/to/{example})"
-    ));
-    s
+/// Why an import stored nothing because files the profile names are missing:
+/// profile-store's list (line, directive, every path tried) plus how to supply them here.
+fn missing_files_message(file: &Path, err: &profile_store::ImportError) -> String {
+    let example = match err {
+        profile_store::ImportError::MissingFiles(missing) => missing
+            .first()
+            .and_then(|m| m.need.path.rsplit(['/', '\\']).next())
+            .unwrap_or("ca.crt")
+            .to_owned(),
+        _ => "ca.crt".to_owned(),
+    };
+    format!(
+        "{} was not imported: {err}\nput the files next to the profile, or name each one with --file NAME=PATH (e.g. --file {example:?}=/path/to/{example})",
+        file.display()
+    )
 }
 
 pub fn import(
@@ -93,8 +72,8 @@ pub fn import(
         supplied,
         NameChoice::Exact(&name),
     ) {
-        Err(profile_store::ImportError::MissingFiles(missing)) => {
-            bail!("{}", missing_files_message(file, &missing))
+        Err(e @ profile_store::ImportError::MissingFiles(_)) => {
+            bail!("{}", missing_files_message(file, &e))
         }
         other => other?,
     };
