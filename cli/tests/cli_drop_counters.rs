@@ -55,28 +55,8 @@ fn status_counts_refused_compressed_packets() {
         ..ClientVariant::default()
     };
     let profile = lab.write_client_profile(&srv, &client, "client").unwrap();
-    let dir = lab.dir().to_owned();
-    let sock = dir.join("helper.sock");
-    let state = dir.join("helper-state");
-    let data = dir.join("xdg-data");
-    let argv = [
-        helper.to_str().unwrap(),
-        "service",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--group",
-        "root",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--dhcp-lease-dir",
-        dir.to_str().unwrap(),
-    ];
-    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "helper service did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let service = lab.start_helper_service(&helper).unwrap();
+    let (sock, data) = (service.socket, service.data);
     ok(&ctl(
         &sock,
         &data,

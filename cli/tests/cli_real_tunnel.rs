@@ -6,7 +6,7 @@
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
 
@@ -46,28 +46,8 @@ fn connect_waits_for_a_real_tunnel() {
     let profile = lab
         .write_client_profile(&srv, &ClientVariant::default(), "client")
         .unwrap();
-    let dir = lab.dir().to_owned();
-    let sock = dir.join("helper.sock");
-    let state = dir.join("helper-state");
-    let data = dir.join("xdg-data");
-    let argv = [
-        helper.to_str().unwrap(),
-        "service",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--group",
-        "root",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--dhcp-lease-dir",
-        dir.to_str().unwrap(),
-    ];
-    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "helper service did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let service = lab.start_helper_service(&helper).unwrap();
+    let (sock, data) = (service.socket, service.data);
 
     ok(&ctl(
         &sock,

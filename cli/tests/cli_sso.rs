@@ -40,28 +40,8 @@ fn bench(test: &str, opts: SsoOptions) -> Option<Bench> {
     let mut lab = Lab::start(LabConfig::reference()).unwrap();
     let sso = lab.start_sso_server(&opts).unwrap();
     let profile = lab.sso_profile(&sso, "client").unwrap();
-    let dir = lab.dir().to_owned();
-    let sock = dir.join("helper.sock");
-    let state = dir.join("helper-state");
-    let data = dir.join("xdg-data");
-    let argv = [
-        helper.to_str().unwrap(),
-        "service",
-        "--socket",
-        sock.to_str().unwrap(),
-        "--group",
-        "root",
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--dhcp-lease-dir",
-        dir.to_str().unwrap(),
-    ];
-    lab.spawn_kept(Role::Cli, &argv, "helper-service").unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        assert!(Instant::now() < deadline, "helper service did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let service = lab.start_helper_service(&helper).unwrap();
+    let (sock, data) = (service.socket, service.data);
     let b = Bench {
         auth: profile.auth_file.clone().unwrap(),
         lab,

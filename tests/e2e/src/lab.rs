@@ -426,6 +426,43 @@ impl Lab {
         Ok(&mut self.procs[last])
     }
 
+    /// The helper service (`helper` is the oxivpn-helper binary) in the client's
+    /// namespace, group root, its socket, state and the client's XDG data dir inside
+    /// the lab's folder; returns once the socket accepts connections (15 s hang guard).
+    pub fn start_helper_service(&mut self, helper: &Path) -> anyhow::Result<HelperService> {
+        let dir = self.dir().to_owned();
+        let service = HelperService {
+            socket: dir.join("helper.sock"),
+            data: dir.join("xdg-data"),
+        };
+        let state = dir.join("helper-state");
+        let argv: [&OsStr; 9] = [
+            helper.as_os_str(),
+            "service".as_ref(),
+            "--socket".as_ref(),
+            service.socket.as_os_str(),
+            "--group".as_ref(),
+            "root".as_ref(),
+            "--state-dir".as_ref(),
+            state.as_os_str(),
+            "--dhcp-lease-dir".as_ref(),
+        ];
+        let mut argv = argv.to_vec();
+        argv.push(dir.as_os_str());
+        self.spawn_kept(Role::Cli, &argv, "helper-service")?;
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while std::os::unix::net::UnixStream::connect(&service.socket).is_err() {
+            if Instant::now() >= deadline {
+                bail!(
+                    "the helper service did not open {}",
+                    service.socket.display()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(service)
+    }
+
     pub(crate) fn keep(&mut self, p: Proc) -> usize {
         self.procs.push(p);
         self.procs.len() - 1
@@ -485,4 +522,12 @@ pub(crate) fn write_executable(path: &Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
         .with_context(|| format!("chmod {}", path.display()))
+}
+
+/// Where a lab's helper service listens and where its clients keep their profiles.
+#[derive(Debug, Clone)]
+pub struct HelperService {
+    pub socket: PathBuf,
+    /// `XDG_DATA_HOME` for oxivpnctl (the profile store).
+    pub data: PathBuf,
 }

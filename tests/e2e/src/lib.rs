@@ -32,7 +32,7 @@ pub use faultproxy::{
     apply_faults, FaultConfig, FaultProxy, FaultStats, Faults, ProxyTransport, Rng, PROXY_ADDR,
 };
 pub use helper::helper_binary;
-pub use lab::{addr, Addressing, Lab, LabConfig, Role, Topology};
+pub use lab::{addr, Addressing, HelperService, Lab, LabConfig, Role, Topology};
 pub use netns::Netns;
 /// Signals for [`Proc::signal`] (re-exported so users need no nix of their own).
 pub use nix::sys::signal::Signal;
