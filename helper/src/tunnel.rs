@@ -18,6 +18,7 @@ pub mod killswitch;
 pub mod launcher;
 pub mod netconf;
 pub mod netwatch;
+pub mod retry;
 pub mod route_plan;
 pub mod sso;
 pub mod stub;
@@ -116,7 +117,10 @@ pub enum TunnelEnd {
     /// The network under the tunnel changed (or the machine slept): reconnect at once,
     /// to the same remote, without backoff.
     RetryNow(String),
-    /// A problem a retry will not fix (profile, TLS/certificates, TUN, network setup).
+    /// This server refused us (TLS: its certificate or ours not accepted; its pushed
+    /// configuration refused): retrying it will not help, another server may do.
+    Refused(String),
+    /// A problem a retry will not fix (profile, TUN, network setup).
     Fatal(String),
 }
 
@@ -130,6 +134,8 @@ pub struct TunnelOutcome {
     pub was_connected: bool,
     /// The server asked a question the next attempt must carry the answer to.
     pub challenge: Option<Challenge>,
+    /// The server's name did not resolve (for `resolv-retry`).
+    pub resolve_failed: bool,
 }
 
 impl TunnelOutcome {
@@ -139,6 +145,7 @@ impl TunnelOutcome {
             auth_token,
             was_connected: false,
             challenge: None,
+            resolve_failed: false,
         }
     }
 }
@@ -149,7 +156,7 @@ pub fn end_text(end: &TunnelEnd) -> String {
         TunnelEnd::Stopped => "stopped".into(),
         TunnelEnd::AuthFailed(m) => format!("AUTH_FAILED: {m}"),
         TunnelEnd::Retry { reason, .. } | TunnelEnd::RetryNow(reason) => reason.clone(),
-        TunnelEnd::Fatal(m) => m.clone(),
+        TunnelEnd::Refused(m) | TunnelEnd::Fatal(m) => m.clone(),
     }
 }
 

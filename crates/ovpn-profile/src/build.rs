@@ -342,7 +342,8 @@ impl Builder {
                     };
                     if let (Some(n), Some(m)) = (n, m) {
                         o.connect_retry = Some((n, m));
-                        self.not_applied(d, format!("is not applied yet (waiting {n} s between connection attempts): OxiVPN keeps its own wait between attempts"));
+                        let cap = m.map_or(String::new(), |m| format!(", at most {m} s"));
+                        self.honour(d, format!("waits {n} s between connection attempts, longer after five rounds of failures{cap}"));
                     }
                 }
             }
@@ -350,23 +351,28 @@ impl Builder {
                 if self.arity(d, 1, 1) {
                     if let Some(n) = self.num(d, 0) {
                         o.connect_retry_max = Some(n);
-                        self.not_applied(d, format!("is not applied yet (giving up after {n} attempts): OxiVPN's own retry policy is used"));
+                        self.honour(
+                            d,
+                            format!("gives up after trying each server {n} times without success"),
+                        );
                     }
                 }
             }
             "connect-timeout" | "server-poll-timeout" => {
                 if self.arity(d, 1, 1) {
                     if let Some(n) = self.num(d, 0) {
+                        // OpenVPN treats the two names as one option.
                         if d.name == "connect-timeout" {
                             o.connect_timeout = Some(n);
-                            self.honour(
-                                d,
-                                format!("waits at most {n} s for a TCP connection to the server"),
-                            );
                         } else {
                             o.server_poll_timeout = Some(n);
-                            self.not_applied(d, format!("is not applied yet (waiting at most {n} s for a server): OxiVPN's own timeouts are used; connect-timeout sets the TCP connect timeout"));
                         }
+                        self.honour(
+                            d,
+                            format!(
+                                "waits at most {n} s for a server to answer before trying the next"
+                            ),
+                        );
                     }
                 }
             }
@@ -817,10 +823,24 @@ impl Builder {
             }
             "remote-random" => {
                 self.p.remote_random = true;
-                self.not_applied(
+                self.honour(
                     d,
-                    "is not applied yet: OxiVPN tries the servers in the order written",
+                    "tries the servers in a random order, chosen once per connection",
                 );
+            }
+            "resolv-retry" => {
+                if self.arity(d, 1, 1) {
+                    if a[0] == "infinite" {
+                        self.p.resolv_retry = None;
+                        self.honour(d, "keeps retrying when a server name does not resolve");
+                    } else if let Some(n) = self.num(d, 0) {
+                        self.p.resolv_retry = Some(n);
+                        self.honour(
+                            d,
+                            format!("gives up when server names do not resolve for {n} s"),
+                        );
+                    }
+                }
             }
             "connection" => self.connection(d),
             "ca" => self.set_material(d, FileKind::Ca),
@@ -1626,6 +1646,7 @@ pub(crate) fn is_typed(name: &str) -> bool {
             | "mode"
             | "remote"
             | "remote-random"
+            | "resolv-retry"
             | "connection"
             | "ca"
             | "cert"

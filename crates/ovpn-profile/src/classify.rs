@@ -151,7 +151,7 @@ pub fn classify(name: &str) -> Option<Class> {
     let c = match name {
         "verb" | "mute" | "mute-replay-warnings" | "echo" | "syslog" | "suppress-timestamps" | "machine-readable-output"
         | "errors-to-stderr" | "status-version" => Ignored("only changes OpenVPN's logging; OxiVPN has its own log"),
-        "persist-tun" | "persist-key" | "persist-local-ip" | "persist-remote-ip" | "ping-timer-rem" | "resolv-retry"
+        "persist-tun" | "persist-key" | "persist-local-ip" | "persist-remote-ip" | "ping-timer-rem"
         | "user" | "group" | "mlock" | "nice" | "fast-io" | "sndbuf" | "rcvbuf" | "txqueuelen" | "up-delay"
         | "up-restart" | "down-pre" | "tap-sleep" | "ip-win32" | "route-method" | "askpass" | "show-net-up" | "allow-recursive-routing" | "prng" | "engine"
         | "single-session" | "tls-exit" | "shaper" | "passtos" | "mark" | "bind-dev" | "route-noexec"

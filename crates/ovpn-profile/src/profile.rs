@@ -397,6 +397,9 @@ pub struct Profile {
     pub remotes: Vec<Remote>,
     pub connections: Vec<Connection>,
     pub remote_random: bool,
+    /// `resolv-retry N`: give up after N seconds of failing name resolution
+    /// (`None`: `infinite`, OpenVPN's default).
+    pub resolv_retry: Option<u32>,
     /// Top-level connection options (defaults for remotes).
     pub conn: ConnOptions,
 

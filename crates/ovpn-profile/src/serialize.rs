@@ -168,6 +168,7 @@ impl Profile {
             o.remote(r);
         }
         o.flag(p.remote_random, "remote-random");
+        o.num(&p.resolv_retry, "resolv-retry");
 
         for (tag, m) in [
             ("ca", &p.ca),

@@ -58,11 +58,7 @@ fn snapshot_text(bytes: &[u8]) -> String {
 const NOT_APPLIED: &[&str] = &[
     "http-proxy",
     "socks-proxy",
-    "remote-random",
     "mssfix",
-    "connect-retry",
-    "connect-retry-max",
-    "server-poll-timeout",
     "dhcp-option",
     "block-outside-dns",
     "inactive",

@@ -159,6 +159,7 @@ pub async fn run(
                     reason: e.to_string(),
                     next_remote: true,
                 };
+                last.resolve_failed = true;
             }
         }
     }
@@ -179,7 +180,7 @@ pub async fn run(
             );
         }
     }
-    for (endpoint, addr) in &targets {
+    for (i, (endpoint, addr)) in targets.iter().enumerate() {
         let out = attempt(
             spec,
             net,
@@ -201,7 +202,7 @@ pub async fn run(
             && out.challenge.is_none()
             && !stop.is_cancelled();
         last = out;
-        if !try_next {
+        if !try_next || i + 1 == targets.len() {
             return last;
         }
         rep.log(
@@ -253,11 +254,7 @@ async fn attempt(
     };
 
     let link = if tcp {
-        let timeout = endpoint
-            .options
-            .connect_timeout
-            .map(|s| Duration::from_secs(u64::from(s)))
-            .unwrap_or(TCP_CONNECT_TIMEOUT);
+        let timeout = server_poll(endpoint).unwrap_or(TCP_CONNECT_TIMEOUT);
         tokio::select! {
             r = killswitch::tcp_link(addr, timeout) => r,
             () = stop.cancelled() => return out,
@@ -333,6 +330,12 @@ async fn attempt(
     let mut config_error: Option<String> = None;
     let mut last_stage = None;
     let mut pending = sso::PendingAuth::new();
+    // `server-poll-timeout`: the server must answer this soon, else the next one is tried.
+    let poll = server_poll(endpoint);
+    let poll_deadline = tokio::time::sleep(poll.unwrap_or(Duration::MAX));
+    tokio::pin!(poll_deadline);
+    let mut awaiting_server = poll.is_some();
+    let mut poll_expired = false;
     // The kill switch `run` put up before the tunnel (the sign-in exception goes there).
     let pre_tunnel_ks = net
         .kill_switch
@@ -345,6 +348,9 @@ async fn attempt(
                 let Some(ev) = ev else { continue };
                 match ev {
                     Event::Stage(s) => {
+                        if s != CoreStage::Connecting {
+                            awaiting_server = false;
+                        }
                         let mapped = match s {
                             CoreStage::Tls => Some(Stage::Tls),
                             CoreStage::Authenticating => Some(Stage::Authenticating),
@@ -452,6 +458,12 @@ async fn attempt(
                 closing = true;
                 handle.close();
             }
+            () = &mut poll_deadline, if awaiting_server && !closing => {
+                awaiting_server = false;
+                poll_expired = true;
+                closing = true;
+                handle.close();
+            }
             Some(answer) = pending.next_answer() => sso::PendingAuth::answer(&handle, &answer),
             _ = stats_tick.tick(), if applied_net.is_some() => rep.stats(handle.stats()),
             end = &mut task => break end,
@@ -491,6 +503,13 @@ async fn attempt(
         Err(e) => TunnelEnd::Fatal(format!("the tunnel task failed: {e}")),
         Ok(_) if config_error.is_some() => TunnelEnd::Fatal(config_error.unwrap_or_default()),
         Ok(_) if stop.is_cancelled() => TunnelEnd::Stopped,
+        Ok(_) if poll_expired => TunnelEnd::Retry {
+            reason: format!(
+                "no reply from the server within {} s (server-poll-timeout)",
+                poll.unwrap_or_default().as_secs()
+            ),
+            next_remote: true,
+        },
         Ok(DriverEnd::Disconnected(r)) => match r {
             DisconnectReason::ClosedByUser => TunnelEnd::Stopped,
             DisconnectReason::AuthFailed { reason } if reason.is_empty() => TunnelEnd::AuthFailed(
@@ -507,6 +526,9 @@ async fn attempt(
                 reason: r.to_string(),
                 next_remote: true,
             },
+            r @ (DisconnectReason::Tls(_) | DisconnectReason::PushRejected(_)) => {
+                TunnelEnd::Refused(r.to_string())
+            }
             r if r.should_reconnect() => TunnelEnd::Retry {
                 reason: r.to_string(),
                 next_remote: false,
@@ -520,6 +542,15 @@ async fn attempt(
         Ok(e @ DriverEnd::Tun(_)) => TunnelEnd::Fatal(e.to_string()),
     };
     out
+}
+
+/// `server-poll-timeout` (or its other name, `connect-timeout`): how long a server
+/// has to answer, the TCP connection included.
+fn server_poll(endpoint: &Endpoint) -> Option<Duration> {
+    let o = &endpoint.options;
+    o.server_poll_timeout
+        .or(o.connect_timeout)
+        .map(|s| Duration::from_secs(u64::from(s.max(1))))
 }
 
 fn tunnel_addresses(c: &netcfg::TunnelNetworkConfig) -> (Option<IpAddr>, Option<IpAddr>) {

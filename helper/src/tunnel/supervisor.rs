@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::time::Instant;
+
 use ipc::{ChallengeRequest, DisconnectReason, IpcError, LogLevel, Secret, ShortText, Stage};
 use ovpn_core::config::ChallengeResponse;
 use ovpn_core::session::Challenge;
@@ -15,10 +17,9 @@ use tokio_util::sync::CancellationToken;
 
 use super::launcher::Attempts;
 use super::netwatch::NetWatch;
+use super::retry::RetryPlan;
 use super::{AttemptSpec, Events, SessionEvent, SessionSpec, TunnelEnd, TunnelOutcome};
 
-pub const BACKOFF_START: Duration = Duration::from_secs(1);
-pub const BACKOFF_MAX: Duration = Duration::from_secs(60);
 /// How long the user has to answer a challenge before the session gives up.
 pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Challenges answered in a row (a server asking over and over is refused).
@@ -77,9 +78,12 @@ async fn supervise(
     policy: Policy,
 ) -> DisconnectReason {
     let remotes = spec.profile.endpoints().len().max(1);
+    // The shuffle of `remote-random` only; a failed read keeps a fixed order.
+    let seed = ovpn_tokio::os_seed().unwrap_or([0; 32]);
+    let mut plan = RetryPlan::new(&spec.profile, seed);
     let mut next = AttemptSpec {
         session: spec.clone(),
-        remote_index: 0,
+        remote_index: plan.current(),
         auth_token: None,
         attempt: 0,
         challenge_response: spec.static_response.clone().and_then(|response| {
@@ -89,11 +93,12 @@ async fn supervise(
                 .then_some(ChallengeResponse::Static { response })
         }),
     };
-    let mut backoff = BACKOFF_START;
     let mut ever_connected = false;
     // Attempts since the last connected one (for giving up after a round of remotes).
     let mut failed_in_a_row = 0usize;
     let mut asked = 0u32;
+    // Servers that refused us (TLS, configuration) since the last connection.
+    let mut refused = std::collections::HashSet::new();
     loop {
         let (out, net_changed) = one_attempt(next.clone(), launcher, events, control).await;
         if out.auth_token.is_some() {
@@ -101,7 +106,8 @@ async fn supervise(
         }
         if out.was_connected {
             ever_connected = true;
-            backoff = BACKOFF_START;
+            plan.connected();
+            refused.clear();
             failed_in_a_row = 0;
             asked = 0;
         }
@@ -147,8 +153,7 @@ async fn supervise(
             Some(reason) => TunnelEnd::RetryNow(reason),
             None => out.end,
         };
-        let mut now = false;
-        let reason = match end {
+        let (reason, delay) = match end {
             TunnelEnd::Stopped => {
                 return DisconnectReason::Requested {
                     by_uid: control.stop.borrow().unwrap_or(0),
@@ -157,7 +162,18 @@ async fn supervise(
             TunnelEnd::AuthFailed(m) => {
                 if next.auth_token.take().is_some() {
                     // An expired token: retry once with the real password.
-                    "auth-token refused, retrying with the password".to_owned()
+                    let delay = match plan.failed(false, false, Instant::now().into_std()) {
+                        Ok(d) => d,
+                        Err(give_up) => {
+                            return DisconnectReason::Failed {
+                                error: IpcError::tunnel(give_up.text(&m)),
+                            }
+                        }
+                    };
+                    (
+                        "auth-token refused, retrying with the password".to_owned(),
+                        delay,
+                    )
                 } else {
                     return DisconnectReason::AuthFailed {
                         message: ShortText::sanitized(&m),
@@ -167,6 +183,28 @@ async fn supervise(
             TunnelEnd::Fatal(m) => {
                 return DisconnectReason::Failed {
                     error: IpcError::tunnel(m),
+                }
+            }
+            // Another server may accept us; once every one refused, nothing will change.
+            TunnelEnd::Refused(m) => {
+                refused.insert(next.remote_index);
+                if refused.len() >= remotes {
+                    return DisconnectReason::Failed {
+                        error: IpcError::tunnel(m),
+                    };
+                }
+                log(
+                    events,
+                    LogLevel::Warn,
+                    format!("{m}; trying the next server"),
+                );
+                match plan.failed(true, false, Instant::now().into_std()) {
+                    Ok(delay) => (m, delay),
+                    Err(give_up) => {
+                        return DisconnectReason::Failed {
+                            error: IpcError::tunnel(give_up.text(&m)),
+                        }
+                    }
                 }
             }
             TunnelEnd::Retry {
@@ -182,21 +220,19 @@ async fn supervise(
                         error: IpcError::tunnel(format!("could not connect: {reason}")),
                     };
                 }
-                if next_remote {
-                    next.remote_index = (next.remote_index + 1) % remotes;
+                match plan.failed(next_remote, out.resolve_failed, Instant::now().into_std()) {
+                    Ok(delay) => (reason, delay),
+                    Err(give_up) => {
+                        return DisconnectReason::Failed {
+                            error: IpcError::tunnel(give_up.text(&reason)),
+                        }
+                    }
                 }
-                reason
             }
-            TunnelEnd::RetryNow(reason) => {
-                now = true;
-                reason
-            }
+            TunnelEnd::RetryNow(reason) => (reason, Duration::ZERO),
         };
+        next.remote_index = plan.current();
         next.attempt = next.attempt.saturating_add(1);
-        let delay = if now { Duration::ZERO } else { backoff };
-        if !now {
-            backoff = (backoff * 2).min(BACKOFF_MAX);
-        }
         let _ = events.send(SessionEvent::Stage(Stage::Reconnecting {
             reason: ShortText::sanitized(&reason),
             attempt: next.attempt,
@@ -472,7 +508,12 @@ mod tests {
     const FP: &str = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
 
     fn spec(remotes: usize) -> Arc<SessionSpec> {
-        let mut text = format!("client\ndev tun\nproto udp\nnobind\npeer-fingerprint {FP}\n");
+        spec_with("", remotes)
+    }
+
+    fn spec_with(extra: &str, remotes: usize) -> Arc<SessionSpec> {
+        let mut text =
+            format!("client\ndev tun\nproto udp\nnobind\npeer-fingerprint {FP}\n{extra}\n");
         for i in 0..remotes {
             text.push_str(&format!("remote 127.0.0.{} 1194\n", i + 1));
         }
@@ -572,7 +613,7 @@ mod tests {
             control,
             policy,
         ));
-        // 1 + 2 + 4 s of backoff, then the fourth attempt waits.
+        // 1 s between attempts (connect-retry's default), then the fourth attempt waits.
         tokio::time::sleep(Duration::from_secs(8)).await;
         assert_eq!(script.seen.lock().unwrap().len(), 4);
         stop.send_replace(Some(1000));
@@ -580,6 +621,93 @@ mod tests {
             task.await.unwrap(),
             DisconnectReason::Requested { by_uid: 1000 }
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_service_gives_up_after_connect_retry_max_rounds() {
+        let script = Arc::new(Script::default());
+        script
+            .steps
+            .lock()
+            .unwrap()
+            .extend([retry(), retry(), retry(), retry(), retry()]);
+        let (_stop, control) = control();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: false,
+        };
+        let started = tokio::time::Instant::now();
+        let r = run(
+            spec_with("connect-retry 2\nconnect-retry-max 2", 2),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        )
+        .await;
+        match &r {
+            DisconnectReason::Failed { error } => {
+                assert!(error.to_string().contains("connect-retry-max 2"), "{error}")
+            }
+            other => panic!("{other:?}"),
+        }
+        let seen: Vec<usize> = script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.remote_index)
+            .collect();
+        assert_eq!(seen, vec![0, 1, 0, 1], "each server twice, in turn");
+        // Three waits of connect-retry's 2 s between the four attempts.
+        assert_eq!(started.elapsed(), Duration::from_secs(6));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_refusing_server_fails_over_and_all_refusing_ends_the_session() {
+        let refused = || {
+            Step::End(TunnelOutcome::new(
+                TunnelEnd::Refused("certificate verify failed".into()),
+                None,
+            ))
+        };
+        let script = Arc::new(Script::default());
+        script
+            .steps
+            .lock()
+            .unwrap()
+            .extend([refused(), retry(), refused(), refused(), refused()]);
+        let (_stop, control) = control();
+        let (tx, _rx) = mpsc::unbounded_channel();
+        let policy = Policy {
+            give_up_unless_connected: false,
+        };
+        let r = run(
+            spec(3),
+            Arc::new(Scripted(script.clone())),
+            tx,
+            control,
+            policy,
+        )
+        .await;
+        match &r {
+            DisconnectReason::Failed { error } => {
+                assert!(
+                    error.to_string().contains("certificate verify failed"),
+                    "{error}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        let seen: Vec<usize> = script
+            .seen
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|s| s.remote_index)
+            .collect();
+        // 0 refuses, 1 does not answer, 2 and 0 refuse, then 1 too: every one refused.
+        assert_eq!(seen, vec![0, 1, 2, 0, 1]);
     }
 
     #[tokio::test(start_paused = true)]
