@@ -5,6 +5,7 @@
 //! session must fail over block by block, in order, with each block's own options,
 //! and end up connected with traffic through the tunnel. A profile whose blocks all
 //! fail, with `connect-retry-max 1`, ends with a message naming that directive.
+//! The profile's own `dhcp-option DNS` is applied while connected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::UdpSocket;
@@ -90,8 +91,9 @@ fn connection_blocks_fail_over_in_order_with_their_own_options() {
     let base = lab
         .write_client_profile(&srv, &ClientVariant::default(), "base")
         .unwrap();
+    // The profile's own DNS server, applied like a pushed one.
     let good = with_blocks(
-        &base.text,
+        &format!("{}dhcp-option DNS 192.0.2.53\n", base.text),
         &[
             block(SILENT_PORT, "udp", "server-poll-timeout 3\n"),
             block(REFUSING_PORT, "tcp-client", ""),
@@ -135,6 +137,11 @@ fn connection_blocks_fail_over_in_order_with_their_own_options() {
         .ping(Role::Cli, addr::TARGET, 3, Duration::from_millis(200))
         .unwrap();
     assert_eq!(pings.received, 3, "traffic through the tunnel");
+    let resolv = std::fs::read_to_string(lab.ns(Role::Cli).unwrap().resolv_conf_path()).unwrap();
+    assert!(
+        resolv.contains("nameserver 192.0.2.53"),
+        "the profile's dhcp-option DNS is in use: {resolv}"
+    );
     let logs = ok(&ctl(&sock, &data, &["logs", "blocks"]));
     let at = |needle: &str| {
         logs.find(needle)

@@ -1295,31 +1295,63 @@ impl Builder {
             }
             "dhcp-option" => {
                 if self.arity(d, 1, 2) {
+                    let kind = a[0].to_ascii_uppercase();
+                    let value = a.get(1).cloned();
+                    let shown = format!("{} {}", a[0], value.as_deref().unwrap_or(""))
+                        .trim()
+                        .to_owned();
+                    match kind.as_str() {
+                        "DNS" | "DNS6" => {
+                            if value
+                                .as_deref()
+                                .and_then(|v| v.parse::<std::net::IpAddr>().ok())
+                                .is_none()
+                            {
+                                self.error(
+                                    d,
+                                    format!("{shown}: the DNS server must be an IP address"),
+                                );
+                                return;
+                            }
+                            self.honour(d, format!("{shown}: DNS server while connected, before the ones the server pushes"));
+                        }
+                        "DOMAIN" | "DOMAIN-SEARCH" => {
+                            self.honour(d, format!("{shown}: search domain while connected"));
+                        }
+                        _ => self.push(
+                            d.line,
+                            &d.name,
+                            Severity::Ignored,
+                            format!("{shown}: OxiVPN sets only DNS servers and search domains"),
+                        ),
+                    }
                     self.p.dhcp_options.push(DhcpOption {
                         kind: a[0].clone(),
-                        value: a.get(1).cloned(),
+                        value,
                     });
-                    self.not_applied(
-                        d,
-                        format!(
-                            "{} is not applied yet when written in the profile: OxiVPN applies the DNS settings the server pushes",
-                            format!("{} {}", a[0], a.get(1).map_or("", String::as_str)).trim()
-                        ),
-                    );
                 }
             }
             "dns" => {
                 if self.arity(d, 1, 16) {
                     self.p.dns.push(a.clone());
-                    self.honour(d, "DNS setting");
+                    self.honour(d, "DNS setting while connected; a server pushing the same server priority replaces it");
                 }
             }
             "block-outside-dns" => {
                 self.p.block_outside_dns = true;
-                self.not_applied(
-                    d,
-                    "is not applied yet when written in the profile (Windows-only DNS leak block)",
-                );
+                if cfg!(windows) {
+                    self.not_applied(
+                        d,
+                        "is not applied yet on Windows: with the kill switch on, DNS outside the tunnel is blocked anyway",
+                    );
+                } else {
+                    self.push(
+                        d.line,
+                        &d.name,
+                        Severity::Ignored,
+                        "only matters on Windows (which asks every network's DNS servers); here DNS goes only where the tunnel's settings send it",
+                    );
+                }
             }
             "route-metric" => {
                 if self.arity(d, 1, 1) {

@@ -59,7 +59,6 @@ const NOT_APPLIED: &[&str] = &[
     "http-proxy",
     "socks-proxy",
     "mssfix",
-    "dhcp-option",
     "block-outside-dns",
     "inactive",
     "ping-exit",

@@ -5,6 +5,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use netcfg::{
     DnsConfig, IpNet, PushedRoute, RedirectGateway, RouteGateway, TunV4, TunV6, TunnelNetworkConfig,
 };
+use ovpn_core::config::ClientConfig;
 use ovpn_core::push::{self, DhcpOption, PushedOptions, Topology};
 use ovpn_profile::Profile;
 
@@ -115,8 +116,60 @@ pub fn tunnel_network_config(
         ipv4: r.ipv4,
         ipv6: r.ipv6,
     });
-    c.dns = dns(pushed);
+    let local = profile_dns(profile, &mut notes);
+    c.dns = dns(&merged_dns(local, pushed));
     (c, notes)
+}
+
+/// The profile's own `dhcp-option` and `dns` lines, read as the server's would be.
+fn profile_dns(profile: &Profile, notes: &mut Vec<String>) -> PushedOptions {
+    let lines: Vec<String> = profile
+        .dhcp_options
+        .iter()
+        .map(|o| {
+            format!(
+                "dhcp-option {} {}",
+                o.kind,
+                o.value.as_deref().unwrap_or("")
+            )
+        })
+        .chain(
+            profile
+                .dns
+                .iter()
+                .map(|words| format!("dns {}", words.join(" "))),
+        )
+        .collect();
+    let mut out = PushedOptions::default();
+    for line in lines {
+        match push::parse_pushed(std::slice::from_ref(&line), &ClientConfig::default()) {
+            Ok(o) => {
+                out.dhcp_options.extend(o.dhcp_options);
+                out.dns.servers.extend(o.dns.servers);
+                out.dns.search_domains.extend(o.dns.search_domains);
+            }
+            Err(e) => notes.push(format!("profile line `{}` skipped: {e}", line.trim())),
+        }
+    }
+    out
+}
+
+/// The profile's DNS settings with the server's added, as OpenVPN 2.6 merges them:
+/// pushed `dhcp-option`s follow the profile's, and a pushed `dns server N` replaces
+/// the profile's server of the same priority.
+fn merged_dns(mut local: PushedOptions, pushed: &PushedOptions) -> PushedOptions {
+    local
+        .dhcp_options
+        .extend(pushed.dhcp_options.iter().cloned());
+    for (prio, server) in &pushed.dns.servers {
+        local.dns.servers.insert(*prio, server.clone());
+    }
+    for d in &pushed.dns.search_domains {
+        if !local.dns.search_domains.contains(d) {
+            local.dns.search_domains.push(d.clone());
+        }
+    }
+    local
 }
 
 fn dns(p: &PushedOptions) -> DnsConfig {
@@ -221,6 +274,62 @@ mod tests {
     fn pushed(lines: &[&str]) -> PushedOptions {
         let lines: Vec<String> = lines.iter().map(|s| s.to_string()).collect();
         push::parse_pushed(&lines, &ovpn_core::config::ClientConfig::default()).unwrap()
+    }
+
+    #[test]
+    fn the_profiles_own_dns_lines_come_first_and_pushed_ones_add_or_replace() {
+        const FP: &str = "00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff:00:11:22:33:44:55:66:77:88:99:aa:bb:cc:dd:ee:ff";
+        let profile = ovpn_profile::check_untrusted(
+            format!(
+                "client\ndev tun\nremote 198.18.0.1 1194\npeer-fingerprint {FP}\n\
+                 dhcp-option DNS 192.0.2.53\ndhcp-option DOMAIN corp.example\n\
+                 dhcp-option NTP 192.0.2.123\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        // Nothing pushed: the profile's settings alone.
+        let (c, notes) = tunnel_network_config(
+            &PushedOptions::default(),
+            &profile,
+            "198.18.0.1".parse().unwrap(),
+        );
+        assert!(notes.is_empty(), "{notes:?}");
+        assert_eq!(c.dns.servers, vec!["192.0.2.53".parse::<IpAddr>().unwrap()]);
+        assert_eq!(c.dns.search_domains, vec!["corp.example".to_owned()]);
+        // Pushed dhcp-options follow the profile's.
+        let p = pushed(&[
+            "dhcp-option DNS 10.0.0.3",
+            "dhcp-option DOMAIN corp.example",
+        ]);
+        let (c, _) = tunnel_network_config(&p, &profile, "198.18.0.1".parse().unwrap());
+        assert_eq!(
+            c.dns.servers,
+            vec![
+                "192.0.2.53".parse::<IpAddr>().unwrap(),
+                "10.0.0.3".parse().unwrap()
+            ]
+        );
+        assert_eq!(c.dns.search_domains, vec!["corp.example".to_owned()]);
+
+        // `dns server N`: a pushed server of the same priority replaces the profile's.
+        let profile = ovpn_profile::check_untrusted(
+            format!(
+                "client\ndev tun\nremote 198.18.0.1 1194\npeer-fingerprint {FP}\n\
+                 dns server 1 address 192.0.2.1\ndns server 2 address 192.0.2.2\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let p = pushed(&["dns server 1 address 10.0.0.3"]);
+        let (c, _) = tunnel_network_config(&p, &profile, "198.18.0.1".parse().unwrap());
+        assert_eq!(
+            c.dns.servers,
+            vec![
+                "10.0.0.3".parse::<IpAddr>().unwrap(),
+                "192.0.2.2".parse().unwrap()
+            ]
+        );
     }
 
     #[test]
