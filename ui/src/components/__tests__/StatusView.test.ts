@@ -25,7 +25,7 @@ describe("StatusView", () => {
       state: "connecting",
       profileId: "p1",
       profileName: "Work",
-      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
     });
     expect(screen.getByText("Securing the connection")).toBeInTheDocument();
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "4");
@@ -99,7 +99,7 @@ describe("StatusView", () => {
       state: "connecting",
       profileId: "other",
       profileName: "Home",
-      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
     });
     expect(screen.getByRole("status")).toHaveTextContent("Not connected");
   });
@@ -113,7 +113,7 @@ describe("StatusView", () => {
             state: "connecting",
             profileId: "other",
             profileName: "Home",
-            stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+            stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
           },
         ],
       },
@@ -132,7 +132,7 @@ describe("StatusView in other languages", () => {
         state: "connecting",
         profileId: "p1",
         profileName: "Work",
-        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
       });
       expect(screen.getByText("Sécurisation de la connexion")).toBeInTheDocument();
       expect(screen.getByRole("button", { name: "Annuler" })).toBeInTheDocument();
