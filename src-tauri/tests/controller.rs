@@ -919,7 +919,9 @@ async fn browser_sign_in_is_shown_opened_again_and_cancelled() {
         "deadline {deadline} vs now {now}"
     );
     assert!(view.opened && view.kill_switch_exception && view.refusal.is_none());
-    // Opened once by itself, with the user told (the sink decides on a notification).
+    // Opened once by itself (the repeated request opens nothing more), with the user
+    // told (the sink decides on a notification).
+    tokio::time::sleep(Duration::from_millis(200)).await;
     assert_eq!(*r.rec.opened.lock().unwrap(), [SIGN_IN_URL]);
     assert_eq!(
         *r.rec.sign_ins.lock().unwrap(),

@@ -579,6 +579,14 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let signin = work.path().join("Lab sign-in.ovpn");
     std::fs::write(&signin, &sso_profile.text)?;
     let browser = TestBrowser::new(work.path(), lab.ns(Role::Cli)?.name())?;
+    // A fourth asks a question instead (CR_TEXT), answered in the window.
+    let code_server = lab.start_sso_server(&SsoOptions {
+        method: SsoMethod::CrText,
+        ..SsoOptions::default()
+    })?;
+    let code_profile = lab.sso_profile(&code_server, "code")?;
+    let code = work.path().join("Lab token.ovpn");
+    std::fs::write(&code, &code_profile.text)?;
     let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
 
     let port = free_port();
@@ -612,7 +620,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "tauri:options".into(),
-        json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str(), signin.to_str()] }),
+        json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str(), signin.to_str(), code.to_str()] }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let client = tokio::time::timeout(
@@ -767,11 +775,17 @@ async fn scenario(
     })
     .await?;
     click_button(c, "Close").await?;
-    wait_text(c, ".modal h2", "the fourth import report", UI_WAIT, |t| {
-        t.contains("Lab sign-in")
-    })
-    .await?;
-    click_button(c, "Close").await?;
+    for (nth, name) in [("fourth", "Lab sign-in"), ("fifth", "Lab token")] {
+        wait_text(
+            c,
+            ".modal h2",
+            &format!("the {nth} import report"),
+            UI_WAIT,
+            |t| t.contains(name),
+        )
+        .await?;
+        click_button(c, "Close").await?;
+    }
     select_profile(c, "Lab office").await?;
     wait_text(
         c,
@@ -1264,7 +1278,7 @@ async fn sign_in(
         |t| t == host,
     )
     .await?;
-    browser.wait_opens(4).await?;
+    browser.wait_opens(3).await?;
     browser.answer("0000")?;
     let failure = wait_text(
         c,
@@ -1308,5 +1322,43 @@ async fn sign_in(
         "a password was kept after a denied sign-in"
     );
     steps.done("6d sign-in denied -> clear failure, nothing kept");
+
+    // CR_TEXT: the server's question in the window (echoed: the server's E flag), the
+    // answer goes back through the helper and the server accepts it.
+    select_profile(c, "Lab token").await?;
+    connect_with_password(c, false).await?;
+    wait_text(
+        c,
+        ".modal h2",
+        "the server's question",
+        Duration::from_secs(45),
+        |t| t == "The server asks",
+    )
+    .await?;
+    let question = wait_text(c, ".modal", "the question text", UI_WAIT, |t| {
+        t.contains("Enter the code from your token")
+    })
+    .await?;
+    eprintln!(
+        "webview e2e: CR_TEXT dialog: {}",
+        question.replace('\n', " | ")
+    );
+    let field = wd(
+        "answer field",
+        c.find(Locator::Css("input[name=challenge]")),
+    )
+    .await?;
+    let kind = wd("answer field type", field.attr("type")).await?;
+    ensure!(
+        kind.as_deref() == Some("text"),
+        "the echo flag asks for a visible field, not {kind:?}"
+    );
+    wd("type the code", field.send_keys(RIGHT_ANSWER)).await?;
+    screens.shot(c, "19-sign-in-cr-text").await?;
+    click_button(c, "Send").await?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    click_button(c, "Disconnect").await?;
+    wait_status(c, "Not connected", UI_WAIT).await?;
+    steps.done("6e CR_TEXT answered in the window -> connected");
     Ok(())
 }

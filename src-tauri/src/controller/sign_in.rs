@@ -13,6 +13,15 @@ impl Actor {
         let Some(link) = self.link(pid) else { return };
         let profile_name = link.profile_name.clone();
         let mut view = sign_in::view(pid, req, at_ms);
+        // The same link again (a server repeating AUTH_PENDING): new countdown, but the
+        // browser is not opened a second time.
+        if let ConnState::Connecting { stage, .. } = &link.state {
+            if let Some(shown) = stage.sign_in.as_ref().filter(|v| v.url == view.url) {
+                view.opened = shown.opened;
+                self.show_sign_in(pid, &profile_name, view);
+                return;
+            }
+        }
         self.app_log(
             LogLevel::Info,
             format!(

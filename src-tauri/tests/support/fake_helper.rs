@@ -35,8 +35,9 @@ pub enum Script {
     Detailed,
     /// Like Normal, but an older helper: no session listing.
     NoListing,
-    /// After authenticating, the server waits for a browser sign-in (60 s) and never
-    /// decides (until the session is disconnected).
+    /// After authenticating, the server waits for a browser sign-in (60 s; the request
+    /// comes twice, as a server repeating AUTH_PENDING sends it) and never decides
+    /// (until the session is disconnected).
     SignIn,
     /// A browser sign-in, then the server refuses (the sign-in was denied).
     SignInDenied,
@@ -260,6 +261,9 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                             kill_switch_exception: true,
                         }),
                     ));
+                    // The server repeats AUTH_PENDING (OpenVPN may): the same link again.
+                    let again = after.last().cloned();
+                    after.extend(again);
                     if script == Script::SignInDenied {
                         sessions.pop();
                         after.push(ev(
