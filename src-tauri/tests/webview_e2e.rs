@@ -27,7 +27,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use oxivpn_e2e::{
     addr, helper_binary, Addressing, ClientVariant, Lab, LabConfig, Proc, Role, ServerVariant,
-    SsoOptions, PASSWORD, RIGHT_ANSWER, SIGN_IN_PORT, USERNAME,
+    SsoMethod, SsoOptions, PASSWORD, RIGHT_ANSWER, SIGN_IN_PORT, USERNAME,
 };
 use serde_json::json;
 
