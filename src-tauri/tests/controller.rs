@@ -383,6 +383,16 @@ async fn dynamic_challenge_is_asked_and_answered() {
     ops::submit_credentials(&r.state, answer).await.unwrap();
     r.rec.wait_for("connected", is_connected).await;
     assert_eq!(r.helper.seen.lock().unwrap().answers, ["123456"]);
+    // While the question was open the stage said the server waits for the user.
+    let states = r.rec.states();
+    assert!(
+        states.ends_with(&[
+            "SignIn".to_string(),
+            "Configuring".to_string(),
+            "Connected".to_string()
+        ]),
+        "{states:?}"
+    );
 }
 
 #[tokio::test]

@@ -582,6 +582,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     // A fourth asks a question instead (CR_TEXT), answered in the window.
     let code_server = lab.start_sso_server(&SsoOptions {
         method: SsoMethod::CrText,
+        page_port: SIGN_IN_PORT + 10,
         ..SsoOptions::default()
     })?;
     let code_profile = lab.sso_profile(&code_server, "code")?;
