@@ -178,6 +178,15 @@ describe("StatusView in other languages", () => {
     expect(ondisconnect).toHaveBeenCalled();
   });
 
+  it("copies the link", async () => {
+    const writeText = vi.fn().mockResolvedValue(undefined);
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    show(signIn("https://sso.example.com/auth?state=1"), { now: 1_000_000 });
+    await fireEvent.click(screen.getByRole("button", { name: "Copy link" }));
+    expect(writeText).toHaveBeenCalledWith("https://sso.example.com/auth?state=1");
+    expect(await screen.findByText("Link copied.")).toBeInTheDocument();
+  });
+
   it("says when the server's time has run out", () => {
     show(signIn("https://sso.example.com/auth"), { now: 1_200_000 });
     expect(screen.getByTestId("sign-in-countdown")).toHaveTextContent("time for signing in has run out");
