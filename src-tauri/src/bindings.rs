@@ -46,6 +46,7 @@ pub fn typescript() -> String {
         ImportReport,
         StageKind,
         StageView,
+        SignInView,
         SessionView,
         KillSwitchChoice,
         Protection,

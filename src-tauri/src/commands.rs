@@ -197,6 +197,11 @@ pub mod ops {
         s.controller.submit_credentials(answer).await
     }
 
+    pub async fn open_sign_in(s: &AppState, id: String) -> Result<(), AppError> {
+        check_id(&id)?;
+        s.controller.open_sign_in(id).await
+    }
+
     pub async fn cancel_prompt(s: &AppState) -> Result<(), AppError> {
         s.controller.cancel_prompt().await
     }
@@ -335,6 +340,12 @@ pub async fn submit_credentials(
     ops::submit_credentials(&state, answer).await
 }
 
+/// "Open again" in the sign-in step: the link the helper relayed for this profile.
+#[tauri::command]
+pub async fn open_sign_in(state: State<'_, AppState>, id: String) -> Result<(), AppError> {
+    ops::open_sign_in(&state, id).await
+}
+
 #[tauri::command]
 pub async fn cancel_prompt(state: State<'_, AppState>) -> Result<(), AppError> {
     ops::cancel_prompt(&state).await
@@ -452,6 +463,7 @@ pub const COMMANDS: &[CommandSig] = &[
         "void",
     ),
     ("cancel_prompt", &[], "void"),
+    ("open_sign_in", &[("id", "string")], "void"),
     ("forget_credentials", &[("id", "string")], "void"),
     ("routes", &[], "RoutesView"),
     ("route_check", &[("address", "string")], "RouteCheckView"),

@@ -9,6 +9,8 @@ use ts_rs::TS;
 pub enum ErrorKind {
     /// The server refused the user name, password or challenge answer.
     AuthFailed,
+    /// The server refused the browser sign-in (denied, or it timed out).
+    SignInFailed,
     /// No answer from the server (DNS, routing, firewall, wrong port).
     ServerUnreachable,
     /// The server's certificate did not verify, or ours was refused.
@@ -117,6 +119,21 @@ impl AppError {
             },
         )
         .with_hint("Check them and try again. Saved credentials were not used again.")
+    }
+
+    /// The server refused the connection after asking for a browser sign-in: the sign-in
+    /// was denied, not finished in time, or cancelled in the browser.
+    pub fn sign_in_failed(server_message: &str) -> Self {
+        Self::new(
+            ErrorKind::SignInFailed,
+            "The sign-in in your browser was not accepted.",
+            if server_message.is_empty() {
+                "AUTH_FAILED after the browser sign-in".to_string()
+            } else {
+                format!("AUTH_FAILED after the browser sign-in: {server_message}")
+            },
+        )
+        .with_hint("Connect again and finish the sign-in in your browser before the time runs out.")
     }
 
     /// Sorts a tunnel failure reported in words into the kind people care about.

@@ -66,10 +66,14 @@ pub enum Text {
     DisconnectAll,
     Show,
     Quit,
+    /// Notification title: "Sign in to {name}"
+    SignInTitle,
+    /// Notification body: "The server waits for you to sign in at {addr} in your browser."
+    SignInBody,
 }
 
 impl Text {
-    pub const ALL: [Text; 12] = [
+    pub const ALL: [Text; 14] = [
         Text::NotConnected,
         Text::Stage,
         Text::ConnectedAddr,
@@ -82,6 +86,8 @@ impl Text {
         Text::DisconnectAll,
         Text::Show,
         Text::Quit,
+        Text::SignInTitle,
+        Text::SignInBody,
     ];
 }
 
@@ -137,6 +143,14 @@ pub fn template(lang: Lang, text: Text) -> &'static str {
         (De, Quit) => "Beenden",
         (Fr, Quit) => "Quitter",
         (ZhCn, Quit) => "退出",
+        (En, SignInTitle) => "Sign in to {name}",
+        (De, SignInTitle) => "Bei {name} anmelden",
+        (Fr, SignInTitle) => "Connexion à {name}",
+        (ZhCn, SignInTitle) => "登录 {name}",
+        (En, SignInBody) => "The server waits for you to sign in at {addr} in your browser.",
+        (De, SignInBody) => "Der Server wartet auf Ihre Anmeldung bei {addr} im Browser.",
+        (Fr, SignInBody) => "Le serveur attend votre connexion sur {addr} dans le navigateur.",
+        (ZhCn, SignInBody) => "服务器正在等待您在浏览器中登录 {addr}。",
     }
 }
 
@@ -154,6 +168,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (De, K::Authenticating) => "Anmeldung",
         (De, K::Configuring) => "Adressen und Routen werden eingerichtet",
         (De, K::Reconnecting) => "Neu verbinden",
+        (De, K::SignIn) => "Wartet auf die Anmeldung im Browser",
         (Fr, K::Credentials) => "En attente de vos identifiants",
         (Fr, K::Starting) => "Démarrage",
         (Fr, K::Resolving) => "Recherche du serveur",
@@ -162,6 +177,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (Fr, K::Authenticating) => "Authentification",
         (Fr, K::Configuring) => "Configuration des adresses et des routes",
         (Fr, K::Reconnecting) => "Reconnexion",
+        (Fr, K::SignIn) => "En attente de la connexion dans le navigateur",
         (ZhCn, K::Credentials) => "等待您的登录信息",
         (ZhCn, K::Starting) => "正在启动",
         (ZhCn, K::Resolving) => "正在查找服务器",
@@ -170,6 +186,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (ZhCn, K::Authenticating) => "正在登录",
         (ZhCn, K::Configuring) => "正在设置地址和路由",
         (ZhCn, K::Reconnecting) => "正在重新连接",
+        (ZhCn, K::SignIn) => "等待浏览器登录",
     }
 }
 

@@ -17,6 +17,7 @@ pub mod model;
 pub mod profiles;
 pub mod secrets;
 pub mod settings;
+pub mod sign_in;
 pub mod tray;
 
 use std::path::PathBuf;
@@ -27,6 +28,7 @@ use tauri::menu::{Menu, MenuItem, PredefinedMenuItem};
 use tauri::tray::{TrayIcon, TrayIconBuilder};
 use tauri::{AppHandle, Emitter, Manager, WindowEvent};
 use tauri_plugin_notification::NotificationExt as _;
+use tauri_plugin_opener::OpenerExt as _;
 
 use crate::commands::AppState;
 use crate::controller::{Controller, EventSink};
@@ -108,6 +110,30 @@ impl EventSink for TauriSink {
         {
             tracing::debug!(error = %e, "notification failed");
         }
+    }
+
+    fn open_browser(&self, url: &ipc::SignInUrl) -> Result<(), String> {
+        // The system's default handler (xdg-open on Linux, which honours $BROWSER when
+        // no desktop is detected). The window itself has no opener permission.
+        self.app
+            .opener()
+            .open_url(url.as_str(), None::<&str>)
+            .map_err(|e| e.to_string())
+    }
+
+    fn sign_in_needed(&self, profile_name: &str, host: &str) {
+        let hidden = self
+            .app
+            .get_webview_window("main")
+            .is_none_or(|w| !w.is_visible().unwrap_or(false) || w.is_minimized().unwrap_or(false));
+        if !hidden {
+            return;
+        }
+        let lang = i18n::Lang::resolve(self.settings.get().language.as_deref());
+        self.notify(
+            &i18n::say(lang, i18n::Text::SignInTitle, &[("name", profile_name)]),
+            &i18n::say(lang, i18n::Text::SignInBody, &[("addr", host)]),
+        );
     }
 }
 
@@ -260,6 +286,8 @@ pub fn run() -> anyhow::Result<()> {
         }))
         .plugin(tauri_plugin_dialog::init())
         .plugin(tauri_plugin_notification::init())
+        // Used from Rust only (the sign-in link): no opener permission for the window.
+        .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_autostart::init(
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             // Tells a start by the login from one by the user ("connect at login").
@@ -376,6 +404,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::disconnect_profile,
             commands::submit_credentials,
             commands::cancel_prompt,
+            commands::open_sign_in,
             commands::forget_credentials,
             commands::routes,
             commands::route_check,

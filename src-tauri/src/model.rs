@@ -108,6 +108,8 @@ pub enum StageKind {
     Authenticating,
     Configuring,
     Reconnecting,
+    /// The server waits while the user signs in with a browser (AUTH_PENDING).
+    SignIn,
 }
 
 impl StageKind {
@@ -118,7 +120,7 @@ impl StageKind {
             Self::Resolving => 2,
             Self::Connecting => 3,
             Self::Tls => 4,
-            Self::Authenticating => 5,
+            Self::Authenticating | Self::SignIn => 5,
             Self::Configuring => 6,
         }
     }
@@ -134,6 +136,7 @@ impl StageKind {
             Self::Authenticating => "Signing in",
             Self::Configuring => "Setting up addresses and routes",
             Self::Reconnecting => "Reconnecting",
+            Self::SignIn => "Waiting for sign-in",
         }
     }
 }
@@ -147,6 +150,9 @@ pub struct StageView {
     pub detail: Option<String>,
     pub step: u8,
     pub total: u8,
+    /// The browser sign-in the server waits for (with [`StageKind::SignIn`]).
+    #[serde(default)]
+    pub sign_in: Option<SignInView>,
 }
 
 impl StageView {
@@ -157,8 +163,33 @@ impl StageView {
             detail,
             step: kind.step(),
             total: StageKind::TOTAL,
+            sign_in: None,
         }
     }
+}
+
+/// "Sign in with your browser": what the connection view shows while the server waits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct SignInView {
+    pub profile_id: String,
+    /// The link the browser gets (http or https; checked again before it is opened).
+    pub url: String,
+    /// Where the link sends the user, parsed from it: "sso.example.com", "198.18.0.1:8080".
+    pub host: String,
+    /// How long the server waits, as it said (None: it named no limit).
+    #[ts(type = "number | null")]
+    pub timeout_secs: Option<u64>,
+    /// When the server stops waiting (unix ms), for the countdown.
+    #[ts(type = "number | null")]
+    pub deadline_ms: Option<u64>,
+    /// The kill switch lets the sign-in host through until the server decides.
+    pub kill_switch_exception: bool,
+    /// The system browser was started with the link.
+    pub opened: bool,
+    /// Why the link is not opened (never set for a link the helper relayed, which
+    /// checks the same rule; kept so a refusal is shown, not silently skipped).
+    pub refusal: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

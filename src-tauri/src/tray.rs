@@ -299,6 +299,25 @@ mod tests {
     }
 
     #[test]
+    fn waiting_for_the_browser_sign_in_shows_in_tooltip_and_menu() {
+        let ps = [profile("a", "Work")];
+        let conns = [ConnState::Connecting {
+            profile_id: "a".into(),
+            profile_name: "Work".into(),
+            stage: StageView::new(StageKind::SignIn, Some("sso.example.com".into())),
+        }];
+        assert_eq!(tooltip(Lang::En, &conns), "Work: Waiting for sign-in…");
+        assert_eq!(
+            tooltip(Lang::De, &conns),
+            "Work: Wartet auf die Anmeldung im Browser…"
+        );
+        let m = menu_model(Lang::En, &ps, &conns);
+        assert_eq!(labels(&m)[0], "Work: Waiting for sign-in… (off)");
+        assert!(labels(&m).contains(&"Disconnect Work".to_string()));
+        assert_eq!(overall_status(&conns), TrayStatus::Connecting);
+    }
+
+    #[test]
     fn several_sessions_are_listed_and_can_all_be_disconnected() {
         let ps = [
             profile("a", "Work"),

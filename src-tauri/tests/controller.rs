@@ -15,7 +15,7 @@ use oxivpn_app::settings::SettingsStore;
 use tokio::sync::Notify;
 
 mod support;
-use support::fake_helper::{FakeHelper, Script};
+use support::fake_helper::{FakeHelper, Script, SIGN_IN_URL};
 
 const CA: &str = concat!("<ca>\n", include_str!("support/ca.pem"), "</ca>\n");
 
@@ -31,6 +31,10 @@ fn password_profile() -> String {
 struct Recorder {
     events: Mutex<Vec<AppEvent>>,
     notes: Mutex<Vec<String>>,
+    /// Links given to the browser.
+    opened: Mutex<Vec<String>>,
+    /// Sign-in notices (profile, host).
+    sign_ins: Mutex<Vec<(String, String)>>,
     changed: Notify,
 }
 
@@ -41,6 +45,16 @@ impl EventSink for Recorder {
     }
     fn notify(&self, title: &str, _body: &str) {
         self.notes.lock().unwrap().push(title.to_string());
+    }
+    fn open_browser(&self, url: &ipc::SignInUrl) -> Result<(), String> {
+        self.opened.lock().unwrap().push(url.as_str().to_string());
+        Ok(())
+    }
+    fn sign_in_needed(&self, profile_name: &str, host: &str) {
+        self.sign_ins
+            .lock()
+            .unwrap()
+            .push((profile_name.to_string(), host.to_string()));
     }
 }
 
@@ -369,6 +383,16 @@ async fn dynamic_challenge_is_asked_and_answered() {
     ops::submit_credentials(&r.state, answer).await.unwrap();
     r.rec.wait_for("connected", is_connected).await;
     assert_eq!(r.helper.seen.lock().unwrap().answers, ["123456"]);
+    // While the question was open the stage said the server waits for the user.
+    let states = r.rec.states();
+    assert!(
+        states.ends_with(&[
+            "SignIn".to_string(),
+            "Configuring".to_string(),
+            "Connected".to_string()
+        ]),
+        "{states:?}"
+    );
 }
 
 #[tokio::test]
@@ -869,4 +893,118 @@ async fn two_split_tunnels_run_side_by_side_and_a_full_one_is_refused_clearly() 
         "the full tunnel stays up: {:?}",
         snap.connections
     );
+}
+
+fn sign_in_state(e: &AppEvent) -> Option<oxivpn_app::model::SignInView> {
+    match e {
+        AppEvent::State(ConnState::Connecting { stage, .. }) => stage.sign_in.clone(),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn browser_sign_in_is_shown_opened_again_and_cancelled() {
+    let r = rig(Script::SignIn, &[("Work", cert_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    let ev = r
+        .rec
+        .wait_for("the sign-in step", |e| sign_in_state(e).is_some())
+        .await;
+    let AppEvent::State(ConnState::Connecting { stage, .. }) = &ev else {
+        unreachable!()
+    };
+    assert_eq!(stage.kind, oxivpn_app::model::StageKind::SignIn);
+    assert_eq!(stage.label, "Waiting for sign-in");
+    let view = stage.sign_in.clone().unwrap();
+    assert_eq!(view.host, "sso.example.com:8443");
+    assert_eq!(view.url, SIGN_IN_URL);
+    assert_eq!(view.timeout_secs, Some(60));
+    let deadline = view.deadline_ms.unwrap();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64;
+    assert!(
+        deadline > now + 50_000 && deadline <= now + 60_000,
+        "deadline {deadline} vs now {now}"
+    );
+    assert!(view.opened && view.kill_switch_exception && view.refusal.is_none());
+    // Opened once by itself (the repeated request opens nothing more), with the user
+    // told (the sink decides on a notification).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(*r.rec.opened.lock().unwrap(), [SIGN_IN_URL]);
+    assert_eq!(
+        *r.rec.sign_ins.lock().unwrap(),
+        [("Work".to_string(), "sso.example.com:8443".to_string())]
+    );
+    // The window shows it after a reload too.
+    let snap = ops::get_snapshot(&r.state).await.unwrap();
+    let ConnState::Connecting { stage, .. } = &snap.connections[0] else {
+        panic!("{:?}", snap.connections)
+    };
+    assert!(stage.sign_in.is_some());
+    // "Open again" opens the helper's link, nothing the window names.
+    ops::open_sign_in(&r.state, r.ids[0].clone()).await.unwrap();
+    assert_eq!(r.rec.opened.lock().unwrap().len(), 2);
+    // "Cancel" disconnects the waiting session.
+    ops::disconnect_profile(&r.state, r.ids[0].clone())
+        .await
+        .unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    assert_eq!(r.helper.seen.lock().unwrap().disconnects, 1);
+    // Nothing waits any more: nothing is opened.
+    let e = ops::open_sign_in(&r.state, r.ids[0].clone())
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput);
+    assert_eq!(r.rec.opened.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_denied_sign_in_fails_clearly_and_remembers_nothing() {
+    let r = rig(Script::SignInDenied, &[("Work", password_profile())]);
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    let AppEvent::Prompt(Some(prompt)) = r
+        .rec
+        .wait_for("the password dialog", |e| {
+            matches!(e, AppEvent::Prompt(Some(_)))
+        })
+        .await
+    else {
+        unreachable!()
+    };
+    ops::submit_credentials(
+        &r.state,
+        CredentialsAnswer {
+            prompt_id: prompt.id,
+            username: Some("ann".into()),
+            password: Some("right".into()),
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    let err = failure(&r).await;
+    assert_eq!(err.kind, ErrorKind::SignInFailed);
+    assert_eq!(err.message, "The sign-in in your browser was not accepted.");
+    assert!(err.details.contains("sign-in denied"), "{}", err.details);
+    assert_eq!(r.rec.opened.lock().unwrap().len(), 1);
+    // Not saved (never accepted), and no password dialog again: the password passed.
+    assert!(r.secrets.load(&r.ids[0]).unwrap().is_none());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let prompts = r
+        .rec
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|e| matches!(e, AppEvent::Prompt(Some(_))))
+        .count();
+    assert_eq!(prompts, 1);
+    assert_eq!(r.rec.states().last().map(String::as_str), Some("Failed"));
 }

@@ -22,6 +22,10 @@ struct Quiet;
 impl EventSink for Quiet {
     fn emit(&self, _event: AppEvent) {}
     fn notify(&self, _title: &str, _body: &str) {}
+    fn open_browser(&self, _url: &ipc::SignInUrl) -> Result<(), String> {
+        Err("no browser in this test".into())
+    }
+    fn sign_in_needed(&self, _profile_name: &str, _host: &str) {}
 }
 
 /// A CA, and a server certificate for "localhost" signed by it.

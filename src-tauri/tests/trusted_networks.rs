@@ -28,6 +28,10 @@ struct Quiet;
 impl EventSink for Quiet {
     fn emit(&self, _event: AppEvent) {}
     fn notify(&self, _title: &str, _body: &str) {}
+    fn open_browser(&self, _url: &ipc::SignInUrl) -> Result<(), String> {
+        Err("no browser in this test".into())
+    }
+    fn sign_in_needed(&self, _profile_name: &str, _host: &str) {}
 }
 
 /// A bus daemon of our own, stopped on drop.

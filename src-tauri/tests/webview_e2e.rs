@@ -27,7 +27,7 @@ use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use oxivpn_e2e::{
     addr, helper_binary, Addressing, ClientVariant, Lab, LabConfig, Proc, Role, ServerVariant,
-    PASSWORD, USERNAME,
+    SsoMethod, SsoOptions, PASSWORD, RIGHT_ANSWER, SIGN_IN_PORT, USERNAME,
 };
 use serde_json::json;
 
@@ -573,6 +573,21 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     std::fs::write(&split, &split_profile.text)?;
     let bad = work.path().join("Refused.ovpn");
     std::fs::write(&bad, REFUSED_PROFILE)?;
+    // A third server asks for a browser sign-in (a deferred auth script and its page).
+    let sso = lab.start_sso_server(&SsoOptions::default())?;
+    let sso_profile = lab.sso_profile(&sso, "signin")?;
+    let signin = work.path().join("Lab sign-in.ovpn");
+    std::fs::write(&signin, &sso_profile.text)?;
+    let browser = TestBrowser::new(work.path(), lab.ns(Role::Cli)?.name())?;
+    // A fourth asks a question instead (CR_TEXT), answered in the window.
+    let code_server = lab.start_sso_server(&SsoOptions {
+        method: SsoMethod::CrText,
+        page_port: SIGN_IN_PORT + 10,
+        ..SsoOptions::default()
+    })?;
+    let code_profile = lab.sso_profile(&code_server, "code")?;
+    let code = work.path().join("Lab token.ovpn");
+    std::fs::write(&code, &code_profile.text)?;
     let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
 
     let port = free_port();
@@ -583,6 +598,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         .arg("--native-driver")
         .arg(&native);
     private_env(&mut cmd, &home, &socket);
+    browser.install(&mut cmd);
     let mut driver_proc = Group::spawn("tauri-driver", cmd, &work.path().join("driver.log"))?;
     let deadline = Instant::now() + Duration::from_secs(15);
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
@@ -605,7 +621,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let mut caps = serde_json::Map::new();
     caps.insert(
         "tauri:options".into(),
-        json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str()] }),
+        json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str(), signin.to_str(), code.to_str()] }),
     );
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let client = tokio::time::timeout(
@@ -630,7 +646,14 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
 
     let result = match tokio::time::timeout(
         Duration::from_secs(240),
-        scenario(&client, &screens, &lab, &mut helper, desktop.tray.is_some()),
+        scenario(
+            &client,
+            &screens,
+            &lab,
+            &mut helper,
+            desktop.tray.is_some(),
+            &browser,
+        ),
     )
     .await
     {
@@ -717,6 +740,7 @@ async fn scenario(
     lab: &Lab,
     helper: &mut Proc,
     tray: bool,
+    browser: &TestBrowser,
 ) -> anyhow::Result<()> {
     let mut steps = Steps::new();
     // 1. The refused profile's report comes first: it names the lines.
@@ -752,6 +776,17 @@ async fn scenario(
     })
     .await?;
     click_button(c, "Close").await?;
+    for (nth, name) in [("fourth", "Lab sign-in"), ("fifth", "Lab token")] {
+        wait_text(
+            c,
+            ".modal h2",
+            &format!("the {nth} import report"),
+            UI_WAIT,
+            |t| t.contains(name),
+        )
+        .await?;
+        click_button(c, "Close").await?;
+    }
     select_profile(c, "Lab office").await?;
     wait_text(
         c,
@@ -944,6 +979,10 @@ async fn scenario(
     wait_status(c, "Not connected", UI_WAIT).await?;
     steps.done("6 disconnect");
 
+    // 6b. Browser sign-in against the deferred-auth server: accepted, then denied.
+    sign_in(c, screens, browser, &mut steps).await?;
+    select_profile(c, "Lab office").await?;
+
     // 7. The password is in the real Secret Service, under the profile's id.
     let snap = snapshot(c).await?;
     let id = snap["profiles"][0]["id"]
@@ -1044,5 +1083,283 @@ async fn scenario(
     eprintln!("webview e2e: after the helper died: {message}");
     screens.shot(c, "08-helper-stopped").await?;
     steps.done("9 helper stopped mid-session is explained");
+    Ok(())
+}
+
+/// The app's "browser" (`$BROWSER`, which xdg-open uses when it finds no desktop): it
+/// records each link, and one instance at a time visits the page from the client
+/// namespace (where the user is; the app itself runs outside the lab) once the test has
+/// written the answer to give. Bounded: it gives up after 30 s.
+struct TestBrowser {
+    script: PathBuf,
+    log: PathBuf,
+    go: PathBuf,
+}
+
+impl TestBrowser {
+    fn new(work: &Path, client_ns: &str) -> anyhow::Result<Self> {
+        let dir = work.join("browser");
+        std::fs::create_dir_all(&dir)?;
+        let (log, go, lock) = (dir.join("log"), dir.join("go"), dir.join("visiting"));
+        let script = dir.join("browser.sh");
+        std::fs::write(
+            &script,
+            format!(
+                r#"#!/bin/sh
+url="$1"
+echo "open $url" >> "{log}"
+mkdir "{lock}" 2>/dev/null || exit 0
+i=0
+while [ $i -lt 300 ]; do
+  if mv "{go}" "{go}.$$" 2>/dev/null; then
+    answer=$(cat "{go}.$$"); rm -f "{go}.$$"
+    ip netns exec {ns} curl -s --max-time 5 "$url&answer=$answer" >> "{log}"; echo >> "{log}"
+    rmdir "{lock}"
+    exit 0
+  fi
+  sleep 0.1; i=$((i+1))
+done
+echo "no answer given" >> "{log}"
+rmdir "{lock}"
+"#,
+                log = log.display(),
+                go = go.display(),
+                lock = lock.display(),
+                ns = client_ns,
+            ),
+        )?;
+        std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755))?;
+        Ok(Self { script, log, go })
+    }
+
+    /// The app's environment: this browser, and no desktop for xdg-open to detect.
+    fn install(&self, cmd: &mut Command) {
+        cmd.env("BROWSER", &self.script);
+        for v in [
+            "XDG_CURRENT_DESKTOP",
+            "DESKTOP_SESSION",
+            "KDE_FULL_SESSION",
+            "GNOME_DESKTOP_SESSION_ID",
+            "MATE_DESKTOP_SESSION_ID",
+        ] {
+            cmd.env_remove(v);
+        }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Lets the waiting browser visit the page with `answer`.
+    fn answer(&self, answer: &str) -> anyhow::Result<()> {
+        let tmp = self.go.with_extension("tmp");
+        std::fs::write(&tmp, answer)?;
+        std::fs::rename(&tmp, &self.go)?;
+        Ok(())
+    }
+
+    /// Waits until the browser was given `n` links in all.
+    async fn wait_opens(&self, n: usize) -> anyhow::Result<()> {
+        let deadline = Instant::now() + UI_WAIT;
+        loop {
+            let opens = self
+                .log()
+                .lines()
+                .filter(|l| l.starts_with("open "))
+                .count();
+            if opens >= n {
+                return Ok(());
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "the browser got {opens} links, not {n}; its log:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Connect → credentials dialog → the password is typed (and Remember ticked or not).
+async fn connect_with_password(c: &Client, remember: bool) -> anyhow::Result<()> {
+    click_button(c, "Connect").await?;
+    wait_text(c, ".modal h2", "the credentials dialog", UI_WAIT, |t| {
+        t.starts_with("Sign in to")
+    })
+    .await?;
+    let user = wd("user field", c.find(Locator::Css("input[name=username]"))).await?;
+    wd("clear user", user.clear()).await?;
+    wd("type user", user.send_keys(USERNAME)).await?;
+    let password = wd(
+        "password field",
+        c.find(Locator::Css("input[name=password]")),
+    )
+    .await?;
+    wd("type password", password.send_keys(PASSWORD)).await?;
+    let boxed = wd("remember box", c.find(Locator::Css("input[name=remember]"))).await?;
+    if wd("remember state", boxed.is_selected()).await? != remember {
+        wd("toggle remember", boxed.click()).await?;
+    }
+    click_button(c, "Connect").await
+}
+
+/// The sign-in step against the real server: the step names the page's host and counts
+/// down, the browser got the link by itself; the right answer connects (the step goes),
+/// a wrong one fails with words in the window and keeps no password.
+async fn sign_in(
+    c: &Client,
+    screens: &Screens,
+    browser: &TestBrowser,
+    steps: &mut Steps,
+) -> anyhow::Result<()> {
+    let host = format!("{}:{SIGN_IN_PORT}", addr::SERVER);
+    select_profile(c, "Lab sign-in").await?;
+    connect_with_password(c, false).await?;
+    let shown = wait_text(
+        c,
+        "[data-testid=sign-in-host]",
+        "the sign-in step",
+        Duration::from_secs(45),
+        |t| !t.is_empty(),
+    )
+    .await?;
+    ensure!(shown == host, "the step names {shown:?}, not {host:?}");
+    let stage = wait_text(c, ".status-card .stage", "the stage", UI_WAIT, |t| {
+        t.contains("Waiting for sign-in")
+    })
+    .await?;
+    eprintln!("webview e2e: stage: {stage}");
+    let countdown = wait_text(
+        c,
+        "[data-testid=sign-in-countdown]",
+        "the countdown",
+        UI_WAIT,
+        |t| t.starts_with("Time left: 0:") || t.starts_with("Time left: 1:00"),
+    )
+    .await?;
+    eprintln!("webview e2e: {countdown}");
+    browser.wait_opens(1).await?;
+    ensure!(
+        browser
+            .log()
+            .contains(&format!("open http://{host}/signin?state=")),
+        "the browser was not given the sign-in page: {}",
+        browser.log()
+    );
+    screens.shot(c, "16-sign-in-step").await?;
+    // "Open again" hands the same link to the browser once more.
+    click_button(c, "Open again").await?;
+    browser.wait_opens(2).await?;
+    steps.done("6b sign-in step shown, browser opened (twice)");
+    browser.answer(RIGHT_ANSWER)?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    ensure!(
+        wd(
+            "sign-in step",
+            c.find(Locator::Css("[data-testid=sign-in]"))
+        )
+        .await
+        .is_err(),
+        "the sign-in step stays after connecting"
+    );
+    let address = fact(c, "Your VPN address").await?;
+    ensure!(address.starts_with("10.8."), "tunnel address {address:?}");
+    screens.shot(c, "17-sign-in-connected").await?;
+    steps.done("6c sign-in accepted -> connected");
+    click_button(c, "Disconnect").await?;
+    wait_status(c, "Not connected", UI_WAIT).await?;
+
+    // Denied: a wrong answer on the page. Remember is ticked, and still nothing is kept.
+    connect_with_password(c, true).await?;
+    wait_text(
+        c,
+        "[data-testid=sign-in-host]",
+        "the second sign-in step",
+        Duration::from_secs(45),
+        |t| t == host,
+    )
+    .await?;
+    browser.wait_opens(3).await?;
+    browser.answer("0000")?;
+    let failure = wait_text(
+        c,
+        ".status-card .error-box",
+        "the denied sign-in",
+        Duration::from_secs(45),
+        |t| !t.is_empty(),
+    )
+    .await?;
+    ensure!(
+        failure.contains("The sign-in in your browser was not accepted."),
+        "failure text {failure:?}"
+    );
+    wait_status(c, "Failed", UI_WAIT).await?;
+    ensure!(
+        wd(
+            "password field",
+            c.find(Locator::Css("input[name=password]"))
+        )
+        .await
+        .is_err(),
+        "a denied sign-in asks for the password again"
+    );
+    ensure!(
+        browser.log().contains("denied"),
+        "the page did not deny: {}",
+        browser.log()
+    );
+    screens.shot(c, "18-sign-in-denied").await?;
+    let snap = snapshot(c).await?;
+    let id = snap["profiles"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == "Lab sign-in"))
+        .and_then(|p| p["id"].as_str())
+        .context("no sign-in profile in the snapshot")?
+        .to_owned();
+    ensure!(
+        keyring::Entry::new(SECRET_SERVICE, &id)?
+            .get_password()
+            .is_err(),
+        "a password was kept after a denied sign-in"
+    );
+    steps.done("6d sign-in denied -> clear failure, nothing kept");
+
+    // CR_TEXT: the server's question in the window (echoed: the server's E flag), the
+    // answer goes back through the helper and the server accepts it.
+    select_profile(c, "Lab token").await?;
+    connect_with_password(c, false).await?;
+    wait_text(
+        c,
+        ".modal h2",
+        "the server's question",
+        Duration::from_secs(45),
+        |t| t == "The server asks",
+    )
+    .await?;
+    let question = wait_text(c, ".modal", "the question text", UI_WAIT, |t| {
+        t.contains("Enter the code from your token")
+    })
+    .await?;
+    eprintln!(
+        "webview e2e: CR_TEXT dialog: {}",
+        question.replace('\n', " | ")
+    );
+    let field = wd(
+        "answer field",
+        c.find(Locator::Css("input[name=challenge]")),
+    )
+    .await?;
+    let kind = wd("answer field type", field.attr("type")).await?;
+    ensure!(
+        kind.as_deref() == Some("text"),
+        "the echo flag asks for a visible field, not {kind:?}"
+    );
+    wd("type the code", field.send_keys(RIGHT_ANSWER)).await?;
+    screens.shot(c, "19-sign-in-cr-text").await?;
+    click_button(c, "Send").await?;
+    wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    click_button(c, "Disconnect").await?;
+    wait_status(c, "Not connected", UI_WAIT).await?;
+    steps.done("6e CR_TEXT answered in the window -> connected");
     Ok(())
 }

@@ -33,6 +33,7 @@ pub const ALL: &[&str] = &[
     "trayer",            // app e2e: an XEmbed tray under Xvfb, for the tray screenshot
     "webkit2gtk-driver", // app e2e: WebKitWebDriver, driven through tauri-driver
     "xauth",             // app: xvfb-run for screenshots
+    "xdg-utils",         // app: xdg-open, the opener of the browser sign-in link
     "xdotool",           // app e2e: opens the tray menu for its screenshot
     "xvfb",              // app: a display for the window under test
 ];

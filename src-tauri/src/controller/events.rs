@@ -30,14 +30,7 @@ impl Actor {
                     format!("{dropped} helper events were missed."),
                 );
             }
-            // The sign-in step of the UI is not built yet (issue 15 item 2): say where to go.
-            ipc::EventBody::SignIn(req) => self.app_log(
-                LogLevel::Warn,
-                format!(
-                    "The server asks you to sign in with a browser at {}.",
-                    req.host
-                ),
-            ),
+            ipc::EventBody::SignIn(req) => self.on_sign_in(&pid, ev.unix_ms, &req),
         }
     }
 
@@ -123,7 +116,10 @@ impl Actor {
                 interface,
             } => {
                 let (server, protection, typed) = match self.link_mut(pid) {
-                    Some(l) => (l.server.clone(), l.protection, l.typed.take()),
+                    Some(l) => {
+                        l.signing_in = false;
+                        (l.server.clone(), l.protection, l.typed.take())
+                    }
                     None => (None, None, None),
                 };
                 let session = SessionView {
@@ -184,6 +180,17 @@ impl Actor {
                             );
                         }
                         self.set_state(pid, ConnState::Disconnected);
+                    }
+                    ipc::DisconnectReason::AuthFailed { message }
+                        if self.link(pid).is_some_and(|l| l.signing_in) =>
+                    {
+                        // The password passed (the server asks for the browser only
+                        // after it): the sign-in was denied or not finished in time.
+                        // Nothing typed is saved and the saved password stays.
+                        if let Some(l) = self.link_mut(pid) {
+                            l.typed = None;
+                        }
+                        self.fail(pid, AppError::sign_in_failed(message.as_str()));
                     }
                     ipc::DisconnectReason::AuthFailed { message } => {
                         let err = AppError::auth_failed(message.as_str());

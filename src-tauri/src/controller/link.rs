@@ -27,6 +27,8 @@ pub(super) struct Link {
     /// The protection the attempt asked the helper for (None for a session taken over
     /// at start: what it asked for is not known).
     pub(super) protection: Option<ProtectionView>,
+    /// The server asked this attempt for a browser sign-in (until it connects).
+    pub(super) signing_in: bool,
 }
 
 impl Link {
@@ -40,6 +42,7 @@ impl Link {
             used_saved: false,
             typed: None,
             protection: None,
+            signing_in: false,
         }
     }
 }
@@ -327,6 +330,9 @@ impl Actor {
             },
         );
         self.stats.retain(|s| s.profile_id != profile.id);
+        if let Some(l) = self.link_mut(&profile.id) {
+            l.signing_in = false;
+        }
         self.app_log(
             LogLevel::Info,
             format!("Connecting with \"{}\".", profile.name),

@@ -14,6 +14,7 @@ mod log;
 mod profiles;
 mod prompts;
 mod routes;
+mod sign_in;
 
 pub use events::apply_connection;
 pub use routes::{parse_address, plan_entry};
@@ -46,6 +47,11 @@ pub trait EventSink: Send + Sync + 'static {
     fn emit(&self, event: AppEvent);
     /// A desktop notification (the sink decides whether the user wants them).
     fn notify(&self, title: &str, body: &str);
+    /// Opens a sign-in link (already checked: http or https) in the user's browser.
+    fn open_browser(&self, url: &ipc::SignInUrl) -> Result<(), String>;
+    /// The server waits for a browser sign-in: tell the user when the window is hidden
+    /// (a reconnect after the token expired happens while nobody looks).
+    fn sign_in_needed(&self, profile_name: &str, host: &str);
 }
 
 type Reply<T> = oneshot::Sender<Result<T, AppError>>;
@@ -62,6 +68,7 @@ enum Msg {
     Disconnect(Option<String>, Reply<()>),
     Submit(CredentialsAnswer, Reply<()>),
     CancelPrompt(Reply<()>),
+    OpenSignIn(String, Reply<()>),
     Forget(String, Reply<()>),
     Routes(Reply<RoutesView>),
     RouteCheck(String, Reply<RouteCheckView>),
@@ -185,6 +192,10 @@ impl Controller {
     pub async fn cancel_prompt(&self) -> Result<(), AppError> {
         self.ask(Msg::CancelPrompt).await
     }
+    /// Opens the sign-in link of this profile's connection in the browser again.
+    pub async fn open_sign_in(&self, id: String) -> Result<(), AppError> {
+        self.ask(|r| Msg::OpenSignIn(id, r)).await
+    }
     pub async fn forget_credentials(&self, id: String) -> Result<(), AppError> {
         self.ask(|r| Msg::Forget(id, r)).await
     }
@@ -284,6 +295,10 @@ impl Actor {
             }
             Msg::CancelPrompt(r) => {
                 let res = self.cancel_prompt().await;
+                let _ = r.send(res);
+            }
+            Msg::OpenSignIn(id, r) => {
+                let res = self.open_sign_in(&id);
                 let _ = r.send(res);
             }
             Msg::Forget(id, r) => {

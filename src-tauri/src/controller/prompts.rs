@@ -186,6 +186,20 @@ impl Actor {
             .link(&profile_id)
             .map(|l| l.profile_name.clone())
             .unwrap_or_default();
+        // The server waits for the answer (CR_TEXT or CRV1): say so in the stage line.
+        if matches!(
+            self.link(&profile_id).map(|l| &l.state),
+            Some(ConnState::Connecting { .. })
+        ) {
+            self.set_state(
+                &profile_id,
+                ConnState::Connecting {
+                    profile_id: profile_id.clone(),
+                    profile_name: profile_name.clone(),
+                    stage: StageView::new(StageKind::SignIn, None),
+                },
+            );
+        }
         self.next_prompt += 1;
         let prompt = CredentialsPrompt {
             id: self.next_prompt,

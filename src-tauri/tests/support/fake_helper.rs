@@ -35,7 +35,16 @@ pub enum Script {
     Detailed,
     /// Like Normal, but an older helper: no session listing.
     NoListing,
+    /// After authenticating, the server waits for a browser sign-in (60 s; the request
+    /// comes twice, as a server repeating AUTH_PENDING sends it) and never decides
+    /// (until the session is disconnected).
+    SignIn,
+    /// A browser sign-in, then the server refuses (the sign-in was denied).
+    SignInDenied,
 }
+
+/// The sign-in link the SignIn scripts relay.
+pub const SIGN_IN_URL: &str = "https://sso.example.com:8443/auth?state=abc123";
 
 /// What the fake helper was sent.
 #[derive(Default)]
@@ -241,6 +250,31 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                             },
                         }),
                     ));
+                } else if matches!(script, Script::SignIn | Script::SignInDenied) {
+                    after.push(ev(
+                        current,
+                        EventBody::SignIn(ipc::SignInRequest {
+                            url: ipc::SignInUrl::try_from(SIGN_IN_URL).unwrap(),
+                            host: ShortText::sanitized("sso.example.com"),
+                            timeout_secs: Some(60),
+                            external: true,
+                            kill_switch_exception: true,
+                        }),
+                    ));
+                    // The server repeats AUTH_PENDING (OpenVPN may): the same link again.
+                    let again = after.last().cloned();
+                    after.extend(again);
+                    if script == Script::SignInDenied {
+                        sessions.pop();
+                        after.push(ev(
+                            current,
+                            EventBody::Stage(Stage::Disconnected {
+                                reason: DisconnectReason::AuthFailed {
+                                    message: ShortText::sanitized("sign-in denied"),
+                                },
+                            }),
+                        ));
+                    }
                 } else if script == Script::Challenge {
                     after.push(ev(
                         current,

@@ -126,6 +126,9 @@ pub struct SsoOptions {
     pub timeout_secs: u32,
     /// `auth-gen-token` lifetime in seconds (0 = as long as the session).
     pub token_lifetime: u32,
+    /// The sign-in page's port ([`SIGN_IN_PORT`]; its decoy listens on the next one).
+    /// Another port lets two sign-in servers run in one lab.
+    pub page_port: u16,
 }
 
 impl Default for SsoOptions {
@@ -134,6 +137,7 @@ impl Default for SsoOptions {
             method: SsoMethod::WebAuth,
             timeout_secs: 60,
             token_lifetime: 0,
+            page_port: SIGN_IN_PORT,
         }
     }
 }
@@ -162,7 +166,7 @@ impl Lab {
             .replace("__IV__", iv)
             .replace("__METHOD__", method)
             .replace("__HOST__", addr::SERVER)
-            .replace("__PORT__", &SIGN_IN_PORT.to_string())
+            .replace("__PORT__", &opts.page_port.to_string())
             .replace("__TIMEOUT__", &opts.timeout_secs.to_string());
         let crresponse = CRRESPONSE
             .replace("__STATE__", &state)
@@ -197,8 +201,8 @@ impl Lab {
             state.clone(),
             RIGHT_ANSWER.to_owned(),
             addr::SERVER.to_owned(),
-            SIGN_IN_PORT.to_string(),
-            DECOY_PORT.to_string(),
+            opts.page_port.to_string(),
+            (opts.page_port + 1).to_string(),
         ];
         let mut page = self.spawn(Role::Srv, &argv, &format!("signin-page{n}"))?;
         page.wait_for_log("sign-in page ready", Duration::from_secs(10))?;

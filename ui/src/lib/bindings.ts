@@ -3,7 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 
-export type ErrorKind = "authFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "tunnel" | "internal";
+export type ErrorKind = "authFailed" | "signInFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "tunnel" | "internal";
 
 export type AppError = { kind: ErrorKind, 
 /**
@@ -85,13 +85,48 @@ profile: ProfileSummary | null, usable: boolean,
  */
 reason: string | null, findings: Array<FindingView>, };
 
-export type StageKind = "credentials" | "starting" | "resolving" | "connecting" | "tls" | "authenticating" | "configuring" | "reconnecting";
+export type StageKind = "credentials" | "starting" | "resolving" | "connecting" | "tls" | "authenticating" | "configuring" | "reconnecting" | "signIn";
 
 export type StageView = { kind: StageKind, label: string, 
 /**
  * Extra words: "udp 198.18.0.1:1194", "attempt 2, next try in 4 s".
  */
-detail: string | null, step: number, total: number, };
+detail: string | null, step: number, total: number, 
+/**
+ * The browser sign-in the server waits for (with [`StageKind::SignIn`]).
+ */
+signIn: SignInView | null, };
+
+export type SignInView = { profileId: string, 
+/**
+ * The link the browser gets (http or https; checked again before it is opened).
+ */
+url: string, 
+/**
+ * Where the link sends the user, parsed from it: "sso.example.com", "198.18.0.1:8080".
+ */
+host: string, 
+/**
+ * How long the server waits, as it said (None: it named no limit).
+ */
+timeoutSecs: number | null, 
+/**
+ * When the server stops waiting (unix ms), for the countdown.
+ */
+deadlineMs: number | null, 
+/**
+ * The kill switch lets the sign-in host through until the server decides.
+ */
+killSwitchException: boolean, 
+/**
+ * The system browser was started with the link.
+ */
+opened: boolean, 
+/**
+ * Why the link is not opened (never set for a link the helper relayed, which
+ * checks the same rule; kept so a refusal is shown, not silently skipped).
+ */
+refusal: string | null, };
 
 export type SessionView = { profileId: string, profileName: string, 
 /**
@@ -327,6 +362,7 @@ export const commands = {
   disconnectProfile: (id: string): Promise<void> => invoke<void>("disconnect_profile", { id }),
   submitCredentials: (answer: CredentialsAnswer): Promise<void> => invoke<void>("submit_credentials", { answer }),
   cancelPrompt: (): Promise<void> => invoke<void>("cancel_prompt"),
+  openSignIn: (id: string): Promise<void> => invoke<void>("open_sign_in", { id }),
   forgetCredentials: (id: string): Promise<void> => invoke<void>("forget_credentials", { id }),
   routes: (): Promise<RoutesView> => invoke<RoutesView>("routes"),
   routeCheck: (address: string): Promise<RouteCheckView> => invoke<RouteCheckView>("route_check", { address }),

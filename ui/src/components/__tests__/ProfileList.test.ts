@@ -28,7 +28,7 @@ describe("ProfileList", () => {
         state: "connecting",
         profileId: "b",
         profileName: "Office",
-        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
       },
     ];
     render(ProfileList, { profiles: [p("a", "Lab"), p("b", "Office"), p("c", "Home")], selected: "a", conns, onselect: vi.fn() });

@@ -25,7 +25,7 @@ describe("StatusView", () => {
       state: "connecting",
       profileId: "p1",
       profileName: "Work",
-      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
     });
     expect(screen.getByText("Securing the connection")).toBeInTheDocument();
     expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "4");
@@ -99,7 +99,7 @@ describe("StatusView", () => {
       state: "connecting",
       profileId: "other",
       profileName: "Home",
-      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+      stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
     });
     expect(screen.getByRole("status")).toHaveTextContent("Not connected");
   });
@@ -113,7 +113,7 @@ describe("StatusView", () => {
             state: "connecting",
             profileId: "other",
             profileName: "Home",
-            stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+            stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
           },
         ],
       },
@@ -132,12 +132,73 @@ describe("StatusView in other languages", () => {
         state: "connecting",
         profileId: "p1",
         profileName: "Work",
-        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7 },
+        stage: { kind: "tls", label: "Securing the connection", detail: null, step: 4, total: 7, signIn: null },
       });
       expect(screen.getByText("Sécurisation de la connexion")).toBeInTheDocument();
       expect(screen.getByRole("button", { name: "Annuler" })).toBeInTheDocument();
     } finally {
       startI18n("en");
     }
+  });
+
+  const signIn = (url: string, extra: Record<string, unknown> = {}): ConnState => ({
+    state: "connecting",
+    profileId: "p1",
+    profileName: "Work",
+    stage: {
+      kind: "signIn",
+      label: "Waiting for sign-in",
+      detail: "sso.example.com",
+      step: 5,
+      total: 7,
+      signIn: {
+        profileId: "p1",
+        url,
+        host: "sso.example.com",
+        timeoutSecs: 120,
+        deadlineMs: 1_120_000,
+        killSwitchException: true,
+        opened: true,
+        refusal: null,
+        ...extra,
+      },
+    },
+  });
+
+  it("shows the sign-in step: host, countdown, open again, cancel", async () => {
+    const onopensignin = vi.fn();
+    const { ondisconnect } = show(signIn("https://sso.example.com/auth?state=1"), { now: 1_054_500, onopensignin });
+    expect(screen.getByText("Waiting for sign-in")).toBeInTheDocument();
+    expect(screen.getByTestId("sign-in-host")).toHaveTextContent("sso.example.com");
+    expect(screen.getByTestId("sign-in-countdown")).toHaveTextContent("Time left: 1:06");
+    expect(screen.getByText(/kill switch lets only sso.example.com through/)).toBeInTheDocument();
+    await fireEvent.click(screen.getByRole("button", { name: "Open again" }));
+    expect(onopensignin).toHaveBeenCalledWith("p1");
+    await fireEvent.click(screen.getByRole("button", { name: "Cancel" }));
+    expect(ondisconnect).toHaveBeenCalled();
+  });
+
+  it("copies the link", async () => {
+    const writeText = vi.fn().mockResolvedValue(undefined);
+    Object.defineProperty(navigator, "clipboard", { value: { writeText }, configurable: true });
+    show(signIn("https://sso.example.com/auth?state=1"), { now: 1_000_000 });
+    await fireEvent.click(screen.getByRole("button", { name: "Copy link" }));
+    expect(writeText).toHaveBeenCalledWith("https://sso.example.com/auth?state=1");
+    expect(await screen.findByText("Link copied.")).toBeInTheDocument();
+  });
+
+  it("says when the server's time has run out", () => {
+    show(signIn("https://sso.example.com/auth"), { now: 1_200_000 });
+    expect(screen.getByTestId("sign-in-countdown")).toHaveTextContent("time for signing in has run out");
+  });
+
+  it("never offers a link that is not http or https", () => {
+    const onopensignin = vi.fn();
+    show(signIn("file:///etc/passwd", { opened: false }), { now: 1_000_000, onopensignin });
+    expect(screen.getByTestId("sign-in-refused")).toHaveTextContent("not an http or https link");
+    expect(screen.queryByRole("button", { name: "Open again" })).toBeNull();
+    expect(screen.queryByRole("button", { name: "Copy link" })).toBeNull();
+    expect(screen.queryByDisplayValue("file:///etc/passwd")).toBeNull();
+    expect(onopensignin).not.toHaveBeenCalled();
   });
 });
