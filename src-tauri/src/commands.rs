@@ -59,7 +59,11 @@ pub mod ops {
         })
     }
 
-    pub async fn import_profile(s: &AppState, path: String) -> Result<ImportReport, AppError> {
+    pub async fn import_profile(
+        s: &AppState,
+        path: String,
+        files: Vec<SuppliedFile>,
+    ) -> Result<ImportReport, AppError> {
         let p = PathBuf::from(path.trim());
         if path.trim().is_empty() {
             return Err(AppError::invalid("No file was given."));
@@ -70,7 +74,8 @@ pub mod ops {
                 "not a regular file",
             ));
         }
-        s.controller.import(p).await
+        let supplied = files.iter().map(SuppliedFile::to_store).collect();
+        s.controller.import(p, supplied).await
     }
 
     /// Downloads a profile over https and imports it (the same report as files).
@@ -232,7 +237,32 @@ pub async fn import_profile(
     state: State<'_, AppState>,
     path: String,
 ) -> Result<ImportReport, AppError> {
-    ops::import_profile(&state, path).await
+    ops::import_profile(&state, path, Vec::new()).await
+}
+
+/// Imports a profile again with the files the user picked for the names it writes.
+#[tauri::command]
+pub async fn import_profile_with_files(
+    state: State<'_, AppState>,
+    path: String,
+    files: Vec<SuppliedFile>,
+) -> Result<ImportReport, AppError> {
+    ops::import_profile(&state, path, files).await
+}
+
+/// Asks the user for the file a profile names `name` (`None`: cancelled).
+#[tauri::command]
+pub async fn pick_missing_file(app: AppHandle, name: String) -> Result<Option<String>, AppError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title(format!("Choose the file the profile calls {name}"))
+        .blocking_pick_file();
+    let Some(file) = picked else { return Ok(None) };
+    let path = file
+        .into_path()
+        .map_err(|e| AppError::file("That file cannot be opened.", e))?;
+    Ok(Some(path.display().to_string()))
 }
 
 /// Opens the file dialog; `None` when the user cancels.
@@ -251,7 +281,7 @@ pub async fn import_profile_dialog(
     let path = file
         .into_path()
         .map_err(|e| AppError::file("That file cannot be opened.", e))?;
-    ops::import_profile(&state, path.display().to_string())
+    ops::import_profile(&state, path.display().to_string(), Vec::new())
         .await
         .map(Some)
 }

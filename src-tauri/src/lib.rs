@@ -13,6 +13,7 @@ pub mod controller;
 pub mod download;
 pub mod error;
 pub mod i18n;
+pub mod missing_files;
 pub mod model;
 pub mod profiles;
 pub mod secrets;
@@ -391,6 +392,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::get_snapshot,
             commands::import_profile,
             commands::import_profile_dialog,
+            commands::import_profile_with_files,
+            commands::pick_missing_file,
             commands::import_profile_url,
             commands::rename_profile,
             commands::duplicate_profile,

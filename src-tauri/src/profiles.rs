@@ -36,8 +36,13 @@ impl std::fmt::Debug for StoredProfile {
 pub trait ProfileRepo: Send + 'static {
     fn list(&self) -> Result<Vec<StoredProfile>, AppError>;
     fn load(&self, id: &str) -> Result<StoredProfile, AppError>;
-    /// Reads `path` (and the files it names, next to it), stores the result when usable.
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError>;
+    /// Reads `path` (and the files it names: next to it, or as `supplied` by the
+    /// user), stores the result when usable.
+    fn import_file(
+        &mut self,
+        path: &Path,
+        supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError>;
     /// Checks downloaded profile text (no files next to it) and stores it when usable.
     fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError>;
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError>;
@@ -314,7 +319,11 @@ impl ProfileRepo for MemoryRepo {
             .cloned()
             .ok_or_else(|| AppError::not_found(id))
     }
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError> {
+    fn import_file(
+        &mut self,
+        path: &Path,
+        _supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError> {
         let bytes = std::fs::read(path)
             .map_err(|e| AppError::file(&format!("Could not read {}.", path.display()), e))?;
         let file_name = path
@@ -470,18 +479,20 @@ impl StoreRepo {
     }
 }
 
-fn import_error(file_name: &str, e: profile_store::ImportError) -> AppError {
+fn import_error(file_name: &str, profile: &Path, e: profile_store::ImportError) -> AppError {
     match e {
         profile_store::ImportError::Read(e) => {
             AppError::file(&format!("Could not read {file_name}."), format!("{e:#}"))
         }
         profile_store::ImportError::Store(e) => store_error(e),
-        // Not stored: the files it names (certificates, keys) were not found next to it.
-        e @ (profile_store::ImportError::MissingFiles(_)
-        | profile_store::ImportError::UnusedSupplied { .. }) => AppError::file(
-            &format!(
-                "{file_name} names files that were not found next to it; put them beside the profile (or paste their content inline) and import it again."
-            ),
+        // Not stored: the files it names (certificates, keys) were not found next to
+        // it; the window asks for each one.
+        profile_store::ImportError::MissingFiles(missing) => {
+            let details = profile_store::ImportError::MissingFiles(missing.clone()).to_string();
+            crate::missing_files::missing_files_error(file_name, profile, &missing, details)
+        }
+        e @ profile_store::ImportError::UnusedSupplied { .. } => AppError::file(
+            &format!("The file chosen for {file_name} is not one the profile names."),
             e.to_string(),
         ),
     }
@@ -495,7 +506,11 @@ impl ProfileRepo for StoreRepo {
     fn load(&self, id: &str) -> Result<StoredProfile, AppError> {
         self.stored(id)
     }
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError> {
+    fn import_file(
+        &mut self,
+        path: &Path,
+        supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError> {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -505,12 +520,13 @@ impl ProfileRepo for StoreRepo {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // The flow oxivpnctl uses too: profile-store reads, names and stores.
-        let done = profile_store::import_path(
+        let done = profile_store::import_path_with(
             &self.store,
             path,
+            supplied,
             profile_store::NameChoice::Derived(&stem),
         )
-        .map_err(|e| import_error(&file_name, e))?;
+        .map_err(|e| import_error(&file_name, path, e))?;
         self.imported(&file_name, done)
     }
     fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError> {
@@ -602,7 +618,9 @@ mod tests {
         )
         .unwrap();
         let mut repo = StoreRepo::open(&dir.path().join("store")).unwrap();
-        let imported = repo.import_file(&src.join("Work: main.ovpn")).unwrap();
+        let imported = repo
+            .import_file(&src.join("Work: main.ovpn"), &[])
+            .unwrap();
         assert!(imported.report.usable, "{:?}", imported.report);
         let stored = imported.stored.unwrap();
         assert_eq!(stored.name, "Work_ main");
