@@ -59,7 +59,6 @@ const NOT_APPLIED: &[&str] = &[
     "http-proxy",
     "socks-proxy",
     "remote-random",
-    "mssfix",
     "connect-retry",
     "connect-retry-max",
     "server-poll-timeout",

@@ -7,6 +7,7 @@ use crate::codec::Blame;
 use crate::compress::Payload;
 use crate::data::DataError;
 use crate::drops::DropReason;
+use crate::mss;
 use crate::packet::{peek_header, KeyId};
 use crate::ping::{self, PayloadKind};
 use std::fmt;
@@ -91,6 +92,9 @@ impl Client {
             self.stats.dropped_not_connected += 1;
             return None;
         }
+        if let Some(pkt) = buf.get_mut(start..) {
+            self.clamp_mss(pkt);
+        }
         let len = (buf.len() - start) as u64;
         let off = self.encrypt_payload(now, buf, start)?;
         self.stats.packets_out += 1;
@@ -163,9 +167,36 @@ impl Client {
                 }
                 self.stats.packets_in += 1;
                 self.stats.bytes_in += len as u64;
+                let ip = match &payload {
+                    Payload::InPlace(r) => pkt.get_mut(r.clone()),
+                    Payload::Decompressed(n) => self.comp.decompressed_mut(*n),
+                };
+                if let (Some(max), Some(ip)) = (self.max_mss, ip) {
+                    if let Some(c) = mss::clamp(ip, max) {
+                        self.note_mss_clamped(c);
+                    }
+                }
                 Some(payload)
             }
         }
+    }
+
+    /// Lowers the MSS of a TCP SYN/SYN-ACK from the TUN device (`mssfix`).
+    fn clamp_mss(&mut self, ip: &mut [u8]) {
+        if let Some(c) = self.max_mss.and_then(|max| mss::clamp(ip, max)) {
+            self.note_mss_clamped(c);
+        }
+    }
+
+    fn note_mss_clamped(&mut self, c: mss::Clamped) {
+        if self.stats.mss_clamped == 0 {
+            tracing::info!(
+                from = c.from,
+                to = c.to,
+                "clamped the MSS of a tunnelled TCP connection so its packets fit the link (mssfix)"
+            );
+        }
+        self.stats.mss_clamped += 1;
     }
 
     /// Index of the key to encrypt with (§8: old key until the new one's

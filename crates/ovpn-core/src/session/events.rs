@@ -239,6 +239,8 @@ pub struct Stats {
     pub dropped_other: u64,
     /// Pending-auth messages refused (bad URL, malformed WEB_AUTH/CR_TEXT).
     pub pending_auth_refused: u64,
+    /// TCP SYN/SYN-ACK packets whose MSS option was lowered (`mssfix`).
+    pub mss_clamped: u64,
 }
 
 /// Negotiated parameters of a connected session.

@@ -117,6 +117,9 @@ pub struct Client {
     cc_exit: bool,
     exit_notify: Option<u32>,
     closing: Option<Closing>,
+    /// Largest MSS of tunnelled IPv4 TCP connections (`mssfix`), once the
+    /// data channel is known.
+    max_mss: Option<u16>,
     /// Deadlines set at one point and cleared at another (see [`Timer`]).
     timers: TimerTable,
     dead: bool,
@@ -211,6 +214,7 @@ impl Client {
             resend_wkc: false,
             cc_exit: false,
             closing: None,
+            max_mss: None,
             timers: TimerTable::default(),
             dead: false,
         };
@@ -383,6 +387,9 @@ impl Client {
                 compressed_to = cs.post_compress,
                 "compression totals"
             );
+        }
+        if self.stats.mss_clamped > 0 {
+            tracing::info!(mss_clamped = self.stats.mss_clamped, "MSS clamping totals");
         }
         self.dead = true;
         self.stage = Stage::Disconnected;

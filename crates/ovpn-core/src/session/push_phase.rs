@@ -3,11 +3,14 @@
 //! applying the pushed configuration to the data channel.
 
 use super::{Challenge, Client, DisconnectReason, Event, Stage, Timer};
+use crate::config::Transport;
 use crate::control_msg::{self, AuthFailure, ControlMessage};
 use crate::keys::{EKM_LABEL_DYN_TLS_CRYPT, EKM_LEN};
+use crate::mss;
 use crate::push::{self, PushedOptions};
 use crate::sso::{self, PendingAuthInfo, PendingWait, SignInEvent};
 use crate::wrap::ControlWrap;
+use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
 impl Client {
@@ -139,6 +142,26 @@ impl Client {
         }
     }
 
+    /// `mssfix` for the negotiated data channel (OpenVPN 2.6's sizes).
+    fn size_mss_clamp(&mut self, cipher: crate::data::Cipher) {
+        let framing = mss::Framing {
+            cipher,
+            digest: self.digest,
+            peer_id: self.peer_id.is_some(),
+            compression: self.comp.mode(),
+            tcp: self.cfg.transport == Transport::Tcp,
+            ipv6_link: matches!(self.cfg.remote_addr, Some(IpAddr::V6(_))),
+        };
+        self.max_mss = mss::max_mss(self.cfg.mssfix, self.cfg.tun_mtu, &framing);
+        match self.max_mss {
+            Some(m) => tracing::info!(
+                max_mss = m,
+                "clamping the MSS of tunnelled TCP connections (mssfix)"
+            ),
+            None => tracing::info!("MSS clamping off (mssfix 0)"),
+        }
+    }
+
     fn update_token(&mut self, o: &PushedOptions) {
         if let Some(t) = o.auth_token.as_ref().map(|t| t.expose().to_string()) {
             self.auth_token = Some(t.clone());
@@ -217,6 +240,7 @@ impl Client {
                 _ => tracing::warn!("dynamic tls-crypt: keying material export failed"),
             }
         }
+        self.size_mss_clamp(cipher);
         if let Err(reason) = self.derive_data_key(0) {
             self.disconnect(DisconnectReason::Protocol(reason));
             return;
