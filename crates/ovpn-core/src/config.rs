@@ -342,6 +342,9 @@ pub struct ClientConfig {
     pub tun_mtu: u16,
     /// `tls-mtu` (default 1250): bound for one control packet's IP datagram.
     pub tls_mtu: u16,
+    /// `mssfix`: clamp the MSS of tunnelled TCP connections (OpenVPN 2.6's
+    /// default when absent).
+    pub mssfix: crate::mss::Mssfix,
     /// Announce and use dynamic tls-crypt (IV_PROTO bit 9) for renegotiations.
     pub dynamic_tls_crypt: bool,
 }
@@ -383,6 +386,7 @@ impl Default for ClientConfig {
             route_nopull: false,
             tun_mtu: 1500,
             tls_mtu: 1250,
+            mssfix: crate::mss::Mssfix::Default,
             // Interop-tested against openvpn 2.6.14 (tests/interop_openvpn.rs).
             dynamic_tls_crypt: true,
         }

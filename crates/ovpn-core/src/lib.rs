@@ -18,6 +18,7 @@ pub mod compress;
 pub mod data;
 pub mod drops;
 pub mod keys;
+pub mod mss;
 pub mod packet;
 pub mod ping;
 pub mod replay;

@@ -58,6 +58,8 @@ pub(crate) struct Builder {
     setenv_index: std::collections::HashMap<String, usize>,
     /// Inline `<http-proxy-user-pass>` seen so far (applies to http-proxy lines).
     http_proxy_user_pass: Option<Credential>,
+    /// Line of the last `cipher` directive (for the legacy-cipher remark).
+    cipher_line: u32,
 }
 
 fn u32_arg(s: &str) -> Option<u32> {
@@ -120,6 +122,7 @@ impl Builder {
             dev_line: 0,
             saw_top_remote: None,
             http_proxy_user_pass: None,
+            cipher_line: 0,
             setenv_index: std::collections::HashMap::new(),
         }
     }
@@ -178,6 +181,68 @@ impl Builder {
             self.error(d, format!("needs a whole number, not {s:?}"));
         }
         v
+    }
+
+    /// A profile that names `cipher` but no `data-ciphers` was written for
+    /// servers that negotiate no cipher: say what OxiVPN does with it.
+    fn legacy_cipher_remark(&self) -> Option<String> {
+        if !self.p.data_ciphers.is_empty() {
+            return None;
+        }
+        let c = self.p.cipher.as_deref()?;
+        // 64-bit block ciphers (the list ovpn-core's cipher_choice refuses).
+        let sixty_four = ["BF-", "DES-", "DESX-", "CAST5-", "IDEA-", "RC2-"]
+            .iter()
+            .any(|p| c.starts_with(p));
+        let supported = [
+            "AES-128-GCM",
+            "AES-192-GCM",
+            "AES-256-GCM",
+            "CHACHA20-POLY1305",
+            "AES-128-CBC",
+            "AES-192-CBC",
+            "AES-256-CBC",
+        ]
+        .contains(&c);
+        let offered = "OxiVPN offers AES-256-GCM, AES-128-GCM and CHACHA20-POLY1305 to a server that negotiates";
+        Some(if sixty_four {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. {c} is a 64-bit block cipher open to the SWEET32 attack, which OxiVPN refuses: {offered}, and cannot connect to a server that insists on {c}")
+        } else if !supported {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. OxiVPN does not support {c}: {offered}, and cannot connect to a server that insists on {c}")
+        } else {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. {offered}; with a server that does not, OxiVPN uses {c} and shows a legacy-cipher warning when connected")
+        })
+    }
+
+    /// `mssfix [max [mtu|fixed]]` (arity already checked).
+    fn mssfix(&mut self, d: &RawDirective) -> Option<Mssfix> {
+        if d.args.is_empty() {
+            return Some(Mssfix {
+                max: None,
+                unit: MssfixUnit::Mtu,
+            });
+        }
+        let max = self.num(d, 0)?;
+        if max > 65535 {
+            self.error(d, format!("size {max} is larger than 65535"));
+            return None;
+        }
+        let unit = match d.args.get(1).map(String::as_str) {
+            None => MssfixUnit::Packet,
+            Some("mtu") => MssfixUnit::Mtu,
+            Some("fixed") => MssfixUnit::Fixed,
+            Some(other) => {
+                self.error(
+                    d,
+                    format!("unknown parameter {other:?} (expected \"mtu\" or \"fixed\")"),
+                );
+                return None;
+            }
+        };
+        Some(Mssfix {
+            max: Some(max),
+            unit,
+        })
     }
 
     fn port(&mut self, d: &RawDirective, s: &str) -> Option<u16> {
@@ -399,14 +464,16 @@ impl Builder {
             }
             "mssfix" => {
                 if self.arity(d, 0, 2) {
-                    let n = if a.is_empty() {
-                        Some(None)
-                    } else {
-                        self.num(d, 0).map(Some)
-                    };
-                    if let Some(n) = n {
-                        o.mssfix = Some(n);
-                        self.not_applied(d, "is not applied yet: OxiVPN does not clamp the TCP segment size (MSS) of tunnelled connections");
+                    if let Some(m) = self.mssfix(d) {
+                        let what = match (m.max, m.unit) {
+                            (None, _) => "clamps the TCP segment size (MSS) of tunnelled connections to OpenVPN 2.6's default: packets fit 1492 bytes with IP and UDP headers (or the tun-mtu when one is set)".to_string(),
+                            (Some(0), _) => "turns MSS clamping off: tunnelled TCP connections keep the segment size they ask for (OpenVPN 2.6 clamps by default)".to_string(),
+                            (Some(n), MssfixUnit::Mtu) => format!("clamps the TCP segment size (MSS) of tunnelled connections so their packets fit {n} bytes, IP and UDP headers included"),
+                            (Some(n), MssfixUnit::Packet) => format!("clamps the TCP segment size (MSS) of tunnelled connections so their encrypted packets fit {n} bytes (outer IP and UDP headers not counted)"),
+                            (Some(n), MssfixUnit::Fixed) => format!("clamps the TCP segment size (MSS) of tunnelled connections to {}", n.saturating_sub(40)),
+                        };
+                        o.mssfix = Some(m);
+                        self.honour(d, what);
                     }
                 }
             }
@@ -919,6 +986,7 @@ impl Builder {
             "cipher" => {
                 if self.arity(d, 1, 1) {
                     self.p.cipher = Some(upper(&a[0]));
+                    self.cipher_line = d.line;
                     self.honour(
                         d,
                         format!(
@@ -1508,6 +1576,10 @@ impl Builder {
                 message: msg,
             });
         };
+        if let Some(msg) = self.legacy_cipher_remark() {
+            let line = self.cipher_line;
+            self.push(line, "cipher", Severity::Info, msg);
+        }
         if self.p.remotes.is_empty()
             && self.p.connections.is_empty()
             && !self.fatal.iter().any(|f| f.contains("remote"))

@@ -188,7 +188,7 @@ pub fn classify(name: &str) -> Option<Class> {
         },
         "block-ipv6" | "dhcp-option-off" => Unsupported { reason: "is not applied by OxiVPN yet", fatal: false },
         "fragment" => Unsupported {
-            reason: "OxiVPN cannot fragment packets; the server expects it, so the tunnel would break",
+            reason: "splits packets inside OpenVPN, which OxiVPN does not do; the server uses it too, so the tunnel would not work. Ask the provider for a profile without fragment (mssfix keeps TCP packets small enough)",
             fatal: true,
         },
         "secret" => Unsupported {

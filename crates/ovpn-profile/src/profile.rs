@@ -102,6 +102,37 @@ pub struct SocksProxy {
     pub auth: Option<Credential>,
 }
 
+/// `mssfix [max [mtu|fixed]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Mssfix {
+    /// `None`: the bare directive (OpenVPN's default size); `Some(0)`: off.
+    pub max: Option<u32>,
+    pub unit: MssfixUnit,
+}
+
+/// What the `mssfix` size bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum MssfixUnit {
+    /// `mssfix N`: the OpenVPN packet (UDP payload).
+    #[default]
+    Packet,
+    /// `mssfix N mtu`: the outer IP packet, IP and UDP headers included.
+    Mtu,
+    /// `mssfix N fixed`: the tunnelled IP packet (MSS = N - 40).
+    Fixed,
+}
+
+impl MssfixUnit {
+    /// The keyword after the size (`None` for [`MssfixUnit::Packet`]).
+    pub fn keyword(self) -> Option<&'static str> {
+        match self {
+            MssfixUnit::Packet => None,
+            MssfixUnit::Mtu => Some("mtu"),
+            MssfixUnit::Fixed => Some("fixed"),
+        }
+    }
+}
+
 /// Options OpenVPN keeps per connection entry (`<connection>` block or top level).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct ConnOptions {
@@ -115,8 +146,8 @@ pub struct ConnOptions {
     pub server_poll_timeout: Option<u32>,
     pub explicit_exit_notify: Option<u32>,
     pub tun_mtu: Option<u32>,
-    /// `mssfix [n]`: `Some(None)` means the bare directive (automatic size).
-    pub mssfix: Option<Option<u32>>,
+    /// `mssfix [max [mtu|fixed]]`.
+    pub mssfix: Option<Mssfix>,
     pub float: bool,
     pub nobind: bool,
     pub http_proxy: Option<HttpProxy>,

@@ -72,8 +72,13 @@ impl Out {
         self.num(&o.explicit_exit_notify, "explicit-exit-notify");
         self.num(&o.tun_mtu, "tun-mtu");
         match o.mssfix {
-            Some(Some(n)) => self.line(&["mssfix", &n.to_string()]),
-            Some(None) => self.line(&["mssfix"]),
+            Some(Mssfix { max: Some(n), unit }) => {
+                let n = n.to_string();
+                let mut words = vec!["mssfix", n.as_str()];
+                words.extend(unit.keyword());
+                self.line(&words);
+            }
+            Some(Mssfix { max: None, .. }) => self.line(&["mssfix"]),
             None => {}
         }
         self.flag(o.float, "float");

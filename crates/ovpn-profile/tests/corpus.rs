@@ -58,7 +58,6 @@ fn snapshot_text(bytes: &[u8]) -> String {
 const NOT_APPLIED: &[&str] = &[
     "http-proxy",
     "socks-proxy",
-    "mssfix",
     "block-outside-dns",
     "inactive",
     "ping-exit",

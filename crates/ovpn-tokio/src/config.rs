@@ -145,7 +145,28 @@ pub fn client_config(
     if let Some(mtu) = endpoint.options.tun_mtu.and_then(|m| u16::try_from(m).ok()) {
         c.tun_mtu = mtu;
     }
+    if let Some(m) = endpoint.options.mssfix {
+        c.mssfix = mssfix(m);
+    }
     Ok(c)
+}
+
+/// `mssfix [max [mtu|fixed]]` as the core sizes it (a bare `mssfix` is the default).
+fn mssfix(m: ovpn_profile::Mssfix) -> ovpn_core::mss::Mssfix {
+    use ovpn_core::mss::{Mssfix, MssfixUnit};
+    match m.max {
+        None => Mssfix::Default,
+        Some(0) => Mssfix::Off,
+        Some(n) => Mssfix::Max {
+            // The profile refuses sizes above 65535.
+            size: u16::try_from(n).unwrap_or(u16::MAX),
+            unit: match m.unit {
+                ovpn_profile::MssfixUnit::Packet => MssfixUnit::Packet,
+                ovpn_profile::MssfixUnit::Mtu => MssfixUnit::Mtu,
+                ovpn_profile::MssfixUnit::Fixed => MssfixUnit::Fixed,
+            },
+        },
+    }
 }
 
 fn tls_wrap(p: &Profile) -> Result<TlsWrap, ConfigError> {
@@ -391,6 +412,28 @@ mod tests {
         assert_eq!(cfg("compress lzo").unwrap().compression, Compression::Lzo);
         let c = cfg("cipher AES-256-CBC\ndata-ciphers-fallback AES-128-CBC").unwrap();
         assert_eq!(c.fallback_ciphers, vec!["AES-128-CBC", "AES-256-CBC"]);
+    }
+
+    #[test]
+    fn maps_mssfix_forms() {
+        use ovpn_core::mss::{Mssfix, MssfixUnit};
+        let cfg = |extra: &str| {
+            let p = parse(&format!(
+                "client\nremote vpn.example.com 1194\n{extra}\n<ca>\nCA\n</ca>\n"
+            ));
+            let e = endpoint(&p);
+            client_config(&p, &e, &AttemptInputs::default()).unwrap()
+        };
+        assert_eq!(cfg("").mssfix, Mssfix::Default);
+        assert_eq!(cfg("mssfix").mssfix, Mssfix::Default);
+        assert_eq!(cfg("mssfix 0").mssfix, Mssfix::Off);
+        let max = |size, unit| Mssfix::Max { size, unit };
+        assert_eq!(cfg("mssfix 1450").mssfix, max(1450, MssfixUnit::Packet));
+        assert_eq!(cfg("mssfix 1400 mtu").mssfix, max(1400, MssfixUnit::Mtu));
+        assert_eq!(
+            cfg("mssfix 1400 fixed").mssfix,
+            max(1400, MssfixUnit::Fixed)
+        );
     }
 
     #[test]
