@@ -112,6 +112,37 @@ pub fn expand_label(
         .map_err(|_| ExpandLabelError::OutputLength(out.len()))
 }
 
+/// A pushed `aead-epoch` the session cannot honour (OpenVPN refuses the
+/// same: `init.c`, `ssl.c`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Error)]
+pub enum PushedEpochError {
+    /// The format needs `P_DATA_V2`.
+    #[error("the server pushed the OpenVPN 2.7 data format (protocol-flags aead-epoch) without a peer-id, which that format requires")]
+    NoPeerId,
+    /// The format needs an AEAD cipher.
+    #[error("the server pushed the OpenVPN 2.7 data format (protocol-flags aead-epoch) with {0}, which is not an AEAD cipher")]
+    NotAead(&'static str),
+}
+
+/// Checks a pushed `protocol-flags aead-epoch` against the negotiated
+/// cipher and `peer-id`; `Ok` when `aead_epoch` is false.
+pub fn check_pushed(
+    aead_epoch: bool,
+    cipher: Cipher,
+    peer_id: Option<u32>,
+) -> Result<(), PushedEpochError> {
+    if !aead_epoch {
+        return Ok(());
+    }
+    if !cipher.is_aead() {
+        return Err(PushedEpochError::NotAead(cipher.name()));
+    }
+    if peer_id.is_none() {
+        return Err(PushedEpochError::NoPeerId);
+    }
+    Ok(())
+}
+
 /// Epoch secret `E(n)` of one direction.
 struct EpochSecret {
     secret: Zeroizing<[u8; EPOCH_SECRET_LEN]>,
@@ -843,6 +874,20 @@ mod tests {
         assert!(!c.should_renegotiate());
         c.send_secret.epoch = EPOCH_RENEGOTIATE_AT;
         assert!(c.should_renegotiate());
+    }
+
+    #[test]
+    fn pushed_flag_checks() {
+        assert_eq!(check_pushed(false, Cipher::Aes256Cbc, None), Ok(()));
+        assert_eq!(check_pushed(true, Cipher::Aes256Gcm, Some(0)), Ok(()));
+        assert_eq!(
+            check_pushed(true, Cipher::Aes256Gcm, None),
+            Err(PushedEpochError::NoPeerId)
+        );
+        assert_eq!(
+            check_pushed(true, Cipher::Aes128Cbc, Some(1)),
+            Err(PushedEpochError::NotAead("AES-128-CBC"))
+        );
     }
 
     #[test]

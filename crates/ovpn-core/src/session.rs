@@ -14,11 +14,10 @@
 //! Packets are raw OpenVPN packets: over TCP the caller adds/removes the
 //! u16 length prefix (see [`crate::transport`]).
 
-use crate::codec::Blame;
 use crate::compress::{Compressor, Payload};
 use crate::config::{ChallengeResponse, ClientConfig, TlsWrap, Transport};
 use crate::control_msg::{self, AuthFailure, ControlMessage, MessageSplitter};
-use crate::data::{self, Cipher, DataError, DataKey};
+use crate::data::{self, Cipher, DataKey};
 use crate::drops::{DropLog, DropReason};
 use crate::keymethod::{self, ClientRandoms, ServerKeyReply};
 use crate::keys::{Digest, KeyMaterial, EKM_LABEL_DATA, EKM_LABEL_DYN_TLS_CRYPT, EKM_LEN};
@@ -402,6 +401,8 @@ pub struct Client {
     auth_token_user: Option<String>,
     resend_wkc: bool,
     cc_exit: bool,
+    /// OpenVPN 2.7 epoch data format (pushed `protocol-flags aead-epoch`).
+    epoch_format: bool,
     exit_notify: Option<u32>,
     next_reneg: Option<Instant>,
     closing: Option<Closing>,
@@ -555,6 +556,7 @@ impl Client {
             heard_from_server: false,
             resend_wkc: false,
             cc_exit: false,
+            epoch_format: false,
             next_reneg: None,
             closing: None,
             dead: false,
@@ -925,13 +927,7 @@ impl Client {
         let range = match dk.decrypt(pkt, now) {
             Ok(r) => r,
             Err(e) => {
-                let reason = match e {
-                    DataError::Replay(_) => DropReason::Replayed,
-                    DataError::AuthFailed => DropReason::AuthFailed,
-                    ref other if other.blame() == Blame::Malformed => DropReason::Malformed,
-                    DataError::BadPadding => DropReason::Malformed,
-                    _ => DropReason::Other,
-                };
+                let reason = DropReason::of(&e);
                 self.drop_data(reason, &e);
                 return None;
             }
@@ -1427,6 +1423,11 @@ impl Client {
             self.ping_restart = (p > 0).then(|| Duration::from_secs(u64::from(p)));
         }
         self.cc_exit = o.protocol_flags.cc_exit;
+        self.epoch_format = o.protocol_flags.aead_epoch;
+        if let Err(e) = crate::epoch::check_pushed(self.epoch_format, cipher, self.peer_id) {
+            self.disconnect(DisconnectReason::PushRejected(e.to_string()));
+            return;
+        }
         if o.explicit_exit_notify.is_some() {
             self.exit_notify = o.explicit_exit_notify;
         }
@@ -1460,7 +1461,7 @@ impl Client {
             .filter(|d| !d.is_zero())
             .map(|d| now + d);
         self.last_received = now;
-        tracing::info!(cipher = cipher.name(), ekm = self.use_ekm, peer_id = ?self.peer_id, "data channel ready");
+        tracing::info!(cipher = cipher.name(), ekm = self.use_ekm, peer_id = ?self.peer_id, epoch_format = self.epoch_format, "data channel ready");
         self.pushed = Some(o.clone());
         self.events.push_back(Event::ConfigReceived(Box::new(o)));
         self.set_stage(Stage::Connected);
@@ -1490,8 +1491,12 @@ impl Client {
                 &remote_sid,
             )
         };
-        let mut dk = DataKey::new_client(ks.key_id, cipher, self.digest, &km, seed)
-            .map_err(|e| e.to_string())?;
+        let mut dk = if self.epoch_format {
+            DataKey::new_client_epoch(ks.key_id, cipher, &km)
+        } else {
+            DataKey::new_client(ks.key_id, cipher, self.digest, &km, seed)
+        }
+        .map_err(|e| e.to_string())?;
         dk.set_peer_id(self.peer_id);
         ks.data = Some(dk);
         Ok(())
