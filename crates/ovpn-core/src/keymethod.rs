@@ -365,6 +365,11 @@ mod tests {
         assert!(peer_info(&cfg).contains("IV_PROTO=1438\n"));
         cfg.data_ciphers = vec!["CHACHA20-POLY1305".into()];
         assert!(!peer_info(&cfg).contains("IV_NCP"));
+        // the epoch data format (bit 10) only with an AEAD cipher to use it with
+        assert_ne!(iv_proto(&cfg) & iv_proto::DATA_EPOCH, 0);
+        cfg.data_ciphers = vec!["AES-256-CBC".into()];
+        assert_eq!(iv_proto(&cfg) & iv_proto::DATA_EPOCH, 0);
+        assert!(peer_info(&cfg).contains("IV_PROTO=414\n"));
     }
 
     #[test]
