@@ -21,6 +21,9 @@
 //! packet-id`, V1: `packet-id`. CBC packet: `[hdr][HMAC(IV || ct)][IV 16][ct]`
 //! with `ct = AES-CBC(packet-id || payload, PKCS#7)`.
 //!
+//! Epoch format (OpenVPN 2.7, [`crate::epoch`]): `[hdr 4][epoch 2 ||
+//! counter 6][ciphertext][tag 16]`, keys per epoch ([`DataKey::new_client_epoch`]).
+//!
 //! Send packet-ids start at 1; [`DataKey::should_renegotiate`] turns true
 //! at `0xFF000000`; after `0xFFFFFFFF` was used, `encrypt` refuses
 //! ([`DataError::PacketIdExhausted`]).
@@ -40,7 +43,8 @@ use thiserror::Error;
 /// Maximum bytes any cipher needs before the payload: V2 header (4) +
 /// HMAC-SHA512 (64) + IV (16) + packet-id (4).
 pub const HEADROOM: usize = 4 + 64 + 16 + 4;
-/// Maximum bytes any cipher appends after the payload (CBC padding).
+/// Maximum bytes any cipher appends after the payload (CBC padding, or the
+/// tag of the epoch format).
 pub const TAILROOM: usize = 16;
 /// AEAD tag length.
 pub const AEAD_TAG_LEN: usize = 16;

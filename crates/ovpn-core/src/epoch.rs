@@ -161,14 +161,26 @@ impl EpochSecret {
         Ok(Self { secret, epoch: 1 })
     }
 
-    /// `E(n) -> E(n+1)` (`epoch_key_iterate()`).
-    fn iterate(&mut self) {
+    /// `E(n) -> E(n+1)` (`epoch_key_iterate()`). Never repeats an epoch:
+    /// a new key with a reset counter would reuse nonces.
+    fn iterate(&mut self) -> Result<(), KeyError> {
+        let exhausted = KeyError::BadLength {
+            what: "epoch counter (16 bits)",
+            got: usize::from(self.epoch) + 1,
+            expected: usize::from(u16::MAX),
+        };
+        let epoch = self.epoch.checked_add(1).ok_or(exhausted)?;
         let mut next = Zeroizing::new([0u8; EPOCH_SECRET_LEN]);
-        // Inputs are constant and in range: this cannot fail.
-        if expand_label(&self.secret[..], b"datakey upd", b"", &mut next[..]).is_ok() {
-            self.secret = next;
-            self.epoch = self.epoch.saturating_add(1);
-        }
+        expand_label(&self.secret[..], b"datakey upd", b"", &mut next[..]).map_err(|_| {
+            KeyError::BadLength {
+                what: "epoch secret",
+                got: self.secret.len(),
+                expected: EPOCH_SECRET_LEN,
+            }
+        })?;
+        self.secret = next;
+        self.epoch = epoch;
+        Ok(())
     }
 
     /// Data key and implicit IV of this epoch (`epoch_data_key_derive()`).
@@ -342,7 +354,7 @@ impl EpochKeys {
         if self.send_secret.epoch == u16::MAX {
             return Ok(());
         }
-        self.send_secret.iterate();
+        self.send_secret.iterate()?;
         self.install_send()
     }
 
@@ -559,7 +571,7 @@ impl EpochKeys {
         tracing::debug!(epoch, "data packet with a new epoch: receive key updated");
         if self.send.epoch < epoch {
             while self.send_secret.epoch < epoch {
-                self.send_secret.iterate();
+                self.send_secret.iterate()?;
             }
             self.install_send()?;
         }
@@ -575,7 +587,7 @@ impl EpochKeys {
         self.future.retain(|k| k.epoch > cur);
         let want = (u32::from(cur) + u32::from(self.future_count)).min(u32::from(u16::MAX));
         while u32::from(self.recv_secret.epoch) < want {
-            self.recv_secret.iterate();
+            self.recv_secret.iterate()?;
             self.future.push(self.recv_secret.derive(self.cipher)?);
         }
         Ok(())
