@@ -17,6 +17,7 @@ pub mod codec;
 pub mod compress;
 pub mod data;
 pub mod drops;
+pub mod epoch;
 pub mod keys;
 pub mod mss;
 pub mod packet;

@@ -3,9 +3,7 @@
 //! the renegotiation window allows).
 
 use super::{Client, DisconnectReason, Stage, DATA_HEADROOM, DATA_TAILROOM};
-use crate::codec::Blame;
 use crate::compress::Payload;
-use crate::data::DataError;
 use crate::drops::DropReason;
 use crate::mss;
 use crate::packet::{peek_header, KeyId};
@@ -128,13 +126,7 @@ impl Client {
         let range = match dk.decrypt(pkt, now) {
             Ok(r) => r,
             Err(e) => {
-                let reason = match e {
-                    DataError::Replay(_) => DropReason::Replayed,
-                    DataError::AuthFailed => DropReason::AuthFailed,
-                    ref other if other.blame() == Blame::Malformed => DropReason::Malformed,
-                    DataError::BadPadding => DropReason::Malformed,
-                    _ => DropReason::Other,
-                };
+                let reason = DropReason::of(&e);
                 self.drop_data(reason, &e);
                 return None;
             }

@@ -351,8 +351,12 @@ impl Client {
                 &remote_sid,
             )
         };
-        let mut dk = DataKey::new_client(ks.key_id, cipher, self.digest, &km, seed)
-            .map_err(|e| e.to_string())?;
+        let mut dk = if self.epoch_format {
+            DataKey::new_client_epoch(ks.key_id, cipher, &km)
+        } else {
+            DataKey::new_client(ks.key_id, cipher, self.digest, &km, seed)
+        }
+        .map_err(|e| e.to_string())?;
         dk.set_peer_id(self.peer_id);
         ks.data = Some(dk);
         Ok(())

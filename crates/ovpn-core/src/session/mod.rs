@@ -115,6 +115,8 @@ pub struct Client {
     auth_token_user: Option<String>,
     resend_wkc: bool,
     cc_exit: bool,
+    /// OpenVPN 2.7 epoch data format (pushed `protocol-flags aead-epoch`).
+    epoch_format: bool,
     exit_notify: Option<u32>,
     closing: Option<Closing>,
     /// Largest MSS of tunnelled IPv4 TCP connections (`mssfix`), once the
@@ -213,6 +215,7 @@ impl Client {
             heard_from_server: false,
             resend_wkc: false,
             cc_exit: false,
+            epoch_format: false,
             closing: None,
             max_mss: None,
             timers: TimerTable::default(),

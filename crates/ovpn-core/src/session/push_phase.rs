@@ -220,6 +220,11 @@ impl Client {
             self.ping_restart = (p > 0).then(|| Duration::from_secs(u64::from(p)));
         }
         self.cc_exit = o.protocol_flags.cc_exit;
+        self.epoch_format = o.protocol_flags.aead_epoch;
+        if let Err(e) = crate::epoch::check_pushed(self.epoch_format, cipher, self.peer_id) {
+            self.disconnect(DisconnectReason::PushRejected(e.to_string()));
+            return;
+        }
         if o.explicit_exit_notify.is_some() {
             self.exit_notify = o.explicit_exit_notify;
         }
@@ -249,7 +254,7 @@ impl Client {
         self.timers.stop(Timer::PushDeadline);
         self.arm_renegotiation(now);
         self.last_received = now;
-        tracing::info!(cipher = cipher.name(), ekm = self.use_ekm, peer_id = ?self.peer_id, "data channel ready");
+        tracing::info!(cipher = cipher.name(), ekm = self.use_ekm, peer_id = ?self.peer_id, epoch_format = self.epoch_format, "data channel ready");
         self.pushed = Some(o.clone());
         self.events.push_back(Event::ConfigReceived(Box::new(o)));
         self.set_stage(Stage::Connected);
