@@ -79,6 +79,8 @@ pub struct Framing {
     pub tcp: bool,
     /// The link is IPv6 (40-byte IP header).
     pub ipv6_link: bool,
+    /// OpenVPN 2.7's epoch data format (a longer packet id).
+    pub epoch: bool,
 }
 
 impl Framing {
@@ -89,7 +91,9 @@ impl Framing {
         let prefix = if self.tcp { 2 } else { 0 };
         let opcode = if self.peer_id { 4 } else { 1 };
         let crypto = if self.cipher.is_aead() {
-            4 + crate::data::AEAD_TAG_LEN as u16
+            // The 2.7 epoch format sends a 64-bit packet id (epoch + counter).
+            let packet_id = if self.epoch { 8 } else { 4 };
+            packet_id + crate::data::AEAD_TAG_LEN as u16
         } else {
             16 + self.digest.len() as u16
         };
@@ -240,6 +244,7 @@ mod tests {
             compression: Compression::None,
             tcp: false,
             ipv6_link: false,
+            epoch: false,
         }
     }
 
@@ -255,6 +260,16 @@ mod tests {
             unit: MssfixUnit::Mtu,
         };
         assert_eq!(max_mss(zero, 1500, &gcm()), None);
+    }
+
+    #[test]
+    fn the_epoch_format_s_longer_packet_id_is_counted() {
+        let epoch = Framing {
+            epoch: true,
+            ..gcm()
+        };
+        // 4 more bytes of packet id than the 2.6 format: a 4-byte smaller MSS.
+        assert_eq!(max_mss(Mssfix::Default, 1500, &epoch), Some(1396));
     }
 
     #[test]

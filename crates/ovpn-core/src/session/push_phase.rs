@@ -151,6 +151,7 @@ impl Client {
             compression: self.comp.mode(),
             tcp: self.cfg.transport == Transport::Tcp,
             ipv6_link: matches!(self.cfg.remote_addr, Some(IpAddr::V6(_))),
+            epoch: self.epoch_format,
         };
         self.max_mss = mss::max_mss(self.cfg.mssfix, self.cfg.tun_mtu, &framing);
         match self.max_mss {
