@@ -160,7 +160,11 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             let mut up = false;
+            let mut drops = ipc::DropCounts::default();
             while let Some(ev) = rx.recv().await {
+                if let SessionEvent::Stats(st) = &ev {
+                    log_drops(&mut drops, &st.drops);
+                }
                 print_event(ev, &mut up);
             }
         });
@@ -239,6 +243,25 @@ fn leftover_kill_switch(
         }
         None => Ok(None),
     }
+}
+
+/// Logs the drop counters of the current attempt whenever they change (at most once a
+/// stats tick), so a `connect` run's log says what was dropped, by reason.
+fn log_drops(last: &mut ipc::DropCounts, now: &ipc::DropCounts) {
+    if now == last {
+        return;
+    }
+    info!(
+        malformed = now.malformed,
+        replayed = now.replayed,
+        auth_failed = now.auth_failed,
+        compression = now.compression,
+        unknown_key = now.unknown_key,
+        not_connected = now.not_connected,
+        other = now.other,
+        "data channel drops"
+    );
+    *last = *now;
 }
 
 /// The terminal printer: what the service publishes to clients, as log lines. `up`:
