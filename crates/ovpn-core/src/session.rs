@@ -16,7 +16,7 @@
 
 use crate::codec::Blame;
 use crate::compress::{Compressor, Payload};
-use crate::config::{ChallengeResponse, ClientConfig, TlsWrap, Transport};
+use crate::config::{ChallengeResponse, ClientConfig, Secret, TlsWrap, Transport};
 use crate::control_msg::{self, AuthFailure, ControlMessage, MessageSplitter};
 use crate::data::{self, Cipher, DataError, DataKey};
 use crate::drops::{DropLog, DropReason};
@@ -227,7 +227,7 @@ pub enum Event {
     /// The server issued a session token; keep it (in memory only) for
     /// reconnects via [`ClientConfig::auth_token`].
     AuthToken {
-        token: String,
+        token: Secret,
         username: Option<String>,
     },
     /// New data-channel keys are in use.
@@ -398,7 +398,7 @@ pub struct Client {
     last_sent: Instant,
     last_received: Instant,
     heard_from_server: bool,
-    auth_token: Option<String>,
+    auth_token: Option<Secret>,
     auth_token_user: Option<String>,
     resend_wkc: bool,
     cc_exit: bool,
@@ -523,7 +523,7 @@ impl Client {
             legacy_cipher: false,
             ping_interval: cfg.timers.ping,
             ping_restart: cfg.timers.ping_restart,
-            auth_token: cfg.auth_token.as_ref().map(|t| t.expose().to_string()),
+            auth_token: cfg.auth_token.clone(),
             auth_token_user: cfg.auth_token_user.clone(),
             exit_notify: cfg.timers.explicit_exit_notify,
             cfg,
@@ -1370,7 +1370,7 @@ impl Client {
     }
 
     fn update_token(&mut self, o: &PushedOptions) {
-        if let Some(t) = o.auth_token.as_ref().map(|t| t.expose().to_string()) {
+        if let Some(t) = o.auth_token.as_ref() {
             self.auth_token = Some(t.clone());
             if o.auth_token_user.is_some() {
                 self.auth_token_user = o.auth_token_user.clone();
@@ -1512,7 +1512,7 @@ impl Client {
         self.next_reneg = None;
     }
 
-    fn credentials(&self) -> (Option<String>, Option<String>, bool) {
+    fn credentials(&self) -> (Option<String>, Option<Secret>, bool) {
         let creds = self.cfg.credentials.as_ref();
         if let Some(tok) = &self.auth_token {
             let user = self
@@ -1521,7 +1521,6 @@ impl Client {
                 .or_else(|| creds.map(|c| c.username.clone()));
             return (user, Some(tok.clone()), true);
         }
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
         match (&self.cfg.challenge_response, creds) {
             (
                 Some(ChallengeResponse::Dynamic {
@@ -1532,7 +1531,7 @@ impl Client {
                 _,
             ) => (
                 Some(username.clone()),
-                Some(format!("CRV1::{state_id}::{response}")),
+                Some(crate::config::crv1_password(state_id, response)),
                 false,
             ),
             (Some(ChallengeResponse::Static { response }), Some(c))
@@ -1540,7 +1539,7 @@ impl Client {
             {
                 (
                     Some(c.username.clone()),
-                    Some(format!("SCRV1:{}:{}", b64(&c.password), b64(response))),
+                    Some(crate::config::scrv1_password(&c.password, response)),
                     false,
                 )
             }
@@ -1565,7 +1564,7 @@ impl Client {
             &ks.randoms,
             &options,
             user.as_deref(),
-            pass.as_deref(),
+            pass.as_ref().map(Secret::expose),
             &peer_info,
         ) {
             Ok(m) => m,
