@@ -39,8 +39,10 @@ pub fn gather(
 }
 
 fn from_file(path: &Path) -> anyhow::Result<(String, String)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // The file's text holds the password: wiped once parsed.
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
     let (user, pass) = ovpn_profile::parse_credentials(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let Some(pass) = pass else {
@@ -67,7 +69,9 @@ pub fn prompt_line(prompt: &str) -> anyhow::Result<String> {
     let mut err = std::io::stderr();
     write!(err, "{prompt}")?;
     err.flush()?;
-    let mut line = String::new();
+    // It may be an (echoed) challenge answer: wiped after the copy is taken, with room
+    // for a long line up front so growing leaves no copy behind in the usual case.
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(1024));
     std::io::stdin()
         .lock()
         .read_line(&mut line)

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ipc::{ConnectOptions, DisconnectReason, KillSwitchMode, LogLevel, SessionId, Stage};
-use ovpn_core::config::Credentials;
+use ovpn_core::config::{Credentials, Secret};
 use ovpn_profile::inline::ReadFailure;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -345,20 +345,26 @@ fn credentials(
     from_profile: Option<&ovpn_profile::inline::Credentials>,
 ) -> anyhow::Result<Credentials> {
     if let Some(f) = &args.auth_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading the auth file {}", f.display()))?;
-        let (username, password) = ovpn_profile::parse_credentials(&text)
+        // The file's text holds the password: wiped once it is parsed.
+        let text = Secret::from(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the auth file {}", f.display()))?,
+        );
+        let (username, password) = ovpn_profile::parse_credentials(text.expose())
             .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         let Some(password) = password else {
             bail!("{}: the second line (the password) is missing", f.display());
         };
-        return Ok(Credentials { username, password });
+        return Ok(Credentials {
+            username,
+            password: password.into(),
+        });
     }
     if let Some(c) = from_profile {
         if let Some(p) = &c.password {
             return Ok(Credentials {
                 username: c.username.clone(),
-                password: p.clone(),
+                password: p.as_str().into(),
             });
         }
     }
@@ -375,6 +381,6 @@ fn credentials(
             u.trim().to_owned()
         }
     };
-    let password = rpassword::prompt_password("Enter Auth Password: ")?;
+    let password = rpassword::prompt_password("Enter Auth Password: ")?.into();
     Ok(Credentials { username, password })
 }

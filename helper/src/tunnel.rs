@@ -31,7 +31,7 @@ use ipc::{
     Stage, Stats,
 };
 use netcfg::{DiscoverOptions, SessionOptions};
-use ovpn_core::config::{ChallengeResponse, Credentials};
+use ovpn_core::config::{ChallengeResponse, Credentials, Secret};
 use ovpn_core::session::Challenge;
 use ovpn_profile::Profile;
 use tokio::sync::mpsc;
@@ -60,7 +60,7 @@ pub struct SessionSpec {
     pub profile: Arc<Profile>,
     pub credentials: Option<Credentials>,
     /// A static-challenge answer typed together with the password (app, oxivpnctl).
-    pub static_response: Option<String>,
+    pub static_response: Option<Secret>,
     /// The user's per-connect choices (kill switch, LAN access).
     pub options: ConnectOptions,
 }
@@ -72,7 +72,7 @@ pub struct AttemptSpec {
     /// 0-based index into the profile's endpoints (failover order).
     pub remote_index: usize,
     /// From a previous attempt's PUSH_REPLY; used instead of the password.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// 0 for the first attempt of the session.
     pub attempt: u32,
     /// The user's answer to a challenge the previous attempt ended with.
@@ -129,7 +129,7 @@ pub enum TunnelEnd {
 pub struct TunnelOutcome {
     pub end: TunnelEnd,
     /// The last `auth-token` the server pushed.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Whether the tunnel got to `Connected`.
     pub was_connected: bool,
     /// The server asked a question the next attempt must carry the answer to.
@@ -139,7 +139,7 @@ pub struct TunnelOutcome {
 }
 
 impl TunnelOutcome {
-    pub fn new(end: TunnelEnd, auth_token: Option<String>) -> Self {
+    pub fn new(end: TunnelEnd, auth_token: Option<Secret>) -> Self {
         Self {
             end,
             auth_token,

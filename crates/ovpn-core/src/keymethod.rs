@@ -4,6 +4,7 @@
 use crate::codec::Reader;
 use crate::config::{AllowCompression, ClientConfig, Compression, TlsWrap, Transport};
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 /// `TLS_OPTIONS_LEN` (512 incl. NUL on a 2.6 server).
 pub const MAX_OPTIONS_LEN: usize = 511;
@@ -158,7 +159,7 @@ pub fn build_client_message(
     username: Option<&str>,
     password: Option<&str>,
     peer_info: &str,
-) -> Result<Vec<u8>, KeyMethodError> {
+) -> Result<Zeroizing<Vec<u8>>, KeyMethodError> {
     if options.len() > MAX_OPTIONS_LEN {
         return Err(KeyMethodError::OptionsTooLong { len: options.len() });
     }
@@ -170,7 +171,19 @@ pub fn build_client_message(
             );
         }
     }
-    let mut out = Vec::with_capacity(512);
+    // It carries the password: sized exactly up front (no growth leaves a copy behind)
+    // and wiped when the caller drops it.
+    let field = |s: Option<usize>| 2 + s.map_or(0, |n| n + 1);
+    let len = 4
+        + 1
+        + randoms.pre_master.len()
+        + randoms.random1.len()
+        + randoms.random2.len()
+        + field(Some(options.len()))
+        + field(username.map(str::len))
+        + field(password.map(str::len))
+        + field(Some(peer_info.len()));
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
     out.extend_from_slice(&0u32.to_be_bytes());
     out.push(2);
     out.extend_from_slice(&randoms.pre_master);
@@ -314,7 +327,7 @@ mod tests {
         exp.extend_from_slice(&[0, 0]);
         exp.extend_from_slice(&[0, 14]);
         exp.extend_from_slice(b"IV_PROTO=414\n\0");
-        assert_eq!(msg, exp);
+        assert_eq!(*msg, exp);
     }
 
     #[test]

@@ -41,7 +41,7 @@ pub struct AttemptInputs {
     /// User name and password (from a file, the keyring or a prompt).
     pub credentials: Option<Credentials>,
     /// An `auth-token` pushed on a previous connection.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// `IV_GUI_VER` to announce.
     pub gui_version: Option<String>,
 }
@@ -109,7 +109,7 @@ pub fn client_config(
         }),
     };
     c.credentials = credentials(profile, inputs)?;
-    c.auth_token = inputs.auth_token.clone().map(Secret);
+    c.auth_token = inputs.auth_token.clone();
     c.static_challenge = profile.static_challenge.as_ref().map(|s| StaticChallenge {
         text: s.text.clone(),
         echo: s.echo,
@@ -280,7 +280,7 @@ fn credentials(p: &Profile, inputs: &AttemptInputs) -> Result<Option<Credentials
             password: Some(password),
         }) => Ok(Some(Credentials {
             username: username.clone(),
-            password: password.clone(),
+            password: Secret::from(password.as_str()),
         })),
         _ => Err(ConfigError::MissingCredentials),
     }

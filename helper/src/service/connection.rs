@@ -204,6 +204,9 @@ async fn read_request<R: AsyncRead + Unpin>(rd: &mut R) -> Result<Option<ClientF
     })
     .await
     .map_err(|_| ConnError::Timeout("frame"))??;
+    // The frame may carry a password, a challenge answer or a profile with a private
+    // key: its buffer is wiped once decoded (the decoded fields wipe themselves).
+    let payload = zeroize::Zeroizing::new(payload);
     Ok(Some(frame::decode(&payload)?))
 }
 

@@ -224,21 +224,26 @@ impl Sessions {
             info
         };
         tracing::info!(session = %id, uid = peer.uid, profile = %req.profile_name, "session starting");
-        let creds = &req.credentials;
+        // The secrets move from the decoded request into the session (their buffers
+        // change hands, no copy is made); the request keeps nothing.
+        let ipc::Credentials {
+            username,
+            password,
+            challenge_response,
+            ..
+        } = req.credentials;
+        let secret = |s: ipc::Secret| ovpn_core::config::Secret::from(String::from(s));
         let spec = Arc::new(SessionSpec {
             id,
             profile: Arc::new(profile),
-            credentials: match (&creds.username, &creds.password) {
+            credentials: match (username, password) {
                 (Some(u), Some(p)) => Some(ovpn_core::config::Credentials {
                     username: u.as_str().to_owned(),
-                    password: p.expose().to_owned(),
+                    password: secret(p),
                 }),
                 _ => None,
             },
-            static_response: creds
-                .challenge_response
-                .as_ref()
-                .map(|r| r.expose().to_owned()),
+            static_response: challenge_response.map(secret),
             options: req.options,
         });
         let me = self.clone();
@@ -483,7 +488,7 @@ mod tests {
     #[derive(Default)]
     struct Script {
         ends: Mutex<VecDeque<TunnelEnd>>,
-        seen: Mutex<Vec<(usize, Option<String>, u32)>>,
+        seen: Mutex<Vec<(usize, Option<ovpn_core::config::Secret>, u32)>>,
     }
 
     struct Scripted(Arc<Script>);
@@ -506,7 +511,7 @@ mod tests {
                     spec.attempt,
                 ));
                 let token = if spec.attempt == 0 {
-                    Some("tok".to_owned())
+                    Some("tok".into())
                 } else {
                     spec.auth_token.clone()
                 };

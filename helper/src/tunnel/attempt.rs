@@ -222,7 +222,7 @@ async fn attempt(
     servers: &[(SocketAddr, bool)],
     rep: &mut Reporter,
     stop: &CancellationToken,
-    auth_token: Option<String>,
+    auth_token: Option<ovpn_core::config::Secret>,
 ) -> TunnelOutcome {
     let profile = &spec.session.profile;
     let mut out = TunnelOutcome::new(TunnelEnd::Stopped, auth_token);

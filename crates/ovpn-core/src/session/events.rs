@@ -1,6 +1,7 @@
 //! What the session hands back to its caller: stages, events, why it ended,
 //! counters, negotiated parameters and setup errors.
 
+use crate::config::Secret;
 use crate::push::PushedOptions;
 use crate::sso::SignInEvent;
 use crate::tls::{TlsError, TlsSetupError};
@@ -183,7 +184,7 @@ pub enum Event {
     /// The server issued a session token; keep it (in memory only) for
     /// reconnects via [`ClientConfig::auth_token`](crate::config::ClientConfig::auth_token).
     AuthToken {
-        token: String,
+        token: Secret,
         username: Option<String>,
     },
     /// New data-channel keys are in use.

@@ -4,7 +4,7 @@
 
 use super::control::parse_early_tlvs;
 use super::{Client, DisconnectReason, Event, Stage, Timer};
-use crate::config::ChallengeResponse;
+use crate::config::{ChallengeResponse, Secret};
 use crate::control_msg::MessageSplitter;
 use crate::data::DataKey;
 use crate::keymethod::{self, ClientRandoms, ServerKeyReply};
@@ -12,7 +12,6 @@ use crate::keys::{KeyMaterial, EKM_LABEL_DATA, EKM_LEN};
 use crate::packet::{KeyId, Opcode};
 use crate::reliable::Reliable;
 use crate::tls::{TlsError, TlsSession};
-use base64::Engine;
 use rand_core::RngCore;
 use std::time::Instant;
 
@@ -175,7 +174,7 @@ impl Client {
             &ks.randoms,
             &options,
             user.as_deref(),
-            pass.as_deref(),
+            pass.as_ref().map(Secret::expose),
             &peer_info,
         ) {
             Ok(m) => m,
@@ -377,7 +376,7 @@ impl Client {
         self.timers.stop(Timer::Renegotiate);
     }
 
-    fn credentials(&self) -> (Option<String>, Option<String>, bool) {
+    fn credentials(&self) -> (Option<String>, Option<Secret>, bool) {
         let creds = self.cfg.credentials.as_ref();
         if let Some(tok) = &self.auth_token {
             let user = self
@@ -386,7 +385,6 @@ impl Client {
                 .or_else(|| creds.map(|c| c.username.clone()));
             return (user, Some(tok.clone()), true);
         }
-        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s.as_bytes());
         match (&self.cfg.challenge_response, creds) {
             (
                 Some(ChallengeResponse::Dynamic {
@@ -397,7 +395,7 @@ impl Client {
                 _,
             ) => (
                 Some(username.clone()),
-                Some(format!("CRV1::{state_id}::{response}")),
+                Some(crate::config::crv1_password(state_id, response)),
                 false,
             ),
             (Some(ChallengeResponse::Static { response }), Some(c))
@@ -405,7 +403,7 @@ impl Client {
             {
                 (
                     Some(c.username.clone()),
-                    Some(format!("SCRV1:{}:{}", b64(&c.password), b64(response))),
+                    Some(crate::config::scrv1_password(&c.password, response)),
                     false,
                 )
             }

@@ -41,7 +41,7 @@ pub use events::{
 pub use timers::Timer;
 
 use crate::compress::Compressor;
-use crate::config::{ChallengeResponse, ClientConfig, Transport};
+use crate::config::{ChallengeResponse, ClientConfig, Secret, Transport};
 use crate::control_msg;
 use crate::data::{self, Cipher};
 use crate::drops::DropLog;
@@ -111,7 +111,7 @@ pub struct Client {
     last_sent: Instant,
     last_received: Instant,
     heard_from_server: bool,
-    auth_token: Option<String>,
+    auth_token: Option<Secret>,
     auth_token_user: Option<String>,
     resend_wkc: bool,
     cc_exit: bool,
@@ -185,7 +185,7 @@ impl Client {
             legacy_cipher: false,
             ping_interval: cfg.timers.ping,
             ping_restart: cfg.timers.ping_restart,
-            auth_token: cfg.auth_token.as_ref().map(|t| t.expose().to_string()),
+            auth_token: cfg.auth_token.clone(),
             auth_token_user: cfg.auth_token_user.clone(),
             exit_notify: cfg.timers.explicit_exit_notify,
             cfg,

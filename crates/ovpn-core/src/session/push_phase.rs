@@ -164,7 +164,7 @@ impl Client {
     }
 
     fn update_token(&mut self, o: &PushedOptions) {
-        if let Some(t) = o.auth_token.as_ref().map(|t| t.expose().to_string()) {
+        if let Some(t) = o.auth_token.as_ref() {
             self.auth_token = Some(t.clone());
             if o.auth_token_user.is_some() {
                 self.auth_token_user = o.auth_token_user.clone();
