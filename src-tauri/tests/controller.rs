@@ -253,7 +253,8 @@ async fn password_is_asked_remembered_and_reused() {
         r.secrets.load(&id).unwrap(),
         Some(SavedCredentials {
             username: "ann".into(),
-            password: "pw".into()
+            password: "pw".into(),
+            key_passphrase: None,
         })
     );
     {
@@ -306,6 +307,7 @@ async fn rejected_saved_password_is_forgotten_and_asked_again() {
             &SavedCredentials {
                 username: "ann".into(),
                 password: "wrong".into(),
+                key_passphrase: None,
             },
         )
         .unwrap();
