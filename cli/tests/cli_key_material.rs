@@ -22,6 +22,9 @@ use oxivpn_e2e::{
 
 const PASSPHRASE: &str = "correct horse battery";
 
+/// Files written next to a profile: name and content.
+type Files<'a> = Vec<(&'a str, &'a [u8])>;
+
 fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
         .args(args)
@@ -112,7 +115,7 @@ fn encrypted_keys_and_pkcs12_connect_with_their_passphrase() {
 
     let alg = KeyAlg::EcP256;
     let p12 = client_pkcs12(alg, PASSPHRASE).unwrap();
-    let mut cases: Vec<(&str, String, Vec<(&str, &[u8])>)> = Vec::new();
+    let mut cases: Vec<(&str, String, Files<'_>)> = Vec::new();
     for (name, how) in [
         ("pkcs8", KeyProtection::Pkcs8),
         ("pkcs8-scrypt", KeyProtection::Pkcs8Scrypt),

@@ -575,6 +575,32 @@ mod tests {
         let e = load(&p12("wrong")).unwrap_err();
         assert_eq!(e, IdentityError::WrongPassphrase);
         assert_eq!(e.to_string(), "the private key's passphrase is wrong");
+        // What OpenSSL 1.x wrote by default (RC2-40 and 3DES, SHA-1 MAC): `-legacy`.
+        o.run(&[
+            "pkcs12",
+            "-export",
+            "-legacy",
+            "-inkey",
+            "k.pem",
+            "-in",
+            "c.pem",
+            "-passout",
+            "pass:p12 pw",
+            "-out",
+            "legacy.p12",
+        ]);
+        let legacy = |pass: &str| ClientIdentity::Pkcs12 {
+            der: o.read("legacy.p12"),
+            passphrase: pass.into(),
+            extra_certs: None,
+        };
+        let id = load(&legacy("p12 pw")).unwrap().unwrap();
+        assert_eq!(id.chain, cert);
+        assert_eq!(id.key.secret_der(), plain.as_slice());
+        assert_eq!(
+            load(&legacy("wrong")).unwrap_err(),
+            IdentityError::WrongPassphrase
+        );
     }
 
     #[test]

@@ -179,7 +179,10 @@ fn crl_directory_makes_the_profile_unusable_with_the_way_out() {
     assert!(!p.profile.to_ovpn_text().contains("crl-verify"));
     assert!(matches!(
         check_untrusted(text.as_bytes()),
-        Err(UntrustedError::Refused { line: EXTRA_LINE, .. })
+        Err(UntrustedError::Refused {
+            line: EXTRA_LINE,
+            ..
+        })
     ));
     // ...but, unlike them, it makes the profile unusable: connecting without the
     // revocation list would accept servers its author revoked.
