@@ -35,8 +35,9 @@ pub fn key_passphrase_from_file(path: &Path) -> anyhow::Result<Secret> {
 
 /// Ask for the private key's passphrase on the terminal; `again` says why we ask again.
 pub fn key_passphrase_from_terminal(again: Option<&str>) -> anyhow::Result<Secret> {
-    require_terminal("the private key's passphrase")
-        .context("use --key-passphrase-file FILE to give it")?;
+    if !std::io::stdin().is_terminal() {
+        bail!("the private key's passphrase is needed, and stdin is not a terminal (use --key-passphrase-file FILE)");
+    }
     if let Some(why) = again {
         eprintln!("{why}");
     }

@@ -126,6 +126,12 @@ pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<
                     Some(&e.to_string()),
                 )?);
             }
+            Err(e @ ipc::ClientError::Helper(ipc::IpcError::KeyPassphrase { wrong: false })) => {
+                return Err(anyhow::anyhow!(
+                    "{e} (give it with --key-passphrase-file FILE or on a terminal)"
+                ))
+                .context("starting the session");
+            }
             Err(e) => return Err(e).context("starting the session"),
         }
     };
