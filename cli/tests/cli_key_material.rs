@@ -185,6 +185,41 @@ fn encrypted_keys_and_pkcs12_connect_with_their_passphrase() {
         assert_eq!(stats.received, 2, "{name}");
         ok(&ctl(&sock, &data, &["disconnect", name]));
     }
+
+    // On a terminal (a real pty from util-linux `script`): a wrong passphrase is asked
+    // again with the reason, and the right one then connects.
+    let cmd = format!(
+        "{} connect pkcs8 --timeout 30",
+        env!("CARGO_BIN_EXE_oxivpnctl")
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("OXIVPN_SOCKET", &sock)
+        .env("XDG_DATA_HOME", &data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        // One line per prompt, after the prompt is up (the pty keeps what comes early,
+        // but turning echo off may drop it).
+        std::thread::sleep(Duration::from_millis(700));
+        stdin.write_all(b"not the passphrase\r").unwrap();
+        std::thread::sleep(Duration::from_millis(1500));
+        stdin
+            .write_all(format!("{PASSPHRASE}\r").as_bytes())
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = child.wait_with_output().unwrap();
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    assert!(t.contains("the private key's passphrase is wrong"), "{t}");
+    assert!(t.contains("connected"), "{t}");
+    ok(&ctl(&sock, &data, &["disconnect", "pkcs8"]));
     assert_eq!(before, lab.client_network_snapshot().unwrap());
 }
 
