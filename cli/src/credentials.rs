@@ -11,6 +11,41 @@ fn secret(s: String, what: &str) -> anyhow::Result<Secret> {
     Secret::try_from(s).map_err(|e| anyhow::anyhow!("{what} {e}"))
 }
 
+/// Whether the profile's private key is an encrypted PEM key (PKCS#8 or OpenSSL's
+/// traditional form). A PKCS#12 archive may or may not have a password: the helper
+/// says so when it needs one.
+pub fn key_is_encrypted(profile: &ovpn_profile::Profile) -> bool {
+    matches!(&profile.key, Some(ovpn_profile::Material::Inline(k))
+        if k.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || k.contains("Proc-Type: 4,ENCRYPTED"))
+}
+
+/// The private key's passphrase: the first line of `--key-passphrase-file`.
+pub fn key_passphrase_from_file(path: &Path) -> anyhow::Result<Secret> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!(
+            "{}: the first line (the passphrase) is empty",
+            path.display()
+        );
+    }
+    secret(line.to_owned(), "passphrase")
+}
+
+/// Ask for the private key's passphrase on the terminal; `again` says why we ask again.
+pub fn key_passphrase_from_terminal(again: Option<&str>) -> anyhow::Result<Secret> {
+    if !std::io::stdin().is_terminal() {
+        bail!("the private key's passphrase is needed, and stdin is not a terminal (use --key-passphrase-file FILE)");
+    }
+    if let Some(why) = again {
+        eprintln!("{why}");
+    }
+    let p =
+        rpassword::prompt_password("Private key passphrase: ").context("reading the passphrase")?;
+    secret(p, "passphrase")
+}
+
 /// Credentials the profile asks for; empty when it asks for none.
 pub fn gather(
     profile: &ovpn_profile::Profile,

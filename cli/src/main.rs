@@ -54,6 +54,10 @@ enum Command {
         /// User name and password, one per line (instead of asking).
         #[arg(long)]
         auth_file: Option<PathBuf>,
+        /// The private key's (or PKCS#12 archive's) passphrase, on the first line
+        /// (instead of asking on the terminal).
+        #[arg(long)]
+        key_passphrase_file: Option<PathBuf>,
         /// Give up (and disconnect) after this many seconds; 0 = wait forever.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -117,6 +121,7 @@ fn main() -> ExitCode {
                 name,
                 no_wait,
                 auth_file,
+                key_passphrase_file,
                 timeout,
                 kill_switch,
                 allow_lan,
@@ -126,6 +131,7 @@ fn main() -> ExitCode {
                     name,
                     no_wait,
                     auth_file,
+                    key_passphrase_file,
                     timeout,
                     options: ipc::ConnectOptions {
                         kill_switch: kill_switch.into(),

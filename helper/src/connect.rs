@@ -129,6 +129,7 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         profile: Arc::new(profile),
         credentials,
         static_response: None,
+        key_passphrase: None,
         options: ConnectOptions {
             kill_switch: if args.no_kill_switch {
                 KillSwitchMode::Off

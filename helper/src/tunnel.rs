@@ -61,6 +61,8 @@ pub struct SessionSpec {
     pub credentials: Option<Credentials>,
     /// A static-challenge answer typed together with the password (app, oxivpnctl).
     pub static_response: Option<Secret>,
+    /// The passphrase of the profile's encrypted private key or PKCS#12 archive.
+    pub key_passphrase: Option<Secret>,
     /// The user's per-connect choices (kill switch, LAN access).
     pub options: ConnectOptions,
 }

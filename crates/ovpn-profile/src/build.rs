@@ -90,6 +90,12 @@ fn how_to_inline(kind: FileKind, path: &str) -> String {
     } else {
         path
     };
+    if kind == FileKind::Askpass {
+        return format!(
+            "put a file named {base:?} (the passphrase on line 1) next to the profile, \
+             or remove the line: OxiVPN asks for the passphrase and can keep it in the system keyring"
+        );
+    }
     if kind.is_credentials() {
         return format!(
             "put a file named {base:?} (user name on line 1, password on line 2) next to the profile; \
@@ -814,6 +820,11 @@ impl Builder {
         }
         if let Some(r) = classify::refused_with_args(&d.name, &d.args) {
             self.refuse(d, r);
+            // Without its revocation list the profile would connect to servers its
+            // author revoked: not usable until the CRL is inlined.
+            if d.name.eq_ignore_ascii_case("crl-verify") {
+                self.fatal.push(reason_line(d.line, &d.name, r));
+            }
             return;
         }
         let a = &d.args;
@@ -1187,6 +1198,23 @@ impl Builder {
                         algo,
                     });
                     self.honour(d, "checks the fingerprint of the server's CA certificate");
+                }
+            }
+            "askpass" => {
+                if !self.arity(d, 0, 1) {
+                    return;
+                }
+                match d.raw_args.first() {
+                    None => self.honour(
+                        d,
+                        "OxiVPN asks for the private key's passphrase (and can keep it in the system keyring)",
+                    ),
+                    // Read at import; the passphrase goes to the keyring, never into the
+                    // stored profile (which therefore has no `askpass` line).
+                    Some(raw) => {
+                        let raw = raw.clone();
+                        self.file_need(d, FileKind::Askpass, &raw);
+                    }
                 }
             }
             "auth-user-pass" => {
@@ -1782,6 +1810,7 @@ pub(crate) fn is_typed(name: &str) -> bool {
             | "peer-fingerprint"
             | "verify-hash"
             | "auth-user-pass"
+            | "askpass"
             | "static-challenge"
             | "auth-nocache"
             | "auth-retry"

@@ -180,6 +180,24 @@ impl Sessions {
                 "the profile uses auth-user-pass: a username and password are required",
             ));
         }
+        // An encrypted key is opened now: a missing or wrong passphrase is the user's to
+        // fix (the app and oxivpnctl ask again), not a tunnel failure after a handshake.
+        let key_passphrase = req
+            .credentials
+            .key_passphrase
+            .as_ref()
+            .map(|s| ovpn_core::config::Secret(s.expose().to_owned()));
+        if let Err(e) = ovpn_tokio::config::check_identity(&profile, key_passphrase.as_ref()) {
+            use ovpn_tokio::config::IdentityCheck;
+            tracing::info!(uid = peer.uid, error = %e, "connect refused: client key");
+            return Err(match e {
+                IdentityCheck::WrongPassphrase => IpcError::KeyPassphrase { wrong: true },
+                IdentityCheck::PassphraseNeeded => IpcError::KeyPassphrase { wrong: false },
+                other => IpcError::InvalidProfile {
+                    message: ipc::ShortText::sanitized(&other.to_string()),
+                },
+            });
+        }
         // The kill switch blocks every server but its own session's: say so now, naming
         // that session, rather than fail the new one at its first attempt.
         if let Some(owner) = self.launcher.kill_switch_owner() {
@@ -244,6 +262,7 @@ impl Sessions {
                 _ => None,
             },
             static_response: challenge_response.map(secret),
+            key_passphrase,
             options: req.options,
         });
         let me = self.clone();

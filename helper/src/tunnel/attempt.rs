@@ -279,6 +279,7 @@ async fn attempt(
         credentials: spec.session.credentials.clone(),
         auth_token: out.auth_token.clone(),
         gui_version: Some(super::gui_version()),
+        key_passphrase: spec.session.key_passphrase.clone(),
     };
     let mut cfg = match client_config(profile, endpoint, &inputs) {
         Ok(c) => c,

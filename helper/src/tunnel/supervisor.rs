@@ -523,6 +523,7 @@ mod tests {
             profile: Arc::new(profile),
             credentials: None,
             static_response: None,
+            key_passphrase: None,
             options: ipc::ConnectOptions::default(),
         })
     }

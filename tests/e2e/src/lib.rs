@@ -38,7 +38,10 @@ pub use netns::Netns;
 pub use nix::sys::signal::Signal;
 pub use nsthread::spawn_in;
 pub use ping::{first_reply_after, PingStats};
-pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};
+pub use pki::{
+    client_pkcs12, encrypted_client_key, keys, pki, revoked_server, KeyAlg, KeyProtection, Pki,
+    Revoked, StaticKeys,
+};
 pub use process::Proc;
 pub use server::{
     ClientProfile, ClientVariant, Compression, Credentials, DataCipher, OpenvpnBuild, ServerHandle,
