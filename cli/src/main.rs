@@ -54,6 +54,9 @@ enum Command {
         /// User name and password, one per line (instead of asking).
         #[arg(long)]
         auth_file: Option<PathBuf>,
+        /// Proxy (http-proxy / socks-proxy) user name and password, one per line.
+        #[arg(long)]
+        proxy_auth_file: Option<PathBuf>,
         /// Give up (and disconnect) after this many seconds; 0 = wait forever.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -117,6 +120,7 @@ fn main() -> ExitCode {
                 name,
                 no_wait,
                 auth_file,
+                proxy_auth_file,
                 timeout,
                 kill_switch,
                 allow_lan,
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
                     name,
                     no_wait,
                     auth_file,
+                    proxy_auth_file,
                     timeout,
                     options: ipc::ConnectOptions {
                         kill_switch: kill_switch.into(),

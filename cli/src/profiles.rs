@@ -15,6 +15,8 @@ pub struct Imported {
     pub report: ovpn_profile::Report,
     /// A user name/password came with the profile (file or inline) and was not stored.
     pub had_credentials: bool,
+    /// Proxy credentials came with the profile (file or inline) and were not stored.
+    pub had_proxy_credentials: bool,
 }
 
 /// `--file NAME=PATH`: NAME is the file as the profile writes it, or its bare name.
@@ -89,6 +91,7 @@ pub fn import(
         name,
         report: imported.report,
         had_credentials: imported.credentials.is_some(),
+        had_proxy_credentials: imported.proxy_credentials.is_some(),
     })
 }
 

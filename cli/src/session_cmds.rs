@@ -59,6 +59,8 @@ pub struct ConnectArgs {
     pub name: String,
     pub no_wait: bool,
     pub auth_file: Option<PathBuf>,
+    /// Proxy user name and password, one per line (instead of asking).
+    pub proxy_auth_file: Option<PathBuf>,
     pub timeout: u64,
     pub options: ipc::ConnectOptions,
     /// Print the sign-in link only; do not start a browser.
@@ -84,7 +86,12 @@ impl From<KillSwitchArg> for ipc::KillSwitchMode {
 
 pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<ExitCode> {
     let loaded = profiles::load(&a.name)?;
-    let credentials = credentials::gather(&loaded.profile, a.auth_file.as_deref())?;
+    let mut credentials = credentials::gather(&loaded.profile, a.auth_file.as_deref())?;
+    credentials::gather_proxy(
+        &loaded.profile,
+        a.proxy_auth_file.as_deref(),
+        &mut credentials,
+    )?;
     let mut client = link(socket).await?;
     let mut events = client.take_events().context("event stream")?;
     client

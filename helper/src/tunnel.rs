@@ -58,6 +58,8 @@ pub struct SessionSpec {
     pub id: SessionId,
     pub profile: Arc<Profile>,
     pub credentials: Option<Credentials>,
+    /// User name and password for the profile's `http-proxy` / `socks-proxy`.
+    pub proxy_credentials: Option<ovpn_tokio::proxy::ProxyCredentials>,
     /// A static-challenge answer typed together with the password (app, oxivpnctl).
     pub static_response: Option<String>,
     /// The user's per-connect choices (kill switch, LAN access).

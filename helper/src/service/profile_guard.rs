@@ -28,6 +28,14 @@ pub fn check_all(text: &str) -> Result<(Guarded, ovpn_profile::Profile), IpcErro
         },
     })?;
     guarded.needs_user_pass |= profile.auth_user_pass.is_some();
+    guarded.needs_proxy_pass = profile.endpoints().iter().any(|e| {
+        use ovpn_profile::{HttpProxy, ProxyAuth, SocksProxy};
+        let asks = |a: &Option<ProxyAuth>| {
+            matches!(a, Some(ProxyAuth::Prompt | ProxyAuth::Credentials(_)))
+        };
+        matches!(&e.options.http_proxy, Some(HttpProxy { auth, .. }) if asks(auth))
+            || matches!(&e.options.socks_proxy, Some(SocksProxy { auth, .. }) if asks(auth))
+    });
     let endpoints = profile.endpoints();
     if !endpoints.is_empty() {
         guarded.remotes = endpoints
@@ -45,6 +53,9 @@ pub struct Guarded {
     /// for the `connecting` stage before the tunnel says more.
     pub remotes: Vec<String>,
     pub needs_user_pass: bool,
+    /// An `http-proxy` / `socks-proxy` asks for a user name and password up front
+    /// (`auto` asks only when the proxy answers 407, so it is not counted).
+    pub needs_proxy_pass: bool,
 }
 
 /// Directives that run programs or load code.
@@ -240,6 +251,7 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
     Ok(Guarded {
         remotes,
         needs_user_pass,
+        needs_proxy_pass: false,
     })
 }
 

@@ -180,6 +180,15 @@ impl Sessions {
                 "the profile uses auth-user-pass: a username and password are required",
             ));
         }
+        if guarded.needs_proxy_pass
+            && (req.credentials.proxy_username.is_none()
+                || req.credentials.proxy_password.is_none())
+        {
+            return Err(IpcError::invalid(
+                "connect.credentials",
+                "the profile's proxy (http-proxy / socks-proxy) needs a proxy user name and password",
+            ));
+        }
         // The kill switch blocks every server but its own session's: say so now, naming
         // that session, rather than fail the new one at its first attempt.
         if let Some(owner) = self.launcher.kill_switch_owner() {
@@ -230,6 +239,13 @@ impl Sessions {
             profile: Arc::new(profile),
             credentials: match (&creds.username, &creds.password) {
                 (Some(u), Some(p)) => Some(ovpn_core::config::Credentials {
+                    username: u.as_str().to_owned(),
+                    password: p.expose().to_owned(),
+                }),
+                _ => None,
+            },
+            proxy_credentials: match (&creds.proxy_username, &creds.proxy_password) {
+                (Some(u), Some(p)) => Some(ovpn_tokio::proxy::ProxyCredentials {
                     username: u.as_str().to_owned(),
                     password: p.expose().to_owned(),
                 }),

@@ -481,6 +481,7 @@ mod tests {
             id: SessionId(7),
             profile: Arc::new(profile),
             credentials: None,
+            proxy_credentials: None,
             static_response: None,
             options: ipc::ConnectOptions::default(),
         })
