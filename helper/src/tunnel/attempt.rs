@@ -228,8 +228,13 @@ async fn attempt(
     let profile = &spec.session.profile;
     let mut out = TunnelOutcome::new(TunnelEnd::Stopped, auth_token);
     let tcp = endpoint.proto.is_tcp();
+    let shown = if has_proxy(endpoint) {
+        format!("{}:{} via the proxy {addr}", endpoint.host, endpoint.port)
+    } else {
+        remote_text(&addr, tcp)
+    };
     rep.stage(Stage::Connecting {
-        remote: ShortText::sanitized(&remote_text(&addr, tcp)),
+        remote: ShortText::sanitized(&shown),
     });
     let fatal = |rep: &Reporter, out: &mut TunnelOutcome, m: String| {
         rep.log(LogLevel::Error, m.clone());

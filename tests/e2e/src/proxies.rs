@@ -63,7 +63,7 @@ fn open_dir(lab: &Lab, name: &str) -> anyhow::Result<PathBuf> {
 }
 
 /// Waits until something listens on `port` in `srv`.
-fn wait_listening(lab: &Lab, port: u16, what: &str, log: &Path) -> anyhow::Result<()> {
+fn wait_listening(lab: &Lab, port: u16, what: &str, log: &Path, conf: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let out = lab
@@ -77,7 +77,8 @@ fn wait_listening(lab: &Lab, port: u16, what: &str, log: &Path) -> anyhow::Resul
         }
         if Instant::now() >= deadline {
             let text = std::fs::read_to_string(log).unwrap_or_default();
-            bail!("{what} did not listen on port {port} within 20 s; its log:\n{text}");
+            let c = std::fs::read_to_string(conf).unwrap_or_default();
+            bail!("{what} did not listen on port {port} within 20 s; its log:\n{text}\nits configuration:\n{c}");
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -118,7 +119,7 @@ impl Lab {
         )?;
         let conf_s = conf.display().to_string();
         self.spawn_kept(Role::Srv, &["squid", "-N", "-f", &conf_s], "squid")?;
-        wait_listening(self, SQUID_PORT, "squid", &d.join("cache.log"))?;
+        wait_listening(self, SQUID_PORT, "squid", &d.join("cache.log"), &conf)?;
         Ok(SQUID_PORT)
     }
 
@@ -153,7 +154,7 @@ impl Lab {
                  user.privileged: root\n\
                  user.unprivileged: nobody\n\
                  client pass {{ from: 0.0.0.0/0 to: 0.0.0.0/0 }}\n\
-                 socks pass {{ from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect udpassociate udpreply log: error }}\n",
+                 socks pass {{ from: 0.0.0.0/0 to: 0.0.0.0/0 command: connect udpassociate udpreply }}\n",
                 log = log.display(),
                 server = addr::SERVER,
             ),
@@ -178,7 +179,7 @@ impl Lab {
             ],
             "danted",
         )?;
-        wait_listening(self, DANTE_PORT, "danted", &log)?;
+        wait_listening(self, DANTE_PORT, "danted", &log, &conf)?;
         Ok(DANTE_PORT)
     }
 }
