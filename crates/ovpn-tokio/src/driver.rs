@@ -635,6 +635,54 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn socks_udp_link_adds_the_header_and_ends_with_the_association() {
+        // A relay that records datagrams, and the association's control connection.
+        let relay = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (proxy_side, _) = listener.accept().await.unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.connect(relay.local_addr().unwrap()).await.unwrap();
+        let header = crate::proxy::udp_header("192.0.2.7", 1194).unwrap();
+        let link = Link::SocksUdp {
+            sock,
+            control,
+            header: header.clone(),
+        };
+        let (tun, _peer) = MemTun::pair();
+        let (ev_tx, _ev_rx) = mpsc::unbounded_channel();
+        let (driver, _handle) = Driver::new(
+            client(config(Duration::from_secs(30), false)),
+            link,
+            Arc::new(tun),
+            ev_tx,
+        );
+        let task = tokio::spawn(driver.run());
+        let mut buf = [0u8; 2048];
+        let n = tokio::time::timeout(Duration::from_secs(5), relay.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > header.len(), "datagram of {n} bytes");
+        assert_eq!(&buf[..header.len()], &header[..]);
+        assert!(is_hard_reset(buf[header.len()]), "{:?}", &buf[..n.min(16)]);
+        // The proxy ends the association: the link ends at once, saying why.
+        drop(proxy_side);
+        let end = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the driver must notice the closed association")
+            .unwrap();
+        match end {
+            DriverEnd::LinkClosed(e) => {
+                assert!(e.to_string().contains("SOCKS proxy closed"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[tokio::test]
     async fn silent_udp_server_ends_with_no_server_reply_after_hand_window() {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let link = Link::udp(server.local_addr().unwrap()).await.unwrap();
