@@ -73,6 +73,63 @@ pub fn gather(
     Ok(creds)
 }
 
+/// What the profile's proxies ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyNeed {
+    None,
+    /// `http-proxy ... auto`: only if the proxy answers 407.
+    IfAsked,
+    /// `http-proxy ... stdin|file` or `socks-proxy ... stdin|file`.
+    Always,
+}
+
+pub fn proxy_need(profile: &ovpn_profile::Profile) -> ProxyNeed {
+    use ovpn_profile::ProxyAuth;
+    let mut need = ProxyNeed::None;
+    for e in profile.endpoints() {
+        let auths = [
+            e.options.http_proxy.as_ref().and_then(|h| h.auth.as_ref()),
+            e.options.socks_proxy.as_ref().and_then(|s| s.auth.as_ref()),
+        ];
+        for a in auths.into_iter().flatten() {
+            match a {
+                ProxyAuth::Auto { .. } if need == ProxyNeed::None => need = ProxyNeed::IfAsked,
+                ProxyAuth::Auto { .. } => {}
+                ProxyAuth::Prompt | ProxyAuth::Credentials(_) => return ProxyNeed::Always,
+            }
+        }
+    }
+    need
+}
+
+/// Adds the proxy user name and password the profile asks for: from `file`
+/// (`--proxy-auth-file`), else from the terminal. An `auto` proxy gets them only from a
+/// file (it may not ask at all).
+pub fn gather_proxy(
+    profile: &ovpn_profile::Profile,
+    file: Option<&Path>,
+    creds: &mut Credentials,
+) -> anyhow::Result<()> {
+    let need = proxy_need(profile);
+    let (user, pass) = match (need, file) {
+        (ProxyNeed::None, _) | (ProxyNeed::IfAsked, None) => return Ok(()),
+        (_, Some(f)) => from_file(f)?,
+        (ProxyNeed::Always, None) => {
+            if !std::io::stdin().is_terminal() {
+                bail!("the profile's proxy needs a user name and password, and stdin is not a terminal (use --proxy-auth-file)");
+            }
+            let user = prompt_line("Proxy username: ")?;
+            let pass = rpassword::prompt_password("Proxy password: ")
+                .context("reading the proxy password")?;
+            (user, pass)
+        }
+    };
+    creds.proxy_username =
+        Some(Username::try_from(user).map_err(|e| anyhow::anyhow!("proxy user name {e}"))?);
+    creds.proxy_password = Some(secret(pass, "proxy password")?);
+    Ok(())
+}
+
 fn from_file(path: &Path) -> anyhow::Result<(String, String)> {
     // The file's text holds the password: wiped once parsed.
     let text = zeroize::Zeroizing::new(

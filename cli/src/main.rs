@@ -58,6 +58,9 @@ enum Command {
         /// (instead of asking on the terminal).
         #[arg(long)]
         key_passphrase_file: Option<PathBuf>,
+        /// Proxy (http-proxy / socks-proxy) user name and password, one per line.
+        #[arg(long)]
+        proxy_auth_file: Option<PathBuf>,
         /// Give up (and disconnect) after this many seconds; 0 = wait forever.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -122,6 +125,7 @@ fn main() -> ExitCode {
                 no_wait,
                 auth_file,
                 key_passphrase_file,
+                proxy_auth_file,
                 timeout,
                 kill_switch,
                 allow_lan,
@@ -132,6 +136,7 @@ fn main() -> ExitCode {
                     no_wait,
                     auth_file,
                     key_passphrase_file,
+                    proxy_auth_file,
                     timeout,
                     options: ipc::ConnectOptions {
                         kill_switch: kill_switch.into(),

@@ -45,6 +45,12 @@ pub fn import(
                      `oxivpnctl connect` will ask for it, or pass --key-passphrase-file\n",
                 );
             }
+            if imported.had_proxy_credentials {
+                s.push_str(
+                    "the profile came with a proxy user name/password: not stored; \
+                     `oxivpnctl connect` will ask for them, or pass --proxy-auth-file\n",
+                );
+            }
             s
         },
     );

@@ -62,6 +62,8 @@ pub struct ConnectArgs {
     pub auth_file: Option<PathBuf>,
     /// The private key's passphrase, first line (instead of asking).
     pub key_passphrase_file: Option<PathBuf>,
+    /// Proxy user name and password, one per line (instead of asking).
+    pub proxy_auth_file: Option<PathBuf>,
     pub timeout: u64,
     pub options: ipc::ConnectOptions,
     /// Print the sign-in link only; do not start a browser.
@@ -93,6 +95,11 @@ pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<
     } else if credentials::key_is_encrypted(&loaded.profile) {
         credentials.key_passphrase = Some(credentials::key_passphrase_from_terminal(None)?);
     }
+    credentials::gather_proxy(
+        &loaded.profile,
+        a.proxy_auth_file.as_deref(),
+        &mut credentials,
+    )?;
     let mut client = link(socket).await?;
     let mut events = client.take_events().context("event stream")?;
     client

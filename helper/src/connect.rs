@@ -128,6 +128,12 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         id: SESSION,
         profile: Arc::new(profile),
         credentials,
+        proxy_credentials: resolved.proxy_credentials.as_ref().and_then(|c| {
+            Some(ovpn_tokio::proxy::ProxyCredentials {
+                username: c.username.clone(),
+                password: c.password.clone()?,
+            })
+        }),
         static_response: None,
         key_passphrase: None,
         options: ConnectOptions {

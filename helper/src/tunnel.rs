@@ -59,6 +59,8 @@ pub struct SessionSpec {
     pub id: SessionId,
     pub profile: Arc<Profile>,
     pub credentials: Option<Credentials>,
+    /// User name and password for the profile's `http-proxy` / `socks-proxy`.
+    pub proxy_credentials: Option<ovpn_tokio::proxy::ProxyCredentials>,
     /// A static-challenge answer typed together with the password (app, oxivpnctl).
     pub static_response: Option<Secret>,
     /// The passphrase of the profile's encrypted private key or PKCS#12 archive.

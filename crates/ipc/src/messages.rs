@@ -127,6 +127,12 @@ pub struct Credentials {
     pub key_passphrase: Option<Secret>,
     #[serde(default)]
     pub challenge_response: Option<Secret>,
+    /// User name for the profile's `http-proxy` / `socks-proxy`.
+    #[serde(default)]
+    pub proxy_username: Option<Username>,
+    /// Password for the profile's `http-proxy` / `socks-proxy`.
+    #[serde(default)]
+    pub proxy_password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

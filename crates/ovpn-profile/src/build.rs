@@ -500,23 +500,31 @@ impl Builder {
                         Some(1080)
                     };
                     if let Some(port) = port {
-                        let auth = if a.len() > 2 {
-                            self.credential(d, FileKind::HttpProxyUserPass, 2)
+                        let auth = match a.get(2).map(String::as_str) {
+                            None => None,
+                            Some("stdin") => Some(ProxyAuth::Prompt),
+                            Some(_) => self
+                                .credential(d, FileKind::HttpProxyUserPass, 2)
+                                .map(ProxyAuth::Credentials),
+                        };
+                        let how = if auth.is_some() {
+                            " with a user name and password (RFC 1929)"
                         } else {
-                            None
+                            ""
                         };
                         o.socks_proxy = Some(SocksProxy {
                             host: a[0].clone(),
                             port,
                             auth,
                         });
-                        self.not_applied(
+                        self.honour(
                             d,
-                            format!("is not supported yet: OxiVPN connects to the server directly, not through the SOCKS proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
+                            format!("connects through the SOCKS5 proxy {}:{port}{how} (TCP: CONNECT, UDP: UDP ASSOCIATE)", a[0]),
                         );
                     }
                 }
             }
+            "http-proxy-option" => self.http_proxy_option(o, d),
             "http-proxy-user-pass" => {
                 if let Some(c) = self.credential(d, FileKind::HttpProxyUserPass, 0) {
                     if let Some(HttpProxy { auth, .. }) = o.http_proxy.as_mut() {
@@ -526,8 +534,7 @@ impl Builder {
                 }
             }
             "fragment" | "link-mtu" | "tun-mtu-extra" | "mtu-disc" | "lport" | "bind" | "local"
-            | "http-proxy-option" | "http-proxy-retry" | "http-proxy-timeout"
-            | "socks-proxy-retry" => return false,
+            | "http-proxy-retry" | "http-proxy-timeout" | "socks-proxy-retry" => return false,
             _ => return false,
         }
         true
@@ -554,16 +561,78 @@ impl Builder {
                 .map(ProxyAuth::Credentials),
         };
         let auth_method = a.get(3).cloned();
+        let how = match &auth {
+            None => "",
+            Some(ProxyAuth::Auto { .. }) => {
+                ", Basic authentication when the proxy asks for it (407)"
+            }
+            Some(_) => " with Basic authentication",
+        };
+        let host = a[0].clone();
+        if let Some(m) = auth_method.as_deref() {
+            if !m.eq_ignore_ascii_case("basic") && !m.eq_ignore_ascii_case("none") {
+                self.error(
+                    d,
+                    format!(
+                        "asks for the proxy authentication method {m:?}; OxiVPN speaks only basic"
+                    ),
+                );
+                return;
+            }
+        }
         o.http_proxy = Some(HttpProxy {
-            host: a[0].clone(),
+            host: host.clone(),
             port,
             auth,
             auth_method,
         });
-        self.not_applied(
+        self.honour(
             d,
-            format!("is not supported yet: OxiVPN connects to the server directly, not through the HTTP proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
+            format!("connects through the HTTP proxy {host}:{port} (CONNECT; TCP only){how}"),
         );
+    }
+
+    /// `http-proxy-option VERSION v | AGENT text | CUSTOM-HEADER name [value]`.
+    fn http_proxy_option(&mut self, o: &mut ConnOptions, d: &RawDirective) {
+        let a = &d.args;
+        if !self.arity(d, 1, 3) {
+            return;
+        }
+        let header_safe = |s: &str| !s.chars().any(|c| c.is_control());
+        let po = &mut o.http_proxy_options;
+        match a[0].to_ascii_uppercase().as_str() {
+            "VERSION" if a.len() == 2 && (a[1] == "1.0" || a[1] == "1.1") => {
+                po.version = Some(a[1].clone());
+                let m = format!("speaks HTTP/{} to the proxy", a[1]);
+                self.honour(d, m);
+            }
+            "VERSION" => self.error(d, "VERSION takes 1.0 or 1.1"),
+            "AGENT" if a.len() == 2 && header_safe(&a[1]) => {
+                po.agent = Some(a[1].clone());
+                self.honour(d, "sends this User-Agent to the proxy");
+            }
+            "CUSTOM-HEADER"
+                if a.len() >= 2
+                    && !a[1].trim_end_matches(':').is_empty()
+                    && a[1].chars().all(|c| c.is_ascii_graphic())
+                    && a.get(2).is_none_or(|v| header_safe(v)) =>
+            {
+                // Written as `Name:` in some profiles; OpenVPN sends "name: value".
+                let name = a[1].trim_end_matches(':').to_owned();
+                let value = a.get(2).cloned().unwrap_or_default();
+                let m = format!("sends the header {name} to the proxy");
+                po.custom_headers.push((name, value));
+                self.honour(d, m);
+            }
+            "AGENT" | "CUSTOM-HEADER" => self.error(
+                d,
+                "needs a header name (printable, no spaces) and a value without control characters",
+            ),
+            other => self.error(
+                d,
+                format!("{other:?} is not an option OxiVPN knows (VERSION, AGENT, CUSTOM-HEADER)"),
+            ),
+        }
     }
 
     fn remote(&mut self, d: &RawDirective) -> Option<Remote> {
@@ -1620,6 +1689,21 @@ impl Builder {
                 "remote",
                 "the profile names no server (no remote line)".into(),
             );
+        }
+        if let Some(e) = self
+            .p
+            .endpoints()
+            .into_iter()
+            .find(|e| e.options.http_proxy.is_some() && !e.proto.is_tcp())
+        {
+            // OpenVPN's own rule: an HTTP proxy carries only a TCP connection.
+            let m = format!(
+                "http-proxy needs TCP, but the server {} is reached over {} (add `proto tcp-client`)",
+                e.host,
+                e.proto.as_str()
+            );
+            self.fatal.push(m.clone());
+            whole(&mut self, Severity::Error, "http-proxy", m);
         }
         if !self.p.pull {
             let m = "the profile has neither client nor pull: OpenVPN's point-to-point mode (settings not pushed by the server) is not supported";

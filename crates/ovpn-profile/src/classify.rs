@@ -176,7 +176,6 @@ pub fn classify(name: &str) -> Option<Class> {
             reason: "a fixed challenge-response answer is not supported; OxiVPN asks when the server challenges",
             fatal: false,
         },
-        "http-proxy-option" => Ignored("custom proxy headers are not sent by OxiVPN"),
         "tls-remote" => Unsupported {
             reason: "was removed in OpenVPN 2.4 (use verify-x509-name); the server name is not checked beyond the CA",
             fatal: false,

@@ -361,7 +361,9 @@ fn strip_proxy_credentials(p: &mut Profile) {
             }
         }
         if let Some(s) = o.socks_proxy.as_mut() {
-            s.auth = None;
+            if matches!(s.auth, Some(ProxyAuth::Credentials(_))) {
+                s.auth = Some(ProxyAuth::Prompt);
+            }
         }
     }
     if let Some(AuthUserPass::Credentials(Credential::File(_))) = &p.auth_user_pass {

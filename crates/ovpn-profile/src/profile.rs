@@ -94,12 +94,26 @@ pub enum ProxyAuth {
     Credentials(Credential),
 }
 
-/// `socks-proxy host [port] [authfile]`.
+/// `socks-proxy host [port] [authfile|stdin]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SocksProxy {
     pub host: String,
     pub port: u16,
-    pub auth: Option<Credential>,
+    /// `None`: no authentication offered; otherwise RFC 1929 user name/password from a
+    /// file/inline credentials, or asked of the user (`stdin`, what import leaves in
+    /// place of an auth file). Never [`ProxyAuth::Auto`].
+    pub auth: Option<ProxyAuth>,
+}
+
+/// `http-proxy-option` lines in force for a connection entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpProxyOptions {
+    /// `http-proxy-option VERSION 1.0|1.1` (OpenVPN's default: 1.0).
+    pub version: Option<String>,
+    /// `http-proxy-option AGENT text`: a `User-Agent` header.
+    pub agent: Option<String>,
+    /// `http-proxy-option CUSTOM-HEADER name [value]`, in file order.
+    pub custom_headers: Vec<(String, String)>,
 }
 
 /// `mssfix [max [mtu|fixed]]`.
@@ -152,6 +166,8 @@ pub struct ConnOptions {
     pub nobind: bool,
     pub http_proxy: Option<HttpProxy>,
     pub socks_proxy: Option<SocksProxy>,
+    /// `http-proxy-option` lines (apply to `http_proxy`).
+    pub http_proxy_options: HttpProxyOptions,
 }
 
 /// A `<connection>` block: one remote with its own options.
@@ -577,7 +593,7 @@ impl Profile {
                 v.push(f);
             }
             if let Some(SocksProxy {
-                auth: Some(Credential::File(f)),
+                auth: Some(ProxyAuth::Credentials(Credential::File(f))),
                 ..
             }) = &o.socks_proxy
             {
@@ -607,7 +623,7 @@ impl Profile {
                 .chain(self.connections.iter().map(|c| &c.options))
                 .any(|o| {
                     matches!(&o.http_proxy, Some(HttpProxy { auth: Some(ProxyAuth::Credentials(c)), .. }) if cred_file(c))
-                        || matches!(&o.socks_proxy, Some(SocksProxy { auth: Some(c), .. }) if cred_file(c))
+                        || matches!(&o.socks_proxy, Some(SocksProxy { auth: Some(ProxyAuth::Credentials(c)), .. }) if cred_file(c))
                 })
     }
 }

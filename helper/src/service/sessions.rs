@@ -198,6 +198,15 @@ impl Sessions {
                 },
             });
         }
+        if guarded.needs_proxy_pass
+            && (req.credentials.proxy_username.is_none()
+                || req.credentials.proxy_password.is_none())
+        {
+            return Err(IpcError::invalid(
+                "connect.credentials",
+                "the profile's proxy (http-proxy / socks-proxy) needs a proxy user name and password",
+            ));
+        }
         // The kill switch blocks every server but its own session's: say so now, naming
         // that session, rather than fail the new one at its first attempt.
         if let Some(owner) = self.launcher.kill_switch_owner() {
@@ -248,6 +257,8 @@ impl Sessions {
             username,
             password,
             challenge_response,
+            proxy_username,
+            proxy_password,
             ..
         } = req.credentials;
         let secret = |s: ipc::Secret| ovpn_core::config::Secret::from(String::from(s));
@@ -263,6 +274,13 @@ impl Sessions {
             },
             static_response: challenge_response.map(secret),
             key_passphrase,
+            proxy_credentials: match (&proxy_username, &proxy_password) {
+                (Some(u), Some(p)) => Some(ovpn_tokio::proxy::ProxyCredentials {
+                    username: u.as_str().to_owned(),
+                    password: p.expose().to_owned(),
+                }),
+                _ => None,
+            },
             options: req.options,
         });
         let me = self.clone();

@@ -522,6 +522,7 @@ mod tests {
             id: SessionId(7),
             profile: Arc::new(profile),
             credentials: None,
+            proxy_credentials: None,
             static_response: None,
             key_passphrase: None,
             options: ipc::ConnectOptions::default(),

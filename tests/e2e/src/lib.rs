@@ -19,6 +19,7 @@ mod nsthread;
 mod ping;
 mod pki;
 mod process;
+mod proxies;
 mod server;
 mod sso;
 mod transfer;
@@ -43,6 +44,7 @@ pub use pki::{
     Revoked, StaticKeys,
 };
 pub use process::Proc;
+pub use proxies::{proxies_available, DANTE_PORT, DANTE_USER, SQUID_PORT};
 pub use server::{
     ClientProfile, ClientVariant, Compression, Credentials, DataCipher, OpenvpnBuild, ServerHandle,
     ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,
