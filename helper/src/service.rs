@@ -6,6 +6,7 @@
 //! `crate::winservice`.
 
 mod connection;
+pub mod leak_check;
 pub mod peer;
 pub mod profile_guard;
 pub mod route_check;
