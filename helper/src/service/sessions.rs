@@ -384,9 +384,7 @@ impl Sessions {
                     mine()
                         .find(|(_, e)| matches!(e.stage, Stage::Connected { .. }))
                         .or_else(|| {
-                            mine()
-                                .filter(|(_, e)| !matches!(e.stage, Stage::Disconnected { .. }))
-                                .last()
+                            mine().rfind(|(_, e)| !matches!(e.stage, Stage::Disconnected { .. }))
                         })
                         .map(|(id, e)| (*id, e))
                 }
