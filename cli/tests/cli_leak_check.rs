@@ -6,7 +6,7 @@
 //! eth0) and fails nothing; connected, every check passes (internet and DNS into the
 //! TUN, kill switch on and ours, server and DHCP server via eth0, the gateway answers
 //! through the TUN); with the def1 routes deleted behind the helper's back the IPv4
-//! check fails and the exit status is 2; after disconnect the direct path again.
+//! and DNS checks fail and the exit status is 2; after disconnect the direct path again.
 //! The outputs go to target/e2e/leak-check.txt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
@@ -142,6 +142,17 @@ fn leak_check_reports_the_real_state_before_during_and_when_broken() {
         ("fail", "blocked_by_kill_switch", "eth0"),
         "{broken:#}"
     );
+    // DNS went out with the rest: dropped by the kill switch, so no server answers.
+    let (v, o, i) = find(&broken, "dns");
+    assert_eq!(
+        (v.as_str(), o.as_str(), i.as_str()),
+        ("fail", "blocked_by_kill_switch", "eth0"),
+        "{broken:#}"
+    );
+    // The server and the DHCP server keep their host routes; the tunnel still answers.
+    for kind in ["server_route", "dhcp_route", "tunnel_probe", "kill_switch"] {
+        assert_eq!(find(&broken, kind).0, "pass", "{kind}: {broken:#}");
+    }
     let human_broken = ctl(&sock, &data, &["check"]);
     assert_eq!(human_broken.status.code(), Some(2));
     let human_broken = text(&human_broken);

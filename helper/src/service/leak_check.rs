@@ -539,12 +539,21 @@ fn dns(t: &Target, resolvers: &Result<Vec<Resolver>, String>, ks_on: bool) -> Le
             format!("split tunnel: DNS questions go to {all}, partly outside the tunnel by design"),
         )
     } else if let Some((a, s)) = outside.first() {
-        if ks_on {
+        if ks_on && !inside.is_empty() {
             finding(
                 Pass,
                 O::BlockedByKillSwitch,
                 format!(
-                    "DNS server {a} would be asked {}, but the kill switch drops those questions",
+                    "DNS server {a} would be asked {}, but the kill switch drops those questions (the servers in the tunnel answer)",
+                    path(s)
+                ),
+            )
+        } else if ks_on {
+            finding(
+                Fail,
+                O::BlockedByKillSwitch,
+                format!(
+                    "DNS server {a} would be asked {}; the kill switch drops those questions, so nothing leaks, but no DNS server is reachable through the tunnel",
                     path(s)
                 ),
             )
@@ -796,6 +805,17 @@ mod tests {
         assert!(r.failed());
         assert_eq!(r.checks[0].verdict, Fail);
         assert_eq!(r.checks[0].outcome, O::BlockedByKillSwitch);
+        // DNS routed out with the rest: nothing leaks, but no server is reachable.
+        o.resolvers = Ok(vec![Resolver {
+            addr: "10.0.0.3".parse().unwrap(),
+            route: Ok(seen("eth0", Some("192.168.1.1"))),
+            link: None,
+        }]);
+        let r = judge(&connected_full(), &o);
+        assert_eq!(
+            (r.checks[2].verdict, r.checks[2].outcome),
+            (Fail, O::BlockedByKillSwitch)
+        );
         // Without the kill switch the same state is a leak.
         let mut t = connected_full();
         t.guarded = false;
@@ -835,6 +855,29 @@ mod tests {
         assert_eq!(r.checks[2].verdict, Fail);
         assert_eq!(r.checks[2].outcome, O::Leaks);
         assert_eq!(r.checks[2].interface.as_ref().unwrap().as_str(), "eth0");
+    }
+
+    #[test]
+    fn a_per_link_server_outside_is_harmless_while_the_kill_switch_drops_it() {
+        let mut o = healthy();
+        o.resolvers = Ok(vec![
+            Resolver {
+                addr: "10.0.0.3".parse().unwrap(),
+                route: Ok(seen("oxi0", None)),
+                link: Some("oxi0".into()),
+            },
+            Resolver {
+                addr: "192.168.1.1".parse().unwrap(),
+                route: Ok(seen("eth0", None)),
+                link: Some("eth0".into()),
+            },
+        ]);
+        let r = judge(&connected_full(), &o);
+        assert_eq!(
+            (r.checks[2].verdict, r.checks[2].outcome),
+            (Pass, O::BlockedByKillSwitch)
+        );
+        assert_eq!(r.checks[2].addrs.len(), 2);
     }
 
     #[test]
