@@ -144,3 +144,46 @@ pub enum CheckOutcome {
     /// The check could not read the system state (the explanation says why).
     Error,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::messages::{Request, Response};
+
+    #[test]
+    fn wire_form_is_snake_case_and_the_session_is_optional() {
+        let r: Request = serde_json::from_str(r#"{"leak_check":{}}"#).unwrap();
+        assert_eq!(r, Request::LeakCheck { session: None });
+        let r: Request = serde_json::from_str(r#"{"leak_check":{"session":7}}"#).unwrap();
+        assert_eq!(
+            r,
+            Request::LeakCheck {
+                session: Some(SessionId(7))
+            }
+        );
+        let report = LeakReport {
+            session: None,
+            profile_name: None,
+            connected: false,
+            checks: vec![LeakCheck {
+                kind: CheckKind::DhcpRoute,
+                verdict: CheckVerdict::NotApplicable,
+                outcome: CheckOutcome::NoDhcpServer,
+                addrs: vec![],
+                interface: None,
+                gateway: None,
+                explanation: ShortText::sanitized("no DHCP server is known"),
+            }],
+        };
+        let json = serde_json::to_string(&Response::LeakCheck(report.clone())).unwrap();
+        assert!(
+            json.contains(
+                r#""kind":"dhcp_route","verdict":"not_applicable","outcome":"no_dhcp_server""#
+            ),
+            "{json}"
+        );
+        let back: Response = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, Response::LeakCheck(report));
+        assert!(!matches!(back, Response::LeakCheck(ref r) if r.failed()));
+    }
+}
