@@ -896,7 +896,16 @@ async fn scenario(
     ] {
         ensure!(checks.contains(line), "leak check lacks {line:?}: {checks}");
     }
-    screens.shot(c, "14-leak-check").await?;
+    // The results sit below the status card: bring them into the picture.
+    wd(
+        "scroll to the leak check",
+        c.execute(
+            "document.querySelector('.leak-check').scrollIntoView({ block: 'start' });",
+            vec![],
+        ),
+    )
+    .await?;
+    screens.shot(c, "16-leak-check").await?;
     steps.done("4c check for leaks: all pass while connected");
     if tray {
         tray_shots(screens, "09-tray-connected");
