@@ -7,6 +7,7 @@
 
 mod connection;
 pub mod leak_check;
+mod leak_probe;
 pub mod peer;
 pub mod profile_guard;
 pub mod route_check;
