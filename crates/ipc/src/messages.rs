@@ -82,6 +82,12 @@ pub enum Request {
     SessionRoutes {
         session: SessionId,
     },
+    /// "Check for leaks" against `session` (default: the caller's connected session, if
+    /// any). Read-only apart from one echo request through the tunnel.
+    LeakCheck {
+        #[serde(default)]
+        session: Option<SessionId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -175,6 +181,7 @@ pub enum Response {
     ChallengeAnswered,
     Route(RouteExplanation),
     Routes(SessionRoutes),
+    LeakCheck(crate::leak_check::LeakReport),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

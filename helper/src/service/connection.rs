@@ -265,6 +265,10 @@ async fn handle(
         Request::RouteCheck { addr } => {
             sessions.route_check(&peer, addr).await.map(Response::Route)
         }
+        Request::LeakCheck { session } => sessions
+            .leak_check(&peer, session)
+            .await
+            .map(Response::LeakCheck),
         Request::Subscribe(sub) => {
             if let Some(old) = forwarder.take() {
                 old.abort();

@@ -15,6 +15,7 @@ use ipc::{
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument;
 
+use super::leak_check;
 use super::peer::Peer;
 use super::profile_guard;
 use super::route_check::{self, TunnelIface};
@@ -386,6 +387,71 @@ impl Sessions {
         tokio::task::spawn_blocking(move || route_check::explain(addr, &tunnels))
             .await
             .map_err(IpcError::internal)?
+    }
+
+    /// "Check for leaks" against `session`, or the caller's connected session (else
+    /// their newest one, else none). Anyone may run it: it shows what `ip route` shows.
+    pub async fn leak_check(
+        &self,
+        peer: &Peer,
+        session: Option<SessionId>,
+    ) -> Result<ipc::LeakReport, IpcError> {
+        let mut target = leak_check::Target {
+            kill_switch_owner: self.launcher.kill_switch_owner(),
+            ..leak_check::Target::default()
+        };
+        {
+            let map = self.lock()?;
+            target.all_tunnels = map
+                .values()
+                .filter_map(|e| match &e.stage {
+                    Stage::Connected {
+                        interface: Some(i), ..
+                    } => Some(i.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let chosen = match session {
+                Some(id) => {
+                    let e = map
+                        .get(&id)
+                        .ok_or(IpcError::NoSuchSession { session: id })?;
+                    if !peer.may_control(e.owner_uid) {
+                        return Err(IpcError::NotYourSession { session: id });
+                    }
+                    Some((id, e))
+                }
+                None => {
+                    let mine = || map.iter().filter(|(_, e)| peer.may_control(e.owner_uid));
+                    mine()
+                        .find(|(_, e)| matches!(e.stage, Stage::Connected { .. }))
+                        .or_else(|| {
+                            mine().rfind(|(_, e)| !matches!(e.stage, Stage::Disconnected { .. }))
+                        })
+                        .map(|(id, e)| (*id, e))
+                }
+            };
+            if let Some((id, e)) = chosen {
+                target.session = Some(id);
+                target.profile_name = Some(e.profile_name.clone());
+                if let Stage::Connected { interface, .. } = &e.stage {
+                    target.connected = true;
+                    target.tunnel_iface = interface.as_ref().map(|i| i.to_string());
+                    target.read_plan(&e.routes);
+                }
+                if let Some(c) = &e.connection {
+                    target.server = Some(c.server_addr);
+                    target.guarded = c.kill_switch;
+                }
+            }
+        }
+        let discover = self.launcher.discover_options();
+        tokio::task::spawn_blocking(move || {
+            let seen = leak_check::observe(&target, &discover);
+            leak_check::judge(&target, &seen)
+        })
+        .await
+        .map_err(IpcError::internal)
     }
 
     /// Every session reconnects now (the machine woke up: its socket is dead and the

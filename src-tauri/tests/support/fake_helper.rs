@@ -452,11 +452,12 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     })
                     .collect(),
             )),
-            Request::ListSessions | Request::Status | Request::SessionRoutes { .. } => {
-                Err(IpcError::Unsupported {
-                    what: ShortText::sanitized("not in the fake"),
-                })
-            }
+            Request::ListSessions
+            | Request::Status
+            | Request::SessionRoutes { .. }
+            | Request::LeakCheck { .. } => Err(IpcError::Unsupported {
+                what: ShortText::sanitized("not in the fake"),
+            }),
         };
         let started = matches!(
             result,
