@@ -11,6 +11,41 @@ fn secret(s: String, what: &str) -> anyhow::Result<Secret> {
     Secret::try_from(s).map_err(|e| anyhow::anyhow!("{what} {e}"))
 }
 
+/// Whether the profile's private key is an encrypted PEM key (PKCS#8 or OpenSSL's
+/// traditional form). A PKCS#12 archive may or may not have a password: the helper
+/// says so when it needs one.
+pub fn key_is_encrypted(profile: &ovpn_profile::Profile) -> bool {
+    matches!(&profile.key, Some(ovpn_profile::Material::Inline(k))
+        if k.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || k.contains("Proc-Type: 4,ENCRYPTED"))
+}
+
+/// The private key's passphrase: the first line of `--key-passphrase-file`.
+pub fn key_passphrase_from_file(path: &Path) -> anyhow::Result<Secret> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let line = text.lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!(
+            "{}: the first line (the passphrase) is empty",
+            path.display()
+        );
+    }
+    secret(line.to_owned(), "passphrase")
+}
+
+/// Ask for the private key's passphrase on the terminal; `again` says why we ask again.
+pub fn key_passphrase_from_terminal(again: Option<&str>) -> anyhow::Result<Secret> {
+    if !std::io::stdin().is_terminal() {
+        bail!("the private key's passphrase is needed, and stdin is not a terminal (use --key-passphrase-file FILE)");
+    }
+    if let Some(why) = again {
+        eprintln!("{why}");
+    }
+    let p =
+        rpassword::prompt_password("Private key passphrase: ").context("reading the passphrase")?;
+    secret(p, "passphrase")
+}
+
 /// Credentials the profile asks for; empty when it asks for none.
 pub fn gather(
     profile: &ovpn_profile::Profile,
@@ -38,9 +73,68 @@ pub fn gather(
     Ok(creds)
 }
 
+/// What the profile's proxies ask for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyNeed {
+    None,
+    /// `http-proxy ... auto`: only if the proxy answers 407.
+    IfAsked,
+    /// `http-proxy ... stdin|file` or `socks-proxy ... stdin|file`.
+    Always,
+}
+
+pub fn proxy_need(profile: &ovpn_profile::Profile) -> ProxyNeed {
+    use ovpn_profile::ProxyAuth;
+    let mut need = ProxyNeed::None;
+    for e in profile.endpoints() {
+        let auths = [
+            e.options.http_proxy.as_ref().and_then(|h| h.auth.as_ref()),
+            e.options.socks_proxy.as_ref().and_then(|s| s.auth.as_ref()),
+        ];
+        for a in auths.into_iter().flatten() {
+            match a {
+                ProxyAuth::Auto { .. } if need == ProxyNeed::None => need = ProxyNeed::IfAsked,
+                ProxyAuth::Auto { .. } => {}
+                ProxyAuth::Prompt | ProxyAuth::Credentials(_) => return ProxyNeed::Always,
+            }
+        }
+    }
+    need
+}
+
+/// Adds the proxy user name and password the profile asks for: from `file`
+/// (`--proxy-auth-file`), else from the terminal. An `auto` proxy gets them only from a
+/// file (it may not ask at all).
+pub fn gather_proxy(
+    profile: &ovpn_profile::Profile,
+    file: Option<&Path>,
+    creds: &mut Credentials,
+) -> anyhow::Result<()> {
+    let need = proxy_need(profile);
+    let (user, pass) = match (need, file) {
+        (ProxyNeed::None, _) | (ProxyNeed::IfAsked, None) => return Ok(()),
+        (_, Some(f)) => from_file(f)?,
+        (ProxyNeed::Always, None) => {
+            if !std::io::stdin().is_terminal() {
+                bail!("the profile's proxy needs a user name and password, and stdin is not a terminal (use --proxy-auth-file)");
+            }
+            let user = prompt_line("Proxy username: ")?;
+            let pass = rpassword::prompt_password("Proxy password: ")
+                .context("reading the proxy password")?;
+            (user, pass)
+        }
+    };
+    creds.proxy_username =
+        Some(Username::try_from(user).map_err(|e| anyhow::anyhow!("proxy user name {e}"))?);
+    creds.proxy_password = Some(secret(pass, "proxy password")?);
+    Ok(())
+}
+
 fn from_file(path: &Path) -> anyhow::Result<(String, String)> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    // The file's text holds the password: wiped once parsed.
+    let text = zeroize::Zeroizing::new(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
     let (user, pass) = ovpn_profile::parse_credentials(&text)
         .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
     let Some(pass) = pass else {
@@ -67,7 +161,9 @@ pub fn prompt_line(prompt: &str) -> anyhow::Result<String> {
     let mut err = std::io::stderr();
     write!(err, "{prompt}")?;
     err.flush()?;
-    let mut line = String::new();
+    // It may be an (echoed) challenge answer: wiped after the copy is taken, with room
+    // for a long line up front so growing leaves no copy behind in the usual case.
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(1024));
     std::io::stdin()
         .lock()
         .read_line(&mut line)

@@ -1,6 +1,7 @@
 //! `oxivpnctl`: OxiVPN from a terminal.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod check_cmd;
 mod credentials;
 mod output;
 mod profile_check;
@@ -54,6 +55,13 @@ enum Command {
         /// User name and password, one per line (instead of asking).
         #[arg(long)]
         auth_file: Option<PathBuf>,
+        /// The private key's (or PKCS#12 archive's) passphrase, on the first line
+        /// (instead of asking on the terminal).
+        #[arg(long)]
+        key_passphrase_file: Option<PathBuf>,
+        /// Proxy (http-proxy / socks-proxy) user name and password, one per line.
+        #[arg(long)]
+        proxy_auth_file: Option<PathBuf>,
         /// Give up (and disconnect) after this many seconds; 0 = wait forever.
         #[arg(long, default_value_t = 120)]
         timeout: u64,
@@ -88,6 +96,13 @@ enum Command {
     RouteCheck { addr: IpAddr },
     /// The routes the session of profile NAME (default: your only session) put in place.
     Routes { name: Option<String> },
+    /// Check for leaks: where internet traffic and DNS go, the kill switch, the routes
+    /// to the VPN server and the DHCP server, and a probe through the tunnel. Contacts
+    /// no third party. Exit status 2 when a check fails.
+    Check {
+        /// The session of this profile (default: your connected session).
+        name: Option<String>,
+    },
     /// Work with .ovpn files (no helper needed).
     #[command(subcommand)]
     Profile(profile_check::ProfileCommand),
@@ -117,6 +132,8 @@ fn main() -> ExitCode {
                 name,
                 no_wait,
                 auth_file,
+                key_passphrase_file,
+                proxy_auth_file,
                 timeout,
                 kill_switch,
                 allow_lan,
@@ -126,6 +143,8 @@ fn main() -> ExitCode {
                     name,
                     no_wait,
                     auth_file,
+                    key_passphrase_file,
+                    proxy_auth_file,
                     timeout,
                     options: ipc::ConnectOptions {
                         kill_switch: kill_switch.into(),
@@ -144,6 +163,7 @@ fn main() -> ExitCode {
             }
             Command::RouteCheck { addr } => session_cmds::route_check(&socket, out, addr).await,
             Command::Routes { name } => session_cmds::routes(&socket, out, name.as_deref()).await,
+            Command::Check { name } => check_cmd::check(&socket, out, name.as_deref()).await,
             Command::Profile(cmd) => profile_check::run(cmd, out.json),
         }
     });

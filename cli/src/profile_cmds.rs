@@ -22,6 +22,8 @@ pub fn import(
             "report": imported.report,
             "credentials_found": imported.had_credentials,
             "credentials_stored": false,
+            "key_passphrase_found": imported.had_key_passphrase,
+            "key_passphrase_stored": false,
         }),
         || {
             let mut s = format!("imported {:?}\n", imported.name);
@@ -35,6 +37,18 @@ pub fn import(
                 s.push_str(
                     "the profile came with a user name/password: not stored (keyring support comes later); \
                      `oxivpnctl connect` will ask for them, or pass --auth-file\n",
+                );
+            }
+            if imported.had_key_passphrase {
+                s.push_str(
+                    "the profile's askpass file held the private key's passphrase: not stored; \
+                     `oxivpnctl connect` will ask for it, or pass --key-passphrase-file\n",
+                );
+            }
+            if imported.had_proxy_credentials {
+                s.push_str(
+                    "the profile came with a proxy user name/password: not stored; \
+                     `oxivpnctl connect` will ask for them, or pass --proxy-auth-file\n",
                 );
             }
             s

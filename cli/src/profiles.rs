@@ -15,6 +15,10 @@ pub struct Imported {
     pub report: ovpn_profile::Report,
     /// A user name/password came with the profile (file or inline) and was not stored.
     pub had_credentials: bool,
+    /// `askpass FILE` held the private key's passphrase (read, not stored).
+    pub had_key_passphrase: bool,
+    /// Proxy credentials came with the profile (file or inline) and were not stored.
+    pub had_proxy_credentials: bool,
 }
 
 /// `--file NAME=PATH`: NAME is the file as the profile writes it, or its bare name.
@@ -89,6 +93,8 @@ pub fn import(
         name,
         report: imported.report,
         had_credentials: imported.credentials.is_some(),
+        had_key_passphrase: imported.key_passphrase.is_some(),
+        had_proxy_credentials: imported.proxy_credentials.is_some(),
     })
 }
 

@@ -1,5 +1,6 @@
 //! Commands that talk to the helper: connect, disconnect, status, logs, route-check.
 
+use std::io::IsTerminal as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -59,6 +60,10 @@ pub struct ConnectArgs {
     pub name: String,
     pub no_wait: bool,
     pub auth_file: Option<PathBuf>,
+    /// The private key's passphrase, first line (instead of asking).
+    pub key_passphrase_file: Option<PathBuf>,
+    /// Proxy user name and password, one per line (instead of asking).
+    pub proxy_auth_file: Option<PathBuf>,
     pub timeout: u64,
     pub options: ipc::ConnectOptions,
     /// Print the sign-in link only; do not start a browser.
@@ -84,7 +89,17 @@ impl From<KillSwitchArg> for ipc::KillSwitchMode {
 
 pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<ExitCode> {
     let loaded = profiles::load(&a.name)?;
-    let credentials = credentials::gather(&loaded.profile, a.auth_file.as_deref())?;
+    let mut credentials = credentials::gather(&loaded.profile, a.auth_file.as_deref())?;
+    if let Some(f) = &a.key_passphrase_file {
+        credentials.key_passphrase = Some(credentials::key_passphrase_from_file(f)?);
+    } else if credentials::key_is_encrypted(&loaded.profile) {
+        credentials.key_passphrase = Some(credentials::key_passphrase_from_terminal(None)?);
+    }
+    credentials::gather_proxy(
+        &loaded.profile,
+        a.proxy_auth_file.as_deref(),
+        &mut credentials,
+    )?;
     let mut client = link(socket).await?;
     let mut events = client.take_events().context("event stream")?;
     client
@@ -96,15 +111,37 @@ pub async fn connect(socket: &Path, out: Out, a: ConnectArgs) -> anyhow::Result<
         })
         .await?;
     drain(&mut events);
-    let info = client
-        .connect_profile(ConnectRequest {
-            profile_name: loaded.name,
-            profile_text: loaded.text,
-            credentials,
-            options: a.options,
-        })
-        .await
-        .context("starting the session")?;
+    let mut req = ConnectRequest {
+        profile_name: loaded.name,
+        profile_text: loaded.text,
+        credentials,
+        options: a.options,
+    };
+    // The helper opens the key before it starts anything: a missing or wrong passphrase
+    // is asked for again on a terminal (never when it came from a file).
+    let mut asked = 0;
+    let info = loop {
+        match client.connect_profile(req.clone()).await {
+            Ok(info) => break info,
+            Err(ipc::ClientError::Helper(e @ ipc::IpcError::KeyPassphrase { .. }))
+                if a.key_passphrase_file.is_none()
+                    && asked < 3
+                    && std::io::stdin().is_terminal() =>
+            {
+                asked += 1;
+                req.credentials.key_passphrase = Some(credentials::key_passphrase_from_terminal(
+                    Some(&e.to_string()),
+                )?);
+            }
+            Err(e @ ipc::ClientError::Helper(ipc::IpcError::KeyPassphrase { wrong: false })) => {
+                return Err(anyhow::anyhow!(
+                    "{e} (give it with --key-passphrase-file FILE or on a terminal)"
+                ))
+                .context("starting the session");
+            }
+            Err(e) => return Err(e).context("starting the session"),
+        }
+    };
     let id = info.id;
     if a.no_wait {
         out.result(&info, || format!("{id} started ({})", info.stage.name()));

@@ -123,7 +123,9 @@ pub fn challenge_answer(prompt: &str, echo: bool) -> anyhow::Result<Secret> {
         return crate::credentials::challenge_answer(prompt, echo);
     }
     eprintln!("{prompt} (reading the answer from stdin)");
-    let mut line = String::new();
+    // Wiped after use (the answer is copied into the Secret); room for a long line up
+    // front, so growing leaves no copy behind in the usual case.
+    let mut line = zeroize::Zeroizing::new(String::with_capacity(1024));
     let n = std::io::stdin()
         .lock()
         .read_line(&mut line)

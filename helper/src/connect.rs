@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context};
 use ipc::{ConnectOptions, DisconnectReason, KillSwitchMode, LogLevel, SessionId, Stage};
-use ovpn_core::config::Credentials;
+use ovpn_core::config::{Credentials, Secret};
 use ovpn_profile::inline::ReadFailure;
 use tokio::sync::{mpsc, watch};
 use tracing::{error, info, warn};
@@ -128,7 +128,14 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         id: SESSION,
         profile: Arc::new(profile),
         credentials,
+        proxy_credentials: resolved.proxy_credentials.as_ref().and_then(|c| {
+            Some(ovpn_tokio::proxy::ProxyCredentials {
+                username: c.username.clone(),
+                password: c.password.clone()?,
+            })
+        }),
         static_response: None,
+        key_passphrase: None,
         options: ConnectOptions {
             kill_switch: if args.no_kill_switch {
                 KillSwitchMode::Off
@@ -160,7 +167,11 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         let (tx, mut rx) = mpsc::unbounded_channel();
         let printer = tokio::spawn(async move {
             let mut up = false;
+            let mut drops = ipc::DropCounts::default();
             while let Some(ev) = rx.recv().await {
+                if let SessionEvent::Stats(st) = &ev {
+                    log_drops(&mut drops, &st.drops);
+                }
                 print_event(ev, &mut up);
             }
         });
@@ -239,6 +250,25 @@ fn leftover_kill_switch(
         }
         None => Ok(None),
     }
+}
+
+/// Logs the drop counters of the current attempt whenever they change (at most once a
+/// stats tick), so a `connect` run's log says what was dropped, by reason.
+fn log_drops(last: &mut ipc::DropCounts, now: &ipc::DropCounts) {
+    if now == last {
+        return;
+    }
+    info!(
+        malformed = now.malformed,
+        replayed = now.replayed,
+        auth_failed = now.auth_failed,
+        compression = now.compression,
+        unknown_key = now.unknown_key,
+        not_connected = now.not_connected,
+        other = now.other,
+        "data channel drops"
+    );
+    *last = *now;
 }
 
 /// The terminal printer: what the service publishes to clients, as log lines. `up`:
@@ -322,20 +352,26 @@ fn credentials(
     from_profile: Option<&ovpn_profile::inline::Credentials>,
 ) -> anyhow::Result<Credentials> {
     if let Some(f) = &args.auth_file {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("reading the auth file {}", f.display()))?;
-        let (username, password) = ovpn_profile::parse_credentials(&text)
+        // The file's text holds the password: wiped once it is parsed.
+        let text = Secret::from(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the auth file {}", f.display()))?,
+        );
+        let (username, password) = ovpn_profile::parse_credentials(text.expose())
             .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
         let Some(password) = password else {
             bail!("{}: the second line (the password) is missing", f.display());
         };
-        return Ok(Credentials { username, password });
+        return Ok(Credentials {
+            username,
+            password: password.into(),
+        });
     }
     if let Some(c) = from_profile {
         if let Some(p) = &c.password {
             return Ok(Credentials {
                 username: c.username.clone(),
-                password: p.clone(),
+                password: p.as_str().into(),
             });
         }
     }
@@ -352,6 +388,6 @@ fn credentials(
             u.trim().to_owned()
         }
     };
-    let password = rpassword::prompt_password("Enter Auth Password: ")?;
+    let password = rpassword::prompt_password("Enter Auth Password: ")?.into();
     Ok(Credentials { username, password })
 }

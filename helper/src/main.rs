@@ -9,6 +9,12 @@ mod service;
 mod stop;
 mod tunnel;
 mod winservice;
+mod wipe_alloc;
+
+/// Freed memory is wiped: copies of passwords, tokens and keys made by code we do not
+/// own do not outlive their buffers (see [`wipe_alloc`]).
+#[global_allocator]
+static ALLOC: wipe_alloc::WipingAlloc = wipe_alloc::WipingAlloc;
 
 use clap::{Parser, Subcommand};
 

@@ -6,6 +6,8 @@
 //! `crate::winservice`.
 
 mod connection;
+pub mod leak_check;
+mod leak_probe;
 pub mod peer;
 pub mod profile_guard;
 pub mod route_check;

@@ -31,7 +31,7 @@ use ipc::{
     Stage, Stats,
 };
 use netcfg::{DiscoverOptions, SessionOptions};
-use ovpn_core::config::{ChallengeResponse, Credentials};
+use ovpn_core::config::{ChallengeResponse, Credentials, Secret};
 use ovpn_core::session::Challenge;
 use ovpn_profile::Profile;
 use tokio::sync::mpsc;
@@ -59,8 +59,12 @@ pub struct SessionSpec {
     pub id: SessionId,
     pub profile: Arc<Profile>,
     pub credentials: Option<Credentials>,
+    /// User name and password for the profile's `http-proxy` / `socks-proxy`.
+    pub proxy_credentials: Option<ovpn_tokio::proxy::ProxyCredentials>,
     /// A static-challenge answer typed together with the password (app, oxivpnctl).
-    pub static_response: Option<String>,
+    pub static_response: Option<Secret>,
+    /// The passphrase of the profile's encrypted private key or PKCS#12 archive.
+    pub key_passphrase: Option<Secret>,
     /// The user's per-connect choices (kill switch, LAN access).
     pub options: ConnectOptions,
 }
@@ -72,7 +76,7 @@ pub struct AttemptSpec {
     /// 0-based index into the profile's endpoints (failover order).
     pub remote_index: usize,
     /// From a previous attempt's PUSH_REPLY; used instead of the password.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// 0 for the first attempt of the session.
     pub attempt: u32,
     /// The user's answer to a challenge the previous attempt ended with.
@@ -129,7 +133,7 @@ pub enum TunnelEnd {
 pub struct TunnelOutcome {
     pub end: TunnelEnd,
     /// The last `auth-token` the server pushed.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// Whether the tunnel got to `Connected`.
     pub was_connected: bool,
     /// The server asked a question the next attempt must carry the answer to.
@@ -139,7 +143,7 @@ pub struct TunnelOutcome {
 }
 
 impl TunnelOutcome {
-    pub fn new(end: TunnelEnd, auth_token: Option<String>) -> Self {
+    pub fn new(end: TunnelEnd, auth_token: Option<Secret>) -> Self {
         Self {
             end,
             auth_token,

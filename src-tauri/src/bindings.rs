@@ -63,6 +63,8 @@ pub fn typescript() -> String {
         CredentialsPrompt,
         CredentialsAnswer,
         RouteCheckView,
+        crate::leak::LeakCheckView,
+        crate::leak::LeakReportView,
         RouteSide,
         RoutePlanEntry,
         RoutesView,

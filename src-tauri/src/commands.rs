@@ -225,6 +225,16 @@ pub mod ops {
         crate::controller::parse_address(&address)?;
         s.controller.route_check(address).await
     }
+
+    pub async fn leak_check(
+        s: &AppState,
+        id: Option<String>,
+    ) -> Result<crate::leak::LeakReportView, AppError> {
+        if let Some(id) = &id {
+            check_id(id)?;
+        }
+        s.controller.leak_check(id).await
+    }
 }
 
 #[tauri::command]
@@ -399,6 +409,15 @@ pub async fn route_check(
     ops::route_check(&state, address).await
 }
 
+/// "Check for leaks" for the session of profile `id` (default: the connected one).
+#[tauri::command]
+pub async fn leak_check(
+    state: State<'_, AppState>,
+    id: Option<String>,
+) -> Result<crate::leak::LeakReportView, AppError> {
+    ops::leak_check(&state, id).await
+}
+
 /// Saves `text` (the log as the window filters it) where the user picks; the path, or
 /// `None` when cancelled.
 #[tauri::command]
@@ -497,6 +516,7 @@ pub const COMMANDS: &[CommandSig] = &[
     ("forget_credentials", &[("id", "string")], "void"),
     ("routes", &[], "RoutesView"),
     ("route_check", &[("address", "string")], "RouteCheckView"),
+    ("leak_check", &[("id", "string | null")], "LeakReportView"),
     ("save_log", &[("text", "string")], "string | null"),
     ("set_settings", &[("settings", "Settings")], "Settings"),
 ];

@@ -241,6 +241,16 @@ impl From<ipc::IpcError> for AppError {
                 details,
             ),
             E::Tunnel { message } => Self::from_tunnel_message(message.as_str()),
+            E::KeyPassphrase { wrong } => Self::new(
+                ErrorKind::AuthFailed,
+                if *wrong {
+                    "The private key's passphrase is wrong."
+                } else {
+                    "The private key is encrypted: its passphrase is needed."
+                },
+                details,
+            )
+            .with_hint("Enter the passphrase again. A wrong one is never saved."),
             // Same words as the helper's older text form (see from_tunnel_message).
             E::KillSwitchHeld { .. } => Self::from_tunnel_message(&details),
             E::LimitReached { .. } => Self::new(

@@ -13,6 +13,7 @@ pub mod controller;
 pub mod download;
 pub mod error;
 pub mod i18n;
+pub mod leak;
 pub mod missing_files;
 pub mod model;
 pub mod profiles;
@@ -411,6 +412,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::forget_credentials,
             commands::routes,
             commands::route_check,
+            commands::leak_check,
             commands::save_log,
             commands::set_settings,
         ])

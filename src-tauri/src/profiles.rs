@@ -457,12 +457,25 @@ impl StoreRepo {
 impl StoreRepo {
     /// The window's view of what profile-store's import did.
     fn imported(&self, file_name: &str, done: profile_store::Import) -> Result<Imported, AppError> {
-        let credentials = done.credentials.as_ref().and_then(|c| {
-            c.password.as_ref().map(|p| SavedCredentials {
-                username: c.username.clone(),
-                password: p.clone(),
+        // `askpass FILE` read at import: its passphrase is kept with the credentials.
+        let key_passphrase = done.key_passphrase.as_ref().map(|k| k.0.clone());
+        let credentials = done
+            .credentials
+            .as_ref()
+            .and_then(|c| {
+                c.password.as_ref().map(|p| SavedCredentials {
+                    username: c.username.clone(),
+                    password: p.clone(),
+                    key_passphrase: key_passphrase.clone(),
+                })
             })
-        });
+            .or_else(|| {
+                key_passphrase.map(|k| SavedCredentials {
+                    username: String::new(),
+                    password: String::new(),
+                    key_passphrase: Some(k),
+                })
+            });
         let Some(name) = done.name else {
             return Ok(Imported {
                 stored: None,

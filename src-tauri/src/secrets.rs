@@ -14,6 +14,10 @@ const SERVICE: &str = "org.oxivpn.app";
 pub struct SavedCredentials {
     pub username: String,
     pub password: String,
+    /// The private key's (or PKCS#12 archive's) passphrase; empty user name and
+    /// password when the profile asks for nothing else.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_passphrase: Option<String>,
 }
 
 impl std::fmt::Debug for SavedCredentials {
@@ -120,9 +124,14 @@ mod tests {
         let c = SavedCredentials {
             username: "ann".into(),
             password: "hunter2".into(),
+            key_passphrase: Some("open sesame".into()),
         };
         let s = format!("{c:?}");
-        assert!(s.contains("ann") && !s.contains("hunter2"));
+        assert!(s.contains("ann") && !s.contains("hunter2") && !s.contains("sesame"));
+        // Entries saved before the passphrase existed still read.
+        let old: SavedCredentials =
+            serde_json::from_str(r#"{"username":"ann","password":"pw"}"#).unwrap();
+        assert_eq!(old.key_passphrase, None);
     }
 
     #[test]
@@ -132,6 +141,7 @@ mod tests {
         let c = SavedCredentials {
             username: "ann".into(),
             password: "pw".into(),
+            key_passphrase: None,
         };
         m.save("p", &c).unwrap();
         assert_eq!(m.load("p").unwrap(), Some(c));

@@ -267,7 +267,8 @@ async fn password_is_asked_remembered_and_reused() {
         r.secrets.load(&id).unwrap(),
         Some(SavedCredentials {
             username: "ann".into(),
-            password: "pw".into()
+            password: "pw".into(),
+            key_passphrase: None,
         })
     );
     {
@@ -320,6 +321,7 @@ async fn rejected_saved_password_is_forgotten_and_asked_again() {
             &SavedCredentials {
                 username: "ann".into(),
                 password: "wrong".into(),
+                key_passphrase: None,
             },
         )
         .unwrap();
@@ -646,6 +648,90 @@ async fn a_wrong_typed_password_is_not_saved_and_the_user_name_is_kept() {
         None,
         "a password the server refused is never remembered"
     );
+}
+
+/// A profile whose key is encrypted (the fake helper opens it with "open sesame").
+fn encrypted_key_profile() -> String {
+    format!(
+        "client\ndev tun\nremote 127.0.0.1 1194 udp\n{CA}<cert>\n{}</cert>\n<key>\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n</key>\n",
+        include_str!("support/ca.pem")
+    )
+}
+
+async fn next_prompt(r: &Rig) -> oxivpn_app::model::CredentialsPrompt {
+    let AppEvent::Prompt(Some(p)) = r
+        .rec
+        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    r.rec.clear();
+    p
+}
+
+#[tokio::test]
+async fn a_wrong_key_passphrase_is_asked_again_never_saved_and_the_right_one_remembered() {
+    let r = rig(Script::Normal, &[("Laptop", encrypted_key_profile())]);
+    let id = r.ids[0].clone();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    let prompt = next_prompt(&r).await;
+    assert_eq!(prompt.kind, PromptKind::KeyPassphrase);
+    let answer = |prompt_id, pass: &str| CredentialsAnswer {
+        prompt_id,
+        key_passphrase: Some(pass.into()),
+        remember: true,
+        ..Default::default()
+    };
+    // Wrong: the helper says so before starting; the dialog comes back saying why.
+    ops::submit_credentials(&r.state, answer(prompt.id, "sesame"))
+        .await
+        .unwrap();
+    let again = next_prompt(&r).await;
+    assert_eq!(again.kind, PromptKind::KeyPassphrase);
+    assert_eq!(
+        again.error.as_deref(),
+        Some("The private key's passphrase is wrong.")
+    );
+    assert_eq!(
+        r.secrets.load(&id).unwrap(),
+        None,
+        "a wrong passphrase is never saved"
+    );
+    // Right: connects, and "remember" keeps it in the keyring.
+    ops::submit_credentials(&r.state, answer(again.id, "open sesame"))
+        .await
+        .unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    let saved = r.secrets.load(&id).unwrap().unwrap();
+    assert_eq!(saved.key_passphrase.as_deref(), Some("open sesame"));
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    // Next time the saved passphrase is used without asking.
+    r.rec.clear();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    r.rec.wait_for("connected again", is_connected).await;
+    assert!(!r
+        .rec
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, AppEvent::Prompt(Some(_)))));
+    let seen = r.helper.seen.lock().unwrap();
+    let last = seen.connects.last().unwrap();
+    assert_eq!(
+        last.credentials
+            .key_passphrase
+            .as_ref()
+            .map(|p| p.expose().to_string()),
+        Some("open sesame".to_string())
+    );
+    assert_eq!(seen.connects.len(), 3);
 }
 
 #[tokio::test]

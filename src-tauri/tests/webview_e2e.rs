@@ -902,6 +902,46 @@ async fn scenario(
     select_profile(c, "Lab office").await?;
     wait_status(c, "Connected", UI_WAIT).await?;
     steps.done("4b second tunnel refused by the helper, first stays up");
+    // 4c. Check for leaks: the real helper looks at the lab's routes, DNS and firewall.
+    click_button(c, "Check for leaks").await?;
+    let summary = wait_text(
+        c,
+        ".leak-summary",
+        "the leak check's summary",
+        Duration::from_secs(20),
+        |t| !t.is_empty(),
+    )
+    .await?;
+    let checks = wait_text(c, ".leak-list", "the leak checks", UI_WAIT, |t| {
+        !t.is_empty()
+    })
+    .await?;
+    eprintln!(
+        "webview e2e: leak check: {summary} | {}",
+        checks.replace('\n', " | ")
+    );
+    ensure!(
+        summary.starts_with("No leak found."),
+        "leak check {summary:?}: {checks}"
+    );
+    for line in [
+        "Goes into the tunnel (oxi",
+        "On: if the tunnel drops, nothing leaves outside it.",
+        "The VPN’s gateway answered through the tunnel.",
+    ] {
+        ensure!(checks.contains(line), "leak check lacks {line:?}: {checks}");
+    }
+    // The results sit below the status card: bring them into the picture.
+    wd(
+        "scroll to the leak check",
+        c.execute(
+            "document.querySelector('.leak-check').scrollIntoView({ block: 'start' });",
+            vec![],
+        ),
+    )
+    .await?;
+    screens.shot(c, "16-leak-check").await?;
+    steps.done("4c check for leaks: all pass while connected");
     if tray {
         tray_shots(screens, "09-tray-connected");
     }

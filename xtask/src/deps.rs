@@ -9,6 +9,7 @@ use crate::sys;
 pub const ALL: &[&str] = &[
     "ca-certificates",
     "curl",         // sso lab: the test "browser" that visits the sign-in page
+    "dante-server", // proxy lab: SOCKS5 with user/password (danted)
     "dbus-daemon",  // netcfg: a private bus for the systemd-resolved back end's test
     "dnsmasq-base", // DHCP server (and DNS) in the lab namespaces
     "easy-rsa",
@@ -29,6 +30,7 @@ pub const ALL: &[&str] = &[
     "openvpn", // the reference server (and reference client in bench)
     "pkg-config",
     "python3",           // sso lab: the sign-in page (http.server)
+    "squid",             // proxy lab: HTTP CONNECT with Basic auth (basic_ncsa_auth)
     "tcpdump",           // leak captures
     "trayer",            // app e2e: an XEmbed tray under Xvfb, for the tray screenshot
     "webkit2gtk-driver", // app e2e: WebKitWebDriver, driven through tauri-driver

@@ -14,6 +14,11 @@
 //!    flips): connects and carries pings; TCP with delay connects, and a burst of bit flips
 //!    in the stream is survived (recovered without a crash).
 //!
+//! After each fault that reaches the client (replay, random datagrams, mixed UDP faults,
+//! the TCP corruption burst) the helper's data-channel drop counters (its "data channel
+//! drops" log line, by reason) must show the packets it dropped: nothing is dropped
+//! silently.
+//!
 //! `--smoke` runs one short pass of each (CI, root, < 2 min); the gates there are the
 //! safety ones (no crash, zero duplicates, no state change) with generous time bounds,
 //! the timing targets are reported.
@@ -34,6 +39,128 @@ const READY: &str = "Initialization Sequence Completed";
 const LOST: &str = "connection lost";
 /// Server keepalive in the soak: `ping` 2 s, `ping-restart` 10 s (pushed to the client).
 const PING_RESTART: Duration = Duration::from_secs(10);
+/// The helper logs its drop counters at most once per stats tick (1 s).
+const STATS_TICK: Duration = Duration::from_millis(1500);
+/// The helper's log line with the current attempt's drop counters (helper/src/connect.rs).
+const DROPS_LINE: &str = "data channel drops";
+
+/// Data-channel drop counters of one helper attempt, by reason.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+struct Drops {
+    malformed: u64,
+    replayed: u64,
+    auth_failed: u64,
+    compression: u64,
+    unknown_key: u64,
+    not_connected: u64,
+    other: u64,
+}
+
+impl Drops {
+    fn parse(line: &str) -> Self {
+        let field = |k: &str| {
+            line.split(&format!(" {k}="))
+                .nth(1)
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0)
+        };
+        Self {
+            malformed: field("malformed"),
+            replayed: field("replayed"),
+            auth_failed: field("auth_failed"),
+            compression: field("compression"),
+            unknown_key: field("unknown_key"),
+            not_connected: field("not_connected"),
+            other: field("other"),
+        }
+    }
+
+    /// Every drops line of `log`, in order.
+    fn all(log: &str) -> Vec<Self> {
+        log.lines()
+            .filter(|l| l.contains(DROPS_LINE))
+            .map(Self::parse)
+            .collect()
+    }
+
+    /// The counters as last logged (zero before the first drop).
+    fn now(h: &Proc) -> Self {
+        Self::all(&h.log()).last().copied().unwrap_or_default()
+    }
+
+    fn total(&self) -> u64 {
+        self.malformed
+            + self.replayed
+            + self.auth_failed
+            + self.compression
+            + self.unknown_key
+            + self.not_connected
+            + self.other
+    }
+
+    /// Counted since `before` (same attempt).
+    fn since(&self, before: &Self) -> Self {
+        Self {
+            malformed: self.malformed.saturating_sub(before.malformed),
+            replayed: self.replayed.saturating_sub(before.replayed),
+            auth_failed: self.auth_failed.saturating_sub(before.auth_failed),
+            compression: self.compression.saturating_sub(before.compression),
+            unknown_key: self.unknown_key.saturating_sub(before.unknown_key),
+            not_connected: self.not_connected.saturating_sub(before.not_connected),
+            other: self.other.saturating_sub(before.other),
+        }
+    }
+}
+
+impl std::fmt::Display for Drops {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "malformed {}, replayed {}, auth failed {}, compression {}, unknown key {}, other {}",
+            self.malformed,
+            self.replayed,
+            self.auth_failed,
+            self.compression,
+            self.unknown_key,
+            self.other + self.not_connected
+        )
+    }
+}
+
+/// The drops counted since `before`, once `enough` holds or 5 s passed (late duplicates
+/// and the stats tick delay the count by up to a second or two).
+fn settled_drops(helper: &Proc, before: &Drops, enough: impl Fn(&Drops) -> bool) -> Drops {
+    let start = Instant::now();
+    loop {
+        let d = Drops::now(helper).since(before);
+        if enough(&d) || start.elapsed() >= Duration::from_secs(5) {
+            return d;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// UDP datagrams the client namespace's kernel dropped for a full socket buffer.
+fn udp_rcvbuf_errors(lab: &Lab) -> anyhow::Result<u64> {
+    let out = lab
+        .ns(Role::Cli)?
+        .cmd("cat")
+        .arg("/proc/net/snmp")
+        .output()
+        .context("reading /proc/net/snmp in the client namespace")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut udp = text.lines().filter(|l| l.starts_with("Udp:"));
+    let (Some(names), Some(values)) = (udp.next(), udp.next()) else {
+        bail!("no Udp lines in /proc/net/snmp");
+    };
+    names
+        .split_whitespace()
+        .zip(values.split_whitespace())
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
+        .context("no RcvbufErrors in /proc/net/snmp")
+}
 
 #[derive(clap::Args, Debug)]
 pub struct SoakArgs {
@@ -109,7 +236,7 @@ pub fn run(args: &SoakArgs) -> anyhow::Result<()> {
     {
         let mut helper = connect(&lab, &profile, "helper-main", Duration::from_secs(30))?;
         if want("replay") {
-            figures.push(replay(&lab, &proxy)?);
+            figures.push(replay(&lab, &proxy, &helper)?);
         }
         if want("random") {
             figures.push(random_datagrams(&lab, &proxy, &mut helper, datagrams)?);
@@ -380,7 +507,8 @@ fn loss30(
     })
 }
 
-fn replay(lab: &Lab, proxy: &FaultProxy) -> anyhow::Result<Figure> {
+fn replay(lab: &Lab, proxy: &FaultProxy, helper: &Proc) -> anyhow::Result<Figure> {
+    let drops_before = Drops::now(helper);
     let mut sent = 0;
     let mut received = 0;
     let mut dups = 0;
@@ -398,13 +526,16 @@ fn replay(lab: &Lab, proxy: &FaultProxy) -> anyhow::Result<Figure> {
     }
     proxy.set(FaultConfig::default());
     let replayed = proxy.stats().snapshot()[2].1 - before;
+    // Every echo reply came twice; each second copy must be counted as a replay.
+    let d = settled_drops(helper, &drops_before, |d| d.replayed >= u64::from(received));
+    let counted = d.replayed >= u64::from(received) && d.malformed + d.auth_failed == 0;
     Ok(Figure {
         scenario: "replayed datagrams (100% duplicated, at once and 200 ms late)",
         figure: format!(
-            "{replayed} datagrams replayed; {received}/{sent} echo replies, {dups} duplicates on the TUN"
+            "{replayed} datagrams replayed; {received}/{sent} echo replies, {dups} duplicates on the TUN; drops counted: {d}"
         ),
-        target: "0 duplicates",
-        ok: dups == 0 && received * 10 >= sent * 9,
+        target: "0 duplicates; each replay counted",
+        ok: dups == 0 && received * 10 >= sent * 9 && counted,
     })
 }
 
@@ -416,6 +547,8 @@ fn random_datagrams(
 ) -> anyhow::Result<Figure> {
     let ready_before = helper.log().matches(READY).count();
     let lost_before = helper.log().matches(LOST).count();
+    let drops_before = Drops::now(helper);
+    let rcvbuf_before = udp_rcvbuf_errors(lab)?;
     let mut rng = Rng::new(0xdead_beef);
     let t = Instant::now();
     proxy.inject_to_client(count, |i| {
@@ -433,19 +566,27 @@ fn random_datagrams(
     })?;
     let took = t.elapsed();
     let (s, r, _) = ping_target(lab, 5, "0.2")?;
+    // What reached the helper's socket (the kernel drops some when its buffer is full).
+    let overflowed = udp_rcvbuf_errors(lab)?.saturating_sub(rcvbuf_before);
+    let arrived = u64::try_from(count)
+        .unwrap_or(u64::MAX)
+        .saturating_sub(overflowed);
+    let d = settled_drops(helper, &drops_before, |d| d.total() >= arrived);
     let log = helper.log();
     let still = alive(helper);
     let ready_after = log.matches(READY).count();
     let lost_after = log.matches(LOST).count();
-    let ok = still && ready_after == ready_before && lost_after == lost_before && r > 0;
+    let counted = d.total() >= arrived;
+    let ok = still && ready_after == ready_before && lost_after == lost_before && r > 0 && counted;
     Ok(Figure {
         scenario: "random datagrams at the client port (from the server's address)",
         figure: format!(
-            "{count} sent in {:.1} s; helper alive: {still}; reconnects: {}; pings after: {r}/{s}",
+            "{count} sent in {:.1} s ({overflowed} lost to a full socket buffer); helper alive: {still}; reconnects: {}; pings after: {r}/{s}; drops counted: {} ({d})",
             took.as_secs_f64(),
-            ready_after - ready_before
+            ready_after - ready_before,
+            d.total()
         ),
-        target: "no crash, no state change",
+        target: "no crash, no state change, every datagram counted",
         ok,
     })
 }
@@ -555,7 +696,22 @@ fn mixed_udp(
     } else {
         (0, 0, 0)
     };
+    std::thread::sleep(STATS_TICK);
     let still = alive(&mut h);
+    let drops = Drops::all(&h.log())
+        .into_iter()
+        .max_by_key(Drops::total)
+        .unwrap_or_default();
+    let damaged: u64 = proxy
+        .stats()
+        .snapshot()
+        .iter()
+        .zip(before.iter())
+        .filter(|((name, _), _)| ["duplicated", "truncated", "flipped"].contains(name))
+        .map(|((_, now), (_, was))| now - was)
+        .sum();
+    // Duplicated, cut and flipped datagrams reached the client: some must be counted.
+    let counted = connected.is_err() || damaged == 0 || drops.total() > 0;
     let stats: Vec<String> = proxy
         .stats()
         .snapshot()
@@ -568,13 +724,13 @@ fn mixed_udp(
     Ok(Figure {
         scenario: "UDP: 5% loss, 5-25 ms delay, 5% dup, 10% reorder, 2% truncation, 2% bit flips",
         figure: format!(
-            "connected: {}; pings {r}/{s}, {d} duplicates; alive: {still}; proxy: {}",
+            "connected: {}; pings {r}/{s}, {d} duplicates; alive: {still}; proxy: {}; drops counted: {drops}",
             connected.is_ok(),
             stats.join(", ")
         ),
-        target: "connects, no crash, 0 duplicates",
+        target: "connects, no crash, 0 duplicates, drops counted",
         // One unlucky smoke run may need longer than 30 s to connect: only the full run gates it.
-        ok: still && d == 0 && (smoke || (connected.is_ok() && r > 0)),
+        ok: still && d == 0 && counted && (smoke || (connected.is_ok() && r > 0)),
     })
 }
 
@@ -585,6 +741,7 @@ fn tcp_faults(lab: &Lab, proxy: &FaultProxy, profile: &ClientProfile) -> anyhow:
     }));
     let mut h = connect(lab, profile, "helper-tcp", Duration::from_secs(30))?;
     let (s1, r1, _) = ping_target(lab, 5, "0.2")?;
+    let lines_before = Drops::all(&h.log()).len();
     // A burst of corruption in the stream (bit flips, cut chunks), then a clean path.
     proxy.set(FaultConfig::both(Faults {
         bitflip: 0.5,
@@ -595,21 +752,30 @@ fn tcp_faults(lab: &Lab, proxy: &FaultProxy, profile: &ClientProfile) -> anyhow:
     proxy.set(FaultConfig::default());
     let t = Instant::now();
     let recovered = lab.wait_reachable(Role::Cli, addr::TARGET, PING_RESTART * 3);
+    std::thread::sleep(STATS_TICK);
     let still = alive(&mut h);
+    let reconnects = h.log().matches(READY).count().saturating_sub(1);
+    // The burst is counted as drops, or it broke the stream and the client reconnected
+    // (a TCP stream cannot resync after a cut; the attempt's counters start again).
+    let drops = Drops::all(&h.log())
+        .into_iter()
+        .skip(lines_before)
+        .max_by_key(Drops::total)
+        .unwrap_or_default();
+    let counted = drops.total() > 0 || reconnects > 0;
     let figure = format!(
-        "pings before: {r1}/{s1}; after a corruption burst: recovered in {} (reconnects: {}); alive: {still}",
+        "pings before: {r1}/{s1}; after a corruption burst: recovered in {} (reconnects: {reconnects}); alive: {still}; drops counted: {drops}",
         match &recovered {
             Ok(()) => format!("{:.1} s", t.elapsed().as_secs_f64()),
             Err(e) => format!("never ({e})"),
         },
-        h.log().matches(READY).count().saturating_sub(1)
     );
     stop(h)?;
     Ok(Figure {
         scenario: "TCP: 20 ms delay, then a bit-flip/truncation burst",
         figure,
-        target: "connects, survives, recovers",
-        ok: r1 > 0 && still && recovered.is_ok(),
+        target: "connects, survives, recovers, drops counted",
+        ok: r1 > 0 && still && recovered.is_ok() && counted,
     })
 }
 

@@ -343,6 +343,17 @@ impl Client {
             other => Err(unexpected(other)),
         }
     }
+
+    /// "Check for leaks" (see [`crate::leak_check`]).
+    pub async fn leak_check(
+        &self,
+        session: Option<SessionId>,
+    ) -> Result<crate::leak_check::LeakReport, ClientError> {
+        match self.request(Request::LeakCheck { session }).await? {
+            Response::LeakCheck(r) => Ok(r),
+            other => Err(unexpected(other)),
+        }
+    }
 }
 
 fn unexpected(r: Response) -> ClientError {

@@ -46,6 +46,10 @@ pub enum IpcError {
     Tunnel { message: ShortText },
     #[error("helper error: {message}")]
     Internal { message: ShortText },
+    /// The profile's private key (PEM or PKCS#12) could not be opened: its passphrase
+    /// is missing (`wrong: false`) or wrong. Nothing was started; ask the user again.
+    #[error("{}", if *wrong { "the private key's passphrase is wrong" } else { "the private key is encrypted: its passphrase is needed" })]
+    KeyPassphrase { wrong: bool },
 }
 
 impl IpcError {

@@ -6,6 +6,20 @@ use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use crate::error::FrameError;
+use zeroize::Zeroizing;
+
+/// Counts what serde_json writes (to size a frame before writing it).
+struct CountingWriter(usize);
+
+impl std::io::Write for CountingWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 = self.0.saturating_add(buf.len());
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// The largest payload either side accepts (a profile is at most 512 KiB).
 pub const MAX_FRAME: usize = 1024 * 1024;
@@ -13,7 +27,15 @@ const HEADER: usize = 4;
 
 /// Header + JSON payload, ready to write.
 pub fn encode<T: Serialize>(msg: &T) -> Result<Vec<u8>, FrameError> {
-    let mut out = vec![0u8; HEADER];
+    // Frames carry secrets: size the buffer exactly first (a counting pass), so it never
+    // grows and leaves an old copy behind.
+    let mut counter = CountingWriter(0);
+    serde_json::to_writer(&mut counter, msg).map_err(|e| FrameError::Invalid {
+        field: ".".into(),
+        message: e.to_string(),
+    })?;
+    let mut out = Vec::with_capacity(HEADER.saturating_add(counter.0));
+    out.extend_from_slice(&[0u8; HEADER]);
     serde_json::to_writer(&mut out, msg).map_err(|e| FrameError::Invalid {
         field: ".".into(),
         message: e.to_string(),
@@ -57,8 +79,22 @@ pub struct FrameDecoder {
     buf: Vec<u8>,
 }
 
+impl Drop for FrameDecoder {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.buf);
+    }
+}
+
 impl FrameDecoder {
     pub fn push(&mut self, bytes: &[u8]) {
+        // Grown by hand so the old buffer (frames may carry secrets) is wiped.
+        let need = self.buf.len().saturating_add(bytes.len());
+        if need > self.buf.capacity() {
+            let mut grown = Vec::with_capacity(need.max(self.buf.capacity().saturating_mul(2)));
+            grown.extend_from_slice(&self.buf);
+            std::mem::swap(&mut grown, &mut self.buf);
+            zeroize::Zeroize::zeroize(&mut grown);
+        }
         self.buf.extend_from_slice(bytes);
     }
 
@@ -81,6 +117,10 @@ impl FrameDecoder {
         }
         let payload = self.buf.get(HEADER..end).map(<[u8]>::to_vec);
         self.buf.drain(..end);
+        // The bytes the drain moved down from stay behind in the spare capacity.
+        for b in self.buf.spare_capacity_mut() {
+            b.write(0);
+        }
         Ok(payload)
     }
 }
@@ -136,7 +176,8 @@ pub async fn write_message<W: AsyncWrite + Unpin, T: Serialize>(
     w: &mut W,
     msg: &T,
 ) -> Result<(), FrameError> {
-    let bytes = encode(msg)?;
+    // Wiped once written (it may hold a password or a profile's private key).
+    let bytes = Zeroizing::new(encode(msg)?);
     w.write_all(&bytes).await?;
     w.flush().await?;
     Ok(())
@@ -146,7 +187,8 @@ pub async fn read_message<R: AsyncRead + Unpin, T: DeserializeOwned>(
     r: &mut R,
 ) -> Result<Option<T>, FrameError> {
     match read_payload(r).await? {
-        Some(p) => decode(&p).map(Some),
+        // Wiped once decoded (it may hold a password or a profile's private key).
+        Some(p) => decode(&Zeroizing::new(p)).map(Some),
         None => Ok(None),
     }
 }

@@ -9,6 +9,7 @@
 pub mod client;
 pub mod error;
 pub mod frame;
+pub mod leak_check;
 pub mod messages;
 pub mod sign_in;
 pub mod types;
@@ -16,6 +17,7 @@ pub mod types;
 pub use client::{default_socket_path, socket_path_from_env, Client, SOCKET_ENV};
 pub use error::{ClientError, FrameError, IpcError};
 pub use frame::MAX_FRAME;
+pub use leak_check::{CheckKind, CheckOutcome, CheckVerdict, LeakCheck, LeakReport};
 pub use messages::*;
 pub use sign_in::{SignInRequest, SignInUrl};
 pub use types::*;

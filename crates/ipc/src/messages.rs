@@ -82,6 +82,12 @@ pub enum Request {
     SessionRoutes {
         session: SessionId,
     },
+    /// "Check for leaks" against `session` (default: the caller's connected session, if
+    /// any). Read-only apart from one echo request through the tunnel.
+    LeakCheck {
+        #[serde(default)]
+        session: Option<SessionId>,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -127,6 +133,12 @@ pub struct Credentials {
     pub key_passphrase: Option<Secret>,
     #[serde(default)]
     pub challenge_response: Option<Secret>,
+    /// User name for the profile's `http-proxy` / `socks-proxy`.
+    #[serde(default)]
+    pub proxy_username: Option<Username>,
+    /// Password for the profile's `http-proxy` / `socks-proxy`.
+    #[serde(default)]
+    pub proxy_password: Option<Secret>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -169,6 +181,7 @@ pub enum Response {
     ChallengeAnswered,
     Route(RouteExplanation),
     Routes(SessionRoutes),
+    LeakCheck(crate::leak_check::LeakReport),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -185,9 +185,18 @@ impl LogText {
 
 /// A password, passphrase or challenge response. Debug never shows it, and the
 /// memory is wiped on drop.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
+///
+/// Serialized straight from its buffer (serde's `into` would serialize a clone that is
+/// never wiped); deserialized into the one `String` serde builds, which it then owns.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "String")]
 pub struct Secret(String);
+
+impl Serialize for Secret {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
 
 impl Secret {
     /// The secret's text; call only where it is handed to the tunnel.

@@ -27,6 +27,12 @@ const SUITES: [(Cipher, &str); 3] = [
     (Cipher::Aes256Cbc, "AES-256-CBC+HMAC-SHA256"),
 ];
 
+/// The same AEAD ciphers in OpenVPN 2.7's epoch data format.
+const EPOCH_SUITES: [(Cipher, &str); 2] = [
+    (Cipher::Aes256Gcm, "AES-256-GCM epoch"),
+    (Cipher::ChaCha20Poly1305, "CHACHA20-POLY1305 epoch"),
+];
+
 fn km() -> KeyMaterial {
     let mut b = [0u8; 256];
     for (i, x) in b.iter_mut().enumerate() {
@@ -43,6 +49,14 @@ fn pair(cipher: Cipher) -> (DataKey, DataKey) {
     (c, s)
 }
 
+fn epoch_pair(cipher: Cipher) -> (DataKey, DataKey) {
+    let km = km();
+    let mut c = DataKey::new_client_epoch(KeyId::ZERO, cipher, &km).unwrap();
+    c.set_peer_id(Some(1));
+    let s = DataKey::with_epoch_slots(KeyId::ZERO, cipher, &km, 1, 0, 4).unwrap();
+    (c, s)
+}
+
 /// Our data channel: one encrypt into `buf`, one decrypt of the result.
 struct Ours {
     c: DataKey,
@@ -54,7 +68,14 @@ struct Ours {
 
 impl Ours {
     fn new(cipher: Cipher, size: usize) -> Self {
-        let (c, s) = pair(cipher);
+        Self::with_keys(pair(cipher), size)
+    }
+
+    fn new_epoch(cipher: Cipher, size: usize) -> Self {
+        Self::with_keys(epoch_pair(cipher), size)
+    }
+
+    fn with_keys((c, s): (DataKey, DataKey), size: usize) -> Self {
         Self {
             c,
             s,
@@ -252,6 +273,21 @@ fn benches(c: &mut Criterion) {
         }
         g.finish();
     }
+    for (cipher, name) in EPOCH_SUITES {
+        let mut g = c.benchmark_group(name);
+        for size in SIZES {
+            g.throughput(Throughput::Bytes(size as u64));
+            let mut ours = Ours::new_epoch(cipher, size);
+            g.bench_function(format!("ours_encrypt/{size}"), |b| {
+                b.iter(|| black_box(ours.encrypt()))
+            });
+            let mut ours = Ours::new_epoch(cipher, size);
+            g.bench_function(format!("ours_roundtrip/{size}"), |b| {
+                b.iter(|| black_box(ours.round_trip()))
+            });
+        }
+        g.finish();
+    }
 }
 
 /// Interleaved timing of round trips, ours vs raw, for the ratio table.
@@ -262,9 +298,17 @@ fn ratio_table(budget: Duration) {
         "{:<26} {:>6} {:>12} {:>12} {:>7}",
         "suite", "bytes", "ours MB/s", "raw MB/s", "ratio"
     );
-    for (cipher, name) in SUITES {
+    let suites = SUITES
+        .iter()
+        .map(|&(c, n)| (c, n, false))
+        .chain(EPOCH_SUITES.iter().map(|&(c, n)| (c, n, true)));
+    for (cipher, name, epoch) in suites {
         for size in SIZES {
-            let mut ours = Ours::new(cipher, size);
+            let mut ours = if epoch {
+                Ours::new_epoch(cipher, size)
+            } else {
+                Ours::new(cipher, size)
+            };
             let mut raw = Raw::new(cipher, size);
             let (mut t_ours, mut t_raw) = (Duration::ZERO, Duration::ZERO);
             let mut n_ours = 0u64;

@@ -318,6 +318,11 @@ impl Compressor {
         self.out.get(..n).unwrap_or(&[])
     }
 
+    /// The decompressed payload, writable (the MSS clamp edits it in place).
+    pub fn decompressed_mut(&mut self, n: usize) -> Option<&mut [u8]> {
+        self.out.get_mut(..n)
+    }
+
     /// Frames (and with `allow-compression yes`, compresses) the payload
     /// `buf[start..]` in place; returns the new start. `start` must leave
     /// [`MAX_PREFIX`] bytes of headroom. Empty payloads stay empty.

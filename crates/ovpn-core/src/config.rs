@@ -7,6 +7,8 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
+use zeroize::Zeroize;
+
 /// Transport protocol of the link. Affects the options string, the TCP length
 /// framing and `explicit-exit-notify` (UDP only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -150,13 +152,84 @@ pub struct TlsOptions {
     pub groups: Option<String>,
 }
 
-/// A secret string (auth-token): never shown by `Debug`.
+/// A secret string: a password, a challenge answer, an auth-token. `Debug` never shows
+/// it, and its memory is wiped when it is dropped (and before it is replaced through
+/// [`Secret::set`]). Build it by moving a `String` in (`Secret::from(s)`, no copy); read
+/// it only where it is handed on ([`Secret::expose`]). The IPC's `ipc::Secret` moves
+/// into it the same way (`String::from(ipc_secret)` takes the buffer, leaving nothing).
+///
+/// The field is public so tests can write `Secret("...".into())`; code that builds a
+/// secret from pieces uses [`Secret::with_capacity`] and [`Secret::push_str`], which
+/// never grow the buffer behind the caller's back (a grown `String` leaves its old
+/// buffer unwiped).
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Secret(pub String);
 
 impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
+    }
+
+    /// An empty secret that can take `capacity` bytes without reallocating.
+    pub fn with_capacity(capacity: usize) -> Self {
+        Secret(String::with_capacity(capacity))
+    }
+
+    /// Appends `s`; when it does not fit, moves into an exactly-sized buffer and wipes
+    /// the old one (so no unwiped copy is left by `String`'s growth).
+    pub fn push_str(&mut self, s: &str) {
+        let need = self.0.len() + s.len();
+        if need > self.0.capacity() {
+            let mut grown = String::with_capacity(need);
+            grown.push_str(&self.0);
+            std::mem::swap(&mut self.0, &mut grown);
+            grown.zeroize();
+        }
+        self.0.push_str(s);
+    }
+
+    /// Replaces the secret, wiping the old one.
+    pub fn set(&mut self, s: String) {
+        self.0.zeroize();
+        self.0 = s;
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl From<String> for Secret {
+    fn from(s: String) -> Self {
+        Secret(s)
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(s: &str) -> Self {
+        Secret(s.to_owned())
+    }
+}
+
+impl PartialEq<str> for Secret {
+    fn eq(&self, other: &str) -> bool {
+        self.0 == other
+    }
+}
+
+impl PartialEq<&str> for Secret {
+    fn eq(&self, other: &&str) -> bool {
+        self.0 == *other
+    }
+}
+
+impl Drop for Secret {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }
 
@@ -166,11 +239,35 @@ impl std::fmt::Debug for Secret {
     }
 }
 
+/// The password a `static-challenge` answer is sent as: `SCRV1:<b64 password>:<b64
+/// response>`, built in one exactly-sized buffer.
+pub(crate) fn scrv1_password(password: &Secret, response: &Secret) -> Secret {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let len = |s: &Secret| base64::encoded_len(s.len(), true).unwrap_or(0);
+    let mut out = Secret::with_capacity("SCRV1::".len() + len(password) + len(response));
+    out.push_str("SCRV1:");
+    b64.encode_string(password.expose(), &mut out.0);
+    out.push_str(":");
+    b64.encode_string(response.expose(), &mut out.0);
+    out
+}
+
+/// The password a dynamic (`CRV1`) challenge answer is sent as:
+/// `CRV1::<state_id>::<response>`.
+pub(crate) fn crv1_password(state_id: &str, response: &Secret) -> Secret {
+    let mut out = Secret::with_capacity("CRV1::::".len() + state_id.len() + response.len());
+    for part in ["CRV1::", state_id, "::", response.expose()] {
+        out.push_str(part);
+    }
+    out
+}
+
 /// `auth-user-pass` credentials.
 #[derive(Clone, Default, PartialEq, Eq)]
 pub struct Credentials {
     pub username: String,
-    pub password: String,
+    pub password: Secret,
 }
 
 impl std::fmt::Debug for Credentials {
@@ -186,13 +283,13 @@ impl std::fmt::Debug for Credentials {
 #[derive(Clone, PartialEq, Eq)]
 pub enum ChallengeResponse {
     /// `static-challenge`: password becomes `SCRV1:<b64 password>:<b64 response>`.
-    Static { response: String },
+    Static { response: Secret },
     /// `AUTH_FAILED,CRV1` dynamic challenge: username becomes the server-given
     /// username, password `CRV1::<state_id>::<response>`.
     Dynamic {
         state_id: String,
         username: String,
-        response: String,
+        response: Secret,
     },
 }
 
@@ -342,6 +439,9 @@ pub struct ClientConfig {
     pub tun_mtu: u16,
     /// `tls-mtu` (default 1250): bound for one control packet's IP datagram.
     pub tls_mtu: u16,
+    /// `mssfix`: clamp the MSS of tunnelled TCP connections (OpenVPN 2.6's
+    /// default when absent).
+    pub mssfix: crate::mss::Mssfix,
     /// Announce and use dynamic tls-crypt (IV_PROTO bit 9) for renegotiations.
     pub dynamic_tls_crypt: bool,
 }
@@ -383,8 +483,38 @@ impl Default for ClientConfig {
             route_nopull: false,
             tun_mtu: 1500,
             tls_mtu: 1250,
+            mssfix: crate::mss::Mssfix::Default,
             // Interop-tested against openvpn 2.6.14 (tests/interop_openvpn.rs).
             dynamic_tls_crypt: true,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_built_without_growth() {
+        let pw = Secret::from("correct horse battery");
+        assert_eq!(format!("{pw:?}"), "<redacted>");
+        let c = Credentials {
+            username: "alice".into(),
+            password: pw.clone(),
+        };
+        assert!(!format!("{c:?}").contains("horse"));
+        let scrv1 = scrv1_password(&pw, &Secret::from("4242"));
+        assert_eq!(scrv1, "SCRV1:Y29ycmVjdCBob3JzZSBiYXR0ZXJ5:NDI0Mg==");
+        assert_eq!(scrv1.0.capacity(), scrv1.len(), "sized exactly");
+        let crv1 = crv1_password("st42", &Secret::from("7777"));
+        assert_eq!(crv1, "CRV1::st42::7777");
+        assert_eq!(crv1.0.capacity(), crv1.len(), "sized exactly");
+
+        let mut s = Secret::with_capacity(2);
+        s.push_str("ab");
+        s.push_str("cdef");
+        assert_eq!(s, "abcdef");
+        s.set("x".into());
+        assert_eq!(s.expose(), "x");
     }
 }

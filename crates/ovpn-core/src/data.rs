@@ -21,11 +21,15 @@
 //! packet-id`, V1: `packet-id`. CBC packet: `[hdr][HMAC(IV || ct)][IV 16][ct]`
 //! with `ct = AES-CBC(packet-id || payload, PKCS#7)`.
 //!
+//! Epoch format (OpenVPN 2.7, [`crate::epoch`]): `[hdr 4][epoch 2 ||
+//! counter 6][ciphertext][tag 16]`, keys per epoch ([`DataKey::new_client_epoch`]).
+//!
 //! Send packet-ids start at 1; [`DataKey::should_renegotiate`] turns true
 //! at `0xFF000000`; after `0xFFFFFFFF` was used, `encrypt` refuses
 //! ([`DataError::PacketIdExhausted`]).
 
 use crate::codec::Blame;
+use crate::epoch::EpochKeys;
 use crate::keys::{Digest, HmacKey, KeyError, KeyMaterial};
 use crate::packet::{encode_first_byte, peek_header, DataHeader, KeyId, Opcode, PacketError};
 use crate::replay::{ReplayError, ReplayWindow};
@@ -39,7 +43,8 @@ use thiserror::Error;
 /// Maximum bytes any cipher needs before the payload: V2 header (4) +
 /// HMAC-SHA512 (64) + IV (16) + packet-id (4).
 pub const HEADROOM: usize = 4 + 64 + 16 + 4;
-/// Maximum bytes any cipher appends after the payload (CBC padding).
+/// Maximum bytes any cipher appends after the payload (CBC padding, or the
+/// tag of the epoch format).
 pub const TAILROOM: usize = 16;
 /// AEAD tag length.
 pub const AEAD_TAG_LEN: usize = 16;
@@ -155,6 +160,23 @@ pub enum DataError {
     /// All 2^32-1 packet-ids were used; renegotiate before sending more.
     #[error("data packet-id space exhausted")]
     PacketIdExhausted,
+    /// Epoch format: a packet of an epoch outside the accepted window (too
+    /// old, or further ahead than the future keys).
+    #[error(
+        "data packet for epoch {got}, outside the window of the current receive epoch {current}"
+    )]
+    UnknownEpoch {
+        /// Epoch in the packet.
+        got: u16,
+        /// Current receive epoch.
+        current: u16,
+    },
+    /// Epoch format: epoch 0 is never sent.
+    #[error("data packet with epoch 0")]
+    ZeroEpoch,
+    /// Epoch format: this epoch key failed verification too often (2^36).
+    #[error("epoch {0} key failed verification too often; not used any more")]
+    DecryptFailLimit(u16),
 }
 
 impl DataError {
@@ -162,8 +184,12 @@ impl DataError {
     pub fn blame(&self) -> Blame {
         match self {
             Self::Packet(e) => e.blame(),
-            Self::TooShort(_) | Self::BadBlockLength(_) => Blame::Malformed,
-            Self::AuthFailed | Self::BadPadding | Self::Replay(_) => Blame::PeerMisbehaved,
+            Self::TooShort(_) | Self::BadBlockLength(_) | Self::ZeroEpoch => Blame::Malformed,
+            Self::AuthFailed
+            | Self::BadPadding
+            | Self::Replay(_)
+            | Self::UnknownEpoch { .. }
+            | Self::DecryptFailLimit(_) => Blame::PeerMisbehaved,
             Self::WrongKeyId { .. } | Self::NoHeadroom { .. } | Self::PacketIdExhausted => {
                 Blame::LocalMisuse
             }
@@ -175,9 +201,68 @@ type Aes192Gcm = aes_gcm::AesGcm<aes::Aes192, aes_gcm::aead::consts::U12>;
 
 // keys stay inline: one indirection less on the per-packet path
 #[allow(clippy::large_enum_variant)]
-enum Aead {
+pub(crate) enum Aead {
     Ring(ring::aead::LessSafeKey),
     Aes192(Box<Aes192Gcm>),
+}
+
+impl Aead {
+    /// Encrypts `payload` in place; returns the tag.
+    pub(crate) fn seal(
+        &self,
+        nonce: [u8; 12],
+        ad: &[u8],
+        payload: &mut [u8],
+    ) -> Result<[u8; AEAD_TAG_LEN], DataError> {
+        let mut out = [0u8; AEAD_TAG_LEN];
+        match self {
+            Aead::Ring(k) => {
+                let tag = k
+                    .seal_in_place_separate_tag(
+                        ring::aead::Nonce::assume_unique_for_key(nonce),
+                        ring::aead::Aad::from(ad),
+                        payload,
+                    )
+                    .map_err(|_| DataError::TooShort(payload.len()))?;
+                out.copy_from_slice(tag.as_ref());
+            }
+            Aead::Aes192(k) => {
+                use aes_gcm::aead::AeadInPlace;
+                let tag = k
+                    .encrypt_in_place_detached(&nonce.into(), ad, payload)
+                    .map_err(|_| DataError::TooShort(payload.len()))?;
+                out.copy_from_slice(&tag);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Authenticates and decrypts `ct` in place.
+    pub(crate) fn open(
+        &self,
+        nonce: [u8; 12],
+        ad: &[u8],
+        ct: &mut [u8],
+        tag: [u8; AEAD_TAG_LEN],
+    ) -> Result<(), DataError> {
+        match self {
+            Aead::Ring(k) => k
+                .open_in_place_separate_tag(
+                    ring::aead::Nonce::assume_unique_for_key(nonce),
+                    ring::aead::Aad::from(ad),
+                    ring::aead::Tag::from(tag),
+                    ct,
+                    0..,
+                )
+                .map(|_| ())
+                .map_err(|_| DataError::AuthFailed),
+            Aead::Aes192(k) => {
+                use aes_gcm::aead::AeadInPlace;
+                k.decrypt_in_place_detached(&nonce.into(), ad, ct, &tag.into())
+                    .map_err(|_| DataError::AuthFailed)
+            }
+        }
+    }
 }
 
 #[derive(Clone)]
@@ -202,9 +287,11 @@ enum Engine {
         dec_mac: HmacKey,
         rng: Box<ChaCha20Rng>,
     },
+    /// OpenVPN 2.7 epoch data format (AEAD only), see [`crate::epoch`].
+    Epoch(Box<EpochKeys>),
 }
 
-fn aead_key(cipher: Cipher, key: &[u8]) -> Result<Aead, KeyError> {
+pub(crate) fn aead_key(cipher: Cipher, key: &[u8]) -> Result<Aead, KeyError> {
     let bad = || KeyError::BadLength {
         what: "AEAD key",
         got: key.len(),
@@ -334,6 +421,71 @@ impl DataKey {
         })
     }
 
+    /// Client keys in the OpenVPN 2.7 epoch data format (pushed
+    /// `protocol-flags aead-epoch`): the epoch-1 secrets are the first 32
+    /// bytes of the client's encrypt and decrypt cipher keys of `km`.
+    /// AEAD ciphers only.
+    pub fn new_client_epoch(
+        key_id: KeyId,
+        cipher: Cipher,
+        km: &KeyMaterial,
+    ) -> Result<Self, KeyError> {
+        Self::with_epoch_slots(
+            key_id,
+            cipher,
+            km,
+            KeyMaterial::CLIENT_ENCRYPT,
+            KeyMaterial::CLIENT_DECRYPT,
+            crate::epoch::FUTURE_KEY_COUNT,
+        )
+    }
+
+    /// Like [`new_client_epoch`](Self::new_client_epoch) with explicit
+    /// slots and future-key count (servers and tests).
+    pub fn with_epoch_slots(
+        key_id: KeyId,
+        cipher: Cipher,
+        km: &KeyMaterial,
+        enc_slot: usize,
+        dec_slot: usize,
+        future_keys: u16,
+    ) -> Result<Self, KeyError> {
+        let n = crate::epoch::EPOCH_SECRET_LEN;
+        km.check_nonzero(enc_slot, n)?;
+        km.check_nonzero(dec_slot, n)?;
+        let keys = EpochKeys::new(
+            cipher,
+            &km.cipher(enc_slot)[..n],
+            &km.cipher(dec_slot)[..n],
+            future_keys,
+        )?;
+        Ok(Self {
+            key_id,
+            cipher,
+            digest: Digest::Sha1,
+            engine: Engine::Epoch(Box::new(keys)),
+            send_pid: 0,
+            replay: ReplayWindow::default(),
+            peer_id: None,
+        })
+    }
+
+    /// The epoch state when this key uses the epoch data format.
+    pub fn epoch(&self) -> Option<&EpochKeys> {
+        match &self.engine {
+            Engine::Epoch(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// Mutable epoch state (tests, benches).
+    pub fn epoch_mut(&mut self) -> Option<&mut EpochKeys> {
+        match &mut self.engine {
+            Engine::Epoch(e) => Some(e),
+            _ => None,
+        }
+    }
+
     /// Key id of this key.
     pub fn key_id(&self) -> KeyId {
         self.key_id
@@ -368,6 +520,7 @@ impl DataKey {
             + match &self.engine {
                 Engine::Aead { .. } => 4 + AEAD_TAG_LEN,
                 Engine::Cbc { .. } => self.digest.len() + 16 + 4,
+                Engine::Epoch(_) => EpochKeys::PREFIX_LEN,
             }
     }
 
@@ -377,6 +530,7 @@ impl DataKey {
             + match &self.engine {
                 Engine::Aead { .. } => 0,
                 Engine::Cbc { .. } => 16,
+                Engine::Epoch(_) => AEAD_TAG_LEN,
             }
     }
 
@@ -388,7 +542,12 @@ impl DataKey {
     /// True once the send packet-id reached `0xFF000000`: start a
     /// renegotiation.
     pub fn should_renegotiate(&self) -> bool {
-        self.send_pid >= PACKET_ID_WRAP_TRIGGER
+        match &self.engine {
+            // epochs move the key inside the data channel; renegotiate only
+            // when the 16-bit epoch space nears its end (as OpenVPN)
+            Engine::Epoch(e) => e.should_renegotiate(),
+            _ => self.send_pid >= PACKET_ID_WRAP_TRIGGER,
+        }
     }
 
     /// For tests/benches: pretend `pid` packets were already sent.
@@ -431,6 +590,7 @@ impl DataKey {
         }
         let pid = self.next_pid()?;
         match &mut self.engine {
+            Engine::Epoch(e) => e.encrypt(buf, start, hdr),
             Engine::Aead { enc, enc_iv, .. } => {
                 let wire = start - need;
                 let pid_at = wire + hdr.len();
@@ -543,6 +703,7 @@ impl DataKey {
         now: Instant,
     ) -> Result<Range<usize>, DataError> {
         match &mut self.engine {
+            Engine::Epoch(e) => e.decrypt(buf, hlen, now),
             Engine::Aead { dec, dec_iv, .. } => {
                 let ct_at = hlen + 4 + AEAD_TAG_LEN;
                 if buf.len() < ct_at {
@@ -704,6 +865,81 @@ mod tests {
             .decrypt_with_header_len(&mut rx, 4, Instant::now())
             .unwrap();
         assert_eq!(&rx[r], pt);
+    }
+
+    #[test]
+    fn aes_256_gcm_epoch_known_vector() {
+        // test_ssl.c: test_data_channel_known_vectors_run(true): E1 = the
+        // first 32 bytes of key[0] for both directions, 5 future keys, the
+        // send side iterated three times (epoch 4), V2 header 07 00 00 17.
+        let km = known_key();
+        let mut k =
+            DataKey::with_epoch_slots(KeyId::ZERO, Cipher::Aes256Gcm, &km, 0, 0, 5).unwrap();
+        let e = k.epoch_mut().unwrap();
+        for _ in 0..3 {
+            e.iterate_send().unwrap();
+        }
+        assert_eq!(e.send_epoch(), 4);
+        let pt = b"The quick little fox jumps over the bureaucratic hurdles";
+        let mut buf = vec![0u8; HEADROOM];
+        buf.extend_from_slice(pt);
+        let at = k
+            .encrypt_with_header(&mut buf, HEADROOM, &hex!("07000017"))
+            .unwrap();
+        let wire = buf[at..].to_vec();
+        assert_eq!(wire.len(), 4 + 8 + pt.len() + 16);
+        assert_eq!(&wire[..4], &hex!("07000017"));
+        assert_eq!(&wire[4..12], &hex!("0004000000000001"));
+        assert_eq!(
+            &wire[wire.len() - 16..],
+            &hex!("0ffff5913d39d75b18573b5748589a7d")
+        );
+        assert_eq!(&wire[4 + 14..4 + 20], &hex!("36aab4d49ce6"));
+        let mut rx = wire.clone();
+        let r = k
+            .decrypt_with_header_len(&mut rx, 4, Instant::now())
+            .unwrap();
+        assert_eq!(&rx[r], pt);
+        // receiving epoch 4 (a future key) moved the receive side there
+        assert_eq!(k.epoch().unwrap().recv_epoch(), 4);
+    }
+
+    #[test]
+    fn epoch_client_and_server_round_trip() {
+        let now = Instant::now();
+        let km = random_km(9);
+        for cipher in [
+            Cipher::Aes128Gcm,
+            Cipher::Aes256Gcm,
+            Cipher::ChaCha20Poly1305,
+        ] {
+            let mut c = DataKey::new_client_epoch(KeyId::new(1).unwrap(), cipher, &km).unwrap();
+            let mut s =
+                DataKey::with_epoch_slots(KeyId::new(1).unwrap(), cipher, &km, 1, 0, 4).unwrap();
+            c.set_peer_id(Some(5));
+            s.set_peer_id(Some(5));
+            for len in [1usize, 100, 1400] {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
+                let mut w = packet(&mut c, &payload);
+                assert_eq!(w.len(), payload.len() + c.max_overhead());
+                let r = s.decrypt(&mut w, now).unwrap();
+                assert_eq!(&w[r], &payload[..]);
+                let mut back = packet(&mut s, &payload);
+                let r = c.decrypt(&mut back, now).unwrap();
+                assert_eq!(&back[r], &payload[..]);
+            }
+            // the two directions use different keys
+            let mut own = packet(&mut c, b"abc");
+            assert_eq!(c.decrypt(&mut own, now), Err(DataError::AuthFailed));
+            // the header is authenticated (AD)
+            let mut w = packet(&mut c, b"abc");
+            w[3] ^= 1;
+            assert_eq!(s.decrypt(&mut w, now), Err(DataError::AuthFailed));
+        }
+        assert!(matches!(
+            DataKey::new_client_epoch(KeyId::ZERO, Cipher::Aes256Cbc, &km),
+            Err(KeyError::NotAead(_))
+        ));
     }
 
     #[test]

@@ -3,6 +3,8 @@
 //! [`Stats`](crate::session::Stats); the first of each reason is logged at
 //! WARN (what happened, what to do), later ones at DEBUG.
 
+use crate::codec::Blame;
+use crate::data::DataError;
 use crate::session::Stats;
 use std::fmt;
 
@@ -67,10 +69,25 @@ impl DropReason {
                 "a packet's compression did not match what the session agreed or did not decode, and it was dropped; check that the profile's comp-lzo/compress and allow-compression match the server"
             }
             Self::UnknownKey => {
-                "a data packet used a key this session does not have and was dropped; normal for a moment around a renegotiation, otherwise reconnect"
+                "a data packet used a key this session does not have (an unknown key id, or with the OpenVPN 2.7 data format an epoch too old or too far ahead) and was dropped; normal for a moment around a renegotiation, otherwise reconnect"
             }
             Self::NotConnected => "packets from the system were dropped while the tunnel was not up",
             Self::Other => "a data packet was dropped",
+        }
+    }
+
+    /// The reason a data-channel error drops its packet. An epoch outside
+    /// the receive window (epoch format) is a key this session does not
+    /// have; an epoch key past its verification-failure limit counts as an
+    /// authentication failure.
+    pub fn of(e: &DataError) -> Self {
+        match e {
+            DataError::Replay(_) => Self::Replayed,
+            DataError::AuthFailed | DataError::DecryptFailLimit(_) => Self::AuthFailed,
+            DataError::UnknownEpoch { .. } | DataError::WrongKeyId { .. } => Self::UnknownKey,
+            DataError::BadPadding | DataError::ZeroEpoch => Self::Malformed,
+            other if other.blame() == Blame::Malformed => Self::Malformed,
+            _ => Self::Other,
         }
     }
 
@@ -162,6 +179,30 @@ mod tests {
         }
         assert_eq!(s.dropped_total(), 28);
         assert_eq!(s.dropped_compressed, 4);
+    }
+
+    #[test]
+    fn data_errors_map_to_reasons() {
+        use crate::replay::ReplayError;
+        let cases = [
+            (
+                DataError::Replay(ReplayError::Replay(3)),
+                DropReason::Replayed,
+            ),
+            (DataError::AuthFailed, DropReason::AuthFailed),
+            (DataError::DecryptFailLimit(2), DropReason::AuthFailed),
+            (
+                DataError::UnknownEpoch { got: 9, current: 2 },
+                DropReason::UnknownKey,
+            ),
+            (DataError::ZeroEpoch, DropReason::Malformed),
+            (DataError::TooShort(3), DropReason::Malformed),
+            (DataError::BadPadding, DropReason::Malformed),
+            (DataError::PacketIdExhausted, DropReason::Other),
+        ];
+        for (e, r) in cases {
+            assert_eq!(DropReason::of(&e), r, "{e}");
+        }
     }
 
     #[test]

@@ -14,9 +14,12 @@ pub enum IdentityError {
     BadKey(String),
     #[error("<key> is encrypted: a passphrase is needed")]
     PassphraseNeeded,
+    /// The passphrase does not open the key (or the PKCS#12 archive): ask again.
+    #[error("the private key's passphrase is wrong")]
+    WrongPassphrase,
     #[error("<key>: wrong passphrase or unsupported encryption ({0})")]
     Decrypt(String),
-    #[error("<key> uses legacy PEM encryption with {0}, which is not supported; convert it with `openssl pkcs8 -topk8`")]
+    #[error("<key> uses legacy PEM encryption with {0}, which is not supported; convert it with `openssl pkey -in key.pem -out key8.pem`")]
     LegacyPemEncryption(String),
     #[error("pkcs12: {0}")]
     Pkcs12(String),
@@ -96,9 +99,7 @@ pub fn load_pem_key(
         }
         let enc = pkcs8::EncryptedPrivateKeyInfo::try_from(doc.as_bytes())
             .map_err(|e| IdentityError::BadKey(e.to_string()))?;
-        let plain = enc
-            .decrypt(pass.as_bytes())
-            .map_err(|e| IdentityError::Decrypt(e.to_string()))?;
+        let plain = enc.decrypt(pass.as_bytes()).map_err(pkcs8_decrypt_error)?;
         return Ok(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
             plain.as_bytes().to_vec(),
         )));
@@ -108,29 +109,36 @@ pub fn load_pem_key(
     })
 }
 
-/// Legacy OpenSSL PEM encryption (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`):
-/// key = EVP_BytesToKey(MD5, salt = IV\[..8\], passphrase, 1 round), CBC.
+/// Why `EncryptedPrivateKeyInfo::decrypt` failed: an algorithm we lack is named as
+/// such; anything else (bad padding, garbage DER after decryption) means the
+/// passphrase did not open the key.
+fn pkcs8_decrypt_error(e: pkcs8::Error) -> IdentityError {
+    use pkcs8::pkcs5::Error as P5;
+    match e {
+        pkcs8::Error::EncryptedPrivateKey(P5::UnsupportedAlgorithm { oid }) => {
+            IdentityError::Decrypt(format!("unsupported encryption algorithm {oid}"))
+        }
+        pkcs8::Error::EncryptedPrivateKey(P5::NoPbes1CryptSupport) => IdentityError::Decrypt(
+            "PKCS#5 v1.5 (PBES1) encryption is not supported; convert the key with `openssl pkcs8 -topk8 -v2 aes-256-cbc`".into(),
+        ),
+        pkcs8::Error::EncryptedPrivateKey(P5::AlgorithmParametersInvalid { oid }) => {
+            IdentityError::Decrypt(format!("invalid parameters for encryption algorithm {oid}"))
+        }
+        _ => IdentityError::WrongPassphrase,
+    }
+}
+
+/// Legacy OpenSSL PEM encryption (`Proc-Type: 4,ENCRYPTED` + `DEK-Info`), what
+/// `openssl genrsa -aes256` and OpenSSL 1.x's `-traditional` write. No maintained
+/// crate decrypts the whole form (RustCrypto declined it: formats#1249), so it is
+/// composed from crates: `pem` reads the RFC 1421 headers, `evpkdf` is OpenSSL's
+/// EVP_BytesToKey (MD5, one round, salt = the IV's first 8 bytes) and RustCrypto's
+/// `cbc`/`aes`/`des` decrypt.
 mod legacy {
     use super::IdentityError;
-    use base64::Engine;
     use cbc::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
-    use md5::{Digest, Md5};
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivateSec1KeyDer};
-
-    fn bytes_to_key(pass: &[u8], salt: &[u8], len: usize) -> Vec<u8> {
-        let mut out = Vec::with_capacity(len + 16);
-        let mut prev: Vec<u8> = Vec::new();
-        while out.len() < len {
-            let mut h = Md5::new();
-            h.update(&prev);
-            h.update(pass);
-            h.update(salt);
-            prev = h.finalize().to_vec();
-            out.extend_from_slice(&prev);
-        }
-        out.truncate(len);
-        out
-    }
+    use zeroize::Zeroizing;
 
     fn hex(s: &str) -> Option<Vec<u8>> {
         if s.len() % 2 != 0 {
@@ -148,67 +156,75 @@ mod legacy {
         data: &mut [u8],
     ) -> Result<usize, IdentityError> {
         let d = C::new_from_slices(key, iv)
-            .map_err(|_| IdentityError::BadKey("bad legacy PEM IV length".into()))?;
+            .map_err(|_| IdentityError::BadKey("DEK-Info: wrong IV length".into()))?;
         d.decrypt_padded_mut::<Pkcs7>(data)
             .map(|p| p.len())
-            .map_err(|_| IdentityError::Decrypt("wrong passphrase".into()))
+            .map_err(|_| IdentityError::WrongPassphrase)
     }
 
     pub(super) fn decrypt(pem: &str, pass: &str) -> Result<PrivateKeyDer<'static>, IdentityError> {
         let bad = |m: &str| IdentityError::BadKey(m.to_string());
-        let label = if pem.contains("-----BEGIN RSA PRIVATE KEY-----") {
-            "RSA"
-        } else if pem.contains("-----BEGIN EC PRIVATE KEY-----") {
-            "EC"
-        } else {
-            return Err(bad("encrypted PEM key is neither RSA nor EC"));
+        let block = pem::parse(pem.trim())
+            .map_err(|e| IdentityError::BadKey(format!("encrypted PEM key: {e}")))?;
+        let is_rsa = match block.tag() {
+            "RSA PRIVATE KEY" => true,
+            "EC PRIVATE KEY" => false,
+            other => {
+                return Err(IdentityError::BadKey(format!(
+                    "encrypted PEM block {other:?} is neither an RSA nor an EC private key"
+                )))
+            }
         };
-        let dek = pem
-            .lines()
-            .find_map(|l| l.trim().strip_prefix("DEK-Info:"))
-            .ok_or_else(|| bad("missing DEK-Info"))?;
+        let dek = block
+            .headers()
+            .get("DEK-Info")
+            .ok_or_else(|| bad("encrypted PEM key without a DEK-Info header"))?;
         let (alg, iv_hex) = dek
-            .trim()
             .split_once(',')
-            .ok_or_else(|| bad("malformed DEK-Info"))?;
-        let iv = hex(iv_hex.trim()).ok_or_else(|| bad("DEK-Info IV is not hex"))?;
-        let body: String = pem
-            .lines()
-            .skip_while(|l| !l.starts_with("-----BEGIN"))
-            .skip(1)
-            .take_while(|l| !l.starts_with("-----END"))
-            .filter(|l| !l.contains(':'))
-            .map(str::trim)
-            .collect();
-        let mut data = base64::engine::general_purpose::STANDARD
-            .decode(body.as_bytes())
-            .map_err(|_| bad("key body is not base64"))?;
-        let salt = iv.get(..8).ok_or_else(|| bad("DEK-Info IV too short"))?;
+            .ok_or_else(|| bad("DEK-Info is not ALGORITHM,IV"))?;
+        let iv = hex(iv_hex.trim()).ok_or_else(|| bad("DEK-Info: the IV is not hex"))?;
+        let salt = iv
+            .get(..8)
+            .ok_or_else(|| bad("DEK-Info: the IV is too short"))?;
         let alg = alg.trim().to_ascii_uppercase();
         let key_len = match alg.as_str() {
             "AES-128-CBC" => 16,
-            "AES-192-CBC" => 24,
+            "AES-192-CBC" | "DES-EDE3-CBC" => 24,
             "AES-256-CBC" => 32,
-            "DES-EDE3-CBC" => 24,
             other => return Err(IdentityError::LegacyPemEncryption(other.to_string())),
         };
-        let key = bytes_to_key(pass.as_bytes(), salt, key_len);
+        let mut key = Zeroizing::new(vec![0u8; key_len]);
+        evpkdf::evpkdf::<md5::Md5>(pass.as_bytes(), salt, 1, &mut key);
+        let mut data = Zeroizing::new(block.into_contents());
         let n = match alg.as_str() {
             "AES-128-CBC" => dec::<cbc::Decryptor<aes::Aes128>>(&key, &iv, &mut data)?,
             "AES-192-CBC" => dec::<cbc::Decryptor<aes::Aes192>>(&key, &iv, &mut data)?,
             "AES-256-CBC" => dec::<cbc::Decryptor<aes::Aes256>>(&key, &iv, &mut data)?,
             _ => dec::<cbc::Decryptor<des::TdesEde3>>(&key, &iv, &mut data)?,
         };
-        data.truncate(n);
-        // A wrong passphrase can still yield valid padding: check the DER SEQUENCE.
-        if data.first() != Some(&0x30) {
-            return Err(IdentityError::Decrypt("wrong passphrase".into()));
+        let plain = data.get(..n).unwrap_or_default().to_vec();
+        // A wrong passphrase still yields valid padding about once in 256 tries: the
+        // plaintext must at least be one DER SEQUENCE.
+        if !is_one_der_sequence(&plain) {
+            return Err(IdentityError::WrongPassphrase);
         }
-        Ok(if label == "RSA" {
-            PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(data))
+        Ok(if is_rsa {
+            PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(plain))
         } else {
-            PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(data))
+            PrivateKeyDer::Sec1(PrivateSec1KeyDer::from(plain))
         })
+    }
+
+    /// Whether `der` is exactly one DER SEQUENCE (tag, definite length, no trailing bytes).
+    fn is_one_der_sequence(der: &[u8]) -> bool {
+        use pkcs8::der::{Decode, Reader, SliceReader};
+        let Ok(mut r) = SliceReader::new(der) else {
+            return false;
+        };
+        let Ok(header) = pkcs8::der::Header::decode(&mut r) else {
+            return false;
+        };
+        header.tag == pkcs8::der::Tag::Sequence && r.remaining_len() == header.length
     }
 }
 
@@ -218,7 +234,13 @@ fn load_pkcs12(der: &[u8], passphrase: &str) -> Result<LoadedIdentity, IdentityE
         passphrase,
         p12_keystore::Pkcs12ImportPolicy::Relaxed,
     )
-    .map_err(|e| IdentityError::Pkcs12(e.to_string()))?;
+    .map_err(|e| match e {
+        // The MAC is keyed by the password; without a MAC, bad padding says the same.
+        p12_keystore::error::Error::MacError(_) | p12_keystore::error::Error::UnpadError => {
+            IdentityError::WrongPassphrase
+        }
+        other => IdentityError::Pkcs12(other.to_string()),
+    })?;
     let (_, chain) = ks
         .private_key_chain()
         .ok_or_else(|| IdentityError::Pkcs12("no private key with certificate found".into()))?;
@@ -265,29 +287,6 @@ mod tests {
     }
 
     #[test]
-    fn encrypted_pkcs8_roundtrip() {
-        let (_, key) = cert_and_key();
-        let der = key.serialize_der();
-        let info = pkcs8::PrivateKeyInfo::try_from(der.as_slice()).unwrap();
-        let mut rng = <rand_chacha::ChaCha20Rng as rand_core::SeedableRng>::seed_from_u64(7);
-        let enc = info.encrypt(&mut rng, b"s3cret").unwrap();
-        let pem = enc
-            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::LineEnding::LF)
-            .unwrap()
-            .to_string();
-        assert_eq!(
-            load_pem_key(&pem, None).unwrap_err(),
-            IdentityError::PassphraseNeeded
-        );
-        assert!(matches!(
-            load_pem_key(&pem, Some("wrong")),
-            Err(IdentityError::Decrypt(_))
-        ));
-        let k = load_pem_key(&pem, Some("s3cret")).unwrap();
-        assert_eq!(k.secret_der(), key.serialize_der().as_slice());
-    }
-
-    #[test]
     fn pkcs12_roundtrip() {
         let (cert_pem, key) = cert_and_key();
         let cert_der = crate::verify::parse_pem_certs(&cert_pem).unwrap().remove(0);
@@ -311,35 +310,296 @@ mod tests {
         .unwrap();
         assert_eq!(id.chain, vec![cert_der]);
         assert_eq!(id.key.secret_der(), key.serialize_der().as_slice());
-        assert!(matches!(
+        assert_eq!(
             load(&ClientIdentity::Pkcs12 {
                 der,
                 passphrase: "wrong".into(),
                 extra_certs: None,
-            }),
-            Err(IdentityError::Pkcs12(_))
-        ));
+            })
+            .unwrap_err(),
+            IdentityError::WrongPassphrase
+        );
+    }
+
+    /// Keys written by the real `openssl` at test time (no committed key material).
+    struct OpenSsl(tempfile::TempDir);
+
+    impl OpenSsl {
+        fn new() -> Self {
+            Self(tempfile::tempdir().unwrap())
+        }
+        fn run(&self, args: &[&str]) {
+            let out = std::process::Command::new("openssl")
+                .args(args)
+                .current_dir(self.0.path())
+                .output()
+                .expect("openssl (the test writes its keys with it)");
+            assert!(
+                out.status.success(),
+                "openssl {args:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        fn read(&self, f: &str) -> Vec<u8> {
+            std::fs::read(self.0.path().join(f)).unwrap()
+        }
+        fn text(&self, f: &str) -> String {
+            String::from_utf8(self.read(f)).unwrap()
+        }
+        /// The plain PKCS#8 DER of `f`.
+        fn pkcs8_der(&self, f: &str) -> Vec<u8> {
+            self.run(&[
+                "pkcs8",
+                "-topk8",
+                "-nocrypt",
+                "-in",
+                f,
+                "-outform",
+                "DER",
+                "-out",
+                "plain.der",
+            ]);
+            self.read("plain.der")
+        }
+    }
+
+    fn assert_wrong_and_needed(pem: &str) {
+        assert_eq!(
+            load_pem_key(pem, Some("not-it")).unwrap_err(),
+            IdentityError::WrongPassphrase,
+            "{pem}"
+        );
+        assert_eq!(
+            load_pem_key(pem, Some("not-it")).unwrap_err().to_string(),
+            "the private key's passphrase is wrong"
+        );
+        assert_eq!(
+            load_pem_key(pem, None).unwrap_err(),
+            IdentityError::PassphraseNeeded
+        );
     }
 
     #[test]
-    fn legacy_pem_encryption_decrypts() {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/");
-        let read = |f: &str| std::fs::read(format!("{dir}{f}")).unwrap();
-        let rsa_pem = String::from_utf8(read("legacy-rsa-aes256.pem")).unwrap();
-        let k = load_pem_key(&rsa_pem, Some("oxivpn")).unwrap();
-        assert!(matches!(k, PrivateKeyDer::Pkcs1(_)));
-        assert_eq!(k.secret_der(), read("legacy-rsa.der").as_slice());
-        let ec_pem = String::from_utf8(read("legacy-ec-des3.pem")).unwrap();
-        let k = load_pem_key(&ec_pem, Some("oxivpn")).unwrap();
-        assert!(matches!(k, PrivateKeyDer::Sec1(_)));
-        assert_eq!(k.secret_der(), read("legacy-ec.der").as_slice());
-        assert!(matches!(
-            load_pem_key(&ec_pem, Some("nope")),
-            Err(IdentityError::Decrypt(_))
-        ));
+    fn openssl_encrypted_pkcs8_pbkdf2_and_scrypt_decrypt() {
+        let o = OpenSsl::new();
+        o.run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.pem",
+        ]);
+        let plain = o.pkcs8_der("k.pem");
+        o.run(&[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "k.pem",
+            "-v2",
+            "aes-256-cbc",
+            "-passout",
+            "pass:pw 1",
+            "-out",
+            "p.pem",
+        ]);
+        o.run(&[
+            "pkcs8",
+            "-topk8",
+            "-in",
+            "k.pem",
+            "-scrypt",
+            "-scrypt_N",
+            "1024",
+            "-passout",
+            "pass:pw 1",
+            "-out",
+            "s.pem",
+        ]);
+        for f in ["p.pem", "s.pem"] {
+            let pem = o.text(f);
+            assert!(
+                pem.starts_with("-----BEGIN ENCRYPTED PRIVATE KEY-----"),
+                "{f}"
+            );
+            let k = load_pem_key(&pem, Some("pw 1")).unwrap();
+            assert!(matches!(k, PrivateKeyDer::Pkcs8(_)), "{f}");
+            assert_eq!(k.secret_der(), plain.as_slice(), "{f}");
+            assert_wrong_and_needed(&pem);
+        }
+    }
+
+    #[test]
+    fn openssl_traditional_encrypted_pem_decrypts() {
+        let o = OpenSsl::new();
+        o.run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.pem",
+        ]);
+        o.run(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:1024",
+            "-out",
+            "r.pem",
+        ]);
+        // What `openssl genrsa -aes256` / `openssl ec -aes256` (and OpenSSL 1.x) write.
+        o.run(&[
+            "ec",
+            "-in",
+            "k.pem",
+            "-aes256",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "ec-aes256.pem",
+        ]);
+        o.run(&[
+            "ec",
+            "-in",
+            "k.pem",
+            "-aes128",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "ec-aes128.pem",
+        ]);
+        o.run(&[
+            "rsa",
+            "-in",
+            "r.pem",
+            "-traditional",
+            "-des3",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "rsa-des3.pem",
+        ]);
+        o.run(&[
+            "rsa",
+            "-in",
+            "r.pem",
+            "-traditional",
+            "-aes192",
+            "-passout",
+            "pass:pw",
+            "-out",
+            "rsa-aes192.pem",
+        ]);
+        o.run(&["ec", "-in", "k.pem", "-outform", "DER", "-out", "ec.der"]);
+        o.run(&[
+            "rsa",
+            "-in",
+            "r.pem",
+            "-traditional",
+            "-outform",
+            "DER",
+            "-out",
+            "rsa.der",
+        ]);
+        for (f, plain) in [
+            ("ec-aes256.pem", "ec.der"),
+            ("ec-aes128.pem", "ec.der"),
+            ("rsa-des3.pem", "rsa.der"),
+            ("rsa-aes192.pem", "rsa.der"),
+        ] {
+            let pem = o.text(f);
+            assert!(pem.contains("Proc-Type: 4,ENCRYPTED"), "{f}");
+            let k = load_pem_key(&pem, Some("pw")).unwrap();
+            if plain == "rsa.der" {
+                assert!(matches!(k, PrivateKeyDer::Pkcs1(_)), "{f}");
+            } else {
+                assert!(matches!(k, PrivateKeyDer::Sec1(_)), "{f}");
+            }
+            assert_eq!(k.secret_der(), o.read(plain).as_slice(), "{f}");
+            assert_wrong_and_needed(&pem);
+        }
+    }
+
+    #[test]
+    fn openssl_pkcs12_with_password_loads() {
+        let o = OpenSsl::new();
+        o.run(&[
+            "genpkey",
+            "-algorithm",
+            "EC",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-out",
+            "k.pem",
+        ]);
+        o.run(&[
+            "req",
+            "-x509",
+            "-new",
+            "-key",
+            "k.pem",
+            "-subj",
+            "/CN=client",
+            "-days",
+            "2",
+            "-out",
+            "c.pem",
+        ]);
+        o.run(&[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "k.pem",
+            "-in",
+            "c.pem",
+            "-passout",
+            "pass:p12 pw",
+            "-out",
+            "c.p12",
+        ]);
+        let der = o.read("c.p12");
+        let plain = o.pkcs8_der("k.pem");
+        let cert = crate::verify::parse_pem_certs(&o.text("c.pem")).unwrap();
+        let p12 = |pass: &str| ClientIdentity::Pkcs12 {
+            der: der.clone(),
+            passphrase: pass.into(),
+            extra_certs: None,
+        };
+        let id = load(&p12("p12 pw")).unwrap().unwrap();
+        assert_eq!(id.chain, cert);
+        assert_eq!(id.key.secret_der(), plain.as_slice());
+        let e = load(&p12("wrong")).unwrap_err();
+        assert_eq!(e, IdentityError::WrongPassphrase);
+        assert_eq!(e.to_string(), "the private key's passphrase is wrong");
+        // What OpenSSL 1.x wrote by default (RC2-40 and 3DES, SHA-1 MAC): `-legacy`.
+        o.run(&[
+            "pkcs12",
+            "-export",
+            "-legacy",
+            "-inkey",
+            "k.pem",
+            "-in",
+            "c.pem",
+            "-passout",
+            "pass:p12 pw",
+            "-out",
+            "legacy.p12",
+        ]);
+        let legacy = |pass: &str| ClientIdentity::Pkcs12 {
+            der: o.read("legacy.p12"),
+            passphrase: pass.into(),
+            extra_certs: None,
+        };
+        let id = load(&legacy("p12 pw")).unwrap().unwrap();
+        assert_eq!(id.chain, cert);
+        assert_eq!(id.key.secret_der(), plain.as_slice());
         assert_eq!(
-            load_pem_key(&ec_pem, None).unwrap_err(),
-            IdentityError::PassphraseNeeded
+            load(&legacy("wrong")).unwrap_err(),
+            IdentityError::WrongPassphrase
         );
     }
 

@@ -4,6 +4,7 @@
 use crate::codec::Reader;
 use crate::config::{AllowCompression, ClientConfig, Compression, TlsWrap, Transport};
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 /// `TLS_OPTIONS_LEN` (512 incl. NUL on a 2.6 server).
 pub const MAX_OPTIONS_LEN: usize = 511;
@@ -21,6 +22,8 @@ pub mod iv_proto {
     pub const CC_EXIT_NOTIFY: u32 = 1 << 7;
     pub const AUTH_FAIL_TEMP: u32 = 1 << 8;
     pub const DYN_TLS_CRYPT: u32 = 1 << 9;
+    /// The OpenVPN 2.7 epoch data format (`crate::epoch`).
+    pub const DATA_EPOCH: u32 = 1 << 10;
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -77,6 +80,14 @@ pub fn iv_proto(cfg: &ClientConfig) -> u32 {
         DATA_V2 | REQUEST_PUSH | TLS_KEY_EXPORT | AUTH_PENDING_KW | CC_EXIT_NOTIFY | AUTH_FAIL_TEMP;
     if cfg.dynamic_tls_crypt {
         v |= DYN_TLS_CRYPT;
+    }
+    // The epoch format is AEAD only: offer it when the profile allows one.
+    let aead = cfg
+        .data_ciphers
+        .iter()
+        .any(|c| crate::data::Cipher::from_name(c).is_some_and(|c| c.is_aead()));
+    if aead {
+        v |= DATA_EPOCH;
     }
     v
 }
@@ -148,7 +159,7 @@ pub fn build_client_message(
     username: Option<&str>,
     password: Option<&str>,
     peer_info: &str,
-) -> Result<Vec<u8>, KeyMethodError> {
+) -> Result<Zeroizing<Vec<u8>>, KeyMethodError> {
     if options.len() > MAX_OPTIONS_LEN {
         return Err(KeyMethodError::OptionsTooLong { len: options.len() });
     }
@@ -160,7 +171,19 @@ pub fn build_client_message(
             );
         }
     }
-    let mut out = Vec::with_capacity(512);
+    // It carries the password: sized exactly up front (no growth leaves a copy behind)
+    // and wiped when the caller drops it.
+    let field = |s: Option<usize>| 2 + s.map_or(0, |n| n + 1);
+    let len = 4
+        + 1
+        + randoms.pre_master.len()
+        + randoms.random1.len()
+        + randoms.random2.len()
+        + field(Some(options.len()))
+        + field(username.map(str::len))
+        + field(password.map(str::len))
+        + field(Some(peer_info.len()));
+    let mut out = Zeroizing::new(Vec::with_capacity(len));
     out.extend_from_slice(&0u32.to_be_bytes());
     out.push(2);
     out.extend_from_slice(&randoms.pre_master);
@@ -304,7 +327,7 @@ mod tests {
         exp.extend_from_slice(&[0, 0]);
         exp.extend_from_slice(&[0, 14]);
         exp.extend_from_slice(b"IV_PROTO=414\n\0");
-        assert_eq!(msg, exp);
+        assert_eq!(*msg, exp);
     }
 
     #[test]
@@ -345,16 +368,21 @@ mod tests {
         cfg.peer_info.gui_ver = Some("OxiVPN_0.1".into());
         cfg.peer_info.plat = "linux".into();
         let pi = peer_info(&cfg);
-        assert!(pi.contains("IV_PROTO=926\n"));
+        assert!(pi.contains("IV_PROTO=1950\n"));
         assert!(pi.contains("IV_NCP=2\n"));
         assert!(pi.contains("IV_CIPHERS=AES-256-GCM:AES-128-GCM:CHACHA20-POLY1305\n"));
         assert!(pi.contains("IV_GUI_VER=OxiVPN_0.1\n"));
         assert!(pi.contains("IV_COMP_STUBv2=1\n"));
         assert!(pi.ends_with('\n'));
         cfg.dynamic_tls_crypt = false;
-        assert!(peer_info(&cfg).contains("IV_PROTO=414\n"));
+        assert!(peer_info(&cfg).contains("IV_PROTO=1438\n"));
         cfg.data_ciphers = vec!["CHACHA20-POLY1305".into()];
         assert!(!peer_info(&cfg).contains("IV_NCP"));
+        // the epoch data format (bit 10) only with an AEAD cipher to use it with
+        assert_ne!(iv_proto(&cfg) & iv_proto::DATA_EPOCH, 0);
+        cfg.data_ciphers = vec!["AES-256-CBC".into()];
+        assert_eq!(iv_proto(&cfg) & iv_proto::DATA_EPOCH, 0);
+        assert!(peer_info(&cfg).contains("IV_PROTO=414\n"));
     }
 
     #[test]

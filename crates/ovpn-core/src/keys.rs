@@ -39,6 +39,9 @@ pub enum KeyError {
     /// A cipher key that is all zeros (`check_key()`).
     #[error("key material: {0} cipher key is all zeros")]
     ZeroKey(&'static str),
+    /// The epoch data format with a non-AEAD cipher (OpenVPN refuses it too).
+    #[error("the epoch data format needs an AEAD cipher, not {0}")]
+    NotAead(&'static str),
 }
 
 impl KeyError {
@@ -47,6 +50,7 @@ impl KeyError {
         match self {
             Self::BadLength { .. } => Blame::LocalMisuse,
             Self::ZeroKey(_) => Blame::PeerMisbehaved,
+            Self::NotAead(_) => Blame::LocalMisuse,
         }
     }
 }

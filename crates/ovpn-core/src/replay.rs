@@ -32,13 +32,13 @@ pub enum ReplayError {
     ZeroId,
     /// The id was already seen.
     #[error("replayed packet id {0}")]
-    Replay(u32),
+    Replay(u64),
     /// Older than the window allows (by count).
     #[error("packet id {0} is outside the replay window")]
-    OutsideWindow(u32),
+    OutsideWindow(u64),
     /// Older than the window allows (by time: newer packets arrived > 15 s ago).
     #[error("packet id {0} expired (time backtrack)")]
-    Expired(u32),
+    Expired(u64),
     /// Timestamp older than the current sequence's.
     #[error("packet timestamp {got} older than {current}")]
     TimeBacktrack {
@@ -70,8 +70,9 @@ pub struct ReplayWindow {
     time_backtrack: Duration,
     /// Timestamp of the current sequence (`p->time`).
     time: u32,
-    /// Highest id of the current sequence (`p->id`).
-    id: u32,
+    /// Highest id of the current sequence (`p->id`); 64 bits wide for the
+    /// 48-bit per-epoch counters of the epoch data format.
+    id: u64,
     /// `slots[0]` is `id`, `slots[i]` is `id - i`.
     slots: VecDeque<Slot>,
     last_reap: Option<Instant>,
@@ -99,6 +100,11 @@ impl ReplayWindow {
 
     /// Tests `(id, timestamp)` without recording it (`packet_id_test()`).
     pub fn test(&self, id: u32, timestamp: u32) -> Result<(), ReplayError> {
+        self.test_wide(u64::from(id), timestamp)
+    }
+
+    /// [`test`](Self::test) for 64-bit ids (epoch data format: 48 bits).
+    pub fn test_wide(&self, id: u64, timestamp: u32) -> Result<(), ReplayError> {
         if id == 0 {
             return Err(ReplayError::ZeroId);
         }
@@ -111,7 +117,7 @@ impl ReplayWindow {
         if timestamp > self.time || id > self.id {
             return Ok(());
         }
-        let diff = (self.id - id) as usize;
+        let diff = usize::try_from(self.id - id).unwrap_or(usize::MAX);
         match self.slots.get(diff) {
             None => Err(ReplayError::OutsideWindow(id)),
             Some(Slot::Unseen) => Ok(()),
@@ -122,7 +128,12 @@ impl ReplayWindow {
 
     /// Records an accepted `(id, timestamp)` (`packet_id_add()`).
     pub fn add(&mut self, id: u32, timestamp: u32, now: Instant) {
-        let w = self.window;
+        self.add_wide(u64::from(id), timestamp, now);
+    }
+
+    /// [`add`](Self::add) for 64-bit ids (epoch data format: 48 bits).
+    pub fn add_wide(&mut self, id: u64, timestamp: u32, now: Instant) {
+        let w = u64::from(self.window);
         if self.slots.is_empty() || timestamp > self.time || (id >= w && id - w > self.id) {
             self.time = timestamp;
             self.id = id.saturating_sub(w);
@@ -135,7 +146,7 @@ impl ReplayWindow {
             self.slots.push_front(Slot::Unseen);
             self.id += 1;
         }
-        let diff = (self.id - id) as usize;
+        let diff = usize::try_from(self.id - id).unwrap_or(usize::MAX);
         if let Some(s) = self.slots.get_mut(diff) {
             *s = Slot::Seen(now);
         }
@@ -171,10 +182,25 @@ impl ReplayWindow {
         timestamp: u32,
         now: Instant,
     ) -> Result<(), ReplayError> {
+        self.check_and_add_wide(u64::from(id), timestamp, now)
+    }
+
+    /// [`check_and_add`](Self::check_and_add) for 64-bit ids.
+    pub fn check_and_add_wide(
+        &mut self,
+        id: u64,
+        timestamp: u32,
+        now: Instant,
+    ) -> Result<(), ReplayError> {
         self.reap(now);
-        self.test(id, timestamp)?;
-        self.add(id, timestamp, now);
+        self.test_wide(id, timestamp)?;
+        self.add_wide(id, timestamp, now);
         Ok(())
+    }
+
+    /// Highest id recorded so far (0 before the first packet).
+    pub fn highest_id(&self) -> u64 {
+        self.id
     }
 }
 
@@ -285,7 +311,7 @@ mod tests {
         w.check_and_add(u32::MAX, 7, now).unwrap();
         assert_eq!(
             w.check_and_add(u32::MAX, 7, now),
-            Err(ReplayError::Replay(u32::MAX))
+            Err(ReplayError::Replay(u64::from(u32::MAX)))
         );
         assert_eq!(w.check_and_add(u32::MAX - 1, 7, now), Ok(()));
         assert_eq!(

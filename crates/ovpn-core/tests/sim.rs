@@ -534,16 +534,27 @@ impl Server {
                 &self.sid,
             )
         };
-        let mut dk = DataKey::with_slots(
-            k.key_id,
-            Cipher::Aes256Gcm,
-            Digest::Sha1,
-            &km,
-            1,
-            0,
-            [9; 32],
-        )
-        .unwrap();
+        // A pushed `protocol-flags ... aead-epoch` switches both sides to the
+        // OpenVPN 2.7 epoch data format (server side: slots swapped).
+        let epoch = self
+            .opts
+            .push_parts
+            .iter()
+            .any(|p| p.contains("aead-epoch"));
+        let mut dk = if epoch {
+            DataKey::with_epoch_slots(k.key_id, Cipher::Aes256Gcm, &km, 1, 0, 4).unwrap()
+        } else {
+            DataKey::with_slots(
+                k.key_id,
+                Cipher::Aes256Gcm,
+                Digest::Sha1,
+                &km,
+                1,
+                0,
+                [9; 32],
+            )
+            .unwrap()
+        };
         dk.set_peer_id(Some(3));
         k.data = Some(dk);
     }
@@ -902,7 +913,7 @@ fn clean_handshake_push_continuation_and_data() {
     );
     assert!(info.tls.contains("TLSv1.3"), "{}", info.tls);
     assert!(
-        sim.server.peer_info.contains("IV_PROTO=926\n"),
+        sim.server.peer_info.contains("IV_PROTO=1950\n"),
         "{}",
         sim.server.peer_info
     );
@@ -1350,7 +1361,7 @@ fn dynamic_tls_crypt_renegotiation() {
     };
     let mut sim = Sim::new(cfg, sopts, 40, 10, 10, 100);
     assert!(sim.run_until(Duration::from_secs(120), |s| s.connected()));
-    assert!(sim.server.peer_info.contains("IV_PROTO=926\n"));
+    assert!(sim.server.peer_info.contains("IV_PROTO=1950\n"));
     let now = sim.now;
     sim.server.soft_reset(now);
     assert!(
@@ -1673,6 +1684,137 @@ fn server_compression_is_decompressed_and_every_drop_is_counted() {
         sim.client.handle_packet_payload(sim.now, &mut p).unwrap(),
         RAW
     );
+}
+
+// ---------------------------------------------------------------- epoch data format (epoch.rs)
+
+fn epoch_opts(push: &str) -> ServerOpts {
+    ServerOpts {
+        push_parts: vec![format!(
+            "PUSH_REPLY,ifconfig 10.8.0.2 255.255.255.0,{push},cipher AES-256-GCM,protocol-flags cc-exit tls-ekm aead-epoch"
+        )],
+        ..ServerOpts::default()
+    }
+}
+
+/// Epoch of a data packet in the epoch format (V2 header, then the 64-bit id).
+fn wire_epoch(wire: &[u8]) -> u16 {
+    u16::from_be_bytes([wire[4], wire[5]])
+}
+
+#[test]
+fn epoch_format_negotiated_data_flows_and_epochs_move() {
+    let mut sim = Sim::new(client_config(true), epoch_opts("peer-id 3"), 71, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    assert!(
+        sim.server.peer_info.contains("IV_PROTO=1950\n"),
+        "client must announce IV_PROTO_DATA_EPOCH: {}",
+        sim.server.peer_info
+    );
+    sim.exchange_data(5);
+    let server_key = |sim: &Sim| {
+        let e = sim.server.keys[0].data.as_ref().unwrap().epoch().unwrap();
+        Some((e.send_epoch(), e.recv_epoch()))
+    };
+    // the server decrypted the client's packets with epoch keys
+    assert_eq!(server_key(&sim), Some((1, 1)));
+    // The server moves its send epoch twice: the client follows (receive and
+    // send side), and the server sees the client's packets in epoch 3.
+    for _ in 0..2 {
+        sim.server.keys[0]
+            .data
+            .as_mut()
+            .unwrap()
+            .epoch_mut()
+            .unwrap()
+            .iterate_send()
+            .unwrap();
+    }
+    let wire = sim.server.send_data(b"\x45 epoch three").unwrap();
+    assert_eq!(wire_epoch(&wire), 3);
+    let seen = sim.tun_in.len();
+    sim.net.send(sim.now, false, wire);
+    assert!(sim.run_until(Duration::from_secs(5), |s| s.tun_in.len() > seen));
+    sim.exchange_data(5);
+    assert_eq!(server_key(&sim), Some((3, 3)));
+    assert_eq!(sim.client.stats().dropped_total(), 0);
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+
+    // An epoch further ahead than the future keys is dropped and counted
+    // (as an unknown key), and the session goes on.
+    for _ in 0..5 {
+        sim.server.keys[0]
+            .data
+            .as_mut()
+            .unwrap()
+            .epoch_mut()
+            .unwrap()
+            .iterate_send()
+            .unwrap();
+    }
+    let mut far = sim.server.send_data(b"\x45 too far").unwrap();
+    assert_eq!(wire_epoch(&far), 8);
+    assert!(sim.client.handle_packet(sim.now, &mut far).is_none());
+    assert_eq!(sim.client.stats().dropped_unknown_key, 1);
+    assert_eq!(sim.client.stats().dropped_total(), 1);
+    assert!(!sim.client.is_closed());
+}
+
+#[test]
+fn epoch_format_survives_renegotiation() {
+    let mut cfg = client_config(true);
+    cfg.timers.hand_window = Duration::from_secs(60);
+    let mut sim = Sim::new(cfg, epoch_opts("peer-id 3"), 72, 0, 0, 0);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.connected()));
+    sim.exchange_data(2);
+    let now = sim.now;
+    sim.server.soft_reset(now);
+    assert!(sim.run_until(Duration::from_secs(30), |s| s
+        .events
+        .iter()
+        .any(|e| matches!(e, Event::KeysRenewed { key_id: 1 }))));
+    sim.exchange_data(3);
+    for _ in 0..7 {
+        sim.run_until(Duration::from_secs(10), |_| false);
+        sim.exchange_data(1);
+    }
+    // the new key is an epoch key too, and carries the traffic now
+    assert_eq!(sim.server.data_keys.last(), Some(&1));
+    let k1 = sim
+        .server
+        .keys
+        .iter()
+        .find(|k| k.key_id.get() == 1)
+        .unwrap();
+    assert!(k1.data.as_ref().unwrap().epoch().is_some());
+    assert_eq!(sim.client.stats().dropped_total(), 0);
+    assert!(
+        sim.server.violations.is_empty(),
+        "{:?}",
+        sim.server.violations
+    );
+    assert!(!sim.client.is_closed());
+}
+
+#[test]
+fn epoch_format_without_peer_id_is_refused() {
+    let mut sim = Sim::new(
+        client_config(true),
+        epoch_opts("topology subnet"),
+        73,
+        0,
+        0,
+        0,
+    );
+    assert!(sim.run_until(Duration::from_secs(30), |s| s.client.is_closed()));
+    match sim.disconnect_reason() {
+        Some(DisconnectReason::PushRejected(m)) => assert!(m.contains("peer-id"), "{m}"),
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------- web sign-in (sso.rs)

@@ -58,6 +58,8 @@ pub(crate) struct Builder {
     setenv_index: std::collections::HashMap<String, usize>,
     /// Inline `<http-proxy-user-pass>` seen so far (applies to http-proxy lines).
     http_proxy_user_pass: Option<Credential>,
+    /// Line of the last `cipher` directive (for the legacy-cipher remark).
+    cipher_line: u32,
 }
 
 fn u32_arg(s: &str) -> Option<u32> {
@@ -88,6 +90,12 @@ fn how_to_inline(kind: FileKind, path: &str) -> String {
     } else {
         path
     };
+    if kind == FileKind::Askpass {
+        return format!(
+            "put a file named {base:?} (the passphrase on line 1) next to the profile, \
+             or remove the line: OxiVPN asks for the passphrase and can keep it in the system keyring"
+        );
+    }
     if kind.is_credentials() {
         return format!(
             "put a file named {base:?} (user name on line 1, password on line 2) next to the profile; \
@@ -120,6 +128,7 @@ impl Builder {
             dev_line: 0,
             saw_top_remote: None,
             http_proxy_user_pass: None,
+            cipher_line: 0,
             setenv_index: std::collections::HashMap::new(),
         }
     }
@@ -178,6 +187,68 @@ impl Builder {
             self.error(d, format!("needs a whole number, not {s:?}"));
         }
         v
+    }
+
+    /// A profile that names `cipher` but no `data-ciphers` was written for
+    /// servers that negotiate no cipher: say what OxiVPN does with it.
+    fn legacy_cipher_remark(&self) -> Option<String> {
+        if !self.p.data_ciphers.is_empty() {
+            return None;
+        }
+        let c = self.p.cipher.as_deref()?;
+        // 64-bit block ciphers (the list ovpn-core's cipher_choice refuses).
+        let sixty_four = ["BF-", "DES-", "DESX-", "CAST5-", "IDEA-", "RC2-"]
+            .iter()
+            .any(|p| c.starts_with(p));
+        let supported = [
+            "AES-128-GCM",
+            "AES-192-GCM",
+            "AES-256-GCM",
+            "CHACHA20-POLY1305",
+            "AES-128-CBC",
+            "AES-192-CBC",
+            "AES-256-CBC",
+        ]
+        .contains(&c);
+        let offered = "OxiVPN offers AES-256-GCM, AES-128-GCM and CHACHA20-POLY1305 to a server that negotiates";
+        Some(if sixty_four {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. {c} is a 64-bit block cipher open to the SWEET32 attack, which OxiVPN refuses: {offered}, and cannot connect to a server that insists on {c}")
+        } else if !supported {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. OxiVPN does not support {c}: {offered}, and cannot connect to a server that insists on {c}")
+        } else {
+            format!("legacy cipher: the profile names only cipher {c} (no data-ciphers), for servers that negotiate no cipher. {offered}; with a server that does not, OxiVPN uses {c} and shows a legacy-cipher warning when connected")
+        })
+    }
+
+    /// `mssfix [max [mtu|fixed]]` (arity already checked).
+    fn mssfix(&mut self, d: &RawDirective) -> Option<Mssfix> {
+        if d.args.is_empty() {
+            return Some(Mssfix {
+                max: None,
+                unit: MssfixUnit::Mtu,
+            });
+        }
+        let max = self.num(d, 0)?;
+        if max > 65535 {
+            self.error(d, format!("size {max} is larger than 65535"));
+            return None;
+        }
+        let unit = match d.args.get(1).map(String::as_str) {
+            None => MssfixUnit::Packet,
+            Some("mtu") => MssfixUnit::Mtu,
+            Some("fixed") => MssfixUnit::Fixed,
+            Some(other) => {
+                self.error(
+                    d,
+                    format!("unknown parameter {other:?} (expected \"mtu\" or \"fixed\")"),
+                );
+                return None;
+            }
+        };
+        Some(Mssfix {
+            max: Some(max),
+            unit,
+        })
     }
 
     fn port(&mut self, d: &RawDirective, s: &str) -> Option<u16> {
@@ -399,14 +470,16 @@ impl Builder {
             }
             "mssfix" => {
                 if self.arity(d, 0, 2) {
-                    let n = if a.is_empty() {
-                        Some(None)
-                    } else {
-                        self.num(d, 0).map(Some)
-                    };
-                    if let Some(n) = n {
-                        o.mssfix = Some(n);
-                        self.not_applied(d, "is not applied yet: OxiVPN does not clamp the TCP segment size (MSS) of tunnelled connections");
+                    if let Some(m) = self.mssfix(d) {
+                        let what = match (m.max, m.unit) {
+                            (None, _) => "clamps the TCP segment size (MSS) of tunnelled connections to OpenVPN 2.6's default: packets fit 1492 bytes with IP and UDP headers (or the tun-mtu when one is set)".to_string(),
+                            (Some(0), _) => "turns MSS clamping off: tunnelled TCP connections keep the segment size they ask for (OpenVPN 2.6 clamps by default)".to_string(),
+                            (Some(n), MssfixUnit::Mtu) => format!("clamps the TCP segment size (MSS) of tunnelled connections so their packets fit {n} bytes, IP and UDP headers included"),
+                            (Some(n), MssfixUnit::Packet) => format!("clamps the TCP segment size (MSS) of tunnelled connections so their encrypted packets fit {n} bytes (outer IP and UDP headers not counted)"),
+                            (Some(n), MssfixUnit::Fixed) => format!("clamps the TCP segment size (MSS) of tunnelled connections to {}", n.saturating_sub(40)),
+                        };
+                        o.mssfix = Some(m);
+                        self.honour(d, what);
                     }
                 }
             }
@@ -427,23 +500,31 @@ impl Builder {
                         Some(1080)
                     };
                     if let Some(port) = port {
-                        let auth = if a.len() > 2 {
-                            self.credential(d, FileKind::HttpProxyUserPass, 2)
+                        let auth = match a.get(2).map(String::as_str) {
+                            None => None,
+                            Some("stdin") => Some(ProxyAuth::Prompt),
+                            Some(_) => self
+                                .credential(d, FileKind::HttpProxyUserPass, 2)
+                                .map(ProxyAuth::Credentials),
+                        };
+                        let how = if auth.is_some() {
+                            " with a user name and password (RFC 1929)"
                         } else {
-                            None
+                            ""
                         };
                         o.socks_proxy = Some(SocksProxy {
                             host: a[0].clone(),
                             port,
                             auth,
                         });
-                        self.not_applied(
+                        self.honour(
                             d,
-                            format!("is not supported yet: OxiVPN connects to the server directly, not through the SOCKS proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
+                            format!("connects through the SOCKS5 proxy {}:{port}{how} (TCP: CONNECT, UDP: UDP ASSOCIATE)", a[0]),
                         );
                     }
                 }
             }
+            "http-proxy-option" => self.http_proxy_option(o, d),
             "http-proxy-user-pass" => {
                 if let Some(c) = self.credential(d, FileKind::HttpProxyUserPass, 0) {
                     if let Some(HttpProxy { auth, .. }) = o.http_proxy.as_mut() {
@@ -453,8 +534,7 @@ impl Builder {
                 }
             }
             "fragment" | "link-mtu" | "tun-mtu-extra" | "mtu-disc" | "lport" | "bind" | "local"
-            | "http-proxy-option" | "http-proxy-retry" | "http-proxy-timeout"
-            | "socks-proxy-retry" => return false,
+            | "http-proxy-retry" | "http-proxy-timeout" | "socks-proxy-retry" => return false,
             _ => return false,
         }
         true
@@ -481,16 +561,78 @@ impl Builder {
                 .map(ProxyAuth::Credentials),
         };
         let auth_method = a.get(3).cloned();
+        let how = match &auth {
+            None => "",
+            Some(ProxyAuth::Auto { .. }) => {
+                ", Basic authentication when the proxy asks for it (407)"
+            }
+            Some(_) => " with Basic authentication",
+        };
+        let host = a[0].clone();
+        if let Some(m) = auth_method.as_deref() {
+            if !m.eq_ignore_ascii_case("basic") && !m.eq_ignore_ascii_case("none") {
+                self.error(
+                    d,
+                    format!(
+                        "asks for the proxy authentication method {m:?}; OxiVPN speaks only basic"
+                    ),
+                );
+                return;
+            }
+        }
         o.http_proxy = Some(HttpProxy {
-            host: a[0].clone(),
+            host: host.clone(),
             port,
             auth,
             auth_method,
         });
-        self.not_applied(
+        self.honour(
             d,
-            format!("is not supported yet: OxiVPN connects to the server directly, not through the HTTP proxy {}:{port}; where only the proxy can reach the server, connecting fails", a[0]),
+            format!("connects through the HTTP proxy {host}:{port} (CONNECT; TCP only){how}"),
         );
+    }
+
+    /// `http-proxy-option VERSION v | AGENT text | CUSTOM-HEADER name [value]`.
+    fn http_proxy_option(&mut self, o: &mut ConnOptions, d: &RawDirective) {
+        let a = &d.args;
+        if !self.arity(d, 1, 3) {
+            return;
+        }
+        let header_safe = |s: &str| !s.chars().any(|c| c.is_control());
+        let po = &mut o.http_proxy_options;
+        match a[0].to_ascii_uppercase().as_str() {
+            "VERSION" if a.len() == 2 && (a[1] == "1.0" || a[1] == "1.1") => {
+                po.version = Some(a[1].clone());
+                let m = format!("speaks HTTP/{} to the proxy", a[1]);
+                self.honour(d, m);
+            }
+            "VERSION" => self.error(d, "VERSION takes 1.0 or 1.1"),
+            "AGENT" if a.len() == 2 && header_safe(&a[1]) => {
+                po.agent = Some(a[1].clone());
+                self.honour(d, "sends this User-Agent to the proxy");
+            }
+            "CUSTOM-HEADER"
+                if a.len() >= 2
+                    && !a[1].trim_end_matches(':').is_empty()
+                    && a[1].chars().all(|c| c.is_ascii_graphic())
+                    && a.get(2).is_none_or(|v| header_safe(v)) =>
+            {
+                // Written as `Name:` in some profiles; OpenVPN sends "name: value".
+                let name = a[1].trim_end_matches(':').to_owned();
+                let value = a.get(2).cloned().unwrap_or_default();
+                let m = format!("sends the header {name} to the proxy");
+                po.custom_headers.push((name, value));
+                self.honour(d, m);
+            }
+            "AGENT" | "CUSTOM-HEADER" => self.error(
+                d,
+                "needs a header name (printable, no spaces) and a value without control characters",
+            ),
+            other => self.error(
+                d,
+                format!("{other:?} is not an option OxiVPN knows (VERSION, AGENT, CUSTOM-HEADER)"),
+            ),
+        }
     }
 
     fn remote(&mut self, d: &RawDirective) -> Option<Remote> {
@@ -747,6 +889,11 @@ impl Builder {
         }
         if let Some(r) = classify::refused_with_args(&d.name, &d.args) {
             self.refuse(d, r);
+            // Without its revocation list the profile would connect to servers its
+            // author revoked: not usable until the CRL is inlined.
+            if d.name.eq_ignore_ascii_case("crl-verify") {
+                self.fatal.push(reason_line(d.line, &d.name, r));
+            }
             return;
         }
         let a = &d.args;
@@ -919,6 +1066,7 @@ impl Builder {
             "cipher" => {
                 if self.arity(d, 1, 1) {
                     self.p.cipher = Some(upper(&a[0]));
+                    self.cipher_line = d.line;
                     self.honour(
                         d,
                         format!(
@@ -1119,6 +1267,23 @@ impl Builder {
                         algo,
                     });
                     self.honour(d, "checks the fingerprint of the server's CA certificate");
+                }
+            }
+            "askpass" => {
+                if !self.arity(d, 0, 1) {
+                    return;
+                }
+                match d.raw_args.first() {
+                    None => self.honour(
+                        d,
+                        "OxiVPN asks for the private key's passphrase (and can keep it in the system keyring)",
+                    ),
+                    // Read at import; the passphrase goes to the keyring, never into the
+                    // stored profile (which therefore has no `askpass` line).
+                    Some(raw) => {
+                        let raw = raw.clone();
+                        self.file_need(d, FileKind::Askpass, &raw);
+                    }
                 }
             }
             "auth-user-pass" => {
@@ -1508,6 +1673,10 @@ impl Builder {
                 message: msg,
             });
         };
+        if let Some(msg) = self.legacy_cipher_remark() {
+            let line = self.cipher_line;
+            self.push(line, "cipher", Severity::Info, msg);
+        }
         if self.p.remotes.is_empty()
             && self.p.connections.is_empty()
             && !self.fatal.iter().any(|f| f.contains("remote"))
@@ -1520,6 +1689,21 @@ impl Builder {
                 "remote",
                 "the profile names no server (no remote line)".into(),
             );
+        }
+        if let Some(e) = self
+            .p
+            .endpoints()
+            .into_iter()
+            .find(|e| e.options.http_proxy.is_some() && !e.proto.is_tcp())
+        {
+            // OpenVPN's own rule: an HTTP proxy carries only a TCP connection.
+            let m = format!(
+                "http-proxy needs TCP, but the server {} is reached over {} (add `proto tcp-client`)",
+                e.host,
+                e.proto.as_str()
+            );
+            self.fatal.push(m.clone());
+            whole(&mut self, Severity::Error, "http-proxy", m);
         }
         if !self.p.pull {
             let m = "the profile has neither client nor pull: OpenVPN's point-to-point mode (settings not pushed by the server) is not supported";
@@ -1710,6 +1894,7 @@ pub(crate) fn is_typed(name: &str) -> bool {
             | "peer-fingerprint"
             | "verify-hash"
             | "auth-user-pass"
+            | "askpass"
             | "static-challenge"
             | "auth-nocache"
             | "auth-retry"

@@ -43,7 +43,6 @@ pub fn refused(name: &str) -> Option<&'static str> {
         "daemon" | "service" => {
             "would detach or change how the VPN process runs; the OxiVPN helper manages that"
         }
-        "askpass" => "reads a passphrase file; OxiVPN asks for the passphrase instead",
         "dhcp-renew" | "dhcp-release" | "dhcp-pre-release" | "register-dns" => {
             "runs ipconfig as administrator (Windows); OxiVPN configures the adapter itself"
         }
@@ -65,10 +64,6 @@ pub fn refused_with_args(name: &str, args: &[String]) -> Option<&'static str> {
             .and_then(|s| s.parse::<u32>().ok())
             .unwrap_or(1);
         return (level > 1).then_some("allows scripts to run");
-    }
-    if name.eq_ignore_ascii_case("askpass") && args.is_empty() {
-        // Bare `askpass`: ask on the console, which OxiVPN's prompt replaces.
-        return None;
     }
     if name.eq_ignore_ascii_case("crl-verify")
         && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case("dir"))
@@ -153,7 +148,7 @@ pub fn classify(name: &str) -> Option<Class> {
         | "errors-to-stderr" | "status-version" => Ignored("only changes OpenVPN's logging; OxiVPN has its own log"),
         "persist-tun" | "persist-key" | "persist-local-ip" | "persist-remote-ip" | "ping-timer-rem"
         | "user" | "group" | "mlock" | "nice" | "fast-io" | "sndbuf" | "rcvbuf" | "txqueuelen" | "up-delay"
-        | "up-restart" | "down-pre" | "tap-sleep" | "ip-win32" | "route-method" | "askpass" | "show-net-up" | "allow-recursive-routing" | "prng" | "engine"
+        | "up-restart" | "down-pre" | "tap-sleep" | "ip-win32" | "route-method" | "show-net-up" | "allow-recursive-routing" | "prng" | "engine"
         | "single-session" | "tls-exit" | "shaper" | "passtos" | "mark" | "bind-dev" | "route-noexec"
         | "ifconfig-noexec" | "allow-pull-fqdn" | "management-hold" | "writepid-off" | "script-security-off"
         | "use-prediction-resistance" | "providers" | "disable-dco" | "ecdh-curve" | "max-routes" | "win-sys-off"
@@ -181,14 +176,13 @@ pub fn classify(name: &str) -> Option<Class> {
             reason: "a fixed challenge-response answer is not supported; OxiVPN asks when the server challenges",
             fatal: false,
         },
-        "http-proxy-option" => Ignored("custom proxy headers are not sent by OxiVPN"),
         "tls-remote" => Unsupported {
             reason: "was removed in OpenVPN 2.4 (use verify-x509-name); the server name is not checked beyond the CA",
             fatal: false,
         },
         "block-ipv6" | "dhcp-option-off" => Unsupported { reason: "is not applied by OxiVPN yet", fatal: false },
         "fragment" => Unsupported {
-            reason: "OxiVPN cannot fragment packets; the server expects it, so the tunnel would break",
+            reason: "splits packets inside OpenVPN, which OxiVPN does not do; the server uses it too, so the tunnel would not work. Ask the provider for a profile without fragment (mssfix keeps TCP packets small enough)",
             fatal: true,
         },
         "secret" => Unsupported {

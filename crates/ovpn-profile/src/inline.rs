@@ -58,6 +58,16 @@ impl std::fmt::Debug for Credentials {
     }
 }
 
+/// A passphrase read from an `askpass` file. Debug never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeyPassphrase(pub String);
+
+impl std::fmt::Debug for KeyPassphrase {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyPassphrase(<redacted>)")
+    }
+}
+
 /// A profile with every file it names found, checked and inlined where possible.
 #[derive(Debug, Clone)]
 pub struct Resolved {
@@ -70,6 +80,8 @@ pub struct Resolved {
     pub credentials: Option<Credentials>,
     /// Proxy user name and password, for the keyring.
     pub proxy_credentials: Option<Credentials>,
+    /// The private key's passphrase from `askpass FILE`, for the keyring.
+    pub key_passphrase: Option<KeyPassphrase>,
     /// Referenced files found nowhere, with every place that was tried.
     pub missing: Vec<MissingFile>,
 }
@@ -149,6 +161,7 @@ pub fn resolve_path_with(
                 report,
                 credentials: None,
                 proxy_credentials: None,
+                key_passphrase: None,
                 missing: Vec::new(),
             });
         }
@@ -220,11 +233,13 @@ pub fn resolve_bytes_with(
             report,
             credentials: None,
             proxy_credentials: None,
+            key_passphrase: None,
             missing: Vec::new(),
         };
     };
     let mut credentials = None;
     let mut proxy_credentials = None;
+    let mut key_passphrase = None;
     let mut still_needed = Vec::new();
     let mut errors = Vec::new();
     let mut missing = Vec::new();
@@ -251,7 +266,15 @@ pub fn resolve_bytes_with(
             }
             Some((path, Ok(data))) => {
                 let shown = path.display().to_string();
-                let outcome = if need.kind.is_credentials() {
+                let outcome = if need.kind == FileKind::Askpass {
+                    String::from_utf8(data)
+                        .map_err(|_| "it is not text".to_string())
+                        .and_then(|t| crate::material::parse_passphrase(&t))
+                        .map(|p| {
+                            key_passphrase = Some(KeyPassphrase(p));
+                            "read the private key's passphrase; it goes to the system keyring, not into the stored profile".to_string()
+                        })
+                } else if need.kind.is_credentials() {
                     String::from_utf8(data)
                         .map_err(|_| "it is not text".to_string())
                         .and_then(|t| crate::parse_credentials(&t))
@@ -325,6 +348,7 @@ pub fn resolve_bytes_with(
         report,
         credentials,
         proxy_credentials,
+        key_passphrase,
         missing,
     }
 }
@@ -337,7 +361,9 @@ fn strip_proxy_credentials(p: &mut Profile) {
             }
         }
         if let Some(s) = o.socks_proxy.as_mut() {
-            s.auth = None;
+            if matches!(s.auth, Some(ProxyAuth::Credentials(_))) {
+                s.auth = Some(ProxyAuth::Prompt);
+            }
         }
     }
     if let Some(AuthUserPass::Credentials(Credential::File(_))) = &p.auth_user_pass {
@@ -452,6 +478,57 @@ mod tests {
                 PathBuf::from("/p/creds.txt"),
             ]
         );
+    }
+
+    #[test]
+    fn askpass_file_is_read_for_the_keyring_and_never_stored() {
+        let profile =
+            b"client\nremote vpn.example.com\nca ca.crt\ncert c.crt\nkey k.pem\naskpass pass.txt\n"
+                .to_vec();
+        let ca = include_bytes!("../tests/fixtures/ca.crt").to_vec();
+        let cert = include_bytes!("../tests/fixtures/client.crt").to_vec();
+        let key = include_bytes!("../tests/fixtures/client.key").to_vec();
+        let mut with_pass = true;
+        let run = |with_pass: bool| {
+            let mut reader = |p: &Path, _limit: usize| -> Result<Vec<u8>, ReadFailure> {
+                match p.to_str() {
+                    Some("/p/vpn.ovpn") => Ok(profile.clone()),
+                    Some("/p/ca.crt") => Ok(ca.clone()),
+                    Some("/p/c.crt") => Ok(cert.clone()),
+                    Some("/p/k.pem") => Ok(key.clone()),
+                    Some("/p/pass.txt") if with_pass => Ok(b"s3cret phrase\nignored\n".to_vec()),
+                    _ => Err(ReadFailure::Io(std::io::ErrorKind::NotFound.into())),
+                }
+            };
+            resolve_path(Path::new("/p/vpn.ovpn"), &mut reader).unwrap()
+        };
+        let r = run(with_pass);
+        assert!(r.report.usable, "{}", r.report.to_text());
+        assert_eq!(
+            r.key_passphrase,
+            Some(KeyPassphrase("s3cret phrase".into()))
+        );
+        assert!(!format!("{r:?}").contains("s3cret"));
+        let f = r
+            .report
+            .findings
+            .iter()
+            .find(|f| f.directive == "askpass")
+            .unwrap();
+        assert_eq!(f.severity, Severity::Honoured, "{f:?}");
+        assert!(f.message.contains("keyring"), "{f:?}");
+        let text = r.profile.unwrap().to_ovpn_text();
+        assert!(
+            !text.contains("askpass") && !text.contains("s3cret"),
+            "{text}"
+        );
+        // Without the file: nothing read, and the need is a credential (asked at connect).
+        with_pass = false;
+        let r = run(with_pass);
+        assert_eq!(r.key_passphrase, None);
+        assert_eq!(r.missing.len(), 1);
+        assert_eq!(r.missing[0].need.kind, FileKind::Askpass);
+        assert!(r.missing[0].need.kind.is_credentials());
     }
 
     #[test]

@@ -487,6 +487,19 @@ pub fn parse_credentials(text: &str) -> Result<(String, Option<String>), String>
 }
 
 /// Check that `text` holds what a `kind` directive needs.
+/// The passphrase in an `askpass` file: its first line, as OpenVPN reads it.
+pub fn parse_passphrase(text: &str) -> Result<String, String> {
+    let line = text
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_end_matches('\r');
+    if line.is_empty() {
+        return Err("the first line (the passphrase) is empty".into());
+    }
+    Ok(line.to_owned())
+}
+
 pub fn check(kind: FileKind, text: &str, has_direction: bool) -> Result<MaterialOk, String> {
     match kind {
         FileKind::Ca | FileKind::Cert | FileKind::ExtraCerts => check_certs(kind, text),
@@ -504,6 +517,11 @@ pub fn check(kind: FileKind, text: &str, has_direction: bool) -> Result<Material
                 warning: None,
             })
         }
+        FileKind::Askpass => parse_passphrase(text).map(|_| MaterialOk {
+            summary: "the private key's passphrase".into(),
+            needs_passphrase: false,
+            warning: None,
+        }),
         FileKind::ClientCertAndKey => Err("not a file".into()),
     }
 }

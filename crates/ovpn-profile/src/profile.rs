@@ -94,12 +94,57 @@ pub enum ProxyAuth {
     Credentials(Credential),
 }
 
-/// `socks-proxy host [port] [authfile]`.
+/// `socks-proxy host [port] [authfile|stdin]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SocksProxy {
     pub host: String,
     pub port: u16,
-    pub auth: Option<Credential>,
+    /// `None`: no authentication offered; otherwise RFC 1929 user name/password from a
+    /// file/inline credentials, or asked of the user (`stdin`, what import leaves in
+    /// place of an auth file). Never [`ProxyAuth::Auto`].
+    pub auth: Option<ProxyAuth>,
+}
+
+/// `http-proxy-option` lines in force for a connection entry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct HttpProxyOptions {
+    /// `http-proxy-option VERSION 1.0|1.1` (OpenVPN's default: 1.0).
+    pub version: Option<String>,
+    /// `http-proxy-option AGENT text`: a `User-Agent` header.
+    pub agent: Option<String>,
+    /// `http-proxy-option CUSTOM-HEADER name [value]`, in file order.
+    pub custom_headers: Vec<(String, String)>,
+}
+
+/// `mssfix [max [mtu|fixed]]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Mssfix {
+    /// `None`: the bare directive (OpenVPN's default size); `Some(0)`: off.
+    pub max: Option<u32>,
+    pub unit: MssfixUnit,
+}
+
+/// What the `mssfix` size bounds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub enum MssfixUnit {
+    /// `mssfix N`: the OpenVPN packet (UDP payload).
+    #[default]
+    Packet,
+    /// `mssfix N mtu`: the outer IP packet, IP and UDP headers included.
+    Mtu,
+    /// `mssfix N fixed`: the tunnelled IP packet (MSS = N - 40).
+    Fixed,
+}
+
+impl MssfixUnit {
+    /// The keyword after the size (`None` for [`MssfixUnit::Packet`]).
+    pub fn keyword(self) -> Option<&'static str> {
+        match self {
+            MssfixUnit::Packet => None,
+            MssfixUnit::Mtu => Some("mtu"),
+            MssfixUnit::Fixed => Some("fixed"),
+        }
+    }
 }
 
 /// Options OpenVPN keeps per connection entry (`<connection>` block or top level).
@@ -115,12 +160,14 @@ pub struct ConnOptions {
     pub server_poll_timeout: Option<u32>,
     pub explicit_exit_notify: Option<u32>,
     pub tun_mtu: Option<u32>,
-    /// `mssfix [n]`: `Some(None)` means the bare directive (automatic size).
-    pub mssfix: Option<Option<u32>>,
+    /// `mssfix [max [mtu|fixed]]`.
+    pub mssfix: Option<Mssfix>,
     pub float: bool,
     pub nobind: bool,
     pub http_proxy: Option<HttpProxy>,
     pub socks_proxy: Option<SocksProxy>,
+    /// `http-proxy-option` lines (apply to `http_proxy`).
+    pub http_proxy_options: HttpProxyOptions,
 }
 
 /// A `<connection>` block: one remote with its own options.
@@ -546,7 +593,7 @@ impl Profile {
                 v.push(f);
             }
             if let Some(SocksProxy {
-                auth: Some(Credential::File(f)),
+                auth: Some(ProxyAuth::Credentials(Credential::File(f))),
                 ..
             }) = &o.socks_proxy
             {
@@ -576,7 +623,7 @@ impl Profile {
                 .chain(self.connections.iter().map(|c| &c.options))
                 .any(|o| {
                     matches!(&o.http_proxy, Some(HttpProxy { auth: Some(ProxyAuth::Credentials(c)), .. }) if cred_file(c))
-                        || matches!(&o.socks_proxy, Some(SocksProxy { auth: Some(c), .. }) if cred_file(c))
+                        || matches!(&o.socks_proxy, Some(SocksProxy { auth: Some(ProxyAuth::Credentials(c)), .. }) if cred_file(c))
                 })
     }
 }

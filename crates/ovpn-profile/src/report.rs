@@ -71,6 +71,8 @@ pub enum FileKind {
     HttpProxyUserPass,
     /// No client certificate/key at all (not a file name, a missing ingredient).
     ClientCertAndKey,
+    /// `askpass FILE`: the private key's passphrase (first line), for the keyring.
+    Askpass,
 }
 
 impl FileKind {
@@ -91,12 +93,16 @@ impl FileKind {
             FileKind::AuthUserPass => "auth-user-pass",
             FileKind::HttpProxyUserPass => "http-proxy-user-pass",
             FileKind::ClientCertAndKey => "cert",
+            FileKind::Askpass => "askpass",
         }
     }
 
     /// True for files holding a user name and password (kept in the keyring, never inlined).
     pub fn is_credentials(self) -> bool {
-        matches!(self, FileKind::AuthUserPass | FileKind::HttpProxyUserPass)
+        matches!(
+            self,
+            FileKind::AuthUserPass | FileKind::HttpProxyUserPass | FileKind::Askpass
+        )
     }
 }
 

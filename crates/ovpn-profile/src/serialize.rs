@@ -72,8 +72,13 @@ impl Out {
         self.num(&o.explicit_exit_notify, "explicit-exit-notify");
         self.num(&o.tun_mtu, "tun-mtu");
         match o.mssfix {
-            Some(Some(n)) => self.line(&["mssfix", &n.to_string()]),
-            Some(None) => self.line(&["mssfix"]),
+            Some(Mssfix { max: Some(n), unit }) => {
+                let n = n.to_string();
+                let mut words = vec!["mssfix", n.as_str()];
+                words.extend(unit.keyword());
+                self.line(&words);
+            }
+            Some(Mssfix { max: None, .. }) => self.line(&["mssfix"]),
             None => {}
         }
         self.flag(o.float, "float");
@@ -102,8 +107,25 @@ impl Out {
         if let Some(s) = &o.socks_proxy {
             let port = s.port.to_string();
             match &s.auth {
-                Some(Credential::File(f)) => self.line(&["socks-proxy", &s.host, &port, &f.path]),
+                Some(ProxyAuth::Credentials(Credential::File(f))) => {
+                    self.line(&["socks-proxy", &s.host, &port, &f.path])
+                }
+                Some(ProxyAuth::Prompt) => self.line(&["socks-proxy", &s.host, &port, "stdin"]),
                 _ => self.line(&["socks-proxy", &s.host, &port]),
+            }
+        }
+        let po = &o.http_proxy_options;
+        if let Some(v) = &po.version {
+            self.line(&["http-proxy-option", "VERSION", v]);
+        }
+        if let Some(a) = &po.agent {
+            self.line(&["http-proxy-option", "AGENT", a]);
+        }
+        for (name, value) in &po.custom_headers {
+            if value.is_empty() {
+                self.line(&["http-proxy-option", "CUSTOM-HEADER", name]);
+            } else {
+                self.line(&["http-proxy-option", "CUSTOM-HEADER", name, value]);
             }
         }
     }

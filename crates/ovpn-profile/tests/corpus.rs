@@ -56,9 +56,6 @@ fn snapshot_text(bytes: &[u8]) -> String {
 /// Directives the profile carries but nothing in OxiVPN applies yet (issue 14): the
 /// report must never call them honoured.
 const NOT_APPLIED: &[&str] = &[
-    "http-proxy",
-    "socks-proxy",
-    "mssfix",
     "block-outside-dns",
     "inactive",
     "ping-exit",

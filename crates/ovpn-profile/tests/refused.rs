@@ -41,8 +41,6 @@ const REFUSED: &[&str] = &[
     "dns-updown /bin/sh",
     "tls-crypt-v2-verify /bin/true",
     "dh dh2048.pem",
-    "crl-verify /etc/openvpn/crl dir",
-    "askpass /root/pass.txt",
     "dhcp-renew",
     "dhcp-release",
     "register-dns",
@@ -164,4 +162,62 @@ fn dns_hooks_get_a_dns_message() {
 fn harmless_script_security_is_not_refused() {
     let p = parse(profile_with("script-security 1").as_bytes()).unwrap();
     assert_eq!(p.report.refused_count(), 0);
+}
+
+#[test]
+fn crl_directory_makes_the_profile_unusable_with_the_way_out() {
+    let text = profile_with("crl-verify /etc/openvpn/crls dir");
+    // Refused like the directives above (never written back, refused by the helper)...
+    let p = parse(text.as_bytes()).unwrap();
+    assert!(
+        p.report
+            .with_severity(Severity::Refused)
+            .any(|f| f.line == Some(EXTRA_LINE) && f.directive == "crl-verify"),
+        "{}",
+        p.report.to_text()
+    );
+    assert!(!p.profile.to_ovpn_text().contains("crl-verify"));
+    assert!(matches!(
+        check_untrusted(text.as_bytes()),
+        Err(UntrustedError::Refused {
+            line: EXTRA_LINE,
+            ..
+        })
+    ));
+    // ...but, unlike them, it makes the profile unusable: connecting without the
+    // revocation list would accept servers its author revoked.
+    let (_, report) = import(text.as_bytes());
+    assert!(!report.usable, "{}", report.to_text());
+    let reason = report.reason.clone().unwrap_or_default();
+    assert!(
+        reason.contains("crl-verify")
+            && reason.contains("directory")
+            && reason.contains("<crl-verify>"),
+        "{reason}"
+    );
+    // The same CRL as a file or inline block is fine.
+    let (_, report) = import(profile_with("crl-verify crl.pem").as_bytes());
+    assert!(report.usable, "{}", report.to_text());
+}
+
+#[test]
+fn askpass_with_a_file_is_a_file_need_not_a_refusal() {
+    let (_, report) = import(profile_with("askpass pass.txt").as_bytes());
+    assert!(report.usable, "{}", report.to_text());
+    assert_eq!(report.refused_count(), 0, "{}", report.to_text());
+    let need = report
+        .needs_files
+        .iter()
+        .find(|n| n.kind == FileKind::Askpass)
+        .expect("askpass names a file");
+    assert_eq!(need.path, "pass.txt");
+    assert!(need.kind.is_credentials());
+    let (_, report) = import(profile_with("askpass").as_bytes());
+    assert!(
+        report.usable
+            && report
+                .needs_files
+                .iter()
+                .all(|n| n.kind != FileKind::Askpass)
+    );
 }

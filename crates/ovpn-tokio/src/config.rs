@@ -41,9 +41,12 @@ pub struct AttemptInputs {
     /// User name and password (from a file, the keyring or a prompt).
     pub credentials: Option<Credentials>,
     /// An `auth-token` pushed on a previous connection.
-    pub auth_token: Option<String>,
+    pub auth_token: Option<Secret>,
     /// `IV_GUI_VER` to announce.
     pub gui_version: Option<String>,
+    /// The passphrase of an encrypted private key or PKCS#12 archive (typed by the
+    /// user, from the keyring or from `askpass FILE` read at import).
+    pub key_passphrase: Option<Secret>,
 }
 
 fn inline<'a>(
@@ -81,7 +84,7 @@ pub fn client_config(
     };
     c.tls_wrap = tls_wrap(profile)?;
     c.ca_pem = inline(&profile.ca, "ca")?.map(str::to_owned);
-    c.identity = identity(profile)?;
+    c.identity = identity(profile, inputs.key_passphrase.as_ref())?;
     c.verify = verify(profile)?;
     if c.ca_pem.is_none() && c.verify.peer_fingerprints.is_empty() {
         return Err(ConfigError::NoTrustAnchor);
@@ -109,7 +112,7 @@ pub fn client_config(
         }),
     };
     c.credentials = credentials(profile, inputs)?;
-    c.auth_token = inputs.auth_token.clone().map(Secret);
+    c.auth_token = inputs.auth_token.clone();
     c.static_challenge = profile.static_challenge.as_ref().map(|s| StaticChallenge {
         text: s.text.clone(),
         echo: s.echo,
@@ -145,7 +148,28 @@ pub fn client_config(
     if let Some(mtu) = endpoint.options.tun_mtu.and_then(|m| u16::try_from(m).ok()) {
         c.tun_mtu = mtu;
     }
+    if let Some(m) = endpoint.options.mssfix {
+        c.mssfix = mssfix(m);
+    }
     Ok(c)
+}
+
+/// `mssfix [max [mtu|fixed]]` as the core sizes it (a bare `mssfix` is the default).
+fn mssfix(m: ovpn_profile::Mssfix) -> ovpn_core::mss::Mssfix {
+    use ovpn_core::mss::{Mssfix, MssfixUnit};
+    match m.max {
+        None => Mssfix::Default,
+        Some(0) => Mssfix::Off,
+        Some(n) => Mssfix::Max {
+            // The profile refuses sizes above 65535.
+            size: u16::try_from(n).unwrap_or(u16::MAX),
+            unit: match m.unit {
+                ovpn_profile::MssfixUnit::Packet => MssfixUnit::Packet,
+                ovpn_profile::MssfixUnit::Mtu => MssfixUnit::Mtu,
+                ovpn_profile::MssfixUnit::Fixed => MssfixUnit::Fixed,
+            },
+        },
+    }
 }
 
 fn tls_wrap(p: &Profile) -> Result<TlsWrap, ConfigError> {
@@ -183,7 +207,46 @@ fn tls_wrap(p: &Profile) -> Result<TlsWrap, ConfigError> {
     Ok(TlsWrap::None)
 }
 
-fn identity(p: &Profile) -> Result<ClientIdentity, ConfigError> {
+/// Whether the profile's private key is encrypted (PEM) or comes in a PKCS#12
+/// archive, so that a passphrase may be needed to use it.
+pub fn key_may_need_passphrase(p: &Profile) -> bool {
+    let encrypted = |t: &str| {
+        t.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") || t.contains("Proc-Type: 4,ENCRYPTED")
+    };
+    p.pkcs12.is_some() || matches!(&p.key, Some(Material::Inline(k)) if encrypted(k))
+}
+
+/// Opens the profile's client key with `passphrase` now, so that a missing or wrong
+/// passphrase is reported before any connection is made (and the user asked again).
+pub fn check_identity(p: &Profile, passphrase: Option<&Secret>) -> Result<(), IdentityCheck> {
+    let id = identity(p, passphrase).map_err(IdentityCheck::Config)?;
+    ovpn_core::identity::load(&id)
+        .map(|_| ())
+        .map_err(|e| match e {
+            // A PKCS#12 archive is first tried with the empty password.
+            ovpn_core::identity::IdentityError::WrongPassphrase if passphrase.is_none() => {
+                IdentityCheck::PassphraseNeeded
+            }
+            ovpn_core::identity::IdentityError::WrongPassphrase => IdentityCheck::WrongPassphrase,
+            ovpn_core::identity::IdentityError::PassphraseNeeded => IdentityCheck::PassphraseNeeded,
+            other => IdentityCheck::Unusable(other),
+        })
+}
+
+/// Why [`check_identity`] refused the profile's client key.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityCheck {
+    #[error("the private key is encrypted: its passphrase is needed")]
+    PassphraseNeeded,
+    #[error("the private key's passphrase is wrong")]
+    WrongPassphrase,
+    #[error(transparent)]
+    Unusable(ovpn_core::identity::IdentityError),
+    #[error(transparent)]
+    Config(ConfigError),
+}
+
+fn identity(p: &Profile, passphrase: Option<&Secret>) -> Result<ClientIdentity, ConfigError> {
     let extra = inline(&p.extra_certs, "extra-certs")?.map(str::to_owned);
     if let Some(b64) = inline(&p.pkcs12, "pkcs12")? {
         let compact: String = b64.split_whitespace().collect();
@@ -192,7 +255,10 @@ fn identity(p: &Profile) -> Result<ClientIdentity, ConfigError> {
             .map_err(|e| bad("pkcs12", e))?;
         return Ok(ClientIdentity::Pkcs12 {
             der,
-            passphrase: String::new(),
+            // An archive without a password is opened with the empty one.
+            passphrase: passphrase
+                .map(|s| s.expose().to_owned())
+                .unwrap_or_default(),
             extra_certs: extra,
         });
     }
@@ -201,7 +267,7 @@ fn identity(p: &Profile) -> Result<ClientIdentity, ConfigError> {
             cert_chain: cert.to_owned(),
             key: key.to_owned(),
             extra_certs: extra,
-            passphrase: None,
+            passphrase: passphrase.map(|s| s.expose().to_owned()),
         }),
         (None, None) => Ok(ClientIdentity::None),
         (Some(_), None) => Err(bad("cert", "a client certificate without its `key`")),
@@ -259,7 +325,7 @@ fn credentials(p: &Profile, inputs: &AttemptInputs) -> Result<Option<Credentials
             password: Some(password),
         }) => Ok(Some(Credentials {
             username: username.clone(),
-            password: password.clone(),
+            password: Secret::from(password.as_str()),
         })),
         _ => Err(ConfigError::MissingCredentials),
     }
@@ -394,6 +460,28 @@ mod tests {
     }
 
     #[test]
+    fn maps_mssfix_forms() {
+        use ovpn_core::mss::{Mssfix, MssfixUnit};
+        let cfg = |extra: &str| {
+            let p = parse(&format!(
+                "client\nremote vpn.example.com 1194\n{extra}\n<ca>\nCA\n</ca>\n"
+            ));
+            let e = endpoint(&p);
+            client_config(&p, &e, &AttemptInputs::default()).unwrap()
+        };
+        assert_eq!(cfg("").mssfix, Mssfix::Default);
+        assert_eq!(cfg("mssfix").mssfix, Mssfix::Default);
+        assert_eq!(cfg("mssfix 0").mssfix, Mssfix::Off);
+        let max = |size, unit| Mssfix::Max { size, unit };
+        assert_eq!(cfg("mssfix 1450").mssfix, max(1450, MssfixUnit::Packet));
+        assert_eq!(cfg("mssfix 1400 mtu").mssfix, max(1400, MssfixUnit::Mtu));
+        assert_eq!(
+            cfg("mssfix 1400 fixed").mssfix,
+            max(1400, MssfixUnit::Fixed)
+        );
+    }
+
+    #[test]
     fn maps_wrap_ciphers_timers_and_transport() {
         let text = format!(
             "client\ndev tun\nproto tcp-client\nremote vpn.example 443\nremote-cert-tls server\n\
@@ -466,6 +554,73 @@ mod tests {
             client_config(&p, &endpoint(&p), &AttemptInputs::default()).unwrap_err(),
             ConfigError::NoTrustAnchor
         );
+    }
+
+    /// The profile crate's client key, encrypted by the real `openssl` at test time.
+    fn encrypted_fixture_key(pass: &str) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ovpn-profile/tests/fixtures/"
+        );
+        let out = std::process::Command::new("openssl")
+            .args(["pkcs8", "-topk8", "-v2", "aes-256-cbc", "-in"])
+            .arg(format!("{fixtures}client.key"))
+            .arg("-passout")
+            .arg(format!("pass:{pass}"))
+            .arg("-out")
+            .arg(dir.path().join("k.pem"))
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(dir.path().join("k.pem")).unwrap()
+    }
+
+    #[test]
+    fn key_passphrase_reaches_the_core_and_is_checked_first() {
+        let fixtures = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../ovpn-profile/tests/fixtures/"
+        );
+        let cert = std::fs::read_to_string(format!("{fixtures}client.crt")).unwrap();
+        let ca = std::fs::read_to_string(format!("{fixtures}ca.crt")).unwrap();
+        let key = encrypted_fixture_key("open sesame");
+        let p = parse(&format!(
+            "client\nremote 198.18.0.1 1194\n<ca>\n{ca}</ca>\n<cert>\n{cert}</cert>\n<key>\n{key}</key>\n"
+        ));
+        assert!(key_may_need_passphrase(&p));
+        let right = Secret("open sesame".into());
+        let wrong = Secret("sesame".into());
+        assert!(matches!(
+            check_identity(&p, None),
+            Err(IdentityCheck::PassphraseNeeded)
+        ));
+        let e = check_identity(&p, Some(&wrong)).unwrap_err();
+        assert!(matches!(e, IdentityCheck::WrongPassphrase));
+        assert_eq!(e.to_string(), "the private key's passphrase is wrong");
+        check_identity(&p, Some(&right)).unwrap();
+        let inputs = AttemptInputs {
+            key_passphrase: Some(right),
+            ..AttemptInputs::default()
+        };
+        let c = client_config(&p, &endpoint(&p), &inputs).unwrap();
+        match &c.identity {
+            ClientIdentity::Pem { passphrase, .. } => {
+                assert_eq!(passphrase.as_deref(), Some("open sesame"))
+            }
+            other => panic!("expected a PEM identity, got {other:?}"),
+        }
+        // An unencrypted key needs nothing.
+        let plain = std::fs::read_to_string(format!("{fixtures}client.key")).unwrap();
+        let p = parse(&format!(
+            "client\nremote 198.18.0.1 1194\n<ca>\n{ca}</ca>\n<cert>\n{cert}</cert>\n<key>\n{plain}</key>\n"
+        ));
+        assert!(!key_may_need_passphrase(&p));
+        check_identity(&p, None).unwrap();
     }
 
     #[test]

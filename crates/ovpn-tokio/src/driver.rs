@@ -133,6 +133,16 @@ enum Io {
         frame: Vec<u8>,
         out: Vec<u8>,
     },
+    /// UDP through a SOCKS5 relay: one datagram per packet (no GSO: each needs the
+    /// header in front), the control connection watched for its end.
+    SocksUdp {
+        sock: UdpSocket,
+        control: tokio::net::TcpStream,
+        /// The RFC 1928 §7 header, then room for the packet being sent.
+        out: Vec<u8>,
+        header_len: usize,
+        rbuf: Vec<u8>,
+    },
 }
 
 impl Io {
@@ -154,6 +164,22 @@ impl Io {
                     out: Vec::with_capacity(LINK_BUF),
                 }
             }
+            Link::SocksUdp {
+                sock,
+                control,
+                header,
+            } => {
+                let header_len = header.len();
+                let mut out = header;
+                out.reserve(LINK_BUF);
+                Io::SocksUdp {
+                    sock,
+                    control,
+                    out,
+                    header_len,
+                    rbuf: vec![0u8; LINK_BUF + 262],
+                }
+            }
         }
     }
 
@@ -162,6 +188,12 @@ impl Io {
         match self {
             Io::Udp { sock, .. } => sock.readable().await,
             Io::Tcp { rd, .. } => rd.readable().await,
+            Io::SocksUdp { sock, control, .. } => {
+                tokio::select! {
+                    r = sock.readable() => r,
+                    r = control.readable() => r,
+                }
+            }
         }
     }
 
@@ -176,6 +208,19 @@ impl Io {
                     tx.flush(sock).await;
                 }
                 tx.push(pkt);
+                Ok(())
+            }
+            Io::SocksUdp {
+                sock,
+                out,
+                header_len,
+                ..
+            } => {
+                out.truncate(*header_len);
+                out.extend_from_slice(pkt);
+                if let Err(e) = sock.send(out).await {
+                    debug!(error = %e, "UDP send to the SOCKS relay failed");
+                }
                 Ok(())
             }
             Io::Tcp { out, .. } => {
@@ -195,6 +240,7 @@ impl Io {
                 tx.flush(sock).await;
                 Ok(())
             }
+            Io::SocksUdp { .. } => Ok(()),
             Io::Tcp { wr, out, .. } => {
                 if out.is_empty() {
                     return Ok(());
@@ -428,6 +474,45 @@ impl<T: TunDevice> Driver<T> {
                         return Ok(());
                     }
                 }
+                Io::SocksUdp {
+                    sock,
+                    control,
+                    rbuf,
+                    ..
+                } => {
+                    // The association lives as long as the control connection.
+                    let mut probe = [0u8; 64];
+                    match control.try_read(&mut probe) {
+                        Ok(0) => {
+                            return Err(DriverEnd::LinkClosed(io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "the SOCKS proxy closed the UDP association",
+                            )))
+                        }
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) => return Err(DriverEnd::LinkClosed(e)),
+                    }
+                    let n = match sock.try_recv(rbuf) {
+                        Ok(n) => n,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+                        Err(e) => {
+                            debug!(error = %e, "UDP receive error (SOCKS relay)");
+                            return Ok(());
+                        }
+                    };
+                    match crate::proxy::udp_payload(&rbuf[..n]) {
+                        Ok((_, payload)) => {
+                            let start = n - payload.len();
+                            if let Some(p) =
+                                self.client.handle_packet_payload(now, &mut rbuf[start..n])
+                            {
+                                to_tun(&*self.tun, p).await?;
+                            }
+                        }
+                        Err(e) => debug!(error = %e, "datagram from the SOCKS relay dropped"),
+                    }
+                }
                 Io::Tcp {
                     rd,
                     framer,
@@ -547,6 +632,54 @@ mod tests {
         peer.to_driver.send(vec![9]).await.unwrap();
         let n = tun.recv(&mut buf).await.unwrap();
         assert_eq!(&buf[..n], &[9]);
+    }
+
+    #[tokio::test]
+    async fn socks_udp_link_adds_the_header_and_ends_with_the_association() {
+        // A relay that records datagrams, and the association's control connection.
+        let relay = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let control = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (proxy_side, _) = listener.accept().await.unwrap();
+        let sock = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        sock.connect(relay.local_addr().unwrap()).await.unwrap();
+        let header = crate::proxy::udp_header("192.0.2.7", 1194).unwrap();
+        let link = Link::SocksUdp {
+            sock,
+            control,
+            header: header.clone(),
+        };
+        let (tun, _peer) = MemTun::pair();
+        let (ev_tx, _ev_rx) = mpsc::unbounded_channel();
+        let (driver, _handle) = Driver::new(
+            client(config(Duration::from_secs(30), false)),
+            link,
+            Arc::new(tun),
+            ev_tx,
+        );
+        let task = tokio::spawn(driver.run());
+        let mut buf = [0u8; 2048];
+        let n = tokio::time::timeout(Duration::from_secs(5), relay.recv(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(n > header.len(), "datagram of {n} bytes");
+        assert_eq!(&buf[..header.len()], &header[..]);
+        assert!(is_hard_reset(buf[header.len()]), "{:?}", &buf[..n.min(16)]);
+        // The proxy ends the association: the link ends at once, saying why.
+        drop(proxy_side);
+        let end = tokio::time::timeout(Duration::from_secs(5), task)
+            .await
+            .expect("the driver must notice the closed association")
+            .unwrap();
+        match end {
+            DriverEnd::LinkClosed(e) => {
+                assert!(e.to_string().contains("SOCKS proxy closed"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[tokio::test]

@@ -8,6 +8,7 @@
 pub mod config;
 pub mod driver;
 pub mod link;
+pub mod proxy;
 pub mod tun;
 pub mod udp_batch;
 

@@ -87,6 +87,15 @@ pub async fn resolve(host: &str, port: u16, family: Family) -> Result<Vec<Socket
 pub enum Link {
     Udp(UdpSocket),
     Tcp(TcpStream),
+    /// UDP through a SOCKS5 proxy's relay (`socks-proxy` with a UDP remote): each
+    /// datagram carries the RFC 1928 §7 `header`; `control` is the TCP connection that
+    /// keeps the association alive (the link ends when the proxy closes it).
+    SocksUdp {
+        /// Connected to the relay address from `UDP ASSOCIATE`.
+        sock: UdpSocket,
+        control: TcpStream,
+        header: Vec<u8>,
+    },
 }
 
 impl Link {
@@ -129,6 +138,7 @@ impl Link {
         match self {
             Link::Udp(s) => s.peer_addr(),
             Link::Tcp(s) => s.peer_addr(),
+            Link::SocksUdp { sock, .. } => sock.peer_addr(),
         }
     }
 }

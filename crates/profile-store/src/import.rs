@@ -31,6 +31,9 @@ pub struct Import {
     pub credentials: Option<Credentials>,
     /// Proxy user name and password that came with the profile.
     pub proxy_credentials: Option<Credentials>,
+    /// The private key's passphrase from `askpass FILE` (for the keyring; only when
+    /// the profile was stored).
+    pub key_passphrase: Option<ovpn_profile::inline::KeyPassphrase>,
 }
 
 /// Why an import stopped before producing a report.
@@ -109,6 +112,7 @@ pub fn import_path_with(
             });
         }
     }
+    let key_passphrase = resolved.key_passphrase.clone();
     finish(
         store,
         name,
@@ -117,6 +121,7 @@ pub fn import_path_with(
         resolved.credentials,
         resolved.proxy_credentials,
     )
+    .map(|i| with_key_passphrase(i, key_passphrase))
 }
 
 /// Import profile text that did not come from a file (a download). Files it names are
@@ -131,6 +136,7 @@ pub fn import_bytes(
     let nowhere = PathBuf::from("/nonexistent/oxivpn-download");
     let resolved = resolve_bytes(bytes, dir.unwrap_or(&nowhere));
     refuse_missing(resolved.report.usable, &resolved.missing)?;
+    let key_passphrase = resolved.key_passphrase.clone();
     finish(
         store,
         name,
@@ -139,6 +145,14 @@ pub fn import_bytes(
         resolved.credentials,
         resolved.proxy_credentials,
     )
+    .map(|i| with_key_passphrase(i, key_passphrase))
+}
+
+fn with_key_passphrase(mut i: Import, p: Option<ovpn_profile::inline::KeyPassphrase>) -> Import {
+    if i.name.is_some() {
+        i.key_passphrase = p;
+    }
+    i
 }
 
 /// A usable profile whose certificate/key files are missing is not stored: it would only
@@ -169,6 +183,7 @@ fn finish(
             report,
             credentials: None,
             proxy_credentials: None,
+            key_passphrase: None,
         });
     };
     let name = match name {
@@ -184,6 +199,7 @@ fn finish(
         report,
         credentials,
         proxy_credentials,
+        key_passphrase: None,
     })
 }
 

@@ -204,6 +204,9 @@ async fn read_request<R: AsyncRead + Unpin>(rd: &mut R) -> Result<Option<ClientF
     })
     .await
     .map_err(|_| ConnError::Timeout("frame"))??;
+    // The frame may carry a password, a challenge answer or a profile with a private
+    // key: its buffer is wiped once decoded (the decoded fields wipe themselves).
+    let payload = zeroize::Zeroizing::new(payload);
     Ok(Some(frame::decode(&payload)?))
 }
 
@@ -262,6 +265,10 @@ async fn handle(
         Request::RouteCheck { addr } => {
             sessions.route_check(&peer, addr).await.map(Response::Route)
         }
+        Request::LeakCheck { session } => sessions
+            .leak_check(&peer, session)
+            .await
+            .map(Response::LeakCheck),
         Request::Subscribe(sub) => {
             if let Some(old) = forwarder.take() {
                 old.abort();

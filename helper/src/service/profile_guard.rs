@@ -28,6 +28,14 @@ pub fn check_all(text: &str) -> Result<(Guarded, ovpn_profile::Profile), IpcErro
         },
     })?;
     guarded.needs_user_pass |= profile.auth_user_pass.is_some();
+    guarded.needs_proxy_pass = profile.endpoints().iter().any(|e| {
+        use ovpn_profile::{HttpProxy, ProxyAuth, SocksProxy};
+        let asks = |a: &Option<ProxyAuth>| {
+            matches!(a, Some(ProxyAuth::Prompt | ProxyAuth::Credentials(_)))
+        };
+        matches!(&e.options.http_proxy, Some(HttpProxy { auth, .. }) if asks(auth))
+            || matches!(&e.options.socks_proxy, Some(SocksProxy { auth, .. }) if asks(auth))
+    });
     let endpoints = profile.endpoints();
     if !endpoints.is_empty() {
         guarded.remotes = endpoints
@@ -45,6 +53,9 @@ pub struct Guarded {
     /// for the `connecting` stage before the tunnel says more.
     pub remotes: Vec<String>,
     pub needs_user_pass: bool,
+    /// An `http-proxy` / `socks-proxy` asks for a user name and password up front
+    /// (`auto` asks only when the proxy answers 407, so it is not counted).
+    pub needs_proxy_pass: bool,
 }
 
 /// Directives that run programs or load code.
@@ -223,6 +234,12 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
                 needs_user_pass = true;
             }
         }
+        // `socks-proxy host [port] [stdin]`: an auth file is a path like any other.
+        if name == "socks-proxy"
+            && !(args.len() <= 3 && args.get(2).is_none_or(|a| a.eq_ignore_ascii_case("stdin")))
+        {
+            return Err(refused(line_no, &name, FILE_REF_ADVICE));
+        }
         if name == "remote" {
             remotes.push(args.join(" "));
         }
@@ -240,6 +257,7 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
     Ok(Guarded {
         remotes,
         needs_user_pass,
+        needs_proxy_pass: false,
     })
 }
 
@@ -314,6 +332,35 @@ mod tests {
         let (g, p) = check_all(USABLE).unwrap();
         assert_eq!(g.remotes, vec!["127.0.0.1 1 udp"]);
         assert!(p.client);
+    }
+
+    #[test]
+    fn proxies_are_accepted_and_say_when_they_need_credentials() {
+        let tcp = USABLE.replace("proto udp", "proto tcp-client");
+        let cases = [
+            (format!("{USABLE}socks-proxy 10.1.1.1 1080\n"), false),
+            (format!("{USABLE}socks-proxy 10.1.1.1 1080 stdin\n"), true),
+            (
+                format!("{tcp}http-proxy 10.1.1.1 3128\nhttp-proxy-option AGENT x\n"),
+                false,
+            ),
+            (format!("{tcp}http-proxy 10.1.1.1 3128 auto\n"), false),
+            (format!("{tcp}http-proxy 10.1.1.1 3128 stdin basic\n"), true),
+        ];
+        for (text, needs) in cases {
+            let (g, p) = check_all(&text).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+            assert_eq!(g.needs_proxy_pass, needs, "{text}");
+            assert!(
+                p.conn.http_proxy.is_some() || p.conn.socks_proxy.is_some(),
+                "{text}"
+            );
+        }
+        // A proxy auth file is a file reference: refused with advice.
+        let (line, directive) =
+            refused_at(&format!("{USABLE}socks-proxy 10.1.1.1 1080 /etc/shadow\n"));
+        assert_eq!((line, directive.as_str()), (7, "socks-proxy"));
+        let (line, _) = refused_at(&format!("{tcp}http-proxy 10.1.1.1 3128 /root/pw\n"));
+        assert_eq!(line, 7);
     }
 
     #[test]

@@ -15,6 +15,7 @@ use ipc::{
 use tokio::sync::{broadcast, mpsc, watch};
 use tracing::Instrument;
 
+use super::leak_check;
 use super::peer::Peer;
 use super::profile_guard;
 use super::route_check::{self, TunnelIface};
@@ -180,6 +181,33 @@ impl Sessions {
                 "the profile uses auth-user-pass: a username and password are required",
             ));
         }
+        // An encrypted key is opened now: a missing or wrong passphrase is the user's to
+        // fix (the app and oxivpnctl ask again), not a tunnel failure after a handshake.
+        let key_passphrase = req
+            .credentials
+            .key_passphrase
+            .as_ref()
+            .map(|s| ovpn_core::config::Secret(s.expose().to_owned()));
+        if let Err(e) = ovpn_tokio::config::check_identity(&profile, key_passphrase.as_ref()) {
+            use ovpn_tokio::config::IdentityCheck;
+            tracing::info!(uid = peer.uid, error = %e, "connect refused: client key");
+            return Err(match e {
+                IdentityCheck::WrongPassphrase => IpcError::KeyPassphrase { wrong: true },
+                IdentityCheck::PassphraseNeeded => IpcError::KeyPassphrase { wrong: false },
+                other => IpcError::InvalidProfile {
+                    message: ipc::ShortText::sanitized(&other.to_string()),
+                },
+            });
+        }
+        if guarded.needs_proxy_pass
+            && (req.credentials.proxy_username.is_none()
+                || req.credentials.proxy_password.is_none())
+        {
+            return Err(IpcError::invalid(
+                "connect.credentials",
+                "the profile's proxy (http-proxy / socks-proxy) needs a proxy user name and password",
+            ));
+        }
         // The kill switch blocks every server but its own session's: say so now, naming
         // that session, rather than fail the new one at its first attempt.
         if let Some(owner) = self.launcher.kill_switch_owner() {
@@ -224,21 +252,36 @@ impl Sessions {
             info
         };
         tracing::info!(session = %id, uid = peer.uid, profile = %req.profile_name, "session starting");
-        let creds = &req.credentials;
+        // The secrets move from the decoded request into the session (their buffers
+        // change hands, no copy is made); the request keeps nothing.
+        let ipc::Credentials {
+            username,
+            password,
+            challenge_response,
+            proxy_username,
+            proxy_password,
+            ..
+        } = req.credentials;
+        let secret = |s: ipc::Secret| ovpn_core::config::Secret::from(String::from(s));
         let spec = Arc::new(SessionSpec {
             id,
             profile: Arc::new(profile),
-            credentials: match (&creds.username, &creds.password) {
+            credentials: match (username, password) {
                 (Some(u), Some(p)) => Some(ovpn_core::config::Credentials {
+                    username: u.as_str().to_owned(),
+                    password: secret(p),
+                }),
+                _ => None,
+            },
+            static_response: challenge_response.map(secret),
+            key_passphrase,
+            proxy_credentials: match (&proxy_username, &proxy_password) {
+                (Some(u), Some(p)) => Some(ovpn_tokio::proxy::ProxyCredentials {
                     username: u.as_str().to_owned(),
                     password: p.expose().to_owned(),
                 }),
                 _ => None,
             },
-            static_response: creds
-                .challenge_response
-                .as_ref()
-                .map(|r| r.expose().to_owned()),
             options: req.options,
         });
         let me = self.clone();
@@ -344,6 +387,71 @@ impl Sessions {
         tokio::task::spawn_blocking(move || route_check::explain(addr, &tunnels))
             .await
             .map_err(IpcError::internal)?
+    }
+
+    /// "Check for leaks" against `session`, or the caller's connected session (else
+    /// their newest one, else none). Anyone may run it: it shows what `ip route` shows.
+    pub async fn leak_check(
+        &self,
+        peer: &Peer,
+        session: Option<SessionId>,
+    ) -> Result<ipc::LeakReport, IpcError> {
+        let mut target = leak_check::Target {
+            kill_switch_owner: self.launcher.kill_switch_owner(),
+            ..leak_check::Target::default()
+        };
+        {
+            let map = self.lock()?;
+            target.all_tunnels = map
+                .values()
+                .filter_map(|e| match &e.stage {
+                    Stage::Connected {
+                        interface: Some(i), ..
+                    } => Some(i.to_string()),
+                    _ => None,
+                })
+                .collect();
+            let chosen = match session {
+                Some(id) => {
+                    let e = map
+                        .get(&id)
+                        .ok_or(IpcError::NoSuchSession { session: id })?;
+                    if !peer.may_control(e.owner_uid) {
+                        return Err(IpcError::NotYourSession { session: id });
+                    }
+                    Some((id, e))
+                }
+                None => {
+                    let mine = || map.iter().filter(|(_, e)| peer.may_control(e.owner_uid));
+                    mine()
+                        .find(|(_, e)| matches!(e.stage, Stage::Connected { .. }))
+                        .or_else(|| {
+                            mine().rfind(|(_, e)| !matches!(e.stage, Stage::Disconnected { .. }))
+                        })
+                        .map(|(id, e)| (*id, e))
+                }
+            };
+            if let Some((id, e)) = chosen {
+                target.session = Some(id);
+                target.profile_name = Some(e.profile_name.clone());
+                if let Stage::Connected { interface, .. } = &e.stage {
+                    target.connected = true;
+                    target.tunnel_iface = interface.as_ref().map(|i| i.to_string());
+                    target.read_plan(&e.routes);
+                }
+                if let Some(c) = &e.connection {
+                    target.server = Some(c.server_addr);
+                    target.guarded = c.kill_switch;
+                }
+            }
+        }
+        let discover = self.launcher.discover_options();
+        tokio::task::spawn_blocking(move || {
+            let seen = leak_check::observe(&target, &discover);
+            leak_check::judge(&target, &seen)
+        })
+        .await
+        .map_err(IpcError::internal)
     }
 
     /// Every session reconnects now (the machine woke up: its socket is dead and the
@@ -483,7 +591,7 @@ mod tests {
     #[derive(Default)]
     struct Script {
         ends: Mutex<VecDeque<TunnelEnd>>,
-        seen: Mutex<Vec<(usize, Option<String>, u32)>>,
+        seen: Mutex<Vec<(usize, Option<ovpn_core::config::Secret>, u32)>>,
     }
 
     struct Scripted(Arc<Script>);
@@ -506,7 +614,7 @@ mod tests {
                     spec.attempt,
                 ));
                 let token = if spec.attempt == 0 {
-                    Some("tok".to_owned())
+                    Some("tok".into())
                 } else {
                     spec.auth_token.clone()
                 };

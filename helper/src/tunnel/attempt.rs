@@ -11,6 +11,7 @@ use netcfg::{NetSession, Tun, TunConfig, TunV4};
 use ovpn_core::session::{Challenge, Client, DisconnectReason, Event, Stage as CoreStage};
 use ovpn_profile::Endpoint;
 use ovpn_tokio::config::{client_config, AttemptInputs};
+use ovpn_tokio::proxy::ProxyError;
 use ovpn_tokio::{resolve, Driver, DriverEnd, Family, TunDevice};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
@@ -122,34 +123,33 @@ pub async fn run(
     let mut targets: Vec<(Endpoint, SocketAddr)> = Vec::new();
     for endpoint in &chosen {
         rep.stage(Stage::Resolving);
-        rep.log(LogLevel::Debug, format!("resolving {}", endpoint.host));
+        // Through a proxy the socket goes to the proxy, which resolves the server's name.
+        let (hop_host, hop_port, family) = first_hop(endpoint);
+        rep.log(LogLevel::Debug, format!("resolving {hop_host}"));
         let addrs = tokio::select! {
-            r = resolve(&endpoint.host, endpoint.port, Family::of(endpoint.proto)) => r,
+            r = resolve(hop_host, hop_port, family) => r,
             () = stop.cancelled() => return TunnelOutcome::new(TunnelEnd::Stopped, last.auth_token),
         };
-        let family = Family::of(endpoint.proto);
         let ks = net.kill_switch.as_ref();
         let addrs = match addrs {
             Ok(a) => {
                 if let Some(ks) = ks {
-                    ks.remember(&endpoint.host, endpoint.port, family, &a);
+                    ks.remember(hop_host, hop_port, family, &a);
                 }
                 Ok(a)
             }
             // Reconnecting: the kill switch blocks DNS outside the tunnel, so use what this
             // connection resolved before (else it could never reconnect to a host name).
-            Err(e) => {
-                match ks.and_then(|k| k.resolved_before(&endpoint.host, endpoint.port, family)) {
-                    Some(a) => {
-                        rep.log(
-                            LogLevel::Info,
-                            format!("{e}; using the addresses resolved before"),
-                        );
-                        Ok(a)
-                    }
-                    None => Err(e),
+            Err(e) => match ks.and_then(|k| k.resolved_before(hop_host, hop_port, family)) {
+                Some(a) => {
+                    rep.log(
+                        LogLevel::Info,
+                        format!("{e}; using the addresses resolved before"),
+                    );
+                    Ok(a)
                 }
-            }
+                None => Err(e),
+            },
         };
         match addrs {
             Ok(a) => targets.extend(a.into_iter().map(|addr| (endpoint.clone(), addr))),
@@ -163,9 +163,11 @@ pub async fn run(
             }
         }
     }
+    // The kill switch's exceptions: the servers, or the proxies in front of them (a
+    // SOCKS relay for UDP is added once the proxy names it).
     let servers: Vec<(SocketAddr, bool)> = targets
         .iter()
-        .map(|(e, a)| (*a, e.proto.is_tcp()))
+        .map(|(e, a)| (*a, e.proto.is_tcp() || has_proxy(e)))
         .collect();
     if let Some(ks) = net.kill_switch.as_ref() {
         if (profile.redirect_gateway.is_some() || net.kill_switch_always) && !servers.is_empty() {
@@ -222,13 +224,18 @@ async fn attempt(
     servers: &[(SocketAddr, bool)],
     rep: &mut Reporter,
     stop: &CancellationToken,
-    auth_token: Option<String>,
+    auth_token: Option<ovpn_core::config::Secret>,
 ) -> TunnelOutcome {
     let profile = &spec.session.profile;
     let mut out = TunnelOutcome::new(TunnelEnd::Stopped, auth_token);
     let tcp = endpoint.proto.is_tcp();
+    let shown = if has_proxy(endpoint) {
+        format!("{}:{} via the proxy {addr}", endpoint.host, endpoint.port)
+    } else {
+        remote_text(&addr, tcp)
+    };
     rep.stage(Stage::Connecting {
-        remote: ShortText::sanitized(&remote_text(&addr, tcp)),
+        remote: ShortText::sanitized(&shown),
     });
     let fatal = |rep: &Reporter, out: &mut TunnelOutcome, m: String| {
         rep.log(LogLevel::Error, m.clone());
@@ -253,21 +260,58 @@ async fn attempt(
         }
     };
 
-    let link = if tcp {
-        let timeout = server_poll(endpoint).unwrap_or(TCP_CONNECT_TIMEOUT);
-        tokio::select! {
-            r = killswitch::tcp_link(addr, timeout) => r,
-            () = stop.cancelled() => return out,
-        }
-    } else {
-        killswitch::udp_link(addr).await
-    };
+    let timeout = server_poll(endpoint).unwrap_or(TCP_CONNECT_TIMEOUT);
+    let mut servers_and_relay = servers.to_vec();
+    let link =
+        if has_proxy(endpoint) {
+            let r = tokio::select! {
+                r = proxy_link(spec, endpoint, addr, timeout) => r,
+                () = stop.cancelled() => return out,
+            };
+            match r {
+                Ok((link, relay)) => {
+                    rep.log(
+                        LogLevel::Info,
+                        format!(
+                            "connected through the proxy {addr} to {}:{}",
+                            endpoint.host, endpoint.port
+                        ),
+                    );
+                    if let Some(relay) = relay {
+                        servers_and_relay.push((relay, false));
+                        if let Some(ks) = net.kill_switch.as_ref().filter(|_| {
+                            profile.redirect_gateway.is_some() || net.kill_switch_always
+                        }) {
+                            if let Err(e) = ks.apply(&servers_and_relay, None, false).await {
+                                fatal(rep, &mut out, e);
+                                return out;
+                            }
+                        }
+                    }
+                    Ok(link)
+                }
+                Err(ViaProxy::Proxy(e)) if e.is_fatal() => {
+                    fatal(rep, &mut out, format!("proxy {addr}: {e}"));
+                    return out;
+                }
+                Err(ViaProxy::Proxy(e)) => Err(format!("proxy {addr}: {e}")),
+                Err(ViaProxy::Link(e)) => Err(format!("proxy {addr}: {e}")),
+            }
+        } else if tcp {
+            tokio::select! {
+                r = killswitch::tcp_link(addr, timeout) => r.map_err(|e| e.to_string()),
+                () = stop.cancelled() => return out,
+            }
+        } else {
+            killswitch::udp_link(addr).await.map_err(|e| e.to_string())
+        };
+    let servers: &[(SocketAddr, bool)] = &servers_and_relay;
     let link = match link {
         Ok(l) => l,
         Err(e) => {
-            rep.log(LogLevel::Warn, e.to_string());
+            rep.log(LogLevel::Warn, e.clone());
             out.end = TunnelEnd::Retry {
-                reason: e.to_string(),
+                reason: e,
                 next_remote: true,
             };
             return out;
@@ -279,6 +323,7 @@ async fn attempt(
         credentials: spec.session.credentials.clone(),
         auth_token: out.auth_token.clone(),
         gui_version: Some(super::gui_version()),
+        key_passphrase: spec.session.key_passphrase.clone(),
     };
     let mut cfg = match client_config(profile, endpoint, &inputs) {
         Ok(c) => c,
@@ -562,6 +607,79 @@ fn tunnel_addresses(c: &netcfg::TunnelNetworkConfig) -> (Option<IpAddr>, Option<
 }
 
 /// The address of a stage for display (`udp 198.18.0.1:1194`).
+/// Whether `e` is reached through an `http-proxy` or `socks-proxy`.
+fn has_proxy(e: &Endpoint) -> bool {
+    e.options.http_proxy.is_some() || e.options.socks_proxy.is_some()
+}
+
+/// Where the first socket goes: the proxy in front of the server, or the server.
+fn first_hop(e: &Endpoint) -> (&str, u16, Family) {
+    if let Some(h) = &e.options.http_proxy {
+        (&h.host, h.port, Family::Any)
+    } else if let Some(s) = &e.options.socks_proxy {
+        (&s.host, s.port, Family::Any)
+    } else {
+        (&e.host, e.port, Family::of(e.proto))
+    }
+}
+
+/// Why the link through a proxy could not be set up.
+enum ViaProxy {
+    Link(ovpn_tokio::LinkError),
+    Proxy(ProxyError),
+}
+
+impl From<ProxyError> for ViaProxy {
+    fn from(e: ProxyError) -> Self {
+        ViaProxy::Proxy(e)
+    }
+}
+
+/// The link to `endpoint` through its proxy at `proxy` (marked sockets, like the direct
+/// ones): HTTP `CONNECT`, SOCKS5 `CONNECT`, or SOCKS5 `UDP ASSOCIATE` (then the relay's
+/// address is returned too: the kill switch must let datagrams to it through).
+async fn proxy_link(
+    spec: &super::AttemptSpec,
+    endpoint: &Endpoint,
+    proxy: SocketAddr,
+    timeout: Duration,
+) -> Result<(ovpn_tokio::Link, Option<SocketAddr>), ViaProxy> {
+    use ovpn_tokio::proxy;
+    let creds = spec.session.proxy_credentials.as_ref();
+    let dial = || async move {
+        killswitch::tcp_stream(proxy, timeout)
+            .await
+            .map_err(ViaProxy::Link)
+    };
+    if let Some(h) = &endpoint.options.http_proxy {
+        if !endpoint.proto.is_tcp() {
+            return Err(ViaProxy::Proxy(ProxyError::HttpNeedsTcp));
+        }
+        let cfg = proxy::HttpProxyConfig::from_profile(h, &endpoint.options.http_proxy_options);
+        let s =
+            proxy::http_connect(dial, &endpoint.host, endpoint.port, &cfg, creds, timeout).await?;
+        return Ok((ovpn_tokio::Link::Tcp(s), None));
+    }
+    let mut control = dial().await?;
+    if endpoint.proto.is_tcp() {
+        proxy::socks_connect(&mut control, &endpoint.host, endpoint.port, creds, timeout).await?;
+        return Ok((ovpn_tokio::Link::Tcp(control), None));
+    }
+    let relay = proxy::socks_udp_associate(&mut control, proxy, creds, timeout).await?;
+    let header = proxy::udp_header(&endpoint.host, endpoint.port)?;
+    let sock = killswitch::udp_socket(relay)
+        .await
+        .map_err(ViaProxy::Link)?;
+    Ok((
+        ovpn_tokio::Link::SocksUdp {
+            sock,
+            control,
+            header,
+        },
+        Some(relay),
+    ))
+}
+
 pub fn remote_text(remote: &SocketAddr, tcp: bool) -> String {
     format!("{} {}", if tcp { "tcp" } else { "udp" }, remote)
 }

@@ -168,6 +168,11 @@ impl KillSwitch {
 
 /// The tunnel's UDP socket to `addr`, marked (see [`ENDPOINT_MARK`]) before it sends.
 pub async fn udp_link(addr: SocketAddr) -> Result<Link, LinkError> {
+    udp_socket(addr).await.map(Link::Udp)
+}
+
+/// [`udp_link`]'s socket itself (for a SOCKS5 relay).
+pub async fn udp_socket(addr: SocketAddr) -> Result<tokio::net::UdpSocket, LinkError> {
     let err = |source| LinkError::Socket { addr, source };
     let local: SocketAddr = if addr.is_ipv4() {
         (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
@@ -177,11 +182,19 @@ pub async fn udp_link(addr: SocketAddr) -> Result<Link, LinkError> {
     let s = tokio::net::UdpSocket::bind(local).await.map_err(err)?;
     mark(&s).map_err(err)?;
     s.connect(addr).await.map_err(err)?;
-    Ok(Link::Udp(s))
+    Ok(s)
 }
 
 /// The tunnel's TCP connection to `addr` (`TCP_NODELAY`), marked before the SYN.
 pub async fn tcp_link(addr: SocketAddr, timeout: std::time::Duration) -> Result<Link, LinkError> {
+    tcp_stream(addr, timeout).await.map(Link::Tcp)
+}
+
+/// [`tcp_link`]'s stream itself (a proxy handshake runs on it first).
+pub async fn tcp_stream(
+    addr: SocketAddr,
+    timeout: std::time::Duration,
+) -> Result<tokio::net::TcpStream, LinkError> {
     let err = |source| LinkError::Socket { addr, source };
     let sock = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()
@@ -200,7 +213,7 @@ pub async fn tcp_link(addr: SocketAddr, timeout: std::time::Duration) -> Result<
         Ok(r) => r.map_err(|source| LinkError::TcpConnect { addr, source })?,
     };
     s.set_nodelay(true).map_err(err)?;
-    Ok(Link::Tcp(s))
+    Ok(s)
 }
 
 #[cfg(target_os = "linux")]

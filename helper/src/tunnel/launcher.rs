@@ -43,6 +43,10 @@ pub trait Attempts: Send + Sync + 'static {
     fn kill_switch_owner(&self) -> Option<SessionId> {
         None
     }
+    /// Where the machine's DHCP lease and resolvers are read (the leak check).
+    fn discover_options(&self) -> netcfg::DiscoverOptions {
+        netcfg::DiscoverOptions::default()
+    }
 }
 
 /// Where sessions journal their network changes.
@@ -218,6 +222,10 @@ impl Attempts for Launcher {
 
     fn kill_switch_owner(&self) -> Option<SessionId> {
         Launcher::kill_switch_owner(self)
+    }
+
+    fn discover_options(&self) -> netcfg::DiscoverOptions {
+        self.net.discover.clone()
     }
 
     fn session_ended(&self, session: SessionId) -> BoxFuture<()> {

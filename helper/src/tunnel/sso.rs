@@ -13,6 +13,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use ovpn_core::config::Secret;
 use ovpn_core::sso::{SignInEvent, SignInUrl};
 use ovpn_tokio::{Command, DriverHandle};
 use tokio::sync::mpsc;
@@ -54,13 +55,13 @@ impl std::fmt::Debug for SignInNotice {
 pub struct CrTextPrompt {
     pub text: String,
     pub echo: bool,
-    pub answer: mpsc::UnboundedSender<String>,
+    pub answer: mpsc::UnboundedSender<Secret>,
 }
 
 /// The pending-auth state of one attempt.
 pub struct PendingAuth {
-    answers_tx: mpsc::UnboundedSender<String>,
-    answers_rx: mpsc::UnboundedReceiver<String>,
+    answers_tx: mpsc::UnboundedSender<Secret>,
+    answers_rx: mpsc::UnboundedReceiver<Secret>,
     /// The kill switch carries a sign-in exception that must be taken back.
     exception_open: bool,
 }
@@ -150,14 +151,14 @@ impl PendingAuth {
     }
 
     /// The next CR_TEXT answer (pending for ever when none comes).
-    pub async fn next_answer(&mut self) -> Option<String> {
+    pub async fn next_answer(&mut self) -> Option<Secret> {
         self.answers_rx.recv().await
     }
 
     /// Sends a CR_TEXT answer on the live session.
-    pub fn answer(handle: &DriverHandle, answer: &str) {
+    pub fn answer(handle: &DriverHandle, answer: &Secret) {
         handle.send(Command::SendControl(ovpn_core::sso::cr_response_message(
-            answer,
+            answer.expose(),
         )));
     }
 
@@ -279,6 +280,9 @@ mod tests {
         assert_eq!(prompt.text, "Code?");
         assert!(prompt.echo);
         prompt.answer.send("123".into()).unwrap();
-        assert_eq!(p.next_answer().await.as_deref(), Some("123"));
+        assert_eq!(
+            p.next_answer().await.as_ref().map(Secret::expose),
+            Some("123")
+        );
     }
 }

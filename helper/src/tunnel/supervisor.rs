@@ -260,7 +260,7 @@ async fn one_attempt(
     let reconnect = &mut control.reconnect;
     let answers = &mut control.answers;
     // CR_TEXT on the live session: where the user's answer goes.
-    let mut cr_answer: Option<mpsc::UnboundedSender<String>> = None;
+    let mut cr_answer: Option<mpsc::UnboundedSender<ovpn_core::config::Secret>> = None;
     let watches = launcher.wired();
     let token = CancellationToken::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
@@ -306,7 +306,7 @@ async fn one_attempt(
             }
             a = next_answer(answers), if cr_answer.is_some() => match (a, &cr_answer) {
                 (Some(a), Some(tx)) => {
-                    let _ = tx.send(a.expose().to_owned());
+                    let _ = tx.send(String::from(a).into());
                 }
                 // Nobody can answer any more.
                 _ => cr_answer = None,
@@ -332,7 +332,7 @@ async fn one_attempt(
 /// answer [`one_attempt`] feeds back into the attempt); everything else passes.
 fn relay_cr_text(
     ev: SessionEvent,
-    cr_answer: &mut Option<mpsc::UnboundedSender<String>>,
+    cr_answer: &mut Option<mpsc::UnboundedSender<ovpn_core::config::Secret>>,
     answers: &mut Option<mpsc::Receiver<Secret>>,
 ) -> SessionEvent {
     let SessionEvent::CrText(p) = ev else {
@@ -432,10 +432,10 @@ fn response_for(challenge: &Challenge, answer: Secret) -> ChallengeResponse {
         } => ChallengeResponse::Dynamic {
             state_id: state_id.clone(),
             username: username.clone(),
-            response: answer.expose().to_owned(),
+            response: String::from(answer).into(),
         },
         _ => ChallengeResponse::Static {
-            response: answer.expose().to_owned(),
+            response: String::from(answer).into(),
         },
     }
 }
@@ -522,7 +522,9 @@ mod tests {
             id: SessionId(7),
             profile: Arc::new(profile),
             credentials: None,
+            proxy_credentials: None,
             static_response: None,
+            key_passphrase: None,
             options: ipc::ConnectOptions::default(),
         })
     }
@@ -758,7 +760,7 @@ mod tests {
         match second.challenge_response {
             Some(ChallengeResponse::Dynamic {
                 state_id, response, ..
-            }) => assert_eq!((state_id.as_str(), response.as_str()), ("st", "123456")),
+            }) => assert_eq!((state_id.as_str(), response.expose()), ("st", "123456")),
             other => panic!("{other:?}"),
         }
         stop.send_replace(Some(0));

@@ -286,14 +286,24 @@ impl Actor {
         }
         let mut creds = ipc::Credentials::default();
         let mut used_saved = false;
-        if needs.user_pass && needs.static_challenge.is_none() && !needs.key_passphrase {
+        if needs.static_challenge.is_none() {
             match self.secrets.load(id) {
-                Ok(Some(saved)) => {
-                    creds.username = Some(to_field(&saved.username, "user name")?);
-                    creds.password = Some(to_secret(&saved.password, "password")?);
-                    used_saved = true;
+                // Saved answers are used only when they cover everything asked for.
+                Ok(Some(saved))
+                    if (!needs.key_passphrase || saved.key_passphrase.is_some())
+                        && (!needs.user_pass || !saved.username.is_empty()) =>
+                {
+                    if needs.user_pass {
+                        creds.username = Some(to_field(&saved.username, "user name")?);
+                        creds.password = Some(to_secret(&saved.password, "password")?);
+                    }
+                    // Sent for a PKCS#12 archive too (`needs` cannot tell it has a password).
+                    if let Some(k) = &saved.key_passphrase {
+                        creds.key_passphrase = Some(to_secret(k, "passphrase")?);
+                    }
+                    used_saved = needs.any() || creds.key_passphrase.is_some();
                 }
-                Ok(None) => {}
+                Ok(_) => {}
                 Err(e) => self.warn_error(&e),
             }
         }
@@ -360,11 +370,48 @@ impl Actor {
                 }
                 Ok(())
             }
+            // The helper opened the key before starting anything: ask again, saying
+            // why. `ask_credentials` takes what was typed (only the user name is shown
+            // again), so nothing of this attempt is saved.
+            Err(ipc::ClientError::Helper(e @ ipc::IpcError::KeyPassphrase { .. })) => {
+                if self.link(&profile.id).is_some_and(|l| l.used_saved) {
+                    self.forget_saved_passphrase(&profile.id);
+                }
+                let err = AppError::from(e);
+                self.app_log(LogLevel::Warn, err.message.clone());
+                let mut needs = facts(&profile).needs;
+                // A PKCS#12 archive says it needs a password only when asked.
+                needs.key_passphrase = true;
+                self.ask_credentials(profile, needs, Some(err.message));
+                Ok(())
+            }
             Err(e) => {
                 let err = from_client_error(e, &socket);
                 self.fail(&profile.id, err.clone());
                 Err(err)
             }
+        }
+    }
+
+    /// A saved passphrase that no longer opens the key is dropped (the rest is kept).
+    fn forget_saved_passphrase(&mut self, id: &str) {
+        let res = match self.secrets.load(id) {
+            Ok(Some(s)) if s.key_passphrase.is_some() => {
+                if s.username.is_empty() {
+                    self.secrets.forget(id)
+                } else {
+                    let kept = crate::secrets::SavedCredentials {
+                        key_passphrase: None,
+                        ..s
+                    };
+                    self.secrets.save(id, &kept)
+                }
+            }
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = res {
+            self.warn_error(&e);
         }
     }
 

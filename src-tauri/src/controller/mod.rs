@@ -9,6 +9,7 @@
 //! statistics the window shows). The helper runs several sessions; so does the app.
 
 mod events;
+mod leak;
 mod link;
 mod log;
 mod profiles;
@@ -72,6 +73,7 @@ enum Msg {
     Forget(String, Reply<()>),
     Routes(Reply<RoutesView>),
     RouteCheck(String, Reply<RouteCheckView>),
+    LeakCheck(Option<String>, Reply<crate::leak::LeakReportView>),
     Attach(Reply<()>),
     Helper(u64, ipc::Event),
     HelperClosed(u64),
@@ -211,6 +213,13 @@ impl Controller {
     pub async fn route_check(&self, address: String) -> Result<RouteCheckView, AppError> {
         self.ask(|r| Msg::RouteCheck(address, r)).await
     }
+    /// "Check for leaks" for the session of `profile_id` (default: the connected one).
+    pub async fn leak_check(
+        &self,
+        profile_id: Option<String>,
+    ) -> Result<crate::leak::LeakReportView, AppError> {
+        self.ask(|r| Msg::LeakCheck(profile_id, r)).await
+    }
     /// Reaches the helper and takes over a tunnel of ours that is still up (the app
     /// was restarted while connected). Called once at start.
     pub async fn attach(&self) -> Result<(), AppError> {
@@ -317,6 +326,10 @@ impl Actor {
             }
             Msg::RouteCheck(addr, r) => {
                 let res = self.route_check_text(&addr).await;
+                let _ = r.send(res);
+            }
+            Msg::LeakCheck(id, r) => {
+                let res = self.leak_check(id).await;
                 let _ = r.send(res);
             }
             Msg::Attach(r) => {

@@ -128,7 +128,7 @@ impl Actor {
                 };
                 self.sink.emit(AppEvent::Prompt(None));
                 let mut typed = None;
-                if needs.user_pass {
+                if needs.user_pass || needs.key_passphrase {
                     if !answer.remember {
                         if let Err(e) = self.secrets.forget(&profile.id) {
                             self.warn_error(&e);
@@ -139,6 +139,10 @@ impl Actor {
                         creds: SavedCredentials {
                             username: answer.username.clone().unwrap_or_default(),
                             password: answer.password.clone().unwrap_or_default(),
+                            key_passphrase: answer
+                                .key_passphrase
+                                .clone()
+                                .filter(|_| needs.key_passphrase),
                         },
                         remember: answer.remember && needs.static_challenge.is_none(),
                     });

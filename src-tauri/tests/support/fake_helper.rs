@@ -171,6 +171,20 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
         let mut after: Vec<ServerFrame> = Vec::new();
         let result = match body {
             Request::Subscribe(_) => Ok(Response::Subscribed),
+            // The helper's rule for encrypted keys: it opens the key before starting
+            // anything (the fake's key opens with "open sesame").
+            Request::Connect(req)
+                if req.profile_text.as_str().contains("ENCRYPTED PRIVATE KEY")
+                    && req
+                        .credentials
+                        .key_passphrase
+                        .as_ref()
+                        .is_none_or(|p| p.expose() != "open sesame") =>
+            {
+                let wrong = req.credentials.key_passphrase.is_some();
+                seen.lock().unwrap().connects.push(req);
+                Err(IpcError::KeyPassphrase { wrong })
+            }
             Request::Connect(req) => {
                 current = SessionId(next_session);
                 next_session += 1;
@@ -438,11 +452,12 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     })
                     .collect(),
             )),
-            Request::ListSessions | Request::Status | Request::SessionRoutes { .. } => {
-                Err(IpcError::Unsupported {
-                    what: ShortText::sanitized("not in the fake"),
-                })
-            }
+            Request::ListSessions
+            | Request::Status
+            | Request::SessionRoutes { .. }
+            | Request::LeakCheck { .. } => Err(IpcError::Unsupported {
+                what: ShortText::sanitized("not in the fake"),
+            }),
         };
         let started = matches!(
             result,

@@ -19,6 +19,7 @@ mod nsthread;
 mod ping;
 mod pki;
 mod process;
+mod proxies;
 mod server;
 mod sso;
 mod transfer;
@@ -38,8 +39,12 @@ pub use netns::Netns;
 pub use nix::sys::signal::Signal;
 pub use nsthread::spawn_in;
 pub use ping::{first_reply_after, PingStats};
-pub use pki::{keys, pki, KeyAlg, Pki, StaticKeys};
+pub use pki::{
+    client_pkcs12, encrypted_client_key, keys, pki, revoked_server, KeyAlg, KeyProtection, Pki,
+    Revoked, StaticKeys,
+};
 pub use process::Proc;
+pub use proxies::{proxies_available, DANTE_PORT, DANTE_USER, SQUID_PORT};
 pub use server::{
     ClientProfile, ClientVariant, Compression, Credentials, DataCipher, OpenvpnBuild, ServerHandle,
     ServerVariant, Topo, Transport, Wrap, PASSWORD, USERNAME,

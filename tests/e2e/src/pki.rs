@@ -19,6 +19,8 @@ pub enum KeyAlg {
 #[derive(Debug, Clone)]
 pub struct Pki {
     pub ca_cert: String,
+    /// The CA's key (PKCS#8), for revocation lists.
+    pub ca_key: String,
     pub server_cert: String,
     pub server_key: String,
     pub client_cert: String,
@@ -159,10 +161,172 @@ fn generate_pki(alg: KeyAlg) -> anyhow::Result<Pki> {
     };
     Ok(Pki {
         ca_cert: read("ca.crt")?,
+        ca_key: read("ca.key")?,
         server_cert: read("server.crt")?,
         server_key: read("server.key")?,
         client_cert: read("client.crt")?,
         client_key: read("client.key")?,
+    })
+}
+
+/// How the lab client's private key is protected by a passphrase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyProtection {
+    /// `-----BEGIN ENCRYPTED PRIVATE KEY-----`: PBES2, PBKDF2 + AES-256-CBC
+    /// (`openssl pkcs8 -topk8 -v2 aes-256-cbc`).
+    Pkcs8,
+    /// PKCS#8 with scrypt as the KDF (`openssl pkcs8 -topk8 -scrypt`).
+    Pkcs8Scrypt,
+    /// OpenSSL's traditional form: `Proc-Type: 4,ENCRYPTED`, `DEK-Info: AES-256-CBC,..`
+    /// (`openssl pkey -traditional -aes256`, what `openssl genrsa -aes256` writes).
+    Traditional,
+}
+
+/// The lab client's key for `alg`, encrypted with `passphrase` as `how` (PEM text).
+pub fn encrypted_client_key(
+    alg: KeyAlg,
+    how: KeyProtection,
+    passphrase: &str,
+) -> anyhow::Result<String> {
+    let p = pki(alg)?;
+    let dir = tempfile::tempdir().context("temp dir for the encrypted key")?;
+    let d = dir.path();
+    std::fs::write(d.join("client.key"), &p.client_key)?;
+    let pass = format!("pass:{passphrase}");
+    let args: Vec<&str> = match how {
+        KeyProtection::Pkcs8 => vec!["pkcs8", "-topk8", "-v2", "aes-256-cbc"],
+        KeyProtection::Pkcs8Scrypt => vec!["pkcs8", "-topk8", "-scrypt", "-scrypt_N", "4096"],
+        KeyProtection::Traditional => vec!["pkey", "-traditional", "-aes256"],
+    };
+    let mut all = args;
+    all.extend(["-in", "client.key", "-passout", &pass, "-out", "enc.key"]);
+    openssl(d, &all)?;
+    std::fs::read_to_string(d.join("enc.key")).context("reading the encrypted key")
+}
+
+/// The lab client's certificate and key for `alg` in a PKCS#12 archive protected by
+/// `password` (DER, what `openssl pkcs12 -export` writes).
+pub fn client_pkcs12(alg: KeyAlg, password: &str) -> anyhow::Result<Vec<u8>> {
+    let p = pki(alg)?;
+    let dir = tempfile::tempdir().context("temp dir for the PKCS#12 archive")?;
+    let d = dir.path();
+    std::fs::write(d.join("client.key"), &p.client_key)?;
+    std::fs::write(d.join("client.crt"), &p.client_cert)?;
+    let pass = format!("pass:{password}");
+    openssl(
+        d,
+        &[
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "client.key",
+            "-in",
+            "client.crt",
+            "-name",
+            "client",
+            "-passout",
+            &pass,
+            "-out",
+            "client.p12",
+        ],
+    )?;
+    std::fs::read(d.join("client.p12")).context("reading the PKCS#12 archive")
+}
+
+/// A second server certificate of the lab CA (CN `server`, serial 4) that the CA has
+/// revoked, and the CA's revocation list saying so (`openssl ca -revoke`, `-gencrl`).
+#[derive(Debug, Clone)]
+pub struct Revoked {
+    pub server_cert: String,
+    pub server_key: String,
+    /// PEM `X509 CRL` listing serial 4 only (the lab's normal server, serial 2, is not in it).
+    pub crl: String,
+}
+
+const CA_CNF: &str = "\
+[ca]
+default_ca = lab
+[lab]
+database = index.txt
+crlnumber = crlnumber
+default_md = sha256
+default_crl_days = 3650
+certificate = ca.crt
+private_key = ca.key
+";
+
+static REVOKED_EC: OnceLock<Result<Revoked, String>> = OnceLock::new();
+
+/// The revoked server certificate and the CRL of the lab's EC CA, made on first use.
+pub fn revoked_server() -> anyhow::Result<&'static Revoked> {
+    REVOKED_EC
+        .get_or_init(|| generate_revoked(KeyAlg::EcP256).map_err(|e| format!("{e:#}")))
+        .as_ref()
+        .map_err(|e| anyhow!("lab CRL: {e}"))
+}
+
+fn generate_revoked(alg: KeyAlg) -> anyhow::Result<Revoked> {
+    let p = pki(alg)?;
+    let dir = tempfile::tempdir().context("temp dir for the CRL")?;
+    let d = dir.path();
+    std::fs::write(d.join("openssl.cnf"), OPENSSL_CNF)?;
+    std::fs::write(d.join("ca.cnf"), CA_CNF)?;
+    std::fs::write(d.join("ca.crt"), &p.ca_cert)?;
+    std::fs::write(d.join("ca.key"), &p.ca_key)?;
+    std::fs::write(d.join("index.txt"), "")?;
+    std::fs::write(d.join("crlnumber"), "01\n")?;
+    genkey(alg, &d.join("revoked.key"))?;
+    openssl(
+        d,
+        &[
+            "req",
+            "-new",
+            "-config",
+            "openssl.cnf",
+            "-key",
+            "revoked.key",
+            "-subj",
+            "/CN=server",
+            "-out",
+            "revoked.csr",
+        ],
+    )?;
+    openssl(
+        d,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "revoked.csr",
+            "-CA",
+            "ca.crt",
+            "-CAkey",
+            "ca.key",
+            "-set_serial",
+            "4",
+            "-days",
+            "3650",
+            "-sha256",
+            "-extfile",
+            "openssl.cnf",
+            "-extensions",
+            "server_ext",
+            "-out",
+            "revoked.crt",
+        ],
+    )?;
+    openssl(d, &["ca", "-config", "ca.cnf", "-revoke", "revoked.crt"])?;
+    openssl(
+        d,
+        &["ca", "-config", "ca.cnf", "-gencrl", "-out", "crl.pem"],
+    )?;
+    let read = |f: &str| {
+        std::fs::read_to_string(d.join(f)).with_context(|| format!("reading generated {f}"))
+    };
+    Ok(Revoked {
+        server_cert: read("revoked.crt")?,
+        server_key: read("revoked.key")?,
+        crl: read("crl.pem")?,
     })
 }
 

@@ -8,7 +8,9 @@
 //! cases print a SKIPPED notice and pass).
 //!
 //! Each case: connect with `oxivpn-helper connect`, 5 zero-filled pings of 1200 bytes
-//! to 10.8.0.1 and 10.0.0.3 all answered, the transfer complete and intact, then a
+//! to 10.8.0.1 and 10.0.0.3 all answered, the transfer complete and intact (with
+//! `reneg-sec`: again after the new keys are in use), the OpenVPN 2.7 epoch data
+//! format negotiated exactly with 2.7 servers and AEAD ciphers, then a
 //! clean disconnect with the network as before and no WARN/ERROR in the helper's log:
 //! a dropped packet logs a WARN (nothing is dropped silently), so a case whose
 //! traffic passed only partly fails there too.
@@ -87,6 +89,27 @@ fn run_case(
     let got = compressible_transfer(&lab, TRANSFER_BYTES, Duration::from_secs(20))
         .map_err(|e| anyhow::anyhow!("{name}: {e:#}\nhelper log:\n{}", helper.log_tail(40)))?;
     assert_eq!(got, TRANSFER_BYTES, "{name}: transfer incomplete");
+    // Renegotiation cases: wait for the new keys, then the same traffic again.
+    if let Some(secs) = variant.reneg_sec.or(client.reneg_sec) {
+        if let Err(e) = helper.wait_for_log(
+            "new data channel keys",
+            Duration::from_secs(u64::from(secs) + 20),
+        ) {
+            anyhow::bail!("{name}: no renegotiation: {e:#}\n{}", helper.log_tail(40));
+        }
+        for dest in [addr::TUNNEL_SERVER, addr::TARGET] {
+            let stats = ping_sized(&lab, Role::Cli, dest, 5, 1200)?;
+            assert_eq!(
+                stats.received,
+                5,
+                "{name}: pings to {dest} after renegotiation: {stats:?}\n{}",
+                helper.log_tail(40)
+            );
+        }
+        let got = compressible_transfer(&lab, TRANSFER_BYTES, Duration::from_secs(20))
+            .map_err(|e| anyhow::anyhow!("{name}: after renegotiation: {e:#}"))?;
+        assert_eq!(got, TRANSFER_BYTES, "{name}: transfer after renegotiation");
+    }
     helper.signal(Signal::SIGTERM)?;
     let st = helper.wait_exit(Duration::from_secs(10))?;
     assert!(
@@ -126,6 +149,34 @@ fn run_case(
         assert!(
             total("compressed_from") > 0,
             "{name}: we compressed nothing"
+        );
+    }
+    // The OpenVPN 2.7 data format (epoch data keys): negotiated with 2.7 servers
+    // for AEAD ciphers, never with 2.5 or 2.6 (which ignore IV_PROTO_DATA_EPOCH),
+    // for every key of the session.
+    let epoch_expected = matches!(server, Server::Built(v) if v.starts_with("2.7"))
+        && variant.cipher != DataCipher::Aes256CbcSha256
+        && !client.legacy_cipher_only;
+    let ready: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("data channel ready"))
+        .collect();
+    assert!(
+        !ready.is_empty()
+            && ready
+                .iter()
+                .all(|l| l.contains(&format!("epoch_format={epoch_expected}"))),
+        "{name}: expected epoch_format={epoch_expected}:\n{}",
+        ready.join("\n")
+    );
+    if epoch_expected {
+        // 2.7 logs the protocol flags in effect for the client.
+        let srv_log = srv.log(&lab);
+        assert!(
+            srv_log
+                .lines()
+                .any(|l| l.contains("Protocol options:") && l.contains("aead-epoch")),
+            "{name}: the server did not enable aead-epoch:\n{srv_log}"
         );
     }
     let unexpected: Vec<&str> = log
@@ -220,4 +271,12 @@ table! {
     v27_udp_comp_lzo_yes_pushed: V27, compressed(Compression::CompLzoYes, Transport::Udp, false), plain();
     v27_udp_compress_lz4_v2_pushed: V27, compressed(Compression::Lz4V2, Transport::Udp, false), plain();
     v27_udp_compress_stub_v2_pushed: V27, compressed(Compression::StubV2, Transport::Udp, false), plain();
+    // OpenVPN 2.7's epoch data format (every 2.7 row above asserts it was
+    // negotiated; these add ChaCha20 and renegotiation, server- and client-side)
+    v27_udp_epoch_chacha20: V27, ServerVariant { cipher: DataCipher::Chacha20Poly1305, ..ServerVariant::default() }, plain();
+    v27_udp_epoch_server_reneg: V27, ServerVariant { reneg_sec: Some(8), ..ServerVariant::default() }, plain();
+    v27_tcp_epoch_client_reneg: V27, ServerVariant { transport: Transport::Tcp, ..ServerVariant::default() }, ClientVariant { reneg_sec: Some(8), ..ClientVariant::default() };
+    // 2.6 and 2.5 with renegotiation: the old format, unaffected
+    d26_udp_server_reneg: D26, ServerVariant { reneg_sec: Some(8), ..ServerVariant::default() }, plain();
+    v25_udp_server_reneg: V25, ServerVariant { reneg_sec: Some(8), ..ServerVariant::default() }, plain();
 }

@@ -228,6 +228,26 @@ label: string, viaTunnel: boolean, interface: string | null, gateway: string | n
  */
 route: string | null, explanation: string, };
 
+export type LeakCheckView = { kind: string, verdict: string, outcome: string, 
+/**
+ * The addresses checked, comma-separated ("1.1.1.1", "10.0.0.3, 10.0.0.4").
+ */
+addresses: string, interface: string | null, gateway: string | null, 
+/**
+ * The helper's sentence in English (shown as detail, and when a code is new to the app).
+ */
+explanation: string, };
+
+export type LeakReportView = { 
+/**
+ * The profile whose session was checked (`None`: no VPN connected).
+ */
+profileName: string | null, connected: boolean, 
+/**
+ * Whether any check failed.
+ */
+failed: boolean, checks: Array<LeakCheckView>, };
+
 export type RouteSide = "tunnel" | "outside" | "blocked";
 
 export type RoutePlanEntry = { 
@@ -366,6 +386,7 @@ export const commands = {
   forgetCredentials: (id: string): Promise<void> => invoke<void>("forget_credentials", { id }),
   routes: (): Promise<RoutesView> => invoke<RoutesView>("routes"),
   routeCheck: (address: string): Promise<RouteCheckView> => invoke<RouteCheckView>("route_check", { address }),
+  leakCheck: (id: string | null): Promise<LeakReportView> => invoke<LeakReportView>("leak_check", { id }),
   saveLog: (text: string): Promise<string | null> => invoke<string | null>("save_log", { text }),
   setSettings: (settings: Settings): Promise<Settings> => invoke<Settings>("set_settings", { settings }),
 };

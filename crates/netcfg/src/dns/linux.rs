@@ -192,6 +192,12 @@ impl super::Backend for Backend {
 
 /// The resolvers systemd-resolved uses (its `DNS` property), when it is on that bus.
 pub fn resolved_servers(dbus_address: Option<&str>) -> Option<Vec<IpAddr>> {
+    resolved_servers_by_link(dbus_address).map(|v| v.into_iter().map(|(_, a)| a).collect())
+}
+
+/// systemd-resolved's resolvers, each with the interface index it is configured on
+/// (0: global). resolved sends a link's queries out of that link whatever the routes say.
+pub fn resolved_servers_by_link(dbus_address: Option<&str>) -> Option<Vec<(u32, IpAddr)>> {
     let conn = connect(dbus_address).ok()?;
     if !resolved_present(&conn) {
         return None;
@@ -202,12 +208,15 @@ pub fn resolved_servers(dbus_address: Option<&str>) -> Option<Vec<IpAddr>> {
     Some(
         entries
             .into_iter()
-            .filter_map(|(_ifindex, family, bytes)| match family {
-                libc::AF_INET => <[u8; 4]>::try_from(bytes.as_slice()).ok().map(IpAddr::from),
-                libc::AF_INET6 => <[u8; 16]>::try_from(bytes.as_slice())
-                    .ok()
-                    .map(IpAddr::from),
-                _ => None,
+            .filter_map(|(ifindex, family, bytes)| {
+                let addr = match family {
+                    libc::AF_INET => <[u8; 4]>::try_from(bytes.as_slice()).ok().map(IpAddr::from),
+                    libc::AF_INET6 => <[u8; 16]>::try_from(bytes.as_slice())
+                        .ok()
+                        .map(IpAddr::from),
+                    _ => None,
+                }?;
+                Some((u32::try_from(ifindex).unwrap_or(0), addr))
             })
             .collect(),
     )

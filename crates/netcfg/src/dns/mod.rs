@@ -37,6 +37,15 @@ pub use imp::undo;
 /// (`None`: the system bus); `None` when it is not there.
 pub use imp::resolved_servers;
 
+/// systemd-resolved's resolvers with the interface index each is configured on (0: global);
+/// `None` when resolved is not on the bus (and on other OSes).
+#[cfg(target_os = "linux")]
+pub use imp::resolved_servers_by_link;
+#[cfg(not(target_os = "linux"))]
+pub fn resolved_servers_by_link(_: Option<&str>) -> Option<Vec<(u32, std::net::IpAddr)>> {
+    None
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DnsBackendChoice {
     /// systemd-resolved if its D-Bus name is present, else the resolv.conf file.

@@ -240,6 +240,15 @@ fn entry(table: &str) -> JournalEntry {
     }
 }
 
+/// Whether `table` (ours) is in the firewall now. Read-only: the leak check asks it.
+pub fn table_present(table: &str) -> Result<bool, Error> {
+    imp::Backend::open(&FirewallOptions {
+        table: table.into(),
+        ..FirewallOptions::default()
+    })?
+    .is_present()
+}
+
 /// Deletes our table if present (also the journal's undo step).
 pub fn delete_table(table: &str) -> Result<(), Error> {
     imp::Backend::open(&FirewallOptions {

@@ -101,4 +101,24 @@ describe("CredentialsDialog", () => {
     await fireEvent.keyDown(screen.getByRole("dialog"), { key: "Escape" });
     expect(oncancel).toHaveBeenCalled();
   });
+
+  it("sends the key passphrase with the remember choice, and says why it asks again", async () => {
+    const onsubmit = vi.fn();
+    render(CredentialsDialog, {
+      prompt: {
+        ...passwordPrompt,
+        kind: { kind: "keyPassphrase" },
+        error: "The private key's passphrase is wrong.",
+      },
+      onsubmit,
+      oncancel: vi.fn(),
+    });
+    expect(screen.getByRole("alert")).toHaveTextContent("passphrase is wrong");
+    await fireEvent.input(screen.getByLabelText("Passphrase"), { target: { value: "open sesame" } });
+    await fireEvent.click(screen.getByLabelText("Remember in the system keyring"));
+    await fireEvent.click(screen.getByRole("button", { name: "Connect" }));
+    expect(onsubmit).toHaveBeenCalledWith(
+      expect.objectContaining({ promptId: 3, keyPassphrase: "open sesame", remember: true }),
+    );
+  });
 });
