@@ -11,6 +11,7 @@ use tauri_plugin_dialog::DialogExt as _;
 
 use crate::controller::Controller;
 use crate::error::AppError;
+use crate::missing_files::SuppliedFile;
 use crate::model::{
     AutoConnect, CredentialsAnswer, ImportReport, NetworkStatus, ProfileDetails, ProfileSummary,
     Protection, RouteCheckView, RoutesView, Settings, Snapshot,
@@ -483,6 +484,12 @@ pub const COMMANDS: &[CommandSig] = &[
     ("get_snapshot", &[], "Snapshot"),
     ("import_profile", &[("path", "string")], "ImportReport"),
     ("import_profile_dialog", &[], "ImportReport | null"),
+    (
+        "import_profile_with_files",
+        &[("path", "string"), ("files", "SuppliedFile[]")],
+        "ImportReport",
+    ),
+    ("pick_missing_file", &[("name", "string")], "string | null"),
     ("import_profile_url", &[("url", "string")], "ImportReport"),
     (
         "rename_profile",

@@ -54,8 +54,9 @@ pub struct AppError {
     /// Technical detail for the "details" view and bug reports.
     pub details: String,
     /// With [`ErrorKind::MissingFiles`]: the profile and each file it could not find.
-    #[serde(default)]
-    pub missing_files: Option<crate::missing_files::MissingFilesView>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub missing_files: Option<Box<crate::missing_files::MissingFilesView>>,
 }
 
 impl AppError {

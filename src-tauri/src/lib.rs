@@ -244,13 +244,16 @@ fn import_files(app: &AppHandle, files: Vec<PathBuf>) {
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         for f in files {
-            match commands::ops::import_profile(&state, f.display().to_string()).await {
+            match commands::ops::import_profile(&state, f.display().to_string(), Vec::new()).await {
                 Ok(report) => {
                     if let Ok(mut v) = state.pending_reports.lock() {
                         v.push(report);
                     }
                 }
-                Err(e) => tracing::warn!(file = %f.display(), error = %e.details, "import"),
+                Err(e) => {
+                    tracing::warn!(file = %f.display(), error = %e.details, "import");
+                    let _ = app.emit(EVENT_CHANNEL, AppEvent::ImportFailed(e));
+                }
             }
         }
     });

@@ -73,9 +73,9 @@ pub fn missing_files_error(
         ),
         details,
     );
-    e.missing_files = Some(MissingFilesView {
+    e.missing_files = Some(Box::new(MissingFilesView {
         profile_path: profile.display().to_string(),
         files,
-    });
+    }));
     e
 }
