@@ -11,6 +11,7 @@ use tauri_plugin_dialog::DialogExt as _;
 
 use crate::controller::Controller;
 use crate::error::AppError;
+use crate::missing_files::SuppliedFile;
 use crate::model::{
     AutoConnect, CredentialsAnswer, ImportReport, NetworkStatus, ProfileDetails, ProfileSummary,
     Protection, RouteCheckView, RoutesView, Settings, Snapshot,
@@ -59,7 +60,11 @@ pub mod ops {
         })
     }
 
-    pub async fn import_profile(s: &AppState, path: String) -> Result<ImportReport, AppError> {
+    pub async fn import_profile(
+        s: &AppState,
+        path: String,
+        files: Vec<SuppliedFile>,
+    ) -> Result<ImportReport, AppError> {
         let p = PathBuf::from(path.trim());
         if path.trim().is_empty() {
             return Err(AppError::invalid("No file was given."));
@@ -70,7 +75,8 @@ pub mod ops {
                 "not a regular file",
             ));
         }
-        s.controller.import(p).await
+        let supplied = files.iter().map(SuppliedFile::to_store).collect();
+        s.controller.import(p, supplied).await
     }
 
     /// Downloads a profile over https and imports it (the same report as files).
@@ -242,7 +248,32 @@ pub async fn import_profile(
     state: State<'_, AppState>,
     path: String,
 ) -> Result<ImportReport, AppError> {
-    ops::import_profile(&state, path).await
+    ops::import_profile(&state, path, Vec::new()).await
+}
+
+/// Imports a profile again with the files the user picked for the names it writes.
+#[tauri::command]
+pub async fn import_profile_with_files(
+    state: State<'_, AppState>,
+    path: String,
+    files: Vec<SuppliedFile>,
+) -> Result<ImportReport, AppError> {
+    ops::import_profile(&state, path, files).await
+}
+
+/// Asks the user for the file a profile names `name` (`None`: cancelled).
+#[tauri::command]
+pub async fn pick_missing_file(app: AppHandle, name: String) -> Result<Option<String>, AppError> {
+    let picked = app
+        .dialog()
+        .file()
+        .set_title(format!("Choose the file the profile calls {name}"))
+        .blocking_pick_file();
+    let Some(file) = picked else { return Ok(None) };
+    let path = file
+        .into_path()
+        .map_err(|e| AppError::file("That file cannot be opened.", e))?;
+    Ok(Some(path.display().to_string()))
 }
 
 /// Opens the file dialog; `None` when the user cancels.
@@ -261,7 +292,7 @@ pub async fn import_profile_dialog(
     let path = file
         .into_path()
         .map_err(|e| AppError::file("That file cannot be opened.", e))?;
-    ops::import_profile(&state, path.display().to_string())
+    ops::import_profile(&state, path.display().to_string(), Vec::new())
         .await
         .map(Some)
 }
@@ -453,6 +484,12 @@ pub const COMMANDS: &[CommandSig] = &[
     ("get_snapshot", &[], "Snapshot"),
     ("import_profile", &[("path", "string")], "ImportReport"),
     ("import_profile_dialog", &[], "ImportReport | null"),
+    (
+        "import_profile_with_files",
+        &[("path", "string"), ("files", "SuppliedFile[]")],
+        "ImportReport",
+    ),
+    ("pick_missing_file", &[("name", "string")], "string | null"),
     ("import_profile_url", &[("url", "string")], "ImportReport"),
     (
         "rename_profile",

@@ -34,6 +34,9 @@ pub enum ErrorKind {
     Keyring,
     /// A file could not be read or written.
     File,
+    /// The profile names files (certificates, keys) that were not found next to it:
+    /// the window asks the user to pick each one (see `missing_files`).
+    MissingFiles,
     /// The tunnel failed for another reason.
     Tunnel,
     Internal,
@@ -50,6 +53,10 @@ pub struct AppError {
     pub hint: Option<String>,
     /// Technical detail for the "details" view and bug reports.
     pub details: String,
+    /// With [`ErrorKind::MissingFiles`]: the profile and each file it could not find.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub missing_files: Option<Box<crate::missing_files::MissingFilesView>>,
 }
 
 impl AppError {
@@ -59,6 +66,7 @@ impl AppError {
             message: message.into(),
             hint: None,
             details: details.into(),
+            missing_files: None,
         }
     }
     pub fn with_hint(mut self, hint: impl Into<String>) -> Self {

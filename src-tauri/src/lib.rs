@@ -14,6 +14,7 @@ pub mod download;
 pub mod error;
 pub mod i18n;
 pub mod leak;
+pub mod missing_files;
 pub mod model;
 pub mod profiles;
 pub mod secrets;
@@ -243,13 +244,16 @@ fn import_files(app: &AppHandle, files: Vec<PathBuf>) {
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         for f in files {
-            match commands::ops::import_profile(&state, f.display().to_string()).await {
+            match commands::ops::import_profile(&state, f.display().to_string(), Vec::new()).await {
                 Ok(report) => {
                     if let Ok(mut v) = state.pending_reports.lock() {
                         v.push(report);
                     }
                 }
-                Err(e) => tracing::warn!(file = %f.display(), error = %e.details, "import"),
+                Err(e) => {
+                    tracing::warn!(file = %f.display(), error = %e.details, "import");
+                    let _ = app.emit(EVENT_CHANNEL, AppEvent::ImportFailed(e));
+                }
             }
         }
     });
@@ -392,6 +396,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::get_snapshot,
             commands::import_profile,
             commands::import_profile_dialog,
+            commands::import_profile_with_files,
+            commands::pick_missing_file,
             commands::import_profile_url,
             commands::rename_profile,
             commands::duplicate_profile,

@@ -636,6 +636,9 @@ pub enum AppEvent {
     Log(LogEntry),
     Stats(StatsSample),
     Imported(ImportReport),
+    /// A file handed to the app (dropped, command line) could not be imported; with
+    /// `missingFiles` the window asks for them.
+    ImportFailed(crate::error::AppError),
     /// Ask the window to show a view ("routes", "log", ...), e.g. from the tray.
     Navigate(String),
 }

@@ -36,8 +36,13 @@ impl std::fmt::Debug for StoredProfile {
 pub trait ProfileRepo: Send + 'static {
     fn list(&self) -> Result<Vec<StoredProfile>, AppError>;
     fn load(&self, id: &str) -> Result<StoredProfile, AppError>;
-    /// Reads `path` (and the files it names, next to it), stores the result when usable.
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError>;
+    /// Reads `path` (and the files it names: next to it, or as `supplied` by the
+    /// user), stores the result when usable.
+    fn import_file(
+        &mut self,
+        path: &Path,
+        supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError>;
     /// Checks downloaded profile text (no files next to it) and stores it when usable.
     fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError>;
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError>;
@@ -314,7 +319,11 @@ impl ProfileRepo for MemoryRepo {
             .cloned()
             .ok_or_else(|| AppError::not_found(id))
     }
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError> {
+    fn import_file(
+        &mut self,
+        path: &Path,
+        _supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError> {
         let bytes = std::fs::read(path)
             .map_err(|e| AppError::file(&format!("Could not read {}.", path.display()), e))?;
         let file_name = path
@@ -483,18 +492,32 @@ impl StoreRepo {
     }
 }
 
-fn import_error(file_name: &str, e: profile_store::ImportError) -> AppError {
+/// `profile`: where the profile file is (`None` for downloaded text, whose missing
+/// files cannot be picked: the download should have held them inline).
+fn import_error(
+    file_name: &str,
+    profile: Option<&Path>,
+    e: profile_store::ImportError,
+) -> AppError {
     match e {
         profile_store::ImportError::Read(e) => {
             AppError::file(&format!("Could not read {file_name}."), format!("{e:#}"))
         }
         profile_store::ImportError::Store(e) => store_error(e),
-        // Not stored: the files it names (certificates, keys) were not found next to it.
-        e @ (profile_store::ImportError::MissingFiles(_)
-        | profile_store::ImportError::UnusedSupplied { .. }) => AppError::file(
-            &format!(
-                "{file_name} names files that were not found next to it; put them beside the profile (or paste their content inline) and import it again."
-            ),
+        // Not stored: the files it names (certificates, keys) were not found next to
+        // it; the window asks for each one.
+        profile_store::ImportError::MissingFiles(missing) => {
+            let details = profile_store::ImportError::MissingFiles(missing.clone()).to_string();
+            match profile {
+                Some(p) => crate::missing_files::missing_files_error(file_name, p, &missing, details),
+                None => AppError::file(
+                    &format!("{file_name} names files instead of holding them inline; ask for a profile with everything inline."),
+                    details,
+                ),
+            }
+        }
+        e @ profile_store::ImportError::UnusedSupplied { .. } => AppError::file(
+            &format!("The file chosen for {file_name} is not one the profile names."),
             e.to_string(),
         ),
     }
@@ -508,7 +531,11 @@ impl ProfileRepo for StoreRepo {
     fn load(&self, id: &str) -> Result<StoredProfile, AppError> {
         self.stored(id)
     }
-    fn import_file(&mut self, path: &Path) -> Result<Imported, AppError> {
+    fn import_file(
+        &mut self,
+        path: &Path,
+        supplied: &[profile_store::Supplied],
+    ) -> Result<Imported, AppError> {
         let file_name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
@@ -518,12 +545,13 @@ impl ProfileRepo for StoreRepo {
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default();
         // The flow oxivpnctl uses too: profile-store reads, names and stores.
-        let done = profile_store::import_path(
+        let done = profile_store::import_path_with(
             &self.store,
             path,
+            supplied,
             profile_store::NameChoice::Derived(&stem),
         )
-        .map_err(|e| import_error(&file_name, e))?;
+        .map_err(|e| import_error(&file_name, Some(path), e))?;
         self.imported(&file_name, done)
     }
     fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError> {
@@ -538,7 +566,7 @@ impl ProfileRepo for StoreRepo {
             None,
             profile_store::NameChoice::Derived(&stem),
         )
-        .map_err(|e| import_error(file_name, e))?;
+        .map_err(|e| import_error(file_name, None, e))?;
         self.imported(file_name, done)
     }
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError> {
@@ -615,7 +643,7 @@ mod tests {
         )
         .unwrap();
         let mut repo = StoreRepo::open(&dir.path().join("store")).unwrap();
-        let imported = repo.import_file(&src.join("Work: main.ovpn")).unwrap();
+        let imported = repo.import_file(&src.join("Work: main.ovpn"), &[]).unwrap();
         assert!(imported.report.usable, "{:?}", imported.report);
         let stored = imported.stored.unwrap();
         assert_eq!(stored.name, "Work_ main");
@@ -645,6 +673,62 @@ mod tests {
             repo.load("Home").unwrap_err().kind,
             ErrorKind::ProfileNotFound
         );
+    }
+
+    #[test]
+    fn missing_files_are_named_then_supplied_by_the_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir(&src).unwrap();
+        let profile = src.join("office.ovpn");
+        std::fs::write(
+            &profile,
+            "client\ndev tun\nremote vpn.example.com 1194\nca certs/ca.crt\n",
+        )
+        .unwrap();
+        let mut repo = StoreRepo::open(&dir.path().join("store")).unwrap();
+        let e = repo.import_file(&profile, &[]).unwrap_err();
+        assert_eq!(e.kind, ErrorKind::MissingFiles);
+        let m = e.missing_files.unwrap();
+        assert_eq!(m.profile_path, profile.display().to_string());
+        assert_eq!(m.files.len(), 1);
+        assert_eq!(
+            (
+                m.files[0].directive.as_str(),
+                m.files[0].name.as_str(),
+                m.files[0].line
+            ),
+            ("ca", "certs/ca.crt", Some(4))
+        );
+        assert!(m.files[0].looked.iter().any(|p| p.ends_with("ca.crt")));
+        assert!(repo.list().unwrap().is_empty(), "nothing stored");
+
+        // The user picks the file wherever it is.
+        let elsewhere = dir.path().join("usb-ca.pem");
+        std::fs::write(&elsewhere, CA).unwrap();
+        let picked = crate::missing_files::SuppliedFile {
+            name: "certs/ca.crt".into(),
+            path: elsewhere.display().to_string(),
+        };
+        let imported = repo.import_file(&profile, &[picked.to_store()]).unwrap();
+        let stored = imported.stored.unwrap();
+        assert!(
+            stored.text.contains("BEGIN CERTIFICATE"),
+            "the CA is inlined"
+        );
+
+        // A pick for a name the profile does not write is refused, naming it.
+        let other = dir.path().join("other.pem");
+        std::fs::write(&other, CA).unwrap();
+        let wrong = crate::missing_files::SuppliedFile {
+            name: "other.crt".into(),
+            path: other.display().to_string(),
+        };
+        let e = repo
+            .import_file(&profile, &[picked.to_store(), wrong.to_store()])
+            .unwrap_err();
+        assert_eq!(e.kind, ErrorKind::File);
+        assert!(e.details.contains("other.crt"), "{}", e.details);
     }
 
     #[test]

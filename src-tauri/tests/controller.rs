@@ -461,7 +461,7 @@ async fn profile_commands_import_rename_duplicate_delete() {
         format!("client\ndev tun\nremote vpn.example.com 443 tcp\nup /etc/openvpn/up.sh\n{CA}"),
     )
     .unwrap();
-    let report = ops::import_profile(&r.state, file.display().to_string())
+    let report = ops::import_profile(&r.state, file.display().to_string(), Vec::new())
         .await
         .unwrap();
     assert!(report.usable, "{report:?}");
@@ -479,9 +479,13 @@ async fn profile_commands_import_rename_duplicate_delete() {
         .wait_for("imported event", |e| matches!(e, AppEvent::Imported(_)))
         .await;
 
-    let e = ops::import_profile(&r.state, dir.path().join("none.ovpn").display().to_string())
-        .await
-        .unwrap_err();
+    let e = ops::import_profile(
+        &r.state,
+        dir.path().join("none.ovpn").display().to_string(),
+        Vec::new(),
+    )
+    .await
+    .unwrap_err();
     assert_eq!(e.kind, ErrorKind::File);
 
     assert_eq!(

@@ -59,7 +59,7 @@ type Reply<T> = oneshot::Sender<Result<T, AppError>>;
 
 enum Msg {
     Snapshot(oneshot::Sender<ControllerSnapshot>),
-    Import(PathBuf, Reply<ImportReport>),
+    Import(PathBuf, Vec<profile_store::Supplied>, Reply<ImportReport>),
     ImportBytes(String, Vec<u8>, Reply<ImportReport>),
     Rename(String, String, Reply<ProfileSummary>),
     Duplicate(String, Reply<ProfileSummary>),
@@ -143,8 +143,14 @@ impl Controller {
         rx.await
             .map_err(|_| AppError::internal("controller stopped"))
     }
-    pub async fn import(&self, path: PathBuf) -> Result<ImportReport, AppError> {
-        self.ask(|r| Msg::Import(path, r)).await
+    /// Imports a profile file; `supplied`: files the user picked for names the
+    /// profile writes (after a [`crate::error::ErrorKind::MissingFiles`] answer).
+    pub async fn import(
+        &self,
+        path: PathBuf,
+        supplied: Vec<profile_store::Supplied>,
+    ) -> Result<ImportReport, AppError> {
+        self.ask(|r| Msg::Import(path, supplied, r)).await
     }
     /// Imports downloaded profile text (see [`crate::download`]).
     pub async fn import_bytes(
@@ -258,8 +264,8 @@ impl Actor {
             Msg::Snapshot(r) => {
                 let _ = r.send(self.snapshot());
             }
-            Msg::Import(path, r) => {
-                let res = self.import(&path);
+            Msg::Import(path, supplied, r) => {
+                let res = self.import(&path, &supplied);
                 let _ = r.send(res);
             }
             Msg::ImportBytes(name, bytes, r) => {

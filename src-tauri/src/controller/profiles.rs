@@ -41,8 +41,12 @@ impl Actor {
         }
     }
 
-    pub(super) fn import(&mut self, path: &Path) -> Result<ImportReport, AppError> {
-        let imported = self.repo.import_file(path)?;
+    pub(super) fn import(
+        &mut self,
+        path: &Path,
+        supplied: &[profile_store::Supplied],
+    ) -> Result<ImportReport, AppError> {
+        let imported = self.repo.import_file(path, supplied)?;
         Ok(self.after_import(imported))
     }
 

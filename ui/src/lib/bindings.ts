@@ -3,7 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 
-export type ErrorKind = "authFailed" | "signInFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "tunnel" | "internal";
+export type ErrorKind = "authFailed" | "signInFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "missingFiles" | "tunnel" | "internal";
 
 export type AppError = { kind: ErrorKind, 
 /**
@@ -17,7 +17,33 @@ hint: string | null,
 /**
  * Technical detail for the "details" view and bug reports.
  */
-details: string, };
+details: string, 
+/**
+ * With [`ErrorKind::MissingFiles`]: the profile and each file it could not find.
+ */
+missingFiles?: MissingFilesView, };
+
+export type MissingFileView = { 
+/**
+ * The directive naming it (`ca`, `cert`, `key`, `tls-auth`, ...).
+ */
+directive: string, 
+/**
+ * The name as the profile writes it (what the user supplies a file for).
+ */
+name: string, line: number | null, 
+/**
+ * Where import looked for it.
+ */
+looked: Array<string>, };
+
+export type MissingFilesView = { 
+/**
+ * The profile's path, for importing it again with the picked files.
+ */
+profilePath: string, files: Array<MissingFileView>, };
+
+export type SuppliedFile = { name: string, path: string, };
 
 export type ProfileSummary = { id: string, name: string, 
 /**
@@ -361,7 +387,7 @@ helperSocket: string,
  */
 pendingReports: Array<ImportReport>, };
 
-export type AppEvent = { "type": "state", "data": ConnState } | { "type": "connections", "data": Array<ConnState> } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "navigate", "data": string };
+export type AppEvent = { "type": "state", "data": ConnState } | { "type": "connections", "data": Array<ConnState> } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "importFailed", "data": AppError } | { "type": "navigate", "data": string };
 
 export const EVENT_CHANNEL = "oxivpn://event";
 
@@ -369,6 +395,8 @@ export const commands = {
   getSnapshot: (): Promise<Snapshot> => invoke<Snapshot>("get_snapshot"),
   importProfile: (path: string): Promise<ImportReport> => invoke<ImportReport>("import_profile", { path }),
   importProfileDialog: (): Promise<ImportReport | null> => invoke<ImportReport | null>("import_profile_dialog"),
+  importProfileWithFiles: (path: string, files: SuppliedFile[]): Promise<ImportReport> => invoke<ImportReport>("import_profile_with_files", { path, files }),
+  pickMissingFile: (name: string): Promise<string | null> => invoke<string | null>("pick_missing_file", { name }),
   importProfileUrl: (url: string): Promise<ImportReport> => invoke<ImportReport>("import_profile_url", { url }),
   renameProfile: (id: string, name: string): Promise<ProfileSummary> => invoke<ProfileSummary>("rename_profile", { id, name }),
   duplicateProfile: (id: string): Promise<ProfileSummary> => invoke<ProfileSummary>("duplicate_profile", { id }),

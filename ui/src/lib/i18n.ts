@@ -60,5 +60,6 @@ export function localError(t: Translate, lang: string, e: AppError): AppError {
     message: t(`errors.${e.kind}.message`),
     hint: hint ? hint : e.hint,
     details: `${e.message}${e.hint ? `\n${e.hint}` : ""}\n${e.details}`,
+    missingFiles: e.missingFiles,
   };
 }
