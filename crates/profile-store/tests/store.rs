@@ -232,7 +232,7 @@ fn huge_profile_is_a_line_numbered_error() {
 fn proxy_credentials_file_is_read_and_kept_out() {
     let tmp = tempfile::tempdir().unwrap();
     let d = tmp.path();
-    write(d, "p.ovpn", format!("client\ndev tun\nremote a.example\nhttp-proxy proxy.example 3128 pauth.txt basic\n<ca>\n{CA}</ca>\n").as_bytes());
+    write(d, "p.ovpn", format!("client\ndev tun\nproto tcp-client\nremote a.example\nhttp-proxy proxy.example 3128 pauth.txt basic\n<ca>\n{CA}</ca>\n").as_bytes());
     write(d, "pauth.txt", b"proxyuser\nproxypw\n");
     let r = resolve(&d.join("p.ovpn")).unwrap();
     assert!(r.report.usable, "{}", r.report.to_text());
