@@ -262,7 +262,16 @@ async fn password_is_asked_remembered_and_reused() {
         ..Default::default()
     };
     ops::submit_credentials(&r.state, answer).await.unwrap();
-    r.rec.wait_for("connected", is_connected).await;
+    let AppEvent::State(ConnState::Connected { session }) =
+        r.rec.wait_for("connected", is_connected).await
+    else {
+        unreachable!()
+    };
+    // What was asked of the helper is still known after the password prompt.
+    assert!(
+        session.protection.is_some(),
+        "the protection survives the prompt"
+    );
     assert_eq!(
         r.secrets.load(&id).unwrap(),
         Some(SavedCredentials {
