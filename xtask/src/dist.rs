@@ -19,6 +19,8 @@ mod payload;
 mod rpm;
 mod windows;
 
+pub use macos::check as macos_check;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -44,6 +46,10 @@ pub struct DistArgs {
     /// Skip the macOS universal binaries (zig).
     #[arg(long)]
     pub no_macos: bool,
+    /// Skip the Linux packages (.deb, .rpm, their tests): only the Windows installer
+    /// and the macOS binaries, e.g. `cargo xtask dist --no-linux --no-macos`.
+    #[arg(long)]
+    pub no_linux: bool,
     /// Also build OxiVPN.app and the .pkg: on a Mac only (Apple's SDK).
     #[arg(long)]
     pub macos_app: bool,
@@ -60,16 +66,18 @@ impl DistArgs {
             install_test: false,
             no_windows: false,
             no_app: false,
-            // The zig build of both macOS targets was written but not yet completed on
-            // this (overloaded) machine: out of the CI smoke until it is measured.
+            // Linking both macOS targets costs two more full builds of the helper and
+            // oxivpnctl: `cargo xtask test` checks them with zig instead (cross_check),
+            // `cargo xtask dist` links and inspects the universal binaries.
             no_macos: true,
+            no_linux: false,
             macos_app: false,
             out: None,
         }
     }
 }
 
-/// What every package carries; `app` is the Tauri binary when it could be built.
+/// What every Linux package carries; `app` is the Tauri binary when it could be built.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub helper: PathBuf,
@@ -81,7 +89,8 @@ pub struct Binaries {
 #[derive(Debug, Clone)]
 pub struct Build {
     pub version: String,
-    pub bins: Binaries,
+    /// The Linux binaries (none with `--no-linux`; Windows and macOS build their own).
+    pub linux: Option<Binaries>,
     /// Release packages are compressed; smoke packages are not (speed).
     pub release: bool,
     pub out: PathBuf,
@@ -89,6 +98,15 @@ pub struct Build {
     pub work: PathBuf,
     /// Whether the desktop app goes in (no `--no-app`); each OS builds its own.
     pub want_app: bool,
+}
+
+impl Build {
+    /// The Linux binaries, for the Linux packages.
+    pub fn bins(&self) -> anyhow::Result<&Binaries> {
+        self.linux
+            .as_ref()
+            .context("the Linux binaries were not built (--no-linux)")
+    }
 }
 
 /// Debian packages the packaging needs (kept here, not in deps::ALL, because only
@@ -137,30 +155,40 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
 
     let build = Build {
         version: workspace_version()?,
-        bins: build_linux_binaries(&target, args)?,
+        linux: if args.no_linux {
+            None
+        } else {
+            Some(build_linux_binaries(&target, args)?)
+        },
         release: !args.smoke,
         out,
         work,
         want_app: !args.no_app,
     };
     eprintln!(
-        "xtask dist: version {}, app {}",
+        "xtask dist: version {}, Linux app {}",
         build.version,
-        if build.bins.app.is_some() {
-            "included"
-        } else {
-            "not included"
+        match &build.linux {
+            None => "not built (--no-linux)",
+            Some(b) if b.app.is_some() => "included",
+            Some(_) => "not included",
         }
     );
 
     let icons = payload::render_icons(&build.work.join("icons"))?;
-    let deb = deb::build(&build, &icons)?;
-    checks::deb(&deb, &build)?;
-    checks::unit(&build.work.join("deb/root"))?;
-    let rpm = rpm::build(&build, &icons)?;
-    checks::rpm(&rpm, &build)?;
-
-    let mut artifacts = vec![deb.clone(), rpm];
+    let mut artifacts = Vec::new();
+    let mut deb = None;
+    if args.no_linux {
+        eprintln!("xtask dist: Linux packages skipped (--no-linux)");
+    } else {
+        let d = deb::build(&build, &icons)?;
+        checks::deb(&d, &build)?;
+        checks::unit(&build.work.join("deb/root"))?;
+        let rpm = rpm::build(&build, &icons)?;
+        checks::rpm(&rpm, &build)?;
+        artifacts.extend([d.clone(), rpm]);
+        deb = Some(d);
+    }
     if args.no_windows {
         eprintln!("xtask dist: Windows installer skipped (--no-windows)");
     } else if args.smoke {
@@ -173,14 +201,14 @@ pub fn run(args: &DistArgs) -> anyhow::Result<()> {
     } else if let Some(tarball) = macos::build(&build)? {
         artifacts.push(tarball);
     }
-    if args.install_test {
-        install_test::run(&deb, &build, &target)?;
+    if let (true, Some(deb)) = (args.install_test, &deb) {
+        install_test::run(deb, &build, &target)?;
     }
     // The .deb installed and booted under systemd, its service used by a non-root member
     // of oxivpn against the e2e lab's server (~1 min once the Debian root is cached).
-    if sys::is_root() {
-        boot_test::run(&deb, &build)?;
-    } else {
+    if let (true, Some(deb)) = (sys::is_root(), &deb) {
+        boot_test::run(deb, &build)?;
+    } else if deb.is_some() {
         eprintln!(
             "xtask dist: NOTICE: not root; skipping the installed-package test under systemd"
         );

@@ -61,8 +61,9 @@ pub fn run(args: &TestArgs) -> anyhow::Result<()> {
 /// `cargo check` of the portable crates for Windows and macOS, so per-OS code cannot rot
 /// unseen (nothing runs there; the planner's logic tests run on Linux above). Targets
 /// rustup cannot add are skipped with a notice. ovpn-core needs ring, whose build script
-/// needs a C cross compiler: checked for Windows only when mingw-w64 is installed, never
-/// for macOS (no Apple SDK / clang here).
+/// needs a C cross compiler: checked for Windows only when mingw-w64 is installed; for
+/// macOS zig (from PyPI, see `dist::macos`) compiles it, so the helper and oxivpnctl are
+/// checked there too.
 fn cross_check() -> anyhow::Result<()> {
     let mingw = std::process::Command::new("x86_64-w64-mingw32-gcc")
         .arg("--version")
@@ -74,13 +75,9 @@ fn cross_check() -> anyhow::Result<()> {
     } else {
         &["netcfg", "ipc", "ovpn-profile"]
     };
-    let targets: [(&str, &[&str]); 2] = [
-        ("x86_64-pc-windows-gnu", windows),
-        (
-            "aarch64-apple-darwin",
-            &["netcfg", "ipc", "ovpn-profile", "profile-store"],
-        ),
-    ];
+    let targets: [(&str, &[&str]); 1] = [("x86_64-pc-windows-gnu", windows)];
+    // macOS: the helper and oxivpnctl too, with zig as the C compiler (ring).
+    crate::dist::macos_check()?;
     if !mingw {
         eprintln!("xtask: NOTICE: no x86_64-w64-mingw32-gcc; ovpn-core (ring) not cross-checked");
     }

@@ -14,6 +14,9 @@ pub mod config;
 pub mod control;
 pub mod pipe_acl;
 
+#[cfg(test)]
+mod bad_input_tests;
+
 #[cfg(windows)]
 mod pipe_server;
 #[cfg(windows)]

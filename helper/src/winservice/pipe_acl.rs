@@ -5,6 +5,8 @@
 
 use ipc::{IpcError, ShortText};
 
+use crate::service::Peer;
+
 /// SIDs are written `S-1-<authority>-<sub>...`; anything else is refused before it can
 /// reach an SDDL string (where `)` or `;` would change the ACL's meaning).
 pub fn is_sid_string(s: &str) -> bool {
@@ -83,6 +85,17 @@ pub fn authorize(id: &ClientIdentity) -> Result<Role, IpcError> {
     Err(IpcError::NotAuthorized {
         uid: peer_uid(id),
         group: ShortText::sanitized(super::config::USERS_GROUP),
+    })
+}
+
+/// The Windows gate's whole decision for one connected client, from what its token
+/// says: refused (naming the group), or the [`Peer`] the shared service serves.
+pub fn admit(id: &ClientIdentity) -> Result<Peer, IpcError> {
+    let role = authorize(id)?;
+    Ok(Peer {
+        uid: peer_uid(id),
+        privileged: role == Role::Privileged,
+        pid: Some(id.pid),
     })
 }
 

@@ -20,7 +20,9 @@ use windows_sys::Win32::Security::{
     PSID, SECURITY_ATTRIBUTES, SECURITY_MAX_SID_SIZE, SID_NAME_USE, TOKEN_QUERY, TOKEN_USER,
     WELL_KNOWN_SID_TYPE,
 };
-use windows_sys::Win32::System::Pipes::{GetNamedPipeClientProcessId, ImpersonateNamedPipeClient};
+use windows_sys::Win32::System::Pipes::{
+    GetNamedPipeClientProcessId, GetNamedPipeHandleStateW, ImpersonateNamedPipeClient,
+};
 use windows_sys::Win32::System::Threading::{GetCurrentThread, OpenThreadToken};
 
 use super::pipe_acl::{self, ClientIdentity};
@@ -171,6 +173,33 @@ impl PipeSecurity {
                 .create_with_security_attributes_raw(name, &mut sa as *mut _ as *mut c_void)
         }
     }
+}
+
+/// How many instances the pipe `pipe` belongs to has, ours and anyone else's.
+///
+/// Right after the helper created its first instance this must be 1: more means another
+/// process serves the same name (a forged helper waiting for our clients). Real Windows
+/// already refuses that first instance (FILE_FLAG_FIRST_PIPE_INSTANCE); Wine ignores the
+/// flag but counts instances, and a second check costs nothing.
+pub fn instance_count(pipe: &NamedPipeServer) -> io::Result<u32> {
+    let mut n = 0u32;
+    // SAFETY: a pipe handle we own; every out-pointer but the instance count is null
+    // (allowed: the function fills only what is asked for).
+    let ok = unsafe {
+        GetNamedPipeHandleStateW(
+            pipe.as_raw_handle() as HANDLE,
+            null_mut(),
+            &mut n,
+            null_mut(),
+            null_mut(),
+            null_mut(),
+            0,
+        )
+    };
+    if ok == 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(n)
 }
 
 impl Drop for PipeSecurity {

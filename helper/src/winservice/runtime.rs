@@ -17,7 +17,7 @@ use windows_service::service_control_handler::{self, ServiceControlHandlerResult
 use windows_service::{define_windows_service, service_dispatcher};
 
 use super::control::{self, Control, Reply, StopReason};
-use super::pipe_acl::{self, Role};
+use super::pipe_acl;
 use super::pipe_server::{self, PipeSecurity, Principals};
 use super::{config, ServiceArgs};
 use crate::service::{self, Ctx, Gate, Listener, Peer};
@@ -193,21 +193,36 @@ impl Gate for Token {
         // Impersonation is thread-bound and needs data read first (the hello was).
         let id = pipe_server::client_identity(pipe, &self.0)
             .map_err(|e| IpcError::internal(format!("cannot read the client's identity: {e}")))?;
-        let role = pipe_acl::authorize(&id)?;
-        let uid = pipe_acl::peer_uid(&id);
-        tracing::info!(?role, uid, sid = %id.user_sid, pid = id.pid, "client accepted");
-        Ok(Peer {
-            uid,
-            privileged: role == Role::Privileged,
-            pid: Some(id.pid),
-        })
+        let peer = pipe_acl::admit(&id)?;
+        tracing::info!(
+            privileged = peer.privileged,
+            uid = peer.uid,
+            sid = %id.user_sid,
+            pid = id.pid,
+            "client accepted"
+        );
+        Ok(peer)
     }
 }
 
-/// Recovers, listens, serves until told to stop, then stops the sessions (each undoes
-/// its routes and DNS and lifts its kill switch). `ready` runs once the pipe exists (the
-/// SCM is told Running only then, so clients started after the service never find no
-/// pipe).
+/// Our first instance must be the pipe's only one: anyone else's instance would answer
+/// some of our clients (and read their profiles and passwords).
+fn refuse_shared_name(first: &NamedPipeServer, name: &str) -> anyhow::Result<()> {
+    let n = pipe_server::instance_count(first)
+        .with_context(|| format!("counting the instances of {name}"))?;
+    anyhow::ensure!(
+        n <= 1,
+        "{name} already has {} instance(s) of another process (another helper, or a \
+         forged one): refusing to serve on a pipe name someone else holds",
+        n.saturating_sub(1)
+    );
+    Ok(())
+}
+
+/// Claims the pipe name, recovers, serves until told to stop, then stops the sessions
+/// (each undoes its routes and DNS and lifts its kill switch). `ready` runs once the pipe
+/// exists (the SCM is told Running only then, so clients started after the service never
+/// find no pipe).
 async fn serve_with_ready(
     args: &ServiceArgs,
     stop: watch::Receiver<Option<StopReason>>,
@@ -222,12 +237,15 @@ async fn serve_with_ready(
         Some(mode) => Launcher::stub(mode, journals),
         None => Launcher::real(NetOptions::default(), journals),
     });
-    launcher.recover_at_start();
+    // The pipe name first: a second helper started by mistake must stop here, before
+    // its start-up recovery undoes the journals of the sessions the running one holds.
     let principals = Arc::new(Principals::new(&args.group)?);
     let security = Arc::new(PipeSecurity::new(principals.users_group())?);
     let first = security
         .create(&args.pipe, true)
         .with_context(|| format!("creating {} (is another helper running?)", args.pipe))?;
+    refuse_shared_name(&first, &args.pipe)?;
+    launcher.recover_at_start();
     tracing::info!(
         pipe = %args.pipe,
         group = %args.group,
@@ -261,4 +279,151 @@ async fn serve_with_ready(
     // kill switch (a deliberate stop, an uninstall, must not leave the machine offline).
     launcher.recover_at_start();
     result
+}
+
+/// Bad input at the pipe, under Wine in `cargo xtask test` (real named pipes, the real
+/// security descriptor, the real token read). Wine runs every process as one user who is
+/// an administrator, so a stranger's token cannot be had here: the gate reads the real
+/// token and then drops its group memberships for the first client only, and the
+/// decision ([`pipe_acl::admit`]) is the service's own.
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use ipc::{Client, ClientError};
+    use tokio::net::windows::named_pipe::ServerOptions;
+
+    use super::*;
+    use crate::tunnel::stub::StubMode;
+
+    fn args(pipe: &str, state: &Path) -> ServiceArgs {
+        ServiceArgs {
+            pipe: pipe.to_owned(),
+            // Wine knows no "OxiVPN Users"; the built-in Users group stands in for it.
+            group: "Users".to_owned(),
+            state_dir: Some(state.to_owned()),
+            stub_tunnel: Some(StubMode::Hold),
+        }
+    }
+
+    fn pipe_name(what: &str) -> String {
+        format!(r"\\.\pipe\oxivpn-test-{what}-{}", std::process::id())
+    }
+
+    /// The service started on a pipe name another process holds; Err when it refused.
+    async fn start_on_squatted(name: &str, squatter_limit: Option<usize>) -> anyhow::Result<()> {
+        let mut opts = ServerOptions::new();
+        opts.first_pipe_instance(true);
+        if let Some(n) = squatter_limit {
+            opts.max_instances(n);
+        }
+        let _squatter = opts.create(name).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let (_stop_tx, stop_rx) = watch::channel(None);
+        let mut ready = false;
+        let served = tokio::time::timeout(
+            Duration::from_secs(20),
+            serve_with_ready(&args(name, dir.path()), stop_rx, None, || ready = true),
+        )
+        .await;
+        match served {
+            Ok(r) => {
+                assert!(
+                    !ready,
+                    "the service said it was ready on a squatted pipe and then {r:?}"
+                );
+                r
+            }
+            Err(_) => panic!("the service serves on {name}, which another process created first"),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_forged_pipe_instance_created_first_makes_the_service_refuse_to_serve() {
+        // A squatter with unlimited instances: real Windows refuses our first instance
+        // (FILE_FLAG_FIRST_PIPE_INSTANCE), Wine lets it be created and the instance count
+        // catches it.
+        let name = pipe_name("squat");
+        let e = start_on_squatted(&name, None).await.unwrap_err();
+        let msg = format!("{e:#}");
+        assert!(
+            msg.contains(&name)
+                && (msg.contains("refusing to serve") || msg.contains("another helper running")),
+            "{msg}"
+        );
+        // A squatter that allows one instance only.
+        let name = pipe_name("squat1");
+        let e = start_on_squatted(&name, Some(1)).await.unwrap_err();
+        assert!(format!("{e:#}").contains(&name), "{e:#}");
+    }
+
+    /// Reads the real token; takes every membership away from the first client.
+    struct StrangerFirst {
+        principals: Arc<Principals>,
+        done: AtomicBool,
+    }
+
+    impl Gate for StrangerFirst {
+        type Stream = NamedPipeServer;
+
+        async fn admit(&self, pipe: &NamedPipeServer) -> Result<Peer, IpcError> {
+            let mut id =
+                pipe_server::client_identity(pipe, &self.principals).map_err(IpcError::internal)?;
+            if !self.done.swap(true, Ordering::SeqCst) {
+                id.is_system = false;
+                id.is_admin = false;
+                id.in_users_group = false;
+            }
+            pipe_acl::admit(&id)
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_pipe_client_without_the_group_is_refused_and_the_service_stays_up() {
+        let name = pipe_name("gate");
+        let dir = tempfile::tempdir().unwrap();
+        let principals = Arc::new(Principals::new("Users").unwrap());
+        let security = Arc::new(PipeSecurity::new(principals.users_group()).unwrap());
+        let first = security.create(&name, true).unwrap();
+        let listener = Pipe {
+            name: name.clone(),
+            security,
+            next: first,
+        };
+        let gate = Arc::new(StrangerFirst {
+            principals,
+            done: AtomicBool::new(false),
+        });
+        let launcher = Arc::new(Launcher::stub(
+            StubMode::Hold,
+            Journals::PerSession(dir.path().to_owned()),
+        ));
+        let (stop_tx, stop_rx) = watch::channel(None);
+        let server = tokio::spawn(async move {
+            let mut stop = Flag(stop_rx);
+            service::serve(listener, gate, Ctx::new(launcher), &mut stop).await
+        });
+
+        match Client::connect(Path::new(&name), "stranger").await {
+            Err(ClientError::Refused(IpcError::NotAuthorized { group, .. })) => {
+                assert_eq!(group.as_str(), config::USERS_GROUP);
+            }
+            Err(e) => panic!("a stranger got {e}, not a refusal naming the group"),
+            Ok(_) => panic!("a client without the group was served"),
+        }
+        // The same service, the next client (Wine's user: an administrator).
+        let admin = Client::connect(Path::new(&name), "admin").await.unwrap();
+        let status = admin.status().await.unwrap();
+        assert_eq!(status.peer_uid, admin.server_hello().peer_uid);
+        assert_eq!(status.sessions, 0);
+
+        stop_tx.send(Some(StopReason::Requested)).unwrap();
+        tokio::time::timeout(Duration::from_secs(20), server)
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+    }
 }

@@ -67,7 +67,7 @@ pub fn deb(path: &Path, build: &Build) -> anyhow::Result<()> {
     let entries = parse_dpkg_listing(&listing)?;
     files_as_expected(
         &entries,
-        &payload::expected_files(deb::UNIT_DIR, build.bins.app.is_some()),
+        &payload::expected_files(deb::UNIT_DIR, build.bins()?.app.is_some()),
         deb::UNIT_DIR,
     )
     .with_context(|| format!("contents of {}", path.display()))?;
@@ -98,7 +98,7 @@ pub fn rpm(path: &Path, build: &Build) -> anyhow::Result<()> {
     let entries = parse_rpm_listing(&listing)?;
     files_as_expected(
         &entries,
-        &payload::expected_files(rpm::UNIT_DIR, build.bins.app.is_some()),
+        &payload::expected_files(rpm::UNIT_DIR, build.bins()?.app.is_some()),
         rpm::UNIT_DIR,
     )
     .with_context(|| format!("contents of {}", path.display()))?;

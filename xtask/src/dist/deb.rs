@@ -22,7 +22,7 @@ pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
         .to_owned();
     let depends = depends(&top, &root, build)?;
     // The app loads the tray library at run time (dlopen), so shlibdeps cannot see it.
-    let recommends = if build.bins.app.is_some() {
+    let recommends = if build.bins()?.app.is_some() {
         "systemd, libayatana-appindicator3-1"
     } else {
         "systemd"
@@ -83,7 +83,7 @@ fn depends(top: &Path, root: &Path, build: &Build) -> anyhow::Result<String> {
     for bin in [payload::HELPER, "usr/bin/oxivpnctl"] {
         cmd.arg(format!("-edebian/oxivpn/{bin}"));
     }
-    if build.bins.app.is_some() {
+    if build.bins()?.app.is_some() {
         cmd.arg("-edebian/oxivpn/usr/bin/oxivpn");
     }
     let out = output(&mut cmd).context("dpkg-shlibdeps (Debian package dpkg-dev)")?;

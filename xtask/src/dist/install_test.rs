@@ -50,7 +50,7 @@ pub fn run(deb_file: &Path, build: &Build, target: &Path) -> anyhow::Result<()> 
         "postinst did not tell how to join the group:\n{log}"
     );
 
-    let expected = payload::expected_files(deb::UNIT_DIR, build.bins.app.is_some());
+    let expected = payload::expected_files(deb::UNIT_DIR, build.bins()?.app.is_some());
     let listed = chroot(&root, "dpkg -L oxivpn")?;
     for f in &expected {
         ensure!(

@@ -38,6 +38,10 @@ pub fn build(build: &Build) -> anyhow::Result<Option<PathBuf>> {
         .env("MACOSX_DEPLOYMENT_TARGET", DEPLOYMENT_TARGET);
     if build.release {
         cargo.arg("--release");
+    } else {
+        // The smoke's binaries are inspected, never run or debugged: no debug info
+        // (less to write and link for two architectures).
+        cargo.env("CARGO_PROFILE_DEV_DEBUG", "0");
     }
     sys::run(&mut cargo).context("cargo zigbuild for macOS (zig from PyPI)")?;
     let dir =
@@ -86,6 +90,35 @@ pub fn build(build: &Build) -> anyhow::Result<Option<PathBuf>> {
             .arg("macos"),
     )?;
     Ok(Some(tarball))
+}
+
+/// What `cargo xtask test` runs for macOS (cheap): `cargo check` of the helper,
+/// oxivpnctl and the crates under them for aarch64-apple-darwin, with zig as the C
+/// compiler of ring's build script. Nothing is linked; `cargo xtask dist` links both
+/// architectures and checks the universal binaries.
+pub fn check() -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let venv = zig_venv()?;
+    sys::run(Command::new("rustup").args(["target", "add", TARGETS[0]]))?;
+    sys::run(
+        Command::new(venv.join("bin/cargo-zigbuild"))
+            .args(["check", "--locked", "--target", TARGETS[0]])
+            .args(
+                BINARIES
+                    .iter()
+                    .chain(&["netcfg", "ipc", "ovpn-profile", "profile-store"])
+                    .flat_map(|b| ["-p", b]),
+            )
+            .env("PATH", path_with(&venv.join("bin")))
+            .env("MACOSX_DEPLOYMENT_TARGET", DEPLOYMENT_TARGET),
+    )
+    .context("cargo check for macOS (zig from PyPI)")?;
+    eprintln!(
+        "xtask: cross-check {} with zig (helper, oxivpnctl and their crates): {:.0} s",
+        TARGETS[0],
+        started.elapsed().as_secs_f64()
+    );
+    Ok(())
 }
 
 /// `--macos-app`: the app bundle and the .pkg, on a Mac only.

@@ -77,7 +77,7 @@ pub fn expected_files(unit_dir: &str, with_app: bool) -> Vec<String> {
 /// Writes the tree under `root`; modes are set explicitly so the umask does not matter.
 pub fn stage(root: &Path, unit_dir: &str, build: &Build, icons: &Icons) -> anyhow::Result<()> {
     let pk = packaging_dir();
-    let b = &build.bins;
+    let b = build.bins()?;
     install(&b.helper, &root.join(HELPER), 0o755)?;
     strip(&root.join(HELPER))?;
     mkdirs(&root.join("usr/sbin"))?;

@@ -35,7 +35,11 @@ pub fn build(build: &Build, icons: &Icons) -> anyhow::Result<PathBuf> {
             "--define",
             &define(
                 "_with_app",
-                if build.bins.app.is_some() { "1" } else { "0" },
+                if build.bins()?.app.is_some() {
+                    "1"
+                } else {
+                    "0"
+                },
             ),
         ])
         // No /usr/lib/.build-id links: the package should hold exactly the staged files.

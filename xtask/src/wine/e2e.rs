@@ -243,49 +243,58 @@ impl Lab<'_> {
         );
         step("status over the named pipe (real pipe ACL, token check)");
 
-        // 2. A second helper on the same pipe is refused (first pipe instance): nobody
-        //    can put a forged server in front of the clients while the helper runs.
+        // 2. A second helper on the same pipe refuses to serve (a forged helper started
+        //    after ours is refused the same way): real Windows refuses its first
+        //    instance (FILE_FLAG_FIRST_PIPE_INSTANCE); Wine 8.0 ignores that flag
+        //    (measured), and the helper's own instance count refuses it here.
+        let second_err = self.dir.join("second-helper-stderr.txt");
         let mut second = Helper {
             child: Some(
                 self.helper_cmd(stub)
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
-                    .stderr(Stdio::null())
+                    .stderr(
+                        std::fs::File::create(&second_err)
+                            .context("creating the second helper's stderr file")?,
+                    )
                     .spawn()
                     .context("starting a second helper")?,
             ),
         };
         let deadline = Instant::now() + Duration::from_secs(30);
-        let refused = loop {
+        let exit = loop {
             if let Some(s) = second.exited() {
-                ensure!(
-                    !s.success(),
-                    "a second helper on {} exited successfully",
-                    self.pipe
-                );
-                break true;
+                break Some(s);
             }
             if Instant::now() > deadline {
-                break false;
+                break None;
             }
             std::thread::sleep(Duration::from_millis(200));
         };
         second.stop();
-        if !refused {
-            // Measured: Wine 8.0 ignores FILE_FLAG_FIRST_PIPE_INSTANCE, so the second
-            // server starts; real Windows refuses it (ERROR_ACCESS_DENIED).
-            eprintln!(
-                "xtask wine: SKIP second-instance refusal: Wine has no FILE_FLAG_FIRST_PIPE_INSTANCE \
-                 check (a second server on the pipe started)"
-            );
+        let said = std::fs::read_to_string(&second_err).unwrap_or_default();
+        match exit {
+            Some(s) if !s.success() => {}
+            Some(s) => bail!("a second helper on {} exited with {s}: {said}", self.pipe),
+            None => bail!(
+                "a second helper serves {} next to the first: {said}",
+                self.pipe
+            ),
         }
+        let refusal = said
+            .lines()
+            .find(|l| l.contains("refusing to serve") || l.contains("another helper running"))
+            .with_context(|| format!("the second helper failed without saying why: {said}"))?;
         ensure!(
             helper.exited().is_none(),
             "the first helper died when a second one tried its pipe"
         );
         self.ctl_ok(&["status"])
             .context("the helper stopped answering after a second instance tried its pipe")?;
-        step("a second server on the same pipe does not take the helper down");
+        step(&format!(
+            "a second helper on the same pipe refuses to serve: {}",
+            refusal.trim()
+        ));
 
         // 3. Import: a profile naming a CA file next to it (Windows path) and a script
         //    directive, which is dropped with a report; stored under %APPDATA%.
@@ -378,8 +387,18 @@ impl Lab<'_> {
     /// 7. connect through the Windows service with the stand-in tunnel: Connected, the
     ///    session's logs, disconnect.
     fn connect_with_stub(&self) -> anyhow::Result<()> {
-        self.ctl_ok(&["connect", PROFILE, "--timeout", "60"])?;
+        // The transcript (the issue note shows it): what oxivpnctl.exe printed, and the
+        // session as the service reports it afterwards.
+        let printed = self.ctl_ok(&["connect", PROFILE, "--timeout", "60"])?;
+        transcript(
+            &format!("oxivpnctl.exe --json connect {PROFILE} --timeout 60"),
+            &printed,
+        );
         let session = self.session()?.context("no session after connect")?;
+        transcript(
+            "oxivpnctl.exe --json status (our session)",
+            std::slice::from_ref(&session),
+        );
         ensure!(
             session["stage"]["connected"].is_object(),
             "connect returned but the session is {}",
@@ -428,6 +447,13 @@ impl Lab<'_> {
             .first()
             .and_then(|v| v["sessions"].as_array())
             .and_then(|list| list.iter().find(|s| s["profile_name"] == PROFILE).cloned()))
+    }
+}
+
+fn transcript(command: &str, printed: &[Value]) {
+    eprintln!("xtask wine: $ {command}");
+    for v in printed {
+        eprintln!("xtask wine:   {v}");
     }
 }
 
