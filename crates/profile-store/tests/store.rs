@@ -158,9 +158,8 @@ fn store_lifecycle_and_permissions() {
         store.save_new("Work", &p),
         Err(StoreError::AlreadyExists(_))
     ));
-    let file = store.dir().join("Work.ovpn");
     #[cfg(unix)]
-    assert_eq!(mode(&file), 0o600);
+    assert_eq!(mode(&store.dir().join("Work.ovpn")), 0o600);
     assert!(
         !store.read_text("Work").unwrap().contains("pw123"),
         "passwords never reach disk"
