@@ -131,7 +131,7 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         proxy_credentials: resolved.proxy_credentials.as_ref().and_then(|c| {
             Some(ovpn_tokio::proxy::ProxyCredentials {
                 username: c.username.clone(),
-                password: c.password.clone()?,
+                password: c.password.clone().map(ovpn_core::config::Secret::from)?,
             })
         }),
         static_response: None,

@@ -73,12 +73,12 @@ pub enum ClientIdentity {
         key: String,
         extra_certs: Option<String>,
         /// Passphrase for an encrypted private key (`askpass`).
-        passphrase: Option<String>,
+        passphrase: Option<Secret>,
     },
     /// A PKCS#12 archive (`pkcs12`), DER bytes, with its passphrase (empty if none).
     Pkcs12 {
         der: Vec<u8>,
-        passphrase: String,
+        passphrase: Secret,
         extra_certs: Option<String>,
     },
 }

@@ -1,7 +1,7 @@
 //! Loading the client certificate chain and private key (§4 "Client auth"):
 //! PEM (PKCS#1, PKCS#8, SEC1, encrypted PKCS#8) and PKCS#12.
 
-use crate::config::ClientIdentity;
+use crate::config::{ClientIdentity, Secret};
 use crate::verify::parse_pem_certs;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use thiserror::Error;
@@ -53,7 +53,7 @@ pub fn load(identity: &ClientIdentity) -> Result<Option<LoadedIdentity>, Identit
         } => {
             let mut chain = parse_pem_certs(cert_chain).map_err(IdentityError::BadCert)?;
             append_extra(&mut chain, extra_certs.as_deref())?;
-            let key = load_pem_key(key, passphrase.as_deref())?;
+            let key = load_pem_key(key, passphrase.as_ref().map(Secret::expose))?;
             Ok(Some(LoadedIdentity { chain, key }))
         }
         ClientIdentity::Pkcs12 {
@@ -61,7 +61,7 @@ pub fn load(identity: &ClientIdentity) -> Result<Option<LoadedIdentity>, Identit
             passphrase,
             extra_certs,
         } => {
-            let mut id = load_pkcs12(der, passphrase)?;
+            let mut id = load_pkcs12(der, passphrase.expose())?;
             append_extra(&mut id.chain, extra_certs.as_deref())?;
             Ok(Some(id))
         }
@@ -617,7 +617,7 @@ mod tests {
         assert!(matches!(
             load(&ClientIdentity::Pkcs12 {
                 der: vec![1, 2, 3],
-                passphrase: String::new(),
+                passphrase: Secret::default(),
                 extra_certs: None
             }),
             Err(IdentityError::Pkcs12(_))

@@ -277,9 +277,15 @@ pub fn announce(cfg: &mut crate::config::ClientConfig) {
 }
 
 /// The control message answering a CR_TEXT challenge.
-pub fn cr_response_message(answer: &str) -> String {
-    let b64 = base64::engine::general_purpose::STANDARD.encode(answer.as_bytes());
-    format!("CR_RESPONSE,{b64}")
+pub fn cr_response_message(answer: &str) -> crate::config::Secret {
+    // The answer is a secret: every buffer holding it is wiped.
+    let b64 = zeroize::Zeroizing::new(
+        base64::engine::general_purpose::STANDARD.encode(answer.as_bytes()),
+    );
+    let mut msg = crate::config::Secret::with_capacity("CR_RESPONSE,".len() + b64.len());
+    msg.push_str("CR_RESPONSE,");
+    msg.push_str(&b64);
+    msg
 }
 
 /// The wait for the server's decision after `AUTH_PENDING`, bounded like OpenVPN's
@@ -501,7 +507,10 @@ mod tests {
 
     #[test]
     fn cr_response_is_base64() {
-        assert_eq!(cr_response_message("123456"), "CR_RESPONSE,MTIzNDU2");
+        assert_eq!(
+            cr_response_message("123456").expose(),
+            "CR_RESPONSE,MTIzNDU2"
+        );
     }
 
     #[test]

@@ -2018,7 +2018,7 @@ fn sso_cr_text_answered_on_the_live_session() {
     ))));
     let now = sim.now;
     sim.client
-        .send_control_message(now, &ovpn_core::sso::cr_response_message("424242"));
+        .send_control_message(now, ovpn_core::sso::cr_response_message("424242").expose());
     assert!(sim.run_until(Duration::from_secs(10), |s| s
         .server
         .control_msgs

@@ -256,9 +256,7 @@ fn identity(p: &Profile, passphrase: Option<&Secret>) -> Result<ClientIdentity, 
         return Ok(ClientIdentity::Pkcs12 {
             der,
             // An archive without a password is opened with the empty one.
-            passphrase: passphrase
-                .map(|s| s.expose().to_owned())
-                .unwrap_or_default(),
+            passphrase: passphrase.cloned().unwrap_or_default(),
             extra_certs: extra,
         });
     }
@@ -267,7 +265,7 @@ fn identity(p: &Profile, passphrase: Option<&Secret>) -> Result<ClientIdentity, 
             cert_chain: cert.to_owned(),
             key: key.to_owned(),
             extra_certs: extra,
-            passphrase: passphrase.map(|s| s.expose().to_owned()),
+            passphrase: passphrase.cloned(),
         }),
         (None, None) => Ok(ClientIdentity::None),
         (Some(_), None) => Err(bad("cert", "a client certificate without its `key`")),
@@ -610,7 +608,7 @@ mod tests {
         let c = client_config(&p, &endpoint(&p), &inputs).unwrap();
         match &c.identity {
             ClientIdentity::Pem { passphrase, .. } => {
-                assert_eq!(passphrase.as_deref(), Some("open sesame"))
+                assert_eq!(passphrase.as_ref().map(Secret::expose), Some("open sesame"))
             }
             other => panic!("expected a PEM identity, got {other:?}"),
         }

@@ -47,8 +47,8 @@ const TCP_FLUSH_AT: usize = 32 * 1024;
 pub enum Command {
     /// Disconnect (explicit-exit-notify first when configured), then end.
     Close,
-    /// Send a control-channel message (e.g. `CR_RESPONSE,...`).
-    SendControl(String),
+    /// Answer the server's CR_TEXT question on the live session (`CR_RESPONSE`).
+    AnswerCrText(ovpn_core::config::Secret),
 }
 
 /// Why a driver stopped.
@@ -415,8 +415,8 @@ impl<T: TunDevice> Driver<T> {
                 }
                 cmd = self.commands.recv(), if commands_open => match cmd {
                     Some(Command::Close) => self.client.close(Instant::now()),
-                    Some(Command::SendControl(text)) => {
-                        self.client.send_control_message(Instant::now(), &text);
+                    Some(Command::AnswerCrText(answer)) => {
+                        self.client.send_cr_response(Instant::now(), answer.expose());
                     }
                     None => {
                         // Every handle is gone: nobody can stop us any more, so stop now.

@@ -25,7 +25,7 @@ const MAX_HTTP_HEAD: usize = 16 * 1024;
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProxyCredentials {
     pub username: String,
-    pub password: String,
+    pub password: ovpn_core::config::Secret,
 }
 
 impl fmt::Debug for ProxyCredentials {
@@ -192,9 +192,11 @@ pub fn http_request(
     port: u16,
     cfg: &HttpProxyConfig,
     creds: Option<&ProxyCredentials>,
-) -> Result<String, ProxyError> {
+) -> Result<ovpn_core::config::Secret, ProxyError> {
     let target = authority(host, port);
-    let mut r = format!("CONNECT {target} HTTP/{}\r\n", cfg.version);
+    // A wiped buffer: with credentials the request carries the password (base64).
+    let mut r = ovpn_core::config::Secret::with_capacity(512);
+    r.push_str(&format!("CONNECT {target} HTTP/{}\r\n", cfg.version));
     if cfg.version == "1.1" {
         r.push_str(&format!("Host: {target}\r\n"));
     }
@@ -203,12 +205,21 @@ pub fn http_request(
     }
     if let Some(c) = creds {
         let bad = |s: &str| s.contains(['\r', '\n', '\0']);
-        if bad(&c.username) || bad(&c.password) {
+        if bad(&c.username) || bad(c.password.expose()) {
             return Err(ProxyError::BadCredentials);
         }
-        let token = base64::engine::general_purpose::STANDARD
-            .encode(format!("{}:{}", c.username, c.password));
-        r.push_str(&format!("Proxy-Authorization: Basic {token}\r\n"));
+        // Built in wiped buffers: the request carries the password (base64).
+        let mut plain =
+            ovpn_core::config::Secret::with_capacity(c.username.len() + 1 + c.password.len());
+        plain.push_str(&c.username);
+        plain.push_str(":");
+        plain.push_str(c.password.expose());
+        let token = zeroize::Zeroizing::new(
+            base64::engine::general_purpose::STANDARD.encode(plain.expose()),
+        );
+        r.push_str("Proxy-Authorization: Basic ");
+        r.push_str(&token);
+        r.push_str("\r\n");
     }
     for (name, value) in &cfg.custom_headers {
         r.push_str(&format!("{name}: {value}\r\n"));
@@ -314,7 +325,7 @@ pub async fn http_exchange<S: AsyncRead + AsyncWrite + Unpin>(
     creds: Option<&ProxyCredentials>,
 ) -> Result<Option<HttpReply>, ProxyError> {
     let req = http_request(host, port, cfg, creds)?;
-    s.write_all(req.as_bytes())
+    s.write_all(req.expose().as_bytes())
         .await
         .map_err(io_err("HTTP", "while sending CONNECT"))?;
     let head = read_http_head(s).await?;
@@ -536,7 +547,7 @@ async fn socks_greet<S: AsyncRead + AsyncWrite + Unpin>(
     match (choice[1], creds) {
         (METHOD_NONE, _) => Ok(()),
         (METHOD_USERPASS, Some(c)) => {
-            let (u, p) = (c.username.as_bytes(), c.password.as_bytes());
+            let (u, p) = (c.username.as_bytes(), c.password.expose().as_bytes());
             let (Ok(ul), Ok(pl)) = (u8::try_from(u.len()), u8::try_from(p.len())) else {
                 return Err(ProxyError::SocksCredentialsTooLong);
             };
@@ -760,12 +771,14 @@ mod tests {
         };
         let r = http_request("vpn.example", 443, &c, Some(&creds())).unwrap();
         assert_eq!(
-            r,
+            r.expose(),
             "CONNECT vpn.example:443 HTTP/1.1\r\nHost: vpn.example:443\r\nUser-Agent: OxiVPN\r\n\
              Proxy-Authorization: Basic YWxpY2U6czNjcmV0\r\nX-Test: a b\r\n\r\n"
         );
         let r6 = http_request("2001:db8::1", 1194, &cfg(HttpAuth::None), None).unwrap();
-        assert!(r6.starts_with("CONNECT [2001:db8::1]:1194 HTTP/1.0\r\n"));
+        assert!(r6
+            .expose()
+            .starts_with("CONNECT [2001:db8::1]:1194 HTTP/1.0\r\n"));
         let bad = ProxyCredentials {
             username: "a\r\nX: y".into(),
             password: "p".into(),

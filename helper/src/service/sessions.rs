@@ -275,10 +275,10 @@ impl Sessions {
             },
             static_response: challenge_response.map(secret),
             key_passphrase,
-            proxy_credentials: match (&proxy_username, &proxy_password) {
+            proxy_credentials: match (proxy_username, proxy_password) {
                 (Some(u), Some(p)) => Some(ovpn_tokio::proxy::ProxyCredentials {
                     username: u.as_str().to_owned(),
-                    password: p.expose().to_owned(),
+                    password: secret(p),
                 }),
                 _ => None,
             },

@@ -157,9 +157,7 @@ impl PendingAuth {
 
     /// Sends a CR_TEXT answer on the live session.
     pub fn answer(handle: &DriverHandle, answer: &Secret) {
-        handle.send(Command::SendControl(ovpn_core::sso::cr_response_message(
-            answer.expose(),
-        )));
+        handle.send(Command::AnswerCrText(answer.clone()));
     }
 
     /// The server decided, or the attempt is over: take the exception back (the

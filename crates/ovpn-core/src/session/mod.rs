@@ -51,7 +51,6 @@ use crate::push::{PushAccumulator, PushedOptions};
 use crate::sso::PendingWait;
 use crate::tls::{TlsContext, TlsSession};
 use crate::wrap::{ControlWrap, WrapKind};
-use base64::Engine;
 use control::build_wrap;
 use key_state::KeyState;
 use rand_chacha::ChaCha20Rng;
@@ -339,8 +338,8 @@ impl Client {
 
     /// Answer a `Challenge::CrText` (sends `CR_RESPONSE,<base64 response>`).
     pub fn send_cr_response(&mut self, now: Instant, response: &str) {
-        let b64 = base64::engine::general_purpose::STANDARD.encode(response.as_bytes());
-        self.send_control_message(now, &format!("CR_RESPONSE,{b64}"));
+        let msg = crate::sso::cr_response_message(response);
+        self.send_control_message(now, msg.expose());
     }
 
     /// Disconnect on the user's request: explicit-exit-notify (UDP) first
