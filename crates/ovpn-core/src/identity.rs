@@ -380,6 +380,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "writes its keys with the openssl command, which the Wine run lacks"
+    )]
     fn openssl_encrypted_pkcs8_pbkdf2_and_scrypt_decrypt() {
         let o = OpenSsl::new();
         o.run(&[
@@ -431,6 +435,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "writes its keys with the openssl command, which the Wine run lacks"
+    )]
     fn openssl_traditional_encrypted_pem_decrypts() {
         let o = OpenSsl::new();
         o.run(&[
@@ -525,6 +533,10 @@ mod tests {
     }
 
     #[test]
+    #[cfg_attr(
+        windows,
+        ignore = "writes its keys with the openssl command, which the Wine run lacks"
+    )]
     fn openssl_pkcs12_with_password_loads() {
         let o = OpenSsl::new();
         o.run(&[

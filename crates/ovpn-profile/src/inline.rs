@@ -491,7 +491,8 @@ mod tests {
         let mut with_pass = true;
         let run = |with_pass: bool| {
             let mut reader = |p: &Path, _limit: usize| -> Result<Vec<u8>, ReadFailure> {
-                match p.to_str() {
+                // Windows joins paths with a backslash: compare with forward slashes.
+                match p.to_str().map(|s| s.replace('\\', "/")).as_deref() {
                     Some("/p/vpn.ovpn") => Ok(profile.clone()),
                     Some("/p/ca.crt") => Ok(ca.clone()),
                     Some("/p/c.crt") => Ok(cert.clone()),
