@@ -8,9 +8,11 @@
 //! The profile's own `dhcp-option DNS` is applied while connected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{ctl, ok, text};
+
 use std::net::UdpSocket;
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use oxivpn_e2e::{
@@ -21,29 +23,6 @@ use oxivpn_e2e::{
 const SILENT_PORT: u16 = 1195;
 /// A TCP port nothing listens on in the server's namespace: the kernel refuses.
 const REFUSING_PORT: u16 = 1196;
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The lab's profile with its `remote`/`proto` lines replaced by `blocks`.
 fn with_blocks(profile: &str, blocks: &[String]) -> String {

@@ -4,33 +4,15 @@
 //! "compression", and the count reaches `oxivpnctl status` (text and JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{ctl, ok};
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use oxivpn_e2e::{
     addr, ping_sized, root_or_skip, ClientVariant, Compression, Lab, LabConfig, Role, ServerVariant,
 };
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 #[test]
 fn status_counts_refused_compressed_packets() {

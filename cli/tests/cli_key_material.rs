@@ -11,6 +11,9 @@
 //!   connects; a damaged CRL and `crl-verify DIR dir` are refused at import.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{ctl, ok, text};
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -24,29 +27,6 @@ const PASSPHRASE: &str = "correct horse battery";
 
 /// Files written next to a profile: name and content.
 type Files<'a> = Vec<(&'a str, &'a [u8])>;
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn helper_or_skip(test: &str) -> Option<PathBuf> {
     if !root_or_skip(test) {

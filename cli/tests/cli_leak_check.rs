@@ -10,29 +10,13 @@
 //! The outputs go to target/e2e/leak-check.txt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod support;
+use support::{ctl, text};
+
 use std::path::Path;
-use std::process::{Command, Output, Stdio};
 
 use oxivpn_e2e::{root_or_skip, Addressing, ClientVariant, Lab, LabConfig, Role, ServerVariant};
 use serde_json::Value;
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
 
 /// `oxivpnctl --json check`: the exit status and the report.
 fn check(sock: &Path, data: &Path) -> (i32, Value) {

@@ -7,8 +7,10 @@
 //! refused with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod support;
+use support::{ctl, ok, text};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use oxivpn_e2e::{
@@ -17,29 +19,6 @@ use oxivpn_e2e::{
 };
 
 const PROXY_PASSWORD: &str = "pr0xy-pass";
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn ok(out: &Output) -> String {
-    assert!(out.status.success(), "{}", text(out));
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn helper_or_skip(name: &str) -> Option<PathBuf> {
     if !root_or_skip(name) {

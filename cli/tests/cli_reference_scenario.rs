@@ -10,34 +10,16 @@
 //! The routing table before / during / after goes to target/e2e/reference-routes.txt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+mod support;
+use support::{ctl, ok};
+
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use oxivpn_e2e::{
     addr, classify, parse_pcap, root_or_skip, Addressing, Class, ClientVariant, Lab, LabConfig,
     Proc, Role, ServerVariant, Signal, TunnelEndpoint,
 };
-
-fn ctl(sock: &Path, data: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_oxivpnctl"))
-        .args(args)
-        .env("OXIVPN_SOCKET", sock)
-        .env("XDG_DATA_HOME", data)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// The client's IPv4 routing table and policy rules as `ip` prints them.
 fn routes(lab: &Lab) -> String {
