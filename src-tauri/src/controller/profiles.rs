@@ -99,6 +99,15 @@ impl Actor {
                     self.warn_error(&e);
                 }
             }
+            if let Ok(Some(saved)) = self.secrets.load_proxy(id) {
+                let moved = self
+                    .secrets
+                    .save_proxy(&p.id, &saved)
+                    .and_then(|()| self.secrets.forget_proxy(id));
+                if let Err(e) = moved {
+                    self.warn_error(&e);
+                }
+            }
         }
         Ok(facts(&p).summary)
     }
@@ -108,7 +117,11 @@ impl Actor {
             return Err(AppError::busy("Disconnect before deleting this profile."));
         }
         self.repo.delete(id)?;
-        if let Err(e) = self.secrets.forget(id) {
+        if let Err(e) = self
+            .secrets
+            .forget(id)
+            .and_then(|()| self.secrets.forget_proxy(id))
+        {
             self.warn_error(&e);
         }
         Ok(())
