@@ -220,7 +220,11 @@ fn encrypted_keys_and_pkcs12_connect_with_their_passphrase() {
     };
     let wrong_arg = ["--key-passphrase-file", wrong.to_str().unwrap()];
     for (name, extra, says) in [
-        ("fg-wrong", &wrong_arg[..], "the private key's passphrase is wrong"),
+        (
+            "fg-wrong",
+            &wrong_arg[..],
+            "the private key's passphrase is wrong",
+        ),
         ("fg-none", &[][..], "--key-passphrase-file"),
     ] {
         let mut p = lab.spawn_helper_connect(&fg, name, extra).unwrap();
