@@ -67,6 +67,12 @@ impl Actor {
                 self.warn_error(&e);
             }
         }
+        // The proxy's pair goes to its own entry (asked for again if the proxy refuses it).
+        if let (Some(p), Some(c)) = (&stored, &imported.proxy_credentials) {
+            if let Err(e) = self.secrets.save_proxy(&p.id, c) {
+                self.warn_error(&e);
+            }
+        }
         match &stored {
             Some(p) => self.app_log(LogLevel::Info, format!("Imported profile \"{}\".", p.name)),
             None => self.app_log(
