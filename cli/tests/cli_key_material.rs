@@ -5,7 +5,8 @@
 //! - The client key as encrypted PKCS#8 (PBKDF2 and scrypt), as OpenSSL's traditional
 //!   encrypted PEM and as a password-protected PKCS#12 archive: each connects with the
 //!   passphrase from `--key-passphrase-file`; a wrong one is refused before anything
-//!   starts, with "the private key's passphrase is wrong".
+//!   starts, with "the private key's passphrase is wrong". The foreground client
+//!   (`oxivpn-helper connect --key-passphrase-file`) likewise, for encrypted PKCS#8.
 //! - `crl-verify FILE` (inlined at import) and inline `<crl-verify>` with a CRL of the lab
 //!   CA: the server whose certificate it revokes is refused ("revoked"), the other one
 //!   connects; a damaged CRL and `crl-verify DIR dir` are refused at import.
@@ -200,6 +201,54 @@ fn encrypted_keys_and_pkcs12_connect_with_their_passphrase() {
     assert!(t.contains("the private key's passphrase is wrong"), "{t}");
     assert!(t.contains("connected"), "{t}");
     ok(&ctl(&sock, &data, &["disconnect", "pkcs8"]));
+    assert_eq!(before, lab.client_network_snapshot().unwrap());
+
+    // The foreground client (`oxivpn-helper connect`) with an encrypted PKCS#8 key: a
+    // wrong `--key-passphrase-file` and none at all (stdin is no terminal) stop it before
+    // anything starts, saying so; the right one connects and traffic crosses.
+    let key = encrypted_client_key(alg, KeyProtection::Pkcs8, PASSPHRASE).unwrap();
+    let fg_path = dir.join("foreground.ovpn");
+    std::fs::write(
+        &fg_path,
+        replace_block(&plain, "key", &format!("<key>\n{key}</key>\n")),
+    )
+    .unwrap();
+    let fg = oxivpn_e2e::ClientProfile {
+        path: fg_path,
+        text: String::new(),
+        auth_file: None,
+    };
+    let wrong_arg = ["--key-passphrase-file", wrong.to_str().unwrap()];
+    for (name, extra, says) in [
+        (
+            "fg-wrong",
+            &wrong_arg[..],
+            "the private key's passphrase is wrong",
+        ),
+        ("fg-none", &[][..], "--key-passphrase-file"),
+    ] {
+        let mut p = lab.spawn_helper_connect(&fg, name, extra).unwrap();
+        let st = p.wait_exit(Duration::from_secs(15)).unwrap();
+        assert!(!st.success(), "{name}: {}", p.log());
+        assert!(p.log().contains(says), "{name}: {}", p.log());
+        assert!(!p.log().contains("connecting to"), "{name}: {}", p.log());
+    }
+    let mut fg_run = lab
+        .spawn_helper_connect(
+            &fg,
+            "fg-right",
+            &["--key-passphrase-file", right.to_str().unwrap()],
+        )
+        .unwrap();
+    fg_run
+        .wait_for_log("Initialization Sequence Completed", Duration::from_secs(30))
+        .unwrap_or_else(|e| panic!("{e:#}\n{}", fg_run.log_tail(30)));
+    let stats = lab
+        .ping(Role::Cli, addr::TARGET, 2, Duration::from_millis(200))
+        .unwrap();
+    assert_eq!(stats.received, 2, "foreground: {}", fg_run.log_tail(30));
+    let st = fg_run.stop().unwrap();
+    assert!(st.success(), "{}", fg_run.log_tail(30));
     assert_eq!(before, lab.client_network_snapshot().unwrap());
 }
 

@@ -43,6 +43,15 @@ pub struct ConnectArgs {
     /// A file with the user name on the first line and the password on the second.
     #[arg(long)]
     pub auth_file: Option<PathBuf>,
+    /// A file whose first line is the passphrase of the profile's private key (PEM or
+    /// PKCS#12); without it an encrypted key's passphrase is asked on the terminal.
+    #[arg(long)]
+    pub key_passphrase_file: Option<PathBuf>,
+    /// A file with the proxy's (http-proxy / socks-proxy) user name on the first line and
+    /// its password on the second; without it they are asked on the terminal when the
+    /// profile's proxy needs them.
+    #[arg(long)]
+    pub proxy_auth_file: Option<PathBuf>,
     /// Journal of network changes (a crashed run's changes are undone at the next start).
     #[arg(long, default_value_os_t = default_journal())]
     pub journal: PathBuf,
@@ -100,6 +109,9 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    let key_passphrase = key_passphrase(&args, &profile, resolved.key_passphrase.as_ref())?;
+    let proxy_credentials =
+        proxy_credentials(&args, &profile, resolved.proxy_credentials.as_ref())?;
 
     let mut net = NetOptions::default();
     if args.no_dns {
@@ -128,14 +140,9 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         id: SESSION,
         profile: Arc::new(profile),
         credentials,
-        proxy_credentials: resolved.proxy_credentials.as_ref().and_then(|c| {
-            Some(ovpn_tokio::proxy::ProxyCredentials {
-                username: c.username.clone(),
-                password: c.password.clone().map(ovpn_core::config::Secret::from)?,
-            })
-        }),
+        proxy_credentials,
         static_response: None,
-        key_passphrase: None,
+        key_passphrase,
         options: ConnectOptions {
             kill_switch: if args.no_kill_switch {
                 KillSwitchMode::Off
@@ -390,4 +397,202 @@ fn credentials(
     };
     let password = rpassword::prompt_password("Enter Auth Password: ")?.into();
     Ok(Credentials { username, password })
+}
+
+/// The first line of `path` (a passphrase, or `what` for the error).
+fn first_line(path: &Path, what: &str) -> anyhow::Result<Secret> {
+    // The file's text holds the secret: wiped once the line is taken.
+    let text = Secret::from(
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?,
+    );
+    let line = text.expose().lines().next().unwrap_or_default();
+    if line.is_empty() {
+        bail!("{}: the first line ({what}) is empty", path.display());
+    }
+    Ok(Secret::from(line.to_owned()))
+}
+
+/// Asked on the terminal without echo; `None` when stdin is not a terminal.
+fn ask_hidden(prompt: &str) -> anyhow::Result<Option<Secret>> {
+    if !std::io::stdin().is_terminal() {
+        return Ok(None);
+    }
+    let answer = rpassword::prompt_password(prompt).context("reading from the terminal")?;
+    Ok(Some(Secret::from(answer)))
+}
+
+/// The private key's passphrase, checked against the key before anything starts:
+/// `--key-passphrase-file`, else `askpass FILE` from the profile, else (when the key
+/// needs one) the terminal, three tries. `None` when the key is not encrypted.
+fn key_passphrase(
+    args: &ConnectArgs,
+    profile: &ovpn_profile::Profile,
+    askpass: Option<&ovpn_profile::inline::KeyPassphrase>,
+) -> anyhow::Result<Option<Secret>> {
+    use ovpn_tokio::config::{check_identity, IdentityCheck};
+    let given = match &args.key_passphrase_file {
+        Some(f) => Some((first_line(f, "the passphrase")?, "--key-passphrase-file")),
+        None => askpass.map(|k| (Secret::from(k.0.clone()), "askpass")),
+    };
+    if let Some((pass, from)) = given {
+        return match check_identity(profile, Some(&pass)) {
+            Ok(()) => Ok(Some(pass)),
+            Err(e @ IdentityCheck::WrongPassphrase) => bail!("{e} (from {from})"),
+            Err(e) => Err(e).context("opening the private key"),
+        };
+    }
+    match check_identity(profile, None) {
+        Ok(()) => return Ok(None),
+        Err(IdentityCheck::PassphraseNeeded) => {}
+        Err(e) => return Err(e).context("opening the private key"),
+    }
+    for _ in 0..3 {
+        let Some(pass) = ask_hidden("Enter Private Key Password: ")? else {
+            bail!("the private key is encrypted: pass --key-passphrase-file FILE (no terminal to ask on)");
+        };
+        match check_identity(profile, Some(&pass)) {
+            Ok(()) => return Ok(Some(pass)),
+            Err(e @ IdentityCheck::WrongPassphrase) => eprintln!("{e}; try again"),
+            Err(e) => return Err(e).context("opening the private key"),
+        }
+    }
+    bail!("the private key's passphrase is wrong (3 tries)")
+}
+
+/// The proxy's user name and password: `--proxy-auth-file`, else the profile's own
+/// (auth file or inline `<http-proxy-user-pass>`), else the terminal when the proxy
+/// asks for them (`stdin`). An `auto` proxy gets them only from those files: it may
+/// not ask at all.
+fn proxy_credentials(
+    args: &ConnectArgs,
+    profile: &ovpn_profile::Profile,
+    from_profile: Option<&ovpn_profile::inline::Credentials>,
+) -> anyhow::Result<Option<ovpn_tokio::proxy::ProxyCredentials>> {
+    use ovpn_tokio::proxy::ProxyCredentials;
+    if let Some(f) = &args.proxy_auth_file {
+        let text = Secret::from(
+            std::fs::read_to_string(f)
+                .with_context(|| format!("reading the proxy auth file {}", f.display()))?,
+        );
+        let (username, password) = ovpn_profile::parse_credentials(text.expose())
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.display()))?;
+        let Some(password) = password else {
+            bail!(
+                "{}: the second line (the proxy password) is missing",
+                f.display()
+            );
+        };
+        return Ok(Some(ProxyCredentials {
+            username,
+            password: password.into(),
+        }));
+    }
+    if let Some(c) = from_profile {
+        if let Some(p) = &c.password {
+            return Ok(Some(ProxyCredentials {
+                username: c.username.clone(),
+                password: p.as_str().into(),
+            }));
+        }
+    }
+    if !proxy_asks(profile) {
+        return Ok(None);
+    }
+    if !std::io::stdin().is_terminal() {
+        bail!("the profile's proxy needs a user name and password: pass --proxy-auth-file FILE (no terminal to ask on)");
+    }
+    let username = match from_profile {
+        Some(c) => c.username.clone(),
+        None => {
+            eprint!("Enter HTTP/SOCKS Proxy Username: ");
+            let _ = std::io::stderr().flush();
+            let mut u = String::new();
+            std::io::stdin().lock().read_line(&mut u)?;
+            u.trim().to_owned()
+        }
+    };
+    let Some(password) = ask_hidden("Enter HTTP/SOCKS Proxy Password: ")? else {
+        bail!("the profile's proxy needs a password: pass --proxy-auth-file FILE");
+    };
+    Ok(Some(ProxyCredentials { username, password }))
+}
+
+/// Whether a proxy of the profile wants credentials from the user (`stdin`, or an auth
+/// file whose contents were not found).
+fn proxy_asks(profile: &ovpn_profile::Profile) -> bool {
+    use ovpn_profile::ProxyAuth;
+    profile.endpoints().iter().any(|e| {
+        let auths = [
+            e.options.http_proxy.as_ref().and_then(|h| h.auth.as_ref()),
+            e.options.socks_proxy.as_ref().and_then(|s| s.auth.as_ref()),
+        ];
+        auths
+            .into_iter()
+            .flatten()
+            .any(|a| matches!(a, ProxyAuth::Prompt | ProxyAuth::Credentials(_)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(key_file: Option<PathBuf>, proxy_file: Option<PathBuf>) -> ConnectArgs {
+        ConnectArgs {
+            config: PathBuf::from("x.ovpn"),
+            auth_file: None,
+            key_passphrase_file: key_file,
+            proxy_auth_file: proxy_file,
+            journal: PathBuf::from("j.json"),
+            dev: None,
+            no_dns: false,
+            dhcp_lease_dir: Vec::new(),
+            no_kill_switch: false,
+        }
+    }
+
+    fn profile(text: &str) -> ovpn_profile::Profile {
+        ovpn_profile::parse(text.as_bytes()).unwrap().profile
+    }
+
+    #[test]
+    fn the_proxy_auth_file_gives_user_and_password() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("proxy-auth");
+        std::fs::write(&f, "squid\npx-secret\n").unwrap();
+        let p = profile("client\nremote vpn.example.com 1194 tcp-client\nhttp-proxy 192.0.2.1 3128 stdin basic\n");
+        assert!(proxy_asks(&p));
+        let c = proxy_credentials(&args(None, Some(f.clone())), &p, None)
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.expose()),
+            ("squid", "px-secret")
+        );
+        std::fs::write(&f, "squid\n").unwrap();
+        let e = proxy_credentials(&args(None, Some(f)), &p, None).unwrap_err();
+        assert!(e.to_string().contains("proxy password) is missing"), "{e}");
+        // An `auto` proxy, or none: nothing is asked.
+        let auto = profile(
+            "client\nremote vpn.example.com 1194 tcp-client\nhttp-proxy 192.0.2.1 3128 auto\n",
+        );
+        assert!(!proxy_asks(&auto));
+        assert!(proxy_credentials(&args(None, None), &auto, None)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn the_key_passphrase_file_gives_its_first_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("pass");
+        std::fs::write(&f, "open sesame\nignored\n").unwrap();
+        assert_eq!(
+            first_line(&f, "the passphrase").unwrap().expose(),
+            "open sesame"
+        );
+        std::fs::write(&f, "\n").unwrap();
+        let e = first_line(&f, "the passphrase").unwrap_err();
+        assert!(e.to_string().contains("(the passphrase) is empty"), "{e}");
+    }
 }

@@ -420,6 +420,17 @@ pub enum PromptKind {
     KeyPassphrase,
     /// The server asked a question mid-login (CRV1 dynamic challenge, e.g. an OTP).
     Challenge { challenge: ChallengeView },
+    /// The profile's `http-proxy` / `socks-proxy` needs a user name and password
+    /// (answered in `username` / `password`; "Remember" keeps them in the keyring
+    /// apart from the VPN password).
+    #[serde(rename_all = "camelCase")]
+    Proxy {
+        username: Option<String>,
+        /// "HTTP" or "SOCKS".
+        proxy_kind: String,
+        /// The proxy's "host:port" as the profile writes it.
+        proxy: String,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]

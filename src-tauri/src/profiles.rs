@@ -57,6 +57,10 @@ pub struct Imported {
     pub report: ImportReport,
     /// User name and password found in (or next to) the profile, for the keyring.
     pub credentials: Option<SavedCredentials>,
+    /// The proxy's user name and password found in (or next to) the profile (an
+    /// `http-proxy` / `socks-proxy` auth file, inline `<http-proxy-user-pass>`), for the
+    /// proxy's keyring entry; never stored in the profile.
+    pub proxy_credentials: Option<SavedCredentials>,
 }
 
 /// What must be asked before connecting.
@@ -336,6 +340,7 @@ impl ProfileRepo for MemoryRepo {
                 stored: None,
                 report: report_view(&file_name, None, &report),
                 credentials: None,
+                proxy_credentials: None,
             });
         }
         let stem = path
@@ -350,6 +355,7 @@ impl ProfileRepo for MemoryRepo {
             report: report_view(&file_name, Some(summary), &report),
             stored: Some(p),
             credentials: None,
+            proxy_credentials: None,
         })
     }
     fn import_bytes(&mut self, file_name: &str, bytes: &[u8]) -> Result<Imported, AppError> {
@@ -359,6 +365,7 @@ impl ProfileRepo for MemoryRepo {
                 stored: None,
                 report: report_view(file_name, None, &report),
                 credentials: None,
+                proxy_credentials: None,
             });
         }
         let stem = file_name
@@ -371,6 +378,7 @@ impl ProfileRepo for MemoryRepo {
             report: report_view(file_name, Some(summary), &report),
             stored: Some(p),
             credentials: None,
+            proxy_credentials: None,
         })
     }
     fn rename(&mut self, id: &str, name: &str) -> Result<StoredProfile, AppError> {
@@ -476,11 +484,19 @@ impl StoreRepo {
                     key_passphrase: Some(k),
                 })
             });
+        let proxy_credentials = done.proxy_credentials.as_ref().and_then(|c| {
+            c.password.as_ref().map(|p| SavedCredentials {
+                username: c.username.clone(),
+                password: p.clone(),
+                key_passphrase: None,
+            })
+        });
         let Some(name) = done.name else {
             return Ok(Imported {
                 stored: None,
                 report: report_view(file_name, None, &done.report),
                 credentials: None,
+                proxy_credentials: None,
             });
         };
         let stored = self.stored(&name)?;
@@ -488,6 +504,7 @@ impl StoreRepo {
             report: report_view(file_name, Some(facts(&stored).summary), &done.report),
             stored: Some(stored),
             credentials,
+            proxy_credentials,
         })
     }
 }
@@ -656,6 +673,7 @@ mod tests {
             "refused lines are not stored"
         );
         assert_eq!(imported.credentials.unwrap().password, "pw");
+        assert!(imported.proxy_credentials.is_none());
         assert!(imported
             .report
             .findings
@@ -745,5 +763,29 @@ mod tests {
             r.delete(&a.id).unwrap_err().kind,
             ErrorKind::ProfileNotFound
         );
+    }
+
+    #[test]
+    fn store_repo_takes_the_proxy_password_out_for_the_keyring() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(&src).unwrap();
+        std::fs::write(src.join("ca.crt"), include_str!("../tests/support/ca.pem")).unwrap();
+        std::fs::write(src.join("proxy.txt"), "squid\npx-secret\n").unwrap();
+        std::fs::write(
+            src.join("Hotel.ovpn"),
+            "client\ndev tun\nremote vpn.example.com 443 tcp-client\nca ca.crt\nhttp-proxy 192.0.2.1 3128 proxy.txt basic\n",
+        )
+        .unwrap();
+        let mut repo = StoreRepo::open(&dir.path().join("store")).unwrap();
+        let imported = repo.import_file(&src.join("Hotel.ovpn"), &[]).unwrap();
+        let stored = imported.stored.unwrap();
+        assert!(!stored.text.contains("px-secret"), "{}", stored.text);
+        let c = imported.proxy_credentials.unwrap();
+        assert_eq!(
+            (c.username.as_str(), c.password.as_str()),
+            ("squid", "px-secret")
+        );
+        assert!(imported.credentials.is_none());
     }
 }

@@ -1107,3 +1107,233 @@ async fn a_denied_sign_in_fails_clearly_and_remembers_nothing() {
     assert_eq!(prompts, 1);
     assert_eq!(r.rec.states().last().map(String::as_str), Some("Failed"));
 }
+
+/// A profile whose server is reached through an HTTP proxy (`how`: `stdin basic`,
+/// `auto basic`); the fake proxy wants "squid" / PROXY_PASSWORD.
+fn proxy_profile(how: &str, extra: &str) -> String {
+    format!(
+        "client\ndev tun\nremote 127.0.0.1 1194 tcp-client\nhttp-proxy 127.0.0.1 3128 {how}\n{extra}{CA}"
+    )
+}
+
+fn proxy_answer(prompt_id: u32, user: &str, pass: &str, remember: bool) -> CredentialsAnswer {
+    CredentialsAnswer {
+        prompt_id,
+        username: Some(user.into()),
+        password: Some(pass.into()),
+        remember,
+        ..Default::default()
+    }
+}
+
+fn sent_proxy_password(r: &Rig) -> Option<String> {
+    let seen = r.helper.seen.lock().unwrap();
+    seen.connects
+        .last()
+        .and_then(|c| c.credentials.proxy_password.as_ref())
+        .map(|p| p.expose().to_string())
+}
+
+async fn disconnect_and_wait(r: &Rig) {
+    ops::disconnect(&r.state).await.unwrap();
+    r.rec
+        .wait_for("disconnected", |e| {
+            matches!(e, AppEvent::State(ConnState::Disconnected))
+        })
+        .await;
+    r.rec.clear();
+}
+
+#[tokio::test]
+async fn proxy_credentials_are_asked_sent_remembered_and_a_wrong_one_asked_again() {
+    use support::fake_helper::PROXY_PASSWORD;
+    let r = rig(
+        Script::Normal,
+        &[("Hotel", proxy_profile("stdin basic", ""))],
+    );
+    let id = r.ids[0].clone();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    // Asked before anything is sent: the helper would refuse a connect without them.
+    let prompt = next_prompt(&r).await;
+    assert_eq!(
+        prompt.kind,
+        PromptKind::Proxy {
+            username: None,
+            proxy_kind: "HTTP".into(),
+            proxy: "127.0.0.1:3128".into(),
+        }
+    );
+    assert!(r.helper.seen.lock().unwrap().connects.is_empty());
+    // A password the proxy refuses: the connection fails saying so, the dialog comes
+    // back with the user name kept, and nothing is remembered.
+    ops::submit_credentials(&r.state, proxy_answer(prompt.id, "squid", "nope", true))
+        .await
+        .unwrap();
+    let again = next_prompt(&r).await;
+    assert_eq!(sent_proxy_password(&r).as_deref(), Some("nope"));
+    assert_eq!(
+        again.error.as_deref(),
+        Some("The proxy did not accept the proxy user name or password.")
+    );
+    let PromptKind::Proxy { username, .. } = &again.kind else {
+        panic!("the proxy dialog again, not {:?}", again.kind)
+    };
+    assert_eq!(username.as_deref(), Some("squid"));
+    assert_eq!(
+        r.secrets.load_proxy(&id).unwrap(),
+        None,
+        "a refused proxy password is never saved"
+    );
+    // An empty password is refused by the dialog's owner, not sent.
+    let err = ops::submit_credentials(&r.state, proxy_answer(again.id, "squid", "", true))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::InvalidInput);
+    // The right one: connects, sent as the IPC secret, remembered in its own entry.
+    ops::submit_credentials(
+        &r.state,
+        proxy_answer(again.id, "squid", PROXY_PASSWORD, true),
+    )
+    .await
+    .unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    {
+        let seen = r.helper.seen.lock().unwrap();
+        let last = seen.connects.last().unwrap();
+        assert_eq!(
+            last.credentials.proxy_username.as_ref().unwrap().as_str(),
+            "squid"
+        );
+        assert_eq!(
+            last.credentials.password, None,
+            "no VPN password was asked or sent"
+        );
+    }
+    assert_eq!(sent_proxy_password(&r).as_deref(), Some(PROXY_PASSWORD));
+    let saved = r.secrets.load_proxy(&id).unwrap().unwrap();
+    assert_eq!(
+        (saved.username.as_str(), saved.password.as_str()),
+        ("squid", PROXY_PASSWORD)
+    );
+    assert_eq!(
+        r.secrets.load(&id).unwrap(),
+        None,
+        "the VPN entry is not touched"
+    );
+    disconnect_and_wait(&r).await;
+
+    // Next time the remembered pair goes without asking.
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    r.rec.wait_for("connected again", is_connected).await;
+    assert!(!r
+        .rec
+        .events
+        .lock()
+        .unwrap()
+        .iter()
+        .any(|e| matches!(e, AppEvent::Prompt(Some(_)))));
+    assert_eq!(sent_proxy_password(&r).as_deref(), Some(PROXY_PASSWORD));
+    disconnect_and_wait(&r).await;
+
+    // The proxy's password changed: the remembered one is refused, dropped, and asked for.
+    r.secrets
+        .save_proxy(
+            &id,
+            &SavedCredentials {
+                username: "squid".into(),
+                password: "last-years".into(),
+                key_passphrase: None,
+            },
+        )
+        .unwrap();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    let asked = next_prompt(&r).await;
+    assert!(matches!(asked.kind, PromptKind::Proxy { .. }));
+    assert!(asked.error.unwrap().contains("did not accept"));
+    assert_eq!(sent_proxy_password(&r).as_deref(), Some("last-years"));
+    assert_eq!(
+        r.secrets.load_proxy(&id).unwrap(),
+        None,
+        "the refused saved password is forgotten"
+    );
+    // "Remember" off: connects, and nothing is kept.
+    ops::submit_credentials(
+        &r.state,
+        proxy_answer(asked.id, "squid", PROXY_PASSWORD, false),
+    )
+    .await
+    .unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    assert_eq!(r.secrets.load_proxy(&id).unwrap(), None);
+    disconnect_and_wait(&r).await;
+    // Deleting the profile removes its proxy entry too.
+    r.secrets
+        .save_proxy(
+            &id,
+            &SavedCredentials {
+                username: "squid".into(),
+                password: PROXY_PASSWORD.into(),
+                key_passphrase: None,
+            },
+        )
+        .unwrap();
+    ops::delete_profile(&r.state, id.clone()).await.unwrap();
+    assert_eq!(r.secrets.load_proxy(&id).unwrap(), None);
+}
+
+#[tokio::test]
+async fn an_auto_proxy_is_asked_only_when_it_wants_credentials_and_the_vpn_password_is_kept() {
+    use support::fake_helper::PROXY_PASSWORD;
+    let r = rig(
+        Script::Normal,
+        &[("Cafe", proxy_profile("auto basic", "auth-user-pass\n"))],
+    );
+    let id = r.ids[0].clone();
+    ops::connect(&r.state, id.clone()).await.unwrap();
+    // The VPN password first, as for any profile.
+    let vpn = next_prompt(&r).await;
+    assert!(matches!(vpn.kind, PromptKind::Password { .. }));
+    ops::submit_credentials(
+        &r.state,
+        CredentialsAnswer {
+            prompt_id: vpn.id,
+            username: Some("ann".into()),
+            password: Some("pw".into()),
+            remember: true,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // `auto`: sent without proxy credentials; the proxy wants some (407): asked.
+    let proxy = next_prompt(&r).await;
+    assert_eq!(sent_proxy_password(&r), None);
+    assert_eq!(
+        proxy.error.as_deref(),
+        Some("The proxy asks for a user name and password.")
+    );
+    assert!(matches!(proxy.kind, PromptKind::Proxy { .. }));
+    ops::submit_credentials(
+        &r.state,
+        proxy_answer(proxy.id, "squid", PROXY_PASSWORD, true),
+    )
+    .await
+    .unwrap();
+    r.rec.wait_for("connected", is_connected).await;
+    {
+        // The VPN password typed before the proxy dialog went again with the proxy's.
+        let seen = r.helper.seen.lock().unwrap();
+        let last = seen.connects.last().unwrap();
+        assert_eq!(last.credentials.password.as_ref().unwrap().expose(), "pw");
+        assert_eq!(
+            last.credentials.proxy_password.as_ref().unwrap().expose(),
+            PROXY_PASSWORD
+        );
+        assert_eq!(seen.connects.len(), 2);
+    }
+    assert_eq!(r.secrets.load(&id).unwrap().unwrap().password, "pw");
+    assert_eq!(
+        r.secrets.load_proxy(&id).unwrap().unwrap().password,
+        PROXY_PASSWORD
+    );
+}

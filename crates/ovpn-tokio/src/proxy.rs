@@ -715,6 +715,29 @@ mod tests {
     use super::*;
     use tokio::net::TcpListener;
 
+    /// The app reads a session's end by these words (src-tauri's
+    /// `controller/proxy.rs::proxy_auth_failure`) to ask for the proxy password again:
+    /// keep them, or change both together.
+    #[test]
+    fn auth_refusals_keep_the_words_the_app_reads() {
+        for e in [ProxyError::HttpAuthRejected, ProxyError::SocksAuthRejected] {
+            assert!(
+                e.to_string()
+                    .contains("refused the proxy user name or password"),
+                "{e}"
+            );
+            assert!(e.is_fatal());
+        }
+        for e in [ProxyError::HttpAuthRequired, ProxyError::SocksAuthRequired] {
+            assert!(
+                e.to_string()
+                    .contains("proxy asks for a user name and password"),
+                "{e}"
+            );
+            assert!(e.is_fatal());
+        }
+    }
+
     fn creds() -> ProxyCredentials {
         ProxyCredentials {
             username: "alice".into(),

@@ -140,6 +140,7 @@ impl Actor {
                         self.warn_error(&e);
                     }
                 }
+                self.proxy_connected(pid);
                 let addr = session.tunnel_ipv4.clone().or(session.tunnel_ipv6.clone());
                 self.app_log(
                     LogLevel::Info,
@@ -218,7 +219,14 @@ impl Actor {
                             ),
                         );
                     }
-                    ipc::DisconnectReason::Failed { error } => self.fail(pid, error.into()),
+                    ipc::DisconnectReason::Failed { error } => {
+                        let proxy = super::proxy::proxy_auth_failure(&error);
+                        self.fail(pid, error.into());
+                        // The proxy refused (or wanted) its user name and password: ask.
+                        if let Some(failure) = proxy {
+                            self.proxy_refused(pid, failure, None);
+                        }
+                    }
                 }
             }
         }

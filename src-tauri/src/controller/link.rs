@@ -29,6 +29,10 @@ pub(super) struct Link {
     pub(super) protection: Option<ProtectionView>,
     /// The server asked this attempt for a browser sign-in (until it connects).
     pub(super) signing_in: bool,
+    /// The proxy user name and password typed for this attempt (see `proxy.rs`).
+    pub(super) proxy_typed: Option<super::proxy::TypedProxy>,
+    /// The running attempt sent the proxy credentials from the keyring.
+    pub(super) used_saved_proxy: bool,
 }
 
 impl Link {
@@ -43,6 +47,8 @@ impl Link {
             typed: None,
             protection: None,
             signing_in: false,
+            proxy_typed: None,
+            used_saved_proxy: false,
         }
     }
 }
@@ -265,11 +271,12 @@ impl Actor {
             }
         }
         let profile = self.repo.load(id)?;
-        let needs = facts(&profile).needs;
         {
             let link = self.link_or_new(id, &profile.name);
             link.used_saved = false;
             link.protection = Some(protection);
+            link.proxy_typed = None;
+            link.used_saved_proxy = false;
         }
         // Reach the helper first: asking for a password it cannot use would be rude.
         if let Err(e) = self.ensure_client().await {
@@ -283,6 +290,37 @@ impl Actor {
             );
             self.app_log(LogLevel::Error, format!("{} ({})", e.message, e.details));
             return Err(e);
+        }
+        self.gather_and_start(profile, false).await
+    }
+
+    /// The VPN credentials: from the keyring, else asked for; then the connect.
+    /// `reuse_typed`: what the user typed in this attempt is sent again (the proxy
+    /// dialog came after it) unless a one-time challenge answer was part of it.
+    pub(super) async fn gather_and_start(
+        &mut self,
+        profile: StoredProfile,
+        reuse_typed: bool,
+    ) -> Result<(), AppError> {
+        let id = profile.id.clone();
+        let id = id.as_str();
+        let needs = facts(&profile).needs;
+        if reuse_typed && needs.static_challenge.is_none() {
+            let typed = self
+                .link(id)
+                .and_then(|l| l.typed.as_ref())
+                .map(|t| t.creds.clone());
+            if let Some(t) = typed {
+                let mut creds = ipc::Credentials::default();
+                if needs.user_pass {
+                    creds.username = Some(to_field(&t.username, "user name")?);
+                    creds.password = Some(to_secret(&t.password, "password")?);
+                }
+                if let Some(k) = &t.key_passphrase {
+                    creds.key_passphrase = Some(to_secret(k, "passphrase")?);
+                }
+                return self.start(profile, creds).await;
+            }
         }
         let mut creds = ipc::Credentials::default();
         let mut used_saved = false;
@@ -320,8 +358,12 @@ impl Actor {
     pub(super) async fn start(
         &mut self,
         profile: StoredProfile,
-        creds: ipc::Credentials,
+        mut creds: ipc::Credentials,
     ) -> Result<(), AppError> {
+        // The proxy's user name and password, or its dialog (the connect waits for it).
+        if !self.attach_proxy_credentials(&profile, &mut creds)? {
+            return Ok(());
+        }
         let name = ipc::ProfileName::try_from(helper_name(&profile.name))
             .map_err(|e| AppError::invalid(format!("The profile name cannot be used: {e}.")))?;
         let text = ipc::ProfileText::try_from(profile.text.as_str()).map_err(|e| {
@@ -355,6 +397,12 @@ impl Actor {
             .to_ipc();
         let socket = self.socket_str();
         let client = self.ensure_client().await?;
+        // Kept (without the proxy's) for a proxy dialog the helper's refusal may open.
+        let vpn_creds = ipc::Credentials {
+            proxy_username: None,
+            proxy_password: None,
+            ..creds.clone()
+        };
         let res = client
             .connect_profile(ipc::ConnectRequest {
                 profile_name: name,
@@ -383,6 +431,13 @@ impl Actor {
                 // A PKCS#12 archive says it needs a password only when asked.
                 needs.key_passphrase = true;
                 self.ask_credentials(profile, needs, Some(err.message));
+                Ok(())
+            }
+            // The profile's proxy needs credentials the helper was not sent.
+            Err(ipc::ClientError::Helper(e)) if super::proxy::proxy_auth_failure(&e).is_some() => {
+                let failure = super::proxy::proxy_auth_failure(&e)
+                    .unwrap_or(super::proxy::ProxyAuthFailure::Missing);
+                self.proxy_refused(&profile.id, failure, Some(vpn_creds));
                 Ok(())
             }
             Err(e) => {

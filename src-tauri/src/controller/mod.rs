@@ -14,6 +14,7 @@ mod link;
 mod log;
 mod profiles;
 mod prompts;
+mod proxy;
 mod routes;
 mod sign_in;
 
@@ -317,7 +318,10 @@ impl Actor {
                 let _ = r.send(res);
             }
             Msg::Forget(id, r) => {
-                let res = self.secrets.forget(&id);
+                let res = self
+                    .secrets
+                    .forget(&id)
+                    .and_then(|()| self.secrets.forget_proxy(&id));
                 let _ = r.send(res);
             }
             Msg::Routes(r) => {

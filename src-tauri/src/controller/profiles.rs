@@ -67,6 +67,12 @@ impl Actor {
                 self.warn_error(&e);
             }
         }
+        // The proxy's pair goes to its own entry (asked for again if the proxy refuses it).
+        if let (Some(p), Some(c)) = (&stored, &imported.proxy_credentials) {
+            if let Err(e) = self.secrets.save_proxy(&p.id, c) {
+                self.warn_error(&e);
+            }
+        }
         match &stored {
             Some(p) => self.app_log(LogLevel::Info, format!("Imported profile \"{}\".", p.name)),
             None => self.app_log(
@@ -99,6 +105,15 @@ impl Actor {
                     self.warn_error(&e);
                 }
             }
+            if let Ok(Some(saved)) = self.secrets.load_proxy(id) {
+                let moved = self
+                    .secrets
+                    .save_proxy(&p.id, &saved)
+                    .and_then(|()| self.secrets.forget_proxy(id));
+                if let Err(e) = moved {
+                    self.warn_error(&e);
+                }
+            }
         }
         Ok(facts(&p).summary)
     }
@@ -108,7 +123,11 @@ impl Actor {
             return Err(AppError::busy("Disconnect before deleting this profile."));
         }
         self.repo.delete(id)?;
-        if let Err(e) = self.secrets.forget(id) {
+        if let Err(e) = self
+            .secrets
+            .forget(id)
+            .and_then(|()| self.secrets.forget_proxy(id))
+        {
             self.warn_error(&e);
         }
         Ok(())

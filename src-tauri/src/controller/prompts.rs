@@ -21,6 +21,12 @@ pub(super) enum Purpose {
     Challenge {
         session: ipc::SessionId,
     },
+    /// The profile's proxy needs a user name and password; `creds` are the VPN
+    /// credentials of the connect that waits for them (see `proxy.rs`).
+    Proxy {
+        profile: StoredProfile,
+        creds: Option<ipc::Credentials>,
+    },
 }
 
 #[derive(Debug)]
@@ -97,6 +103,10 @@ impl Actor {
             ));
         }
         match pending.purpose {
+            Purpose::Proxy { profile, creds } => {
+                self.submit_proxy(pending.prompt, profile, creds, answer)
+                    .await
+            }
             Purpose::Challenge { session } => {
                 let Some(resp) = answer
                     .challenge_response
@@ -163,7 +173,7 @@ impl Actor {
         self.sink.emit(AppEvent::Prompt(None));
         let profile_id = pending.prompt.profile_id;
         match pending.purpose {
-            Purpose::Connect { .. } => {
+            Purpose::Connect { .. } | Purpose::Proxy { .. } => {
                 self.app_log(LogLevel::Info, "Connecting cancelled.".into());
                 self.set_state(&profile_id, ConnState::Disconnected);
                 Ok(())

@@ -59,6 +59,31 @@ pub struct FakeHelper {
     pub seen: Arc<Mutex<Seen>>,
 }
 
+/// The fake proxy's password.
+pub const PROXY_PASSWORD: &str = "px-secret";
+
+/// What the helper's proxy link says (ovpn-tokio's texts) when a profile with an
+/// `http-proxy` reaches a fake proxy that wants user "squid" / [`PROXY_PASSWORD`].
+fn proxy_refusal(req: &ConnectRequest) -> Option<String> {
+    let text = req.profile_text.as_str();
+    if !text.contains("http-proxy ") {
+        return None;
+    }
+    let c = &req.credentials;
+    let right = c
+        .proxy_username
+        .as_ref()
+        .is_some_and(|u| u.as_str() == "squid")
+        && c.proxy_password
+            .as_ref()
+            .is_some_and(|p| p.expose() == PROXY_PASSWORD);
+    match (&c.proxy_password, right) {
+        (_, true) => None,
+        (None, _) => Some("proxy 127.0.0.1:3128: the HTTP proxy asks for a user name and password (407), and none was given".into()),
+        (Some(_), false) => Some("proxy 127.0.0.1:3128: the HTTP proxy refused the proxy user name or password (407 Proxy Authentication Required)".into()),
+    }
+}
+
 fn now_ms() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -185,9 +210,24 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                 seen.lock().unwrap().connects.push(req);
                 Err(IpcError::KeyPassphrase { wrong })
             }
+            // The helper's guard: a proxy whose credentials the profile asks for
+            // (`stdin`, what import leaves in place of an auth file) gets them with the
+            // connect, or nothing starts.
+            Request::Connect(req)
+                if req.profile_text.as_str().contains(" stdin")
+                    && req.profile_text.as_str().contains("-proxy ")
+                    && req.credentials.proxy_password.is_none() =>
+            {
+                seen.lock().unwrap().connects.push(req);
+                Err(IpcError::invalid(
+                    "connect.credentials",
+                    "the profile's proxy (http-proxy / socks-proxy) needs a proxy user name and password",
+                ))
+            }
             Request::Connect(req) => {
                 current = SessionId(next_session);
                 next_session += 1;
+                let proxy_refusal = proxy_refusal(&req);
                 let wrong = req
                     .credentials
                     .password
@@ -236,6 +276,18 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                                         "the kill switch of session {owner} is on and blocks every other server: disconnect {owner} first"
                                     )),
                                 },
+                            },
+                        }),
+                    ));
+                } else if let Some(message) = proxy_refusal {
+                    // The proxy answers before any server: the session ends at "connecting".
+                    sessions.pop();
+                    after.truncate(2);
+                    after.push(ev(
+                        current,
+                        EventBody::Stage(Stage::Disconnected {
+                            reason: DisconnectReason::Failed {
+                                error: IpcError::tunnel(message),
                             },
                         }),
                     ));

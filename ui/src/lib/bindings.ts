@@ -220,7 +220,15 @@ export type PromptKind = { "kind": "password", username: string | null, challeng
 /**
  * Also ask for the private key's passphrase.
  */
-keyPassphrase: boolean, } | { "kind": "keyPassphrase" } | { "kind": "challenge", challenge: ChallengeView, };
+keyPassphrase: boolean, } | { "kind": "keyPassphrase" } | { "kind": "challenge", challenge: ChallengeView, } | { "kind": "proxy", username: string | null, 
+/**
+ * "HTTP" or "SOCKS".
+ */
+proxyKind: string, 
+/**
+ * The proxy's "host:port" as the profile writes it.
+ */
+proxy: string, };
 
 export type ChallengeView = { text: string, 
 /**
