@@ -14,10 +14,14 @@
 //! Screenshots: `<target>/e2e-screens/`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+#[path = "webview_e2e/a11y.rs"]
+mod a11y;
 #[path = "webview_e2e/desktop.rs"]
 mod desktop;
 #[path = "webview_e2e/driver.rs"]
 mod driver;
+#[path = "webview_e2e/keyboard.rs"]
+mod keyboard;
 #[path = "webview_e2e/lab.rs"]
 mod lab;
 #[path = "webview_e2e/scenario.rs"]
@@ -25,6 +29,8 @@ mod scenario;
 #[path = "webview_e2e/signin.rs"]
 mod signin;
 mod support;
+#[path = "webview_e2e/tunnels.rs"]
+mod tunnels;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -40,7 +46,7 @@ use serde_json::json;
 use desktop::{private_env, start_keyring, Desktop, Screens};
 use driver::{find_program, free_port, prerequisites, target_dir, Group};
 use lab::{start_helper, TestBrowser, REFUSED_PROFILE};
-use scenario::scenario;
+use scenario::{scenario, Rig};
 use support::fake_nm;
 
 const SECRET_SERVICE: &str = "org.oxivpn.app";
@@ -64,6 +70,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let screens = Screens {
         dir: target_dir().join("e2e-screens"),
         import: find_program(None, "import", &[]),
+        axe: tokio::sync::Mutex::new(a11y::Axe::load()?),
     };
     std::fs::create_dir_all(&screens.dir)?;
 
@@ -88,12 +95,28 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let good = work.path().join("Lab office.ovpn");
     std::fs::write(&good, &lab_profile.text)?;
     // A second, split-tunnel server: its profile is connected while the first is up.
-    let split_server = lab.start_server(&ServerVariant {
-        split_tunnel: true,
-        ..Default::default()
-    })?;
-    let split_profile =
-        lab.write_client_profile(&split_server, &ClientVariant::default(), "split")?;
+    // Its own address pool, so both tunnels can be up at once; a short
+    // server-poll-timeout, so an attempt at a stopped server gives up within seconds.
+    let split_server = lab.start_server_with(
+        &ServerVariant {
+            split_tunnel: true,
+            ..Default::default()
+        },
+        |text| {
+            text.replace(
+                "server 10.8.0.0 255.255.255.0",
+                &format!("server {} 255.255.255.0", tunnels::SPLIT_POOL),
+            )
+        },
+    )?;
+    let split_profile = lab.write_client_profile(
+        &split_server,
+        &ClientVariant {
+            extra: vec!["server-poll-timeout 4".into()],
+            ..ClientVariant::default()
+        },
+        "split",
+    )?;
     let split = work.path().join("Lab split.ovpn");
     std::fs::write(&split, &split_profile.text)?;
     let bad = work.path().join("Refused.ovpn");
@@ -113,7 +136,8 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     let code_profile = lab.sso_profile(&code_server, "code")?;
     let code = work.path().join("Lab token.ovpn");
     std::fs::write(&code, &code_profile.text)?;
-    let mut helper = start_helper(&lab, &socket, &work.path().join("state"))?;
+    let state = work.path().join("state");
+    let mut helper = start_helper(&lab, &socket, &state)?;
 
     let port = free_port();
     let native_port = free_port();
@@ -174,16 +198,26 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         scenario(
             &client,
             &screens,
-            &lab,
-            &mut helper,
-            desktop.tray.is_some(),
-            &browser,
+            Rig {
+                lab: &mut lab,
+                helper: &mut helper,
+                split: &split_server,
+                socket: &socket,
+                state: &state,
+                tray: desktop.tray.is_some(),
+                browser: &browser,
+            },
         ),
     )
     .await
     {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the scenario took over 240 s")),
+    };
+    // Accessibility: every view the scenario pictured, judged together.
+    let result = match result {
+        Ok(()) => screens.axe.lock().await.verdict(),
+        Err(e) => Err(e),
     };
     if result.is_err() {
         let _ = screens.shot(&client, "failure").await;

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use fantoccini::Client;
 
+use crate::a11y::Axe;
 use crate::driver::{find_program, wait_path, Group};
 
 pub const KEYRING_PASSWORD: &str = "e2e-keyring";
@@ -163,12 +164,20 @@ pub fn start_keyring(home: &Path, socket: &Path) -> anyhow::Result<Group> {
 /// Screenshots of the window, taken from the X display with ImageMagick's `import`:
 /// WebKitWebDriver's own screenshot command stops answering once the page is idle
 /// (WebKitGTK 2.50 under Xvfb), so it is not used. Without `import`, a notice.
+/// Each view pictured is also an accessibility checkpoint ([`Screens::view`]).
 pub struct Screens {
     pub dir: PathBuf,
     pub import: Option<PathBuf>,
+    pub axe: tokio::sync::Mutex<Axe>,
 }
 
 impl Screens {
+    /// A view the scenario reached: axe-core checks it, then it is pictured.
+    pub async fn view(&self, c: &Client, name: &str) -> anyhow::Result<()> {
+        self.axe.lock().await.check(c, name).await?;
+        self.shot(c, name).await
+    }
+
     pub async fn shot(&self, _c: &Client, name: &str) -> anyhow::Result<()> {
         let Some(import) = &self.import else {
             eprintln!("webview e2e: NOTICE: no ImageMagick `import`; no screenshot {name}");

@@ -1,25 +1,58 @@
 //! The scenario, step by step, in the real window.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
+use fantoccini::key::Key;
 use fantoccini::{Client, Locator};
-use oxivpn_e2e::{addr, Lab, Proc, Role, PASSWORD, USERNAME};
+use oxivpn_e2e::{addr, Lab, Proc, Role, ServerHandle, PASSWORD, USERNAME};
 
 use crate::desktop::{tray_shots, Screens};
 use crate::driver::*;
+use crate::keyboard::{focus, press, tab_to, type_text};
 use crate::lab::TestBrowser;
 use crate::signin::sign_in;
+use crate::tunnels::{helper_restarted, two_tunnels_and_server_down};
 use crate::SECRET_SERVICE;
 
-pub async fn scenario(
-    c: &Client,
-    screens: &Screens,
-    lab: &Lab,
-    helper: &mut Proc,
-    tray: bool,
-    browser: &TestBrowser,
-) -> anyhow::Result<()> {
+/// The stored id of the profile named `name`.
+async fn profile_id(c: &Client, name: &str) -> anyhow::Result<String> {
+    let snap = snapshot(c).await?;
+    snap["profiles"]
+        .as_array()
+        .and_then(|ps| ps.iter().find(|p| p["name"] == name))
+        .and_then(|p| p["id"].as_str())
+        .map(str::to_owned)
+        .with_context(|| format!("no profile {name:?} in the snapshot"))
+}
+
+async fn remember_box(c: &Client) -> anyhow::Result<fantoccini::elements::Element> {
+    wd("remember box", c.find(Locator::Css("input[name=remember]"))).await
+}
+
+/// What the scenario drives besides the window.
+pub struct Rig<'a> {
+    pub lab: &'a mut Lab,
+    pub helper: &'a mut Proc,
+    /// The split-tunnel server (pool 10.9.0.0/24), stopped and started again.
+    pub split: &'a ServerHandle,
+    pub socket: &'a Path,
+    pub state: &'a Path,
+    pub tray: bool,
+    pub browser: &'a TestBrowser,
+}
+
+pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Result<()> {
+    let Rig {
+        lab,
+        helper,
+        split,
+        socket,
+        state: state_dir,
+        tray,
+        browser,
+    } = rig;
     let mut steps = Steps::new();
     // 1. The refused profile's report comes first: it names the lines.
     let title = wait_text(c, ".modal h2", "the first import report", UI_WAIT, |t| {
@@ -38,34 +71,72 @@ pub async fn scenario(
         let text = wd("row text", row.text()).await?;
         ensure!(text.contains("Refused"), "line {line} not refused: {text}");
     }
-    screens.shot(c, "01-import-refused").await?;
+    screens.view(c, "01-import-refused").await?;
     click_button(c, "Close").await?;
     steps.done("1 refused profile's report");
 
-    // 2. The good profile's report: usable, with a "Connect now" button.
+    // 2. The good profile's report: usable, with a "Connect now" button. From here to
+    // the connection, only the keyboard: the dialog holds the focus (Tab and Shift+Tab
+    // go round inside it), Escape closes it.
     wait_text(c, ".modal h2", "the second import report", UI_WAIT, |t| {
         t.contains("Lab office")
     })
     .await?;
-    screens.shot(c, "02-import-report").await?;
-    click_button(c, "Close").await?;
-    wait_text(c, ".modal h2", "the third import report", UI_WAIT, |t| {
-        t.contains("Lab split")
-    })
-    .await?;
-    click_button(c, "Close").await?;
-    for (nth, name) in [("fourth", "Lab sign-in"), ("fifth", "Lab token")] {
+    screens.view(c, "02-import-report").await?;
+    let f = focus(c).await?;
+    ensure!(f.in_modal, "the open report does not hold the focus: {f:?}");
+    for (shift, n) in [(false, 12), (true, 4)] {
+        for _ in 0..n {
+            press(c, Key::Tab, shift).await?;
+            let f = focus(c).await?;
+            ensure!(
+                f.in_modal && f.ring,
+                "Tab (shift {shift}) left the dialog or hid the focus: {f:?}"
+            );
+        }
+    }
+    for (next, name) in [
+        ("third", "Lab split"),
+        ("fourth", "Lab sign-in"),
+        ("fifth", "Lab token"),
+    ] {
+        press(c, Key::Escape, false).await?;
         wait_text(
             c,
             ".modal h2",
-            &format!("the {nth} import report"),
+            &format!("the {next} import report"),
             UI_WAIT,
             |t| t.contains(name),
         )
         .await?;
-        click_button(c, "Close").await?;
     }
-    select_profile(c, "Lab office").await?;
+    press(c, Key::Escape, false).await?;
+    // The last report closed: the focus is on the profile just imported, in the list.
+    let deadline = Instant::now() + UI_WAIT;
+    loop {
+        let f = focus(c).await?;
+        if f.id.starts_with("profile-") && f.text.contains("Lab token") {
+            ensure!(f.ring, "the imported profile has the focus unseen: {f:?}");
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "after the last report the focus is on {f:?}, not the imported profile"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Arrow keys walk the list (and select); Enter would too.
+    let mut on_office = false;
+    for _ in 0..5 {
+        press(c, Key::Up, false).await?;
+        let f = focus(c).await?;
+        ensure!(f.ring, "a profile has the focus unseen: {f:?}");
+        if f.text.contains("Lab office") {
+            on_office = true;
+            break;
+        }
+    }
+    ensure!(on_office, "ArrowUp never reached Lab office");
     wait_text(
         c,
         ".status-card h2",
@@ -75,35 +146,87 @@ pub async fn scenario(
     )
     .await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
-    screens.shot(c, "03-main").await?;
-    steps.done("2 good profile's report");
+    screens.view(c, "03-main").await?;
+    steps.done("2 reports closed and a profile chosen by keyboard");
 
-    // 3. Connect: the server wants a password; remember it.
-    click_button(c, "Connect").await?;
+    // 3. Connect by keyboard: the server wants a password. A wrong one first, with
+    // Remember ticked: the real server's auth-user-pass-verify refuses it, the window
+    // says so and asks again, and nothing is kept. Then the right one, remembered.
+    tab_to(c, "the Connect button", false, 25, |f| {
+        f.tag == "BUTTON" && f.text == "Connect"
+    })
+    .await?;
+    press(c, Key::Enter, false).await?;
     wait_text(c, ".modal h2", "the credentials dialog", UI_WAIT, |t| {
         t.starts_with("Sign in to")
     })
     .await?;
-    let user = wd("user field", c.find(Locator::Css("input[name=username]"))).await?;
-    wd("clear user", user.clear()).await?;
-    wd("type user", user.send_keys(USERNAME)).await?;
-    let password = wd(
-        "password field",
-        c.find(Locator::Css("input[name=password]")),
+    let f = focus(c).await?;
+    ensure!(
+        f.in_modal && f.name == "username",
+        "the dialog did not focus the user name: {f:?}"
+    );
+    type_text(c, USERNAME).await?;
+    tab_to(c, "the password field", false, 3, |f| f.name == "password").await?;
+    type_text(c, "not the password").await?;
+    tab_to(c, "Remember", false, 4, |f| f.name == "remember").await?;
+    press(c, Key::Space, false).await?;
+    let remember = wd("remember box", c.find(Locator::Css("input[name=remember]"))).await?;
+    ensure!(
+        wd("remember state", remember.is_selected()).await?,
+        "Space did not tick Remember"
+    );
+    screens.view(c, "04-credentials").await?;
+    tab_to(c, "the dialog's Connect button", false, 6, |f| {
+        f.in_modal && f.tag == "BUTTON" && f.text == "Connect"
+    })
+    .await?;
+    press(c, Key::Enter, false).await?;
+    let said = wait_text(
+        c,
+        ".modal .form-error",
+        "the wrong password's message",
+        Duration::from_secs(45),
+        |t| !t.is_empty(),
     )
     .await?;
-    wd("type password", password.send_keys(PASSWORD)).await?;
-    let remember = wd("remember box", c.find(Locator::Css("input[name=remember]"))).await?;
-    if !wd("remember state", remember.is_selected()).await? {
-        wd("tick remember", remember.click()).await?;
+    ensure!(
+        said.contains("did not accept your user name or password"),
+        "wrong password message {said:?}"
+    );
+    let office_id = profile_id(c, "Lab office").await?;
+    ensure!(
+        keyring::Entry::new(SECRET_SERVICE, &office_id)?
+            .get_password()
+            .is_err(),
+        "a refused password was kept in the keyring"
+    );
+    let f = focus(c).await?;
+    ensure!(f.in_modal, "the second ask does not hold the focus: {f:?}");
+    screens.view(c, "20-wrong-password").await?;
+    steps.done("3a wrong password refused by the server, asked again, nothing kept");
+    tab_to(c, "the password field", false, 3, |f| f.name == "password").await?;
+    type_text(c, PASSWORD).await?;
+    tab_to(c, "Remember", false, 4, |f| f.name == "remember").await?;
+    if !wd("remember state", remember_box(c).await?.is_selected()).await? {
+        press(c, Key::Space, false).await?;
     }
-    ensure!(wd("remember state", remember.is_selected()).await?);
-    screens.shot(c, "04-credentials").await?;
-    click_button(c, "Connect").await?;
+    ensure!(wd("remember state", remember_box(c).await?.is_selected()).await?);
+    tab_to(c, "the dialog's Connect button", false, 6, |f| {
+        f.in_modal && f.tag == "BUTTON" && f.text == "Connect"
+    })
+    .await?;
+    press(c, Key::Enter, false).await?;
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
     let address = fact(c, "Your VPN address").await?;
     ensure!(address.starts_with("10.8.0."), "tunnel address {address:?}");
-    steps.done("3 connect with a typed password");
+    // The dialog gave the focus back to the button that opened it, now Disconnect.
+    let f = focus(c).await?;
+    ensure!(
+        f.tag == "BUTTON" && f.text == "Disconnect" && f.ring,
+        "after connecting the focus is on {f:?}, not a visible Disconnect"
+    );
+    steps.done("3b right password by keyboard -> connected, focus on Disconnect");
     // What the helper reports: the lab pushes redirect-gateway, so the automatic kill
     // switch is on, and the cipher comes from its session details.
     let protection = wait_text(
@@ -148,7 +271,7 @@ pub async fn scenario(
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    screens.shot(c, "05-connected").await?;
+    screens.view(c, "05-connected").await?;
     steps.done("4 traffic moves the counters");
 
     // 4b. Several tunnels: a second profile while the first (all traffic, kill switch
@@ -176,7 +299,7 @@ pub async fn scenario(
     )
     .await?;
     eprintln!("webview e2e: profile list: {}", states.replace('\n', " | "));
-    screens.shot(c, "13-second-tunnel-refused").await?;
+    screens.view(c, "13-second-tunnel-refused").await?;
     select_profile(c, "Lab office").await?;
     wait_status(c, "Connected", UI_WAIT).await?;
     steps.done("4b second tunnel refused by the helper, first stays up");
@@ -218,7 +341,7 @@ pub async fn scenario(
         ),
     )
     .await?;
-    screens.shot(c, "16-leak-check").await?;
+    screens.view(c, "16-leak-check").await?;
     steps.done("4c check for leaks: all pass while connected");
     if tray {
         tray_shots(screens, "09-tray-connected");
@@ -255,10 +378,10 @@ pub async fn scenario(
             .is_ok(),
         "10.0.0.3 must go through the tunnel: {verdict}"
     );
-    screens.shot(c, "06-routes").await?;
+    screens.view(c, "06-routes").await?;
     click_button(c, "Log").await?;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    screens.shot(c, "07-log").await?;
+    screens.view(c, "07-log").await?;
     click_button(c, "Settings").await?;
     wait_text(
         c,
@@ -272,7 +395,7 @@ pub async fn scenario(
         t.contains("while disconnected")
     })
     .await?;
-    screens.shot(c, "10-settings-protection").await?;
+    screens.view(c, "10-settings-protection").await?;
     // The language setting: German at once, tray included; then back to the system's.
     click_input(c, "select[name=language] option[value='de']").await?;
     wait_text(c, "#tab-settings", "the German tab name", UI_WAIT, |t| {
@@ -283,7 +406,7 @@ pub async fn scenario(
         t.eq_ignore_ascii_case("Schutz")
     })
     .await?;
-    screens.shot(c, "14-settings-german").await?;
+    screens.view(c, "14-settings-german").await?;
     click_input(c, "select[name=language] option[value='']").await?;
     wait_text(c, "#tab-settings", "the English tab name", UI_WAIT, |t| {
         t == "Settings"
@@ -292,9 +415,18 @@ pub async fn scenario(
     click_button(c, "Connection").await?;
     steps.done("5 routes, log and settings views");
 
-    // 6. Disconnect.
-    click_button(c, "Disconnect").await?;
+    // 6. Disconnect, by keyboard from the tab bar.
+    tab_to(c, "the Disconnect button", false, 30, |f| {
+        f.tag == "BUTTON" && f.text == "Disconnect"
+    })
+    .await?;
+    press(c, Key::Enter, false).await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
+    let f = focus(c).await?;
+    ensure!(
+        f.tag == "BUTTON" && f.text == "Connect" && f.ring,
+        "after disconnecting the focus is on {f:?}"
+    );
     steps.done("6 disconnect");
 
     // 6b. Browser sign-in against the deferred-auth server: accepted, then denied.
@@ -333,7 +465,7 @@ pub async fn scenario(
         );
         tokio::time::sleep(Duration::from_millis(150)).await;
     }
-    screens.shot(c, "11-profile-protection").await?;
+    screens.view(c, "11-profile-protection").await?;
     steps.done("7 keyring holds the password; own protection set");
 
     // 8. The trusted-networks rule: on an untrusted Wi-Fi, choosing "Lab office" for
@@ -358,7 +490,7 @@ pub async fn scenario(
         state.contains("Airport Free WiFi"),
         "network state {state:?}"
     );
-    screens.shot(c, "15-trusted-networks").await?;
+    screens.view(c, "15-trusted-networks").await?;
     click_button(c, "Connection").await?;
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
     eprintln!(
@@ -387,19 +519,11 @@ pub async fn scenario(
         protection.starts_with("Kill switch off"),
         "the helper did not take the profile's 'off': {protection:?}"
     );
-    screens.shot(c, "12-connected-kill-switch-off").await?;
+    screens.view(c, "12-connected-kill-switch-off").await?;
     steps.done("8 untrusted network connects by itself (saved password, kill switch off)");
-    helper.kill();
-    let message = wait_text(
-        c,
-        ".status-card .error-box, .banner .error-box",
-        "the helper-stopped message",
-        UI_WAIT,
-        |t| t.to_lowercase().contains("helper") || t.to_lowercase().contains("service"),
-    )
-    .await?;
-    eprintln!("webview e2e: after the helper died: {message}");
-    screens.shot(c, "08-helper-stopped").await?;
-    steps.done("9 helper stopped mid-session is explained");
+    // 8b/8c. With this one's kill switch off, a split-tunnel profile runs beside it.
+    two_tunnels_and_server_down(c, screens, lab, split, tray, &mut steps).await?;
+    // 9. The helper service dies and comes back.
+    helper_restarted(c, screens, lab, helper, socket, state_dir, &mut steps).await?;
     Ok(())
 }

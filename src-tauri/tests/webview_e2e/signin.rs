@@ -77,7 +77,7 @@ pub async fn sign_in(
         "the browser was not given the sign-in page: {}",
         browser.log()
     );
-    screens.shot(c, "16-sign-in-step").await?;
+    screens.view(c, "16-sign-in-step").await?;
     // "Open again" hands the same link to the browser once more.
     click_button(c, "Open again").await?;
     browser.wait_opens(2).await?;
@@ -95,7 +95,7 @@ pub async fn sign_in(
     );
     let address = fact(c, "Your VPN address").await?;
     ensure!(address.starts_with("10.8."), "tunnel address {address:?}");
-    screens.shot(c, "17-sign-in-connected").await?;
+    screens.view(c, "17-sign-in-connected").await?;
     steps.done("6c sign-in accepted -> connected");
     click_button(c, "Disconnect").await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
@@ -139,7 +139,7 @@ pub async fn sign_in(
         "the page did not deny: {}",
         browser.log()
     );
-    screens.shot(c, "18-sign-in-denied").await?;
+    screens.view(c, "18-sign-in-denied").await?;
     let snap = snapshot(c).await?;
     let id = snap["profiles"]
         .as_array()
@@ -186,7 +186,7 @@ pub async fn sign_in(
         "the echo flag asks for a visible field, not {kind:?}"
     );
     wd("type the code", field.send_keys(RIGHT_ANSWER)).await?;
-    screens.shot(c, "19-sign-in-cr-text").await?;
+    screens.view(c, "19-sign-in-cr-text").await?;
     click_button(c, "Send").await?;
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
     click_button(c, "Disconnect").await?;
