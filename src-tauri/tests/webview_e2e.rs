@@ -18,6 +18,8 @@
 mod a11y;
 #[path = "webview_e2e/desktop.rs"]
 mod desktop;
+#[path = "webview_e2e/dialogs.rs"]
+mod dialogs;
 #[path = "webview_e2e/driver.rs"]
 mod driver;
 #[path = "webview_e2e/keyboard.rs"]
@@ -167,6 +169,11 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     }
 
     let app = env!("CARGO_BIN_EXE_oxivpn");
+    let missing = work.path().join("Missing.ovpn");
+    std::fs::write(&missing, dialogs::MISSING_PROFILE)?;
+    let mut open_again = Command::new(app);
+    open_again.arg(&missing).stdin(std::process::Stdio::null());
+    private_env(&mut open_again, &home, &socket);
     let mut caps = serde_json::Map::new();
     caps.insert(
         "tauri:options".into(),
@@ -206,6 +213,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
                 state: &state,
                 tray: desktop.tray.is_some(),
                 browser: &browser,
+                open_again,
             },
         ),
     )

@@ -298,3 +298,16 @@ pub async fn click_input(c: &Client, css: &str) -> anyhow::Result<()> {
     .await?;
     wd(&format!("click {css}"), el.click()).await
 }
+
+/// Brings the connection's status card to the top of the view (for the picture).
+pub async fn scroll_to_status(c: &Client) -> anyhow::Result<()> {
+    wd(
+        "scroll to the status card",
+        c.execute(
+            "document.querySelector('.status-card')?.scrollIntoView({ block: 'start' });",
+            vec![],
+        ),
+    )
+    .await
+    .map(|_| ())
+}

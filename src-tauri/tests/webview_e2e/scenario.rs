@@ -9,6 +9,7 @@ use fantoccini::{Client, Locator};
 use oxivpn_e2e::{addr, Lab, Proc, Role, ServerHandle, PASSWORD, USERNAME};
 
 use crate::desktop::{tray_shots, Screens};
+use crate::dialogs::other_dialogs;
 use crate::driver::*;
 use crate::keyboard::{focus, press, tab_to, type_text};
 use crate::lab::TestBrowser;
@@ -41,6 +42,8 @@ pub struct Rig<'a> {
     pub state: &'a Path,
     pub tray: bool,
     pub browser: &'a TestBrowser,
+    /// Starts the app again with a profile whose files are missing.
+    pub open_again: std::process::Command,
 }
 
 pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Result<()> {
@@ -52,6 +55,7 @@ pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Re
         state: state_dir,
         tray,
         browser,
+        open_again,
     } = rig;
     let mut steps = Steps::new();
     // 1. The refused profile's report comes first: it names the lines.
@@ -525,5 +529,7 @@ pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Re
     two_tunnels_and_server_down(c, screens, lab, split, tray, &mut steps).await?;
     // 9. The helper service dies and comes back.
     helper_restarted(c, screens, lab, helper, socket, state_dir, &mut steps).await?;
+    // 10. The dialogs not met so far.
+    other_dialogs(c, screens, open_again, &mut steps).await?;
     Ok(())
 }

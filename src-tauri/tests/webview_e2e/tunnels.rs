@@ -100,6 +100,7 @@ pub async fn two_tunnels_and_server_down(
             ping.received
         );
     }
+    scroll_to_status(c).await?;
     screens.view(c, "21-two-tunnels").await?;
     if tray {
         tray_shots(screens, "22-tray-two-sessions");
@@ -122,6 +123,7 @@ pub async fn two_tunnels_and_server_down(
         stopped.elapsed().as_secs_f64(),
         said.replace('\n', " | ")
     );
+    scroll_to_status(c).await?;
     screens.view(c, "23-server-down").await?;
     // It is gone once its tun (holding 10.9.0.1) is: OpenVPN lingers a moment to
     // tell its clients. Then it comes back (the same configuration and port).
@@ -208,6 +210,7 @@ pub async fn helper_restarted(
     )
     .await?;
     eprintln!("webview e2e: after the helper died: {message}");
+    scroll_to_status(c).await?;
     screens.view(c, "08-helper-stopped").await?;
     steps.done("9 helper stopped mid-session is explained");
     // The service is started again (as systemd would): a stale socket file is replaced.
@@ -215,6 +218,7 @@ pub async fn helper_restarted(
     *helper = start_helper(lab, socket, state)?;
     click_button(c, "Try again").await?;
     wait_status(c, "Connected", Duration::from_secs(45)).await?;
+    scroll_to_status(c).await?;
     screens.view(c, "24-helper-back").await?;
     click_button(c, "Disconnect").await?;
     wait_status(c, "Not connected", UI_WAIT).await?;
