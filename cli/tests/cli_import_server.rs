@@ -137,6 +137,12 @@ fn import_from_an_access_server_and_a_url() {
         ],
     ));
     assert!(err.contains("only https://"), "{err}");
+    let err = failed(&ctl(
+        d,
+        &ca,
+        &["import", "--url", &server.url("/profiles/refs.ovpn")],
+    ));
+    assert!(err.contains("3 file(s)") && err.contains("inline"), "{err}");
     let err = failed(&ctl(d, &ca, &["import", "--url", &server.url("/login")]));
     assert!(err.contains("web page"), "{err}");
 

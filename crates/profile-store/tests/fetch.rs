@@ -131,6 +131,20 @@ async fn profile_urls_redirects_pages_and_statuses() {
         .await
         .unwrap();
     assert_eq!(got.file_name, "work.ovpn");
+    // A downloaded profile that names files: the same missing-files rule as a file
+    // import, nothing stored.
+    let refs = fetch_url(&server.url("/profiles/refs.ovpn"), &cfg)
+        .await
+        .unwrap();
+    let store_dir = tempfile::tempdir().unwrap();
+    let store = Store::open(store_dir.path()).unwrap();
+    let e = import_bytes(&store, &refs.bytes, None, NameChoice::Derived("refs")).unwrap_err();
+    assert!(
+        matches!(&e, profile_store::ImportError::MissingFiles(m) if m.len() == 3),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("ca \"ca.crt\""), "{e}");
+    assert!(store.list().unwrap().is_empty());
     let moved = fetch_url(&server.url("/moved"), &cfg).await.unwrap();
     assert_eq!(
         moved.file_name, "work.ovpn",

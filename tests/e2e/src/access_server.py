@@ -118,6 +118,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.rest(True)
         if path == "/profiles/work.ovpn":
             return self.send(200, "application/x-openvpn-profile", read("userlogin.ovpn"))
+        if path == "/profiles/refs.ovpn":
+            # A profile that names its files instead of holding them inline.
+            body = b"client\ndev tun\nremote vpn.example.com 1194 udp\nca ca.crt\ncert client.crt\nkey client.key\n"
+            return self.send(200, "application/x-openvpn-profile", body)
         if path == "/moved":
             return self.send(302, "text/plain", b"", [("Location", "/profiles/work.ovpn")])
         if path == "/login":
