@@ -158,6 +158,8 @@ async fn profile_urls_redirects_pages_and_statuses() {
         .await
         .unwrap_err();
     assert!(matches!(notes, FetchError::NotAProfile { .. }), "{notes:?}");
+    let big = fetch_url(&server.url("/big.ovpn"), &cfg).await.unwrap_err();
+    assert!(matches!(big, FetchError::TooLarge { .. }), "{big:?}");
     let missing = fetch_url(&server.url("/nope.ovpn"), &cfg)
         .await
         .unwrap_err();

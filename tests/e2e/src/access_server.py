@@ -122,6 +122,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             # A profile that names its files instead of holding them inline.
             body = b"client\ndev tun\nremote vpn.example.com 1194 udp\nca ca.crt\ncert client.crt\nkey client.key\n"
             return self.send(200, "application/x-openvpn-profile", body)
+        if path == "/big.ovpn":
+            # Larger than any profile (the client's limit is 1 MiB).
+            return self.send(200, "text/plain", b"client\n" + b"# padding\n" * 120000)
         if path == "/moved":
             return self.send(302, "text/plain", b"", [("Location", "/profiles/work.ovpn")])
         if path == "/login":
