@@ -3,6 +3,7 @@
 
 mod check_cmd;
 mod credentials;
+mod import_server;
 mod output;
 mod profile_check;
 mod profile_cmds;
@@ -33,9 +34,32 @@ struct Args {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Import a .ovpn file (files it names are read now and inlined).
+    /// Import a .ovpn file (files it names are read now and inlined), or download one
+    /// with --url or from an OpenVPN Access Server with --access-server.
+    #[command(group(clap::ArgGroup::new("source").required(true).args(["file", "url", "access_server"])))]
     Import {
-        file: PathBuf,
+        file: Option<PathBuf>,
+        /// Download the profile from this https:// address (certificate verified).
+        #[arg(long, value_name = "URL")]
+        url: Option<String>,
+        /// Download your profile from this OpenVPN Access Server (HOST, HOST:PORT or
+        /// https://HOST) with your user name and password.
+        #[arg(long, value_name = "HOST")]
+        access_server: Option<String>,
+        /// Access Server user name (default: asked on the terminal).
+        #[arg(long, requires = "access_server")]
+        user: Option<String>,
+        /// Access Server password on the first line of FILE (default: asked on the
+        /// terminal; never on the command line).
+        #[arg(long, value_name = "FILE", requires = "access_server")]
+        password_file: Option<PathBuf>,
+        /// The answer to the server's second-factor question, first line of FILE
+        /// (default: asked on the terminal).
+        #[arg(long, value_name = "FILE", requires = "access_server")]
+        challenge_answer_file: Option<PathBuf>,
+        /// The autologin profile (connects without a password), if the server allows it.
+        #[arg(long, requires = "access_server")]
+        autologin: bool,
         /// Profile name (default: the file name without extension).
         #[arg(long)]
         name: Option<String>,
@@ -124,8 +148,35 @@ fn main() -> ExitCode {
     };
     let result = rt.block_on(async {
         match args.command {
-            Command::Import { file, name, files } => {
-                profile_cmds::import(out, &file, name.as_deref(), &files)
+            Command::Import {
+                file,
+                url,
+                access_server,
+                user,
+                password_file,
+                challenge_answer_file,
+                autologin,
+                name,
+                files,
+            } => {
+                let source = match (file, url, access_server) {
+                    (Some(file), _, _) => {
+                        return profile_cmds::import(out, &file, name.as_deref(), &files)
+                    }
+                    (None, Some(url), _) => import_server::Source::Url(url),
+                    (None, None, Some(server)) => import_server::Source::AccessServer {
+                        server,
+                        user,
+                        password_file,
+                        challenge_answer_file,
+                        autologin,
+                    },
+                    (None, None, None) => anyhow::bail!("name a FILE, --url or --access-server"),
+                };
+                if !files.is_empty() {
+                    anyhow::bail!("--file is for a profile file; a downloaded profile must hold its files inline");
+                }
+                import_server::import(out, source, name.as_deref()).await
             }
             Command::List => profile_cmds::list(&socket, out).await,
             Command::Connect {

@@ -15,6 +15,12 @@ pub fn import(
     supplied: &[profile_store::Supplied],
 ) -> anyhow::Result<ExitCode> {
     let imported = profiles::import(file, name, supplied)?;
+    print_imported(out, &imported);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The import report, the same for a file and a download.
+pub fn print_imported(out: Out, imported: &profiles::Imported) {
     let refused = imported.report.refused_count();
     out.result(
         &json!({
@@ -54,7 +60,6 @@ pub fn import(
             s
         },
     );
-    Ok(ExitCode::SUCCESS)
 }
 
 pub async fn list(socket: &Path, out: Out) -> anyhow::Result<ExitCode> {

@@ -98,6 +98,50 @@ pub fn import(
     })
 }
 
+/// Import a downloaded profile through the same flow as a file (`import_bytes`: no
+/// folder next to it, so every file it names must be inline). Named `name`, else after
+/// the download's file name (" (2)" when taken).
+pub fn import_downloaded(
+    fetched: &profile_store::fetch::Fetched,
+    name: Option<&str>,
+) -> anyhow::Result<Imported> {
+    let stem = fetched
+        .file_name
+        .strip_suffix(".ovpn")
+        .or_else(|| fetched.file_name.strip_suffix(".conf"))
+        .unwrap_or(&fetched.file_name);
+    let choice = match name {
+        Some(n) => {
+            ipc::ProfileName::try_from(n)
+                .map_err(|e| anyhow::anyhow!("invalid profile name {n:?}: {e}"))?;
+            NameChoice::Exact(n)
+        }
+        None => NameChoice::Derived(stem),
+    };
+    let imported = match profile_store::import_bytes(&store()?, &fetched.bytes, None, choice) {
+        Err(e @ profile_store::ImportError::MissingFiles(_)) => bail!(
+            "the downloaded profile {} was not imported: {e}\nit names files instead of holding them inline: ask for a profile with the keys inside",
+            fetched.file_name
+        ),
+        other => other?,
+    };
+    let Some(name) = imported.name else {
+        bail!(
+            "the downloaded profile {} cannot be used: {}\n{}",
+            fetched.file_name,
+            imported.report.reason.clone().unwrap_or_default(),
+            imported.report.to_text().trim_end()
+        );
+    };
+    Ok(Imported {
+        name,
+        report: imported.report,
+        had_credentials: imported.credentials.is_some(),
+        had_key_passphrase: imported.key_passphrase.is_some(),
+        had_proxy_credentials: imported.proxy_credentials.is_some(),
+    })
+}
+
 pub fn list() -> anyhow::Result<Vec<String>> {
     Ok(store()?.list()?)
 }

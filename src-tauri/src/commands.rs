@@ -79,9 +79,31 @@ pub mod ops {
         s.controller.import(p, supplied).await
     }
 
+    fn fetch_config(s: &AppState) -> profile_store::fetch::FetchConfig {
+        profile_store::fetch::FetchConfig {
+            roots: s.roots.clone(),
+            timeout: std::time::Duration::from_secs(20),
+        }
+    }
+
     /// Downloads a profile over https and imports it (the same report as files).
     pub async fn import_profile_url(s: &AppState, url: String) -> Result<ImportReport, AppError> {
-        let fetched = crate::download::fetch_profile(&url, s.roots.clone()).await?;
+        let fetched = crate::download::fetch_url(&url, &fetch_config(s)).await?;
+        s.controller
+            .import_bytes(fetched.file_name, fetched.bytes)
+            .await
+    }
+
+    /// Downloads the user's profile from an OpenVPN Access Server and imports it (the
+    /// same report as files). An empty password uses the remembered one.
+    pub async fn import_access_server(
+        s: &AppState,
+        request: crate::download::AccessServerRequest,
+    ) -> Result<ImportReport, AppError> {
+        let secrets = s.controller.secrets();
+        let fetched =
+            crate::download::fetch_access_server(request, &fetch_config(s), secrets.as_ref())
+                .await?;
         s.controller
             .import_bytes(fetched.file_name, fetched.bytes)
             .await
@@ -305,6 +327,30 @@ pub async fn import_profile_url(
     ops::import_profile_url(&state, url).await
 }
 
+/// Import from an OpenVPN Access Server with the user's credentials; the password is
+/// kept only in the keyring, and only with `remember`.
+#[tauri::command]
+#[allow(clippy::too_many_arguments)]
+pub async fn import_access_server(
+    state: State<'_, AppState>,
+    server: String,
+    username: String,
+    password: String,
+    autologin: bool,
+    remember: bool,
+    challenge_response: Option<String>,
+) -> Result<ImportReport, AppError> {
+    let request = crate::download::AccessServerRequest {
+        server,
+        username,
+        password: profile_store::fetch::Zeroizing::new(password),
+        autologin,
+        remember,
+        challenge_response: challenge_response.map(profile_store::fetch::Zeroizing::new),
+    };
+    ops::import_access_server(&state, request).await
+}
+
 #[tauri::command]
 pub async fn rename_profile(
     state: State<'_, AppState>,
@@ -491,6 +537,18 @@ pub const COMMANDS: &[CommandSig] = &[
     ),
     ("pick_missing_file", &[("name", "string")], "string | null"),
     ("import_profile_url", &[("url", "string")], "ImportReport"),
+    (
+        "import_access_server",
+        &[
+            ("server", "string"),
+            ("username", "string"),
+            ("password", "string"),
+            ("autologin", "boolean"),
+            ("remember", "boolean"),
+            ("challenge_response", "string | null"),
+        ],
+        "ImportReport",
+    ),
     (
         "rename_profile",
         &[("id", "string"), ("name", "string")],

@@ -39,6 +39,11 @@ pub enum ErrorKind {
     MissingFiles,
     /// The tunnel failed for another reason.
     Tunnel,
+    /// An Access Server asks for a second sign-in step (the message is its question),
+    /// or wants two-factor sign-in set up first.
+    ChallengeRequired,
+    /// The server needs two-factor sign-in that the user has not set up yet.
+    TwoFactorNotSetUp,
     Internal,
 }
 

@@ -399,6 +399,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::import_profile_with_files,
             commands::pick_missing_file,
             commands::import_profile_url,
+            commands::import_access_server,
             commands::rename_profile,
             commands::duplicate_profile,
             commands::delete_profile,

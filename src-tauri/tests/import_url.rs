@@ -103,10 +103,18 @@ async fn serve(
 }
 
 fn state(dir: &std::path::Path, roots: rustls::RootCertStore) -> AppState {
+    state_with(dir, roots, Arc::new(MemorySecrets::default()))
+}
+
+fn state_with(
+    dir: &std::path::Path,
+    roots: rustls::RootCertStore,
+    secrets: Arc<MemorySecrets>,
+) -> AppState {
     let controller = Controller::spawn(
         dir.join("helper.sock"),
         Box::new(MemoryRepo::default()),
-        Arc::new(MemorySecrets::default()),
+        secrets,
         Arc::new(Quiet),
     );
     AppState {
@@ -192,4 +200,96 @@ async fn a_profile_is_imported_from_an_https_url_and_bad_answers_are_explained()
         .profiles
         .is_empty());
     assert_eq!(ops::get_snapshot(&s).await.unwrap().profiles.len(), 1);
+}
+
+/// The lab's stand-in OpenVPN Access Server (python ssl, certificate from the lab CA).
+fn as_request(
+    server: &oxivpn_e2e::AccessServer,
+    (user, password): (&str, &str),
+) -> oxivpn_app::download::AccessServerRequest {
+    oxivpn_app::download::AccessServerRequest {
+        server: server.address(),
+        username: user.into(),
+        password: profile_store::fetch::Zeroizing::new(password.into()),
+        autologin: false,
+        remember: false,
+        challenge_response: None,
+    }
+}
+
+fn lab_roots() -> rustls::RootCertStore {
+    profile_store::fetch::roots_from_pem(&oxivpn_e2e::AccessServer::ca_pem().unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn an_access_server_profile_is_imported_with_the_users_credentials() {
+    use oxivpn_e2e::{AccessServer, CertKind, AS_CHALLENGE_TEXT, AS_MFA_USER, AS_OTP, AS_USER};
+    let dir = tempfile::tempdir().unwrap();
+    let server = AccessServer::start(CertKind::LabCa).unwrap();
+    let secrets = Arc::new(MemorySecrets::default());
+    let s = state_with(dir.path(), lab_roots(), secrets.clone());
+
+    // Good credentials: the same import report as a file; nothing remembered.
+    let report = ops::import_access_server(&s, as_request(&server, AS_USER))
+        .await
+        .unwrap();
+    assert!(report.usable, "{report:?}");
+    assert_eq!(report.file_name, "localhost.ovpn");
+    assert_eq!(report.profile.as_ref().unwrap().name, "localhost");
+    let key = format!("access-server://{}/{}", server.address(), AS_USER.0);
+    use oxivpn_app::secrets::SecretStore as _;
+    assert!(secrets.load(&key).unwrap().is_none());
+
+    // Wrong password: the server's AUTH_FAILED as the usual sentence.
+    let wrong = ops::import_access_server(&s, as_request(&server, (AS_USER.0, "nope")))
+        .await
+        .unwrap_err();
+    assert_eq!(wrong.kind, ErrorKind::AuthFailed, "{wrong:?}");
+    assert_eq!(
+        wrong.message,
+        "The server did not accept your user name or password."
+    );
+
+    // Remember: the password goes to the keyring only; later an empty password uses it.
+    let mut remember = as_request(&server, AS_USER);
+    remember.remember = true;
+    ops::import_access_server(&s, remember).await.unwrap();
+    assert_eq!(secrets.load(&key).unwrap().unwrap().password, AS_USER.1);
+    let again = ops::import_access_server(&s, as_request(&server, (AS_USER.0, "")))
+        .await
+        .unwrap();
+    assert_eq!(again.profile.as_ref().unwrap().name, "localhost (3)");
+
+    // Two-factor: the server's question, then the answer imports.
+    let mfa = ops::import_access_server(&s, as_request(&server, AS_MFA_USER))
+        .await
+        .unwrap_err();
+    assert_eq!(mfa.kind, ErrorKind::ChallengeRequired, "{mfa:?}");
+    assert_eq!(mfa.message, AS_CHALLENGE_TEXT);
+    let mut answer = as_request(&server, AS_MFA_USER);
+    answer.challenge_response = Some(profile_store::fetch::Zeroizing::new(AS_OTP.into()));
+    let report = ops::import_access_server(&s, answer).await.unwrap();
+    assert!(report.usable, "{report:?}");
+
+    // Not enrolled in two-factor yet: a clear word to set it up or import the file.
+    let newbie = ops::import_access_server(&s, as_request(&server, oxivpn_e2e::AS_UNENROLLED_USER))
+        .await
+        .unwrap_err();
+    assert_eq!(newbie.kind, ErrorKind::TwoFactorNotSetUp);
+    assert!(newbie.message.contains("two-factor"), "{newbie:?}");
+    assert!(newbie.hint.unwrap().contains("import the profile file"));
+
+    // http:// is refused; an unknown CA is named.
+    let mut http = as_request(&server, AS_USER);
+    http.server = format!("http://localhost:{}", server.port());
+    let e = ops::import_access_server(&s, http).await.unwrap_err();
+    assert_eq!(e.kind, ErrorKind::InvalidInput, "{e:?}");
+    let untrusted = AccessServer::start(CertKind::SelfSigned).unwrap();
+    let e = ops::import_access_server(&s, as_request(&untrusted, AS_USER))
+        .await
+        .unwrap_err();
+    assert_eq!(e.kind, ErrorKind::TlsCertificate, "{e:?}");
+    assert!(e.message.contains("does not trust"), "{e:?}");
+    assert!(untrusted.requests().is_empty());
+    assert_eq!(ops::get_snapshot(&s).await.unwrap().profiles.len(), 4);
 }

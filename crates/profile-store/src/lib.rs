@@ -6,6 +6,8 @@
 //! [`Store`] keeps profiles in `$XDG_DATA_HOME/oxivpn/profiles/<name>.ovpn`.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+#[cfg(feature = "fetch")]
+pub mod fetch;
 mod import;
 mod resolve;
 mod store;

@@ -96,6 +96,9 @@ pub struct ControllerSnapshot {
 #[derive(Clone)]
 pub struct Controller {
     tx: mpsc::Sender<Msg>,
+    /// The keyring the actor uses; also for an Access Server password the user asked
+    /// to remember (see `download`).
+    secrets: Arc<dyn SecretStore>,
 }
 
 impl Controller {
@@ -111,7 +114,7 @@ impl Controller {
             me: tx.downgrade(),
             socket,
             repo,
-            secrets,
+            secrets: secrets.clone(),
             sink,
             client: None,
             generation: 0,
@@ -122,7 +125,12 @@ impl Controller {
             stats: VecDeque::new(),
         };
         tokio::spawn(actor.run(rx));
-        Self { tx }
+        Self { tx, secrets }
+    }
+
+    /// The keyring (the same one the profiles' passwords are in).
+    pub fn secrets(&self) -> Arc<dyn SecretStore> {
+        self.secrets.clone()
     }
 
     async fn ask<T>(&self, make: impl FnOnce(Reply<T>) -> Msg) -> Result<T, AppError> {

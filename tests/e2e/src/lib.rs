@@ -9,6 +9,7 @@
 #![cfg(unix)]
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
+mod access_server;
 mod capture;
 mod cmd;
 mod faultproxy;
@@ -24,6 +25,10 @@ mod server;
 mod sso;
 mod transfer;
 
+pub use access_server::{
+    AccessServer, CertKind, AS_AUTOLOGIN_USER, AS_CHALLENGE_TEXT, AS_MFA_USER, AS_OTP,
+    AS_UNENROLLED_USER, AS_USER,
+};
 pub use capture::{
     classify, parse_pcap, send_probes, Capture, CaptureSummary, Class, Probe, TunnelEndpoint,
     PROBE_MARKER,

@@ -3,7 +3,7 @@
 
 import { invoke } from "@tauri-apps/api/core";
 
-export type ErrorKind = "authFailed" | "signInFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "missingFiles" | "tunnel" | "internal";
+export type ErrorKind = "authFailed" | "signInFailed" | "serverUnreachable" | "tlsCertificate" | "helperNotRunning" | "helperNotPermitted" | "helperVersion" | "helperLost" | "profileRejected" | "profileNotFound" | "invalidInput" | "busy" | "keyring" | "file" | "missingFiles" | "tunnel" | "challengeRequired" | "twoFactorNotSetUp" | "internal";
 
 export type AppError = { kind: ErrorKind, 
 /**
@@ -406,6 +406,7 @@ export const commands = {
   importProfileWithFiles: (path: string, files: SuppliedFile[]): Promise<ImportReport> => invoke<ImportReport>("import_profile_with_files", { path, files }),
   pickMissingFile: (name: string): Promise<string | null> => invoke<string | null>("pick_missing_file", { name }),
   importProfileUrl: (url: string): Promise<ImportReport> => invoke<ImportReport>("import_profile_url", { url }),
+  importAccessServer: (server: string, username: string, password: string, autologin: boolean, remember: boolean, challengeResponse: string | null): Promise<ImportReport> => invoke<ImportReport>("import_access_server", { server, username, password, autologin, remember, challengeResponse }),
   renameProfile: (id: string, name: string): Promise<ProfileSummary> => invoke<ProfileSummary>("rename_profile", { id, name }),
   duplicateProfile: (id: string): Promise<ProfileSummary> => invoke<ProfileSummary>("duplicate_profile", { id }),
   deleteProfile: (id: string): Promise<void> => invoke<void>("delete_profile", { id }),
