@@ -158,7 +158,8 @@ pub fn drops_line(d: &ipc::DropCounts) -> String {
     if parts.is_empty() {
         "dropped 0 packets".to_owned()
     } else {
-        format!("dropped {} packets: {}", d.total(), parts.join(", "))
+        let packets = if d.total() == 1 { "packet" } else { "packets" };
+        format!("dropped {} {packets}: {}", d.total(), parts.join(", "))
     }
 }
 
@@ -264,7 +265,7 @@ mod tests {
         let line = session_line(&s, 0);
         assert!(
             line.contains(
-                "dropped 1 packets: epoch out of window 1; MSS clamped in 2 packets (mssfix)"
+                "dropped 1 packet: epoch out of window 1; MSS clamped in 2 packets (mssfix)"
             ),
             "{line}"
         );
