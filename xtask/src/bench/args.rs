@@ -77,9 +77,8 @@ impl BenchArgs {
         if self.no_reference_2_7 || self.smoke || self.self_test {
             return None;
         }
-        Some(PathBuf::from(OPENVPN_2_7_CACHE)).filter(|p| p.is_file())
+        // Where `cargo xtask` builds it (sbin/openvpn under the cache), as the
+        // interop suite finds it.
+        oxivpn_e2e::OpenvpnBuild::cached("2.7.6").map(|b| b.path)
     }
 }
-
-/// Where `cargo xtask` builds OpenVPN 2.7 from its public tag (outside the repository).
-const OPENVPN_2_7_CACHE: &str = "/var/cache/oxivpn/openvpn-2.7.6/openvpn";
