@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use oxivpn_e2e::{Compression, Role, ServerVariant, Transport};
 
-use super::{say, Bench, Direction, Side, TUNNEL_PEER};
+use anyhow::bail;
+
+use super::{say, Bench, ClientKind, Direction, Side, TUNNEL_PEER};
 
 /// What the compressed rows measure, for the report's settings line.
 pub(super) const DESCRIPTION: &str = "compressed rows: server and profile with compress lz4-v2, \
@@ -63,26 +65,61 @@ impl Bench {
         };
         let name = format!("{}-compressed{round}", side.tag);
         let (client, _) = self.connect(side, &kind, profile, &name)?;
-        let result = self
-            .transfer(
-                client.pid(),
-                Direction::DownCompressible,
-                &format!("{name}-down"),
-                None,
-            )
-            .map(|(mbit, bytes, cpu)| {
-                let cpu_per_gb = cpu / (bytes / 1e9);
-                say(&format!(
-                    "  {:<16} compressed round {round}{}: down {mbit:.0} Mbit/s, {cpu_per_gb:.2} CPU-s/GB",
-                    side.run.label,
-                    if record { "" } else { " (warm-up, discarded)" },
-                ));
-                if record {
-                    side.run.down_compressed_mbit_s.push(mbit);
-                    side.run.cpu_s_per_gb_compressed.push(cpu_per_gb);
-                }
-            });
+        let measured = self.transfer(
+            client.pid(),
+            Direction::DownCompressible,
+            &format!("{name}-down"),
+            None,
+        );
+        let log = self.lab.dir().join(format!("{name}.log"));
         self.disconnect(client)?;
-        result
+        let (mbit, bytes, cpu) = measured?;
+        // OxiVPN logs its compression totals when the session ends: the row means
+        // what it says only if the server did compress what it sent.
+        if matches!(kind, ClientKind::OxiVpn { .. }) {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let decompressed = decompressed_bytes(&text);
+            if decompressed < (bytes as u64) / 2 {
+                bail!(
+                    "{name}: the server compressed too little of the transfer ({decompressed} of {bytes:.0} bytes decompressed)"
+                );
+            }
+        }
+        let cpu_per_gb = cpu / (bytes / 1e9);
+        say(&format!(
+            "  {:<16} compressed round {round}{}: down {mbit:.0} Mbit/s, {cpu_per_gb:.2} CPU-s/GB",
+            side.run.label,
+            if record { "" } else { " (warm-up, discarded)" },
+        ));
+        if record {
+            side.run.down_compressed_mbit_s.push(mbit);
+            side.run.cpu_s_per_gb_compressed.push(cpu_per_gb);
+        }
+        Ok(())
+    }
+}
+
+/// `decompressed_to` of the helper's "compression totals" log line (0 without one).
+fn decompressed_bytes(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains("compression totals"))
+        .filter_map(|l| l.split("decompressed_to=").nth(1))
+        .filter_map(|v| {
+            v.split(|c: char| !c.is_ascii_digit())
+                .next()?
+                .parse::<u64>()
+                .ok()
+        })
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn decompressed_bytes_come_from_the_totals_line() {
+        let log = "x INFO session ended\n\
+                   x INFO decompressed_from=100 decompressed_to=4000 compressed_from=0 compression totals\n";
+        assert_eq!(super::decompressed_bytes(log), 4000);
+        assert_eq!(super::decompressed_bytes("nothing"), 0);
     }
 }
