@@ -114,6 +114,7 @@ pub fn session_line(s: &SessionInfo, my_uid: u32) -> String {
     }
     if s.stats.since_unix_ms > 0 {
         line.push_str(&format!("\n      {}", drops_line(&s.stats.drops)));
+        line.push_str(&format!("; {}", mss_line(s.stats.mss_clamped)));
     }
     if let Some(c) = &s.connection {
         let transport = match c.transport {
@@ -133,8 +134,17 @@ pub fn session_line(s: &SessionInfo, my_uid: u32) -> String {
                 ""
             }
         ));
+        if let Some(f) = &c.data_format {
+            line.push_str(&format!("\n      data channel {f}"));
+        }
     }
     line
+}
+
+/// "MSS clamped in 2 packets (mssfix)": TCP SYN/SYN-ACKs whose MSS the tunnel lowered.
+pub fn mss_line(n: u64) -> String {
+    let packets = if n == 1 { "packet" } else { "packets" };
+    format!("MSS clamped in {n} {packets} (mssfix)")
 }
 
 /// "dropped 0" or "dropped 5: compression 3, replayed 2" (only the non-zero reasons).
@@ -148,7 +158,8 @@ pub fn drops_line(d: &ipc::DropCounts) -> String {
     if parts.is_empty() {
         "dropped 0 packets".to_owned()
     } else {
-        format!("dropped {} packets: {}", d.total(), parts.join(", "))
+        let packets = if d.total() == 1 { "packet" } else { "packets" };
+        format!("dropped {} {packets}: {}", d.total(), parts.join(", "))
     }
 }
 
@@ -221,6 +232,48 @@ mod tests {
             drops_line(&d),
             "dropped 5 packets: replayed 2, compression 3"
         );
+    }
+
+    #[test]
+    fn session_line_shows_drops_mss_clamps_and_the_data_format() {
+        let mut stats = ipc::Stats {
+            since_unix_ms: 1,
+            mss_clamped: 2,
+            ..ipc::Stats::default()
+        };
+        stats.drops.epoch = 1;
+        let s = SessionInfo {
+            id: ipc::SessionId(1),
+            owner_uid: 0,
+            profile_name: Some(ipc::ProfileName::try_from("lab").unwrap()),
+            stage: ipc::Stage::Starting,
+            started_unix_ms: 1,
+            stats,
+            connection: Some(Box::new(ipc::ConnectionInfo {
+                server_addr: "198.18.0.1".parse().unwrap(),
+                server_port: 1194,
+                transport: ipc::Transport::Udp,
+                remote: ipc::ShortText::sanitized("198.18.0.1"),
+                cipher: Some(ipc::ShortText::sanitized("AES-256-GCM")),
+                tls: None,
+                key_derivation: None,
+                kill_switch: false,
+                data_format: Some(ipc::ShortText::sanitized("AES-256-GCM, epoch keys (2.7)")),
+                interface: None,
+            })),
+        };
+        let line = session_line(&s, 0);
+        assert!(
+            line.contains(
+                "dropped 1 packet: epoch out of window 1; MSS clamped in 2 packets (mssfix)"
+            ),
+            "{line}"
+        );
+        assert!(
+            line.contains("\n      data channel AES-256-GCM, epoch keys (2.7)"),
+            "{line}"
+        );
+        assert_eq!(mss_line(1), "MSS clamped in 1 packet (mssfix)");
     }
 
     #[test]

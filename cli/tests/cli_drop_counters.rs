@@ -73,6 +73,12 @@ fn status_counts_refused_compressed_packets() {
     eprintln!("oxivpnctl status:\n{text}");
     assert!(text.contains(&format!("compression {n}")), "{text}");
     assert!(text.contains("dropped "), "{text}");
+    // The 2.6 server's data channel: the classic format, named in status.
+    assert!(
+        text.contains("data channel AES-256-GCM, per-session keys"),
+        "{text}"
+    );
+    assert!(text.contains("MSS clamped in "), "{text}");
     assert_eq!(
         json["sessions"][0]["stats"]["drops"]["replayed"], 0,
         "{json}"

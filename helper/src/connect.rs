@@ -271,6 +271,7 @@ fn log_drops(last: &mut ipc::DropCounts, now: &ipc::DropCounts) {
         auth_failed = now.auth_failed,
         compression = now.compression,
         unknown_key = now.unknown_key,
+        epoch = now.epoch,
         not_connected = now.not_connected,
         other = now.other,
         "data channel drops"

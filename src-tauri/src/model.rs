@@ -355,6 +355,10 @@ pub struct DropsView {
     #[ts(type = "number")]
     pub total: u64,
     pub reasons: Vec<DropReasonCount>,
+    /// TCP SYN/SYN-ACK packets whose MSS the tunnel lowered (mssfix).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub mss_clamped: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
@@ -380,6 +384,7 @@ impl DropsView {
                     count: *count,
                 })
                 .collect(),
+            mss_clamped: 0,
         }
     }
 }

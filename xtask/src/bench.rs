@@ -8,10 +8,17 @@
 //! down through the tunnel, client CPU seconds per GB moved, client peak RSS, ping RTT
 //! through the tunnel; then the ratios to the reference. `--self-test` runs the
 //! reference on both sides (an A/A run: every ratio should read about 1.0x).
+//! A compressed session (bench/compressed.rs) adds CPU per GB with decompression;
+//! `--compare PATH` measures a second OxiVPN build beside the first.
 //! Results go to `target/bench/` (markdown + JSON) and to stdout.
 
+mod args;
+mod compressed;
+mod host;
 mod measure;
 mod report;
+
+pub use args::BenchArgs;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -26,79 +33,11 @@ use oxivpn_e2e::{
 };
 
 use crate::{deps, sys};
+use host::{
+    bench_dir, build_helper, data_channel, first_lines, helper_can_connect, machine, note,
+    openvpn_version, print_report, say, utc_now, write_report,
+};
 use report::{ClientRun, Report};
-
-#[derive(clap::Args, Debug)]
-pub struct BenchArgs {
-    /// Tiny run for CI: one connect each, 1 s transfers, no warm-up (< 1 minute).
-    #[arg(long)]
-    pub smoke: bool,
-    /// A/A run: the reference client on both sides; every ratio should read about 1.0x.
-    #[arg(long)]
-    pub self_test: bool,
-    /// Measured rounds (throughput, CPU, RSS, RTT) per client, after one warm-up round.
-    #[arg(long, default_value_t = 3)]
-    pub runs: usize,
-    /// Connects per client and transport for the connect-time medians.
-    #[arg(long, default_value_t = 10)]
-    pub connects: usize,
-    /// Seconds per iperf3 transfer.
-    #[arg(long, default_value_t = 10)]
-    pub seconds: u32,
-    /// Skip the data-channel microbenchmark (criterion, short times).
-    #[arg(long)]
-    pub no_data_channel: bool,
-    /// Use this oxivpn-helper binary instead of building one.
-    #[arg(long)]
-    pub helper: Option<PathBuf>,
-    /// Record `perf` profiles of OxiVPN's client during the first measured round's
-    /// transfers into target/bench/perf-{up,down}.data (`perf report -i ...`).
-    #[arg(long)]
-    pub perf: bool,
-    /// Run OxiVPN with `--no-kill-switch` (like-for-like with openvpn, which has none).
-    #[arg(long)]
-    pub no_kill_switch: bool,
-    /// A second reference client, OpenVPN 2.7 (built by `cargo xtask` into
-    /// /var/cache/oxivpn; used from there when present, except in smoke and A/A runs).
-    #[arg(long = "reference-2-7", value_name = "PATH")]
-    pub reference_2_7: Option<PathBuf>,
-    /// Do not look for OpenVPN 2.7 in its cache.
-    #[arg(long, conflicts_with = "reference_2_7")]
-    pub no_reference_2_7: bool,
-}
-
-impl BenchArgs {
-    /// The CI smoke run (`cargo xtask bench --smoke`), for `cargo xtask test`.
-    pub fn smoke() -> Self {
-        Self {
-            smoke: true,
-            self_test: false,
-            runs: 1,
-            connects: 1,
-            seconds: 1,
-            no_data_channel: true,
-            helper: None,
-            perf: false,
-            no_kill_switch: false,
-            reference_2_7: None,
-            no_reference_2_7: false,
-        }
-    }
-
-    /// The OpenVPN 2.7 binary to run as a second reference, if any.
-    fn reference_2_7(&self) -> Option<PathBuf> {
-        if let Some(p) = &self.reference_2_7 {
-            return Some(p.clone());
-        }
-        if self.no_reference_2_7 || self.smoke || self.self_test {
-            return None;
-        }
-        Some(PathBuf::from(OPENVPN_2_7_CACHE)).filter(|p| p.is_file())
-    }
-}
-
-/// Where `cargo xtask` builds OpenVPN 2.7 from its public tag (outside the repository).
-const OPENVPN_2_7_CACHE: &str = "/var/cache/oxivpn/openvpn-2.7.6/openvpn";
 
 /// Where the tunnel is proven: the server's own tunnel address, reachable only
 /// through the tunnel (the direct topology's client has no route to 10/8).
@@ -139,6 +78,17 @@ impl ClientKind {
             .unwrap_or_default();
         name.bytes().take(15).map(char::from).collect()
     }
+}
+
+/// Which way an iperf3 transfer goes, and what it carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    /// Client to server, iperf3's random payload.
+    Up,
+    /// Server to client (`-R`), random payload.
+    Down,
+    /// Server to client with `--repeating-payload`: compressible.
+    DownCompressible,
 }
 
 /// One side of the comparison: what it runs and what was measured.
@@ -204,8 +154,25 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
             tag: "refa",
         }
     } else {
-        oxivpn_side(args)
+        let helper = match &args.helper {
+            Some(h) => Ok(h.clone()),
+            None => build_helper(!args.smoke),
+        };
+        let label = if args.no_kill_switch {
+            "OxiVPN (no kill switch)"
+        } else {
+            "OxiVPN"
+        };
+        oxivpn_side(label, helper, args.no_kill_switch, "oxi")
     };
+    let mut compare = args.compare.as_ref().map(|h| {
+        let label = if args.no_kill_switch {
+            "OxiVPN (before, no kill switch)"
+        } else {
+            "OxiVPN (before)"
+        };
+        oxivpn_side(label, Ok(h.clone()), args.no_kill_switch, "oxib")
+    });
     let mut reference_2_7 = args.reference_2_7().map(|bin| Side {
         run: ClientRun {
             label: "openvpn 2.7".into(),
@@ -226,6 +193,10 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     let ticks = measure::clock_ticks();
     let plan = Plan::new(args);
     report.settings = plan.describe();
+    if !args.no_compressed {
+        report.settings.push_str("; ");
+        report.settings.push_str(compressed::DESCRIPTION);
+    }
     say(&format!("{mode} run: {}", report.settings));
     let mut bench = Bench {
         lab: Lab::start(LabConfig::direct()).context("starting the direct lab")?,
@@ -239,7 +210,13 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
         if let Some(r) = reference_2_7.as_mut() {
             sides.push(r);
         }
+        if let Some(c) = compare.as_mut() {
+            sides.push(c);
+        }
         bench.throughput_phase(&mut sides)?;
+        if !args.no_compressed {
+            bench.compressed_phase(&mut sides)?;
+        }
         bench.connect_phase(Transport::Udp, &mut sides)?;
         bench.connect_phase(Transport::Tcp, &mut sides)?;
         if !args.smoke {
@@ -251,6 +228,7 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     report.subject = subject.run;
     report.reference = reference.run;
     report.reference_2_7 = reference_2_7.map(|s| s.run);
+    report.compare = compare.map(|s| s.run);
     // A harness that measured nothing for the reference is broken, whatever OxiVPN did.
     let r = &report.reference;
     if r.connect_udp_ms.is_empty() || r.up_mbit_s.is_empty() || r.down_mbit_s.is_empty() {
@@ -270,41 +248,35 @@ pub fn run(args: &BenchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The OxiVPN side: the given or freshly built helper, or a side with a notice when
-/// it cannot connect yet (the bench then still measures the reference).
-fn oxivpn_side(args: &BenchArgs) -> Side {
+/// An OxiVPN side: the given or freshly built helper, or a side with a notice when
+/// it cannot connect (the bench then still measures the others).
+fn oxivpn_side(
+    label: &str,
+    helper: anyhow::Result<PathBuf>,
+    no_kill_switch: bool,
+    tag: &'static str,
+) -> Side {
     let mut run = ClientRun {
-        label: if args.no_kill_switch {
-            "OxiVPN (no kill switch)".into()
-        } else {
-            "OxiVPN".into()
-        },
+        label: label.into(),
         ..ClientRun::default()
-    };
-    let helper = match &args.helper {
-        Some(h) => Ok(h.clone()),
-        None => build_helper(!args.smoke),
     };
     let kind = match helper {
         Ok(h) if helper_can_connect(&h) => {
-            run.binary = format!(
-                "{} connect{}",
-                h.display(),
-                if args.no_kill_switch {
-                    " --no-kill-switch"
-                } else {
-                    ""
-                }
-            );
+            let flag = if no_kill_switch {
+                " --no-kill-switch"
+            } else {
+                ""
+            };
+            run.binary = format!("{} connect{flag}", h.display());
             Some(ClientKind::OxiVpn {
                 helper: h,
-                no_kill_switch: args.no_kill_switch,
+                no_kill_switch,
             })
         }
         Ok(h) => {
             run.binary = h.display().to_string();
             run.notices.push(format!(
-                "{} has no working `connect` subcommand yet; only the reference was measured",
+                "{} has no working `connect` subcommand; not measured",
                 h.display()
             ));
             None
@@ -312,7 +284,7 @@ fn oxivpn_side(args: &BenchArgs) -> Side {
         Err(e) => {
             run.binary = "(not built)".into();
             run.notices.push(format!(
-                "oxivpn-helper could not be built ({e:#}); only the reference was measured"
+                "oxivpn-helper could not be built ({e:#}); not measured"
             ));
             None
         }
@@ -320,11 +292,7 @@ fn oxivpn_side(args: &BenchArgs) -> Side {
     for n in &run.notices {
         note(n);
     }
-    Side {
-        kind,
-        run,
-        tag: "oxi",
-    }
+    Side { kind, run, tag }
 }
 
 /// How much of everything to do.
@@ -401,16 +369,13 @@ impl Bench {
         Ok(())
     }
 
-    /// Starts an openvpn 2.6 server for `transport` in the server namespace (owned
+    /// Starts an openvpn 2.6 server of `variant` in the server namespace (owned
     /// here, so it can be stopped before the next one takes the tunnel subnet).
-    fn start_server(&mut self, transport: Transport) -> anyhow::Result<Server> {
+    fn start_server(&mut self, variant: ServerVariant) -> anyhow::Result<Server> {
         let n = self.servers;
         self.servers += 1;
         let port = 1194 + n;
-        let variant = ServerVariant {
-            transport,
-            ..ServerVariant::default()
-        };
+        let transport = variant.transport;
         let dir = self.lab.dir().join(format!("bench-server{n}"));
         std::fs::create_dir_all(&dir)?;
         let p = pki(KeyAlg::EcP256)?;
@@ -552,13 +517,13 @@ impl Bench {
     fn transfer(
         &self,
         pid: u32,
-        reverse: bool,
+        dir: Direction,
         name: &str,
         perf: Option<&Path>,
     ) -> anyhow::Result<(f64, f64, f64)> {
         let mut attempt = 1;
         loop {
-            match self.transfer_once(pid, reverse, name, perf) {
+            match self.transfer_once(pid, dir, name, perf) {
                 Err(e) if attempt < 3 && format!("{e:#}").contains("server is busy") => {
                     say(&format!("  {name}: iperf3 server busy, retrying"));
                     attempt += 1;
@@ -572,7 +537,7 @@ impl Bench {
     fn transfer_once(
         &self,
         pid: u32,
-        reverse: bool,
+        dir: Direction,
         name: &str,
         perf: Option<&Path>,
     ) -> anyhow::Result<(f64, f64, f64)> {
@@ -580,8 +545,16 @@ impl Bench {
         let mut cmd = cli.cmd("iperf3");
         cmd.args(["-c", TUNNEL_PEER, "-J", "--connect-timeout", "3000", "-t"])
             .arg(self.plan.seconds.to_string());
-        if reverse {
-            cmd.arg("-R");
+        match dir {
+            Direction::Up => {}
+            Direction::Down => {
+                cmd.arg("-R");
+            }
+            Direction::DownCompressible => {
+                // The iperf3 server then sends a repeating pattern (iperf3 passes
+                // the flag to it), which lz4 shrinks, instead of random bytes.
+                cmd.args(["-R", "--repeating-payload"]);
+            }
         }
         let recorder = match perf {
             Some(file) => Some(self.perf_record(pid, file)?),
@@ -683,13 +656,13 @@ impl Bench {
             let (up_file, down_file) = (perf_file("up"), perf_file("down"));
             let (up, up_bytes, up_cpu) = self.transfer(
                 pid,
-                false,
+                Direction::Up,
                 &format!("{name}-up"),
                 profiling.then_some(&*up_file),
             )?;
             let (down, down_bytes, down_cpu) = self.transfer(
                 pid,
-                true,
+                Direction::Down,
                 &format!("{name}-down"),
                 profiling.then_some(&*down_file),
             )?;
@@ -719,7 +692,7 @@ impl Bench {
     /// UDP server + iperf3 server; interleaved rounds (order rotating), the first
     /// one discarded as warm-up.
     fn throughput_phase(&mut self, sides: &mut [&mut Side]) -> anyhow::Result<()> {
-        let server = self.start_server(Transport::Udp)?;
+        let server = self.start_server(ServerVariant::default())?;
         let mut iperf = self.lab.spawn(
             Role::Srv,
             &["iperf3", "-s", "-B", TUNNEL_PEER, "--forceflush"],
@@ -753,7 +726,10 @@ impl Bench {
         transport: Transport,
         sides: &mut [&mut Side],
     ) -> anyhow::Result<()> {
-        let server = self.start_server(transport)?;
+        let server = self.start_server(ServerVariant {
+            transport,
+            ..ServerVariant::default()
+        })?;
         say(&format!("connect time: {transport:?} server"));
         let first = usize::from(!self.plan.warmup);
         for i in first..=self.plan.connects {
@@ -817,145 +793,4 @@ impl Bench {
     fn stop_server(&self, mut server: Server) {
         server.proc.kill();
     }
-}
-
-fn first_lines(s: &str, n: usize) -> String {
-    s.lines().take(n).collect::<Vec<_>>().join(" / ")
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| sys::root().join("target"))
-}
-
-/// Builds oxivpn-helper (release for a real run, debug for the smoke run, which CI
-/// has already built) and returns its path.
-fn build_helper(release: bool) -> anyhow::Result<PathBuf> {
-    let mut cmd = sys::cargo();
-    cmd.args(["build", "-p", "oxivpn-helper"]);
-    if release {
-        cmd.arg("--release");
-    }
-    sys::run(&mut cmd)?;
-    let path = target_dir()
-        .join(if release { "release" } else { "debug" })
-        .join("oxivpn-helper");
-    if !path.exists() {
-        bail!("{} does not exist after the build", path.display());
-    }
-    Ok(path)
-}
-
-/// Whether the helper already has the `connect` subcommand.
-fn helper_can_connect(helper: &Path) -> bool {
-    Command::new(helper)
-        .args(["connect", "--help"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
-/// AES-256-GCM at 1400 B from the criterion bench's ratio table (short times).
-fn data_channel() -> anyhow::Result<measure::DataChannelRow> {
-    say("data channel: cargo bench -p ovpn-core --bench data_channel (short times)");
-    let out = sys::cargo()
-        .current_dir(sys::root())
-        .args([
-            "bench",
-            "-p",
-            "ovpn-core",
-            "--bench",
-            "data_channel",
-            "--",
-            "--warm-up-time",
-            "1",
-            "--measurement-time",
-            "2",
-            "^AES-256-GCM/.*/1400$",
-        ])
-        .output()
-        .context("running cargo bench")?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    if !out.status.success() {
-        bail!(
-            "cargo bench failed ({}): {}",
-            out.status,
-            first_lines(String::from_utf8_lossy(&out.stderr).trim(), 20)
-        );
-    }
-    measure::parse_data_channel_ratio(&text, "AES-256-GCM", 1400)
-        .context("the data_channel bench printed no AES-256-GCM 1400 row in its ratio table")
-}
-
-fn utc_now() -> String {
-    Command::new("date")
-        .args(["-u", "+%Y-%m-%dT%H:%M:%SZ"])
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned())
-        .unwrap_or_else(|_| "unknown-date".into())
-}
-
-/// CPU model, count and kernel, for the report header.
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split(':').nth(1))
-        .map(|s| s.trim().to_owned())
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!(
-        "{cpus} vCPU ({model}), Linux {}; shared with other builds, so figures are noisy",
-        kernel.trim()
-    )
-}
-
-fn openvpn_version(bin: &Path) -> String {
-    Command::new(bin)
-        .arg("--version")
-        .output()
-        .ok()
-        .and_then(|o| {
-            String::from_utf8_lossy(&o.stdout)
-                .lines()
-                .next()
-                .map(|l| l.split_whitespace().take(2).collect::<Vec<_>>().join(" "))
-        })
-        .unwrap_or_else(|| "openvpn".into())
-}
-
-/// Writes `bench-<date>.md`, `bench-<date>.json` and `latest.md` into target/bench.
-fn bench_dir() -> PathBuf {
-    sys::root().join("target").join("bench")
-}
-
-fn write_report(report: &Report) -> anyhow::Result<String> {
-    let dir = bench_dir();
-    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let stamp = report.date.replace(':', "");
-    let md = report.markdown();
-    let md_path = dir.join(format!("bench-{stamp}.md"));
-    let json_path = dir.join(format!("bench-{stamp}.json"));
-    std::fs::write(&md_path, &md)?;
-    std::fs::write(&json_path, report.json())?;
-    std::fs::write(dir.join("latest.md"), &md)?;
-    Ok(format!("{} and {}", md_path.display(), json_path.display()))
-}
-
-#[allow(clippy::print_stdout)]
-fn print_report(report: &Report) {
-    println!("\n{}", report.markdown());
-}
-
-#[allow(clippy::print_stdout)]
-fn say(msg: &str) {
-    println!("bench: {msg}");
-}
-
-#[allow(clippy::print_stdout)]
-fn note(msg: &str) {
-    println!("bench: NOTICE: {msg}");
 }

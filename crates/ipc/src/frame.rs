@@ -296,6 +296,7 @@ mod tests {
                 tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
                 key_derivation: Some(ShortText::sanitized("tls-ekm")),
                 kill_switch: true,
+                data_format: Some(ShortText::sanitized("AES-256-GCM, epoch keys (2.7)")),
                 interface: Some(ShortText::sanitized("oxi0")),
             })),
         };

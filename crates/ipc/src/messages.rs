@@ -227,6 +227,10 @@ pub struct ConnectionInfo {
     /// Whether the kill switch guards this session.
     #[serde(default)]
     pub kill_switch: bool,
+    /// The data channel's format: "AES-256-GCM, epoch keys (2.7)" or
+    /// "AES-256-GCM, per-session keys".
+    #[serde(default)]
+    pub data_format: Option<ShortText>,
     #[serde(default)]
     pub interface: Option<ShortText>,
 }
@@ -385,6 +389,9 @@ pub struct Stats {
     /// Data packets the tunnel dropped, by reason (this connection).
     #[serde(default)]
     pub drops: DropCounts,
+    /// TCP SYN/SYN-ACK packets whose MSS the tunnel lowered (`mssfix`).
+    #[serde(default)]
+    pub mss_clamped: u64,
 }
 
 /// Data packets dropped, by reason. Every drop is counted; none is silent.
@@ -405,6 +412,9 @@ pub struct DropCounts {
     /// Key id the session has no data key for.
     #[serde(default)]
     pub unknown_key: u64,
+    /// OpenVPN 2.7 data format: an epoch outside the receive window.
+    #[serde(default)]
+    pub epoch: u64,
     /// Packets from the system while the tunnel was not up.
     #[serde(default)]
     pub not_connected: u64,
@@ -419,13 +429,14 @@ impl DropCounts {
     }
 
     /// Each reason with its plain-words label, in display order.
-    pub fn labelled(&self) -> [(&'static str, u64); 7] {
+    pub fn labelled(&self) -> [(&'static str, u64); 8] {
         [
             ("malformed", self.malformed),
             ("replayed", self.replayed),
             ("authentication failed", self.auth_failed),
             ("compression", self.compression),
             ("unknown key id", self.unknown_key),
+            ("epoch out of window", self.epoch),
             ("not connected", self.not_connected),
             ("other", self.other),
         ]

@@ -20,7 +20,9 @@
 //! Sending: uncompressed framing only, unless the profile says
 //! `allow-compression yes` and a real algorithm is configured or pushed;
 //! then payloads of at least [`COMPRESS_THRESHOLD`] bytes are compressed
-//! when that makes them smaller, as 2.6 does.
+//! when that makes them smaller, as 2.6 does. With `comp-lzo adaptive` (and
+//! bare `comp-lzo`) 2.6's adaptive heuristic ([`adaptive`]) also switches
+//! compression off for a while when it does not pay.
 //!
 //! Framing works in place on the caller's buffer: `frame` may write up to
 //! [`MAX_PREFIX`] bytes before the payload (reserve that headroom) and one
@@ -28,7 +30,11 @@
 
 use crate::codec::Blame;
 use std::ops::Range;
+use std::time::Instant;
 use thiserror::Error;
+
+pub mod adaptive;
+pub use adaptive::Adaptive;
 
 /// Bytes `frame` may need before the payload.
 pub const MAX_PREFIX: usize = 2;
@@ -61,8 +67,11 @@ pub enum Compression {
     StubSwap,
     /// `compress stub-v2`: v2 framing.
     StubV2,
-    /// `comp-lzo`, `comp-lzo yes|adaptive`, `compress lzo`: prefix framing, LZO1X.
+    /// `comp-lzo yes`, `compress lzo`: prefix framing, LZO1X.
     Lzo,
+    /// `comp-lzo`, `comp-lzo adaptive`: prefix framing, LZO1X; on send
+    /// (with `allow-compression yes`) OpenVPN 2.6's adaptive heuristic.
+    LzoAdaptive,
     /// `compress lz4`: swap framing, LZ4.
     Lz4,
     /// `compress lz4-v2`: v2 framing, LZ4.
@@ -72,7 +81,10 @@ pub enum Compression {
 impl Compression {
     /// True for a real algorithm (not a stub and not none).
     pub fn is_real(self) -> bool {
-        matches!(self, Self::Lzo | Self::Lz4 | Self::Lz4V2)
+        matches!(
+            self,
+            Self::Lzo | Self::LzoAdaptive | Self::Lz4 | Self::Lz4V2
+        )
     }
 
     /// What the profile/push line looked like, for logs and status.
@@ -83,6 +95,7 @@ impl Compression {
             Self::StubSwap => "compress stub",
             Self::StubV2 => "compress stub-v2",
             Self::Lzo => "lzo",
+            Self::LzoAdaptive => "lzo adaptive",
             Self::Lz4 => "lz4",
             Self::Lz4V2 => "lz4-v2",
         }
@@ -106,7 +119,8 @@ impl Compression {
     pub fn from_comp_lzo_arg(arg: Option<&str>) -> Result<Self, UnknownCompression> {
         match arg {
             Some("no") => Ok(Self::LzoNo),
-            None | Some("yes") | Some("adaptive") => Ok(Self::Lzo),
+            Some("yes") => Ok(Self::Lzo),
+            None | Some("adaptive") => Ok(Self::LzoAdaptive),
             Some(other) => Err(UnknownCompression(other.to_string())),
         }
     }
@@ -114,7 +128,7 @@ impl Compression {
     fn framing(self) -> Framing {
         match self {
             Self::None => Framing::None,
-            Self::LzoNo | Self::Lzo => Framing::Prefix,
+            Self::LzoNo | Self::Lzo | Self::LzoAdaptive => Framing::Prefix,
             Self::StubSwap | Self::Lz4 => Framing::Swap,
             Self::StubV2 | Self::Lz4V2 => Framing::V2,
         }
@@ -256,6 +270,8 @@ pub struct Compressor {
     work: Vec<u8>,
     lzo_dict: Option<Box<lzallright::Dict>>,
     stats: CompressStats,
+    /// `comp-lzo adaptive`'s on/off state (used only in that mode).
+    adaptive: Adaptive,
 }
 
 impl std::fmt::Debug for Compressor {
@@ -280,6 +296,7 @@ impl Compressor {
             work: Vec::new(),
             lzo_dict: None,
             stats: CompressStats::default(),
+            adaptive: Adaptive::default(),
         }
     }
 
@@ -323,10 +340,37 @@ impl Compressor {
         self.out.get_mut(..n)
     }
 
+    /// The adaptive heuristic's state (`comp-lzo adaptive` only).
+    pub fn adaptive(&self) -> &Adaptive {
+        &self.adaptive
+    }
+
     /// Frames (and with `allow-compression yes`, compresses) the payload
     /// `buf[start..]` in place; returns the new start. `start` must leave
-    /// [`MAX_PREFIX`] bytes of headroom. Empty payloads stay empty.
+    /// [`MAX_PREFIX`] bytes of headroom. Empty payloads stay empty. Without
+    /// a clock the adaptive heuristic does not run: every long enough payload
+    /// is tried, as with `comp-lzo yes`; sessions use [`frame_at`](Self::frame_at).
     pub fn frame(&mut self, buf: &mut Vec<u8>, start: usize) -> Result<usize, CompressError> {
+        self.frame_inner(None, buf, start)
+    }
+
+    /// [`frame`](Self::frame) for a payload sent at `now`: with
+    /// `comp-lzo adaptive`, the heuristic decides whether to try compressing.
+    pub fn frame_at(
+        &mut self,
+        now: Instant,
+        buf: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<usize, CompressError> {
+        self.frame_inner(Some(now), buf, start)
+    }
+
+    fn frame_inner(
+        &mut self,
+        now: Option<Instant>,
+        buf: &mut Vec<u8>,
+        start: usize,
+    ) -> Result<usize, CompressError> {
         if start > buf.len() {
             return Err(CompressError::NoHeadroom {
                 need: start,
@@ -336,7 +380,10 @@ impl Compressor {
         if buf.len() == start {
             return Ok(start);
         }
-        if self.compresses_on_send() && buf.len() - start >= COMPRESS_THRESHOLD {
+        if self.compresses_on_send()
+            && buf.len() - start >= COMPRESS_THRESHOLD
+            && self.adaptive_allows(now)
+        {
             if let Some(s) = self.try_compress(buf, start)? {
                 return Ok(s);
             }
@@ -366,6 +413,15 @@ impl Compressor {
         }
     }
 
+    /// Whether the adaptive heuristic lets this payload be tried (always
+    /// outside `comp-lzo adaptive`, and without a clock).
+    fn adaptive_allows(&mut self, now: Option<Instant>) -> bool {
+        match (self.mode, now) {
+            (Compression::LzoAdaptive, Some(now)) => self.adaptive.should_compress(now),
+            _ => true,
+        }
+    }
+
     /// Compresses `buf[start..]` when that saves bytes (as 2.6 decides);
     /// `None` means: send it uncompressed.
     fn try_compress(
@@ -375,7 +431,7 @@ impl Compressor {
     ) -> Result<Option<usize>, CompressError> {
         let len = buf.len() - start;
         let (alg, hdr): (Algorithm, &[u8]) = match self.mode {
-            Compression::Lzo => (Algorithm::Lzo, &[LZO_COMPRESSED]),
+            Compression::Lzo | Compression::LzoAdaptive => (Algorithm::Lzo, &[LZO_COMPRESSED]),
             Compression::Lz4 => (Algorithm::Lz4, &[LZ4_COMPRESSED]),
             Compression::Lz4V2 => (Algorithm::Lz4, &[V2_ESCAPE, V2_LZ4]),
             _ => return Ok(None),
@@ -401,6 +457,9 @@ impl Compressor {
                 }
             }
         };
+        if self.mode == Compression::LzoAdaptive {
+            self.adaptive.record(len, zlen);
+        }
         // Worth it only if it shrinks (v2 counts its two header bytes, 2.6's rule).
         let saves = match self.mode {
             Compression::Lz4V2 => zlen + 2 < len,

@@ -290,14 +290,21 @@ fn directive_arguments() {
         Ok(Compression::Lz4V2)
     );
     assert!(Compression::from_compress_arg(Some("snappy")).is_err());
-    assert_eq!(Compression::from_comp_lzo_arg(None), Ok(Compression::Lzo));
+    assert_eq!(
+        Compression::from_comp_lzo_arg(None),
+        Ok(Compression::LzoAdaptive)
+    );
+    assert_eq!(
+        Compression::from_comp_lzo_arg(Some("yes")),
+        Ok(Compression::Lzo)
+    );
     assert_eq!(
         Compression::from_comp_lzo_arg(Some("no")),
         Ok(Compression::LzoNo)
     );
     assert_eq!(
         Compression::from_comp_lzo_arg(Some("adaptive")),
-        Ok(Compression::Lzo)
+        Ok(Compression::LzoAdaptive)
     );
     assert!(Compression::from_comp_lzo_arg(Some("maybe")).is_err());
     assert_eq!(
@@ -329,4 +336,100 @@ fn headroom_and_empty() {
         let mut e: Vec<u8> = vec![];
         assert_eq!(comp(mode).deframe(&mut e, 0..0), Ok(Payload::InPlace(0..0)));
     }
+}
+
+/// Incompressible bytes (xorshift64*), the same every run.
+fn noise(n: usize) -> Vec<u8> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    (0..n)
+        .map(|_| {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            (x.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 56) as u8
+        })
+        .collect()
+}
+
+/// Sends `n` copies of `payload` through `tx` at `now`; returns how many
+/// went out compressed (LZO marker 0x66).
+fn sent_compressed(
+    tx: &mut Compressor,
+    now: std::time::Instant,
+    payload: &[u8],
+    n: usize,
+) -> usize {
+    (0..n)
+        .filter(|_| {
+            let mut buf = vec![0u8; MAX_PREFIX];
+            buf.extend_from_slice(payload);
+            let s = tx.frame_at(now, &mut buf, MAX_PREFIX).unwrap();
+            let wire = buf[s..].to_vec();
+            assert_eq!(
+                received(&mut comp(Compression::LzoAdaptive), &wire).unwrap(),
+                payload
+            );
+            wire[0] == 0x66
+        })
+        .count()
+}
+
+#[test]
+fn adaptive_turns_compression_off_for_incompressible_traffic_then_resamples() {
+    use adaptive::{OFF_FOR, SAMPLE};
+    use std::time::Duration;
+    let noise = noise(1300);
+    let mut tx = Compressor::new(Compression::LzoAdaptive, AllowCompression::Yes, 1500);
+    let t0 = std::time::Instant::now();
+    // First sample: every payload is tried (none shrinks, so none is sent compressed).
+    assert_eq!(sent_compressed(&mut tx, t0, &noise, 5), 0);
+    assert_eq!(tx.adaptive().sampled_bytes(), 5 * noise.len() as u64);
+    assert_eq!(tx.stats().pre_compress, 0);
+    // The sample ends: compression saved nothing, so it is switched off and
+    // payloads are no longer even tried (nothing is sampled) ...
+    let off_at = t0 + SAMPLE;
+    assert_eq!(sent_compressed(&mut tx, off_at, &noise, 5), 0);
+    assert!(tx.adaptive().is_off());
+    assert_eq!(tx.adaptive().sampled_bytes(), 0);
+    // ... compressible payloads included, for the whole off period ...
+    let late = off_at + OFF_FOR - Duration::from_millis(1);
+    assert_eq!(sent_compressed(&mut tx, late, PING_RAW, 3), 0);
+    assert_eq!(tx.adaptive().sampled_bytes(), 0);
+    assert_eq!(tx.stats().pre_compress, 0);
+    // ... after which it samples again: compressible traffic is compressed.
+    assert_eq!(sent_compressed(&mut tx, off_at + OFF_FOR, PING_RAW, 3), 3);
+    assert!(!tx.adaptive().is_off());
+    assert_eq!(tx.adaptive().sampled_bytes(), 3 * PING_RAW.len() as u64);
+    assert_eq!(tx.adaptive().times_switched_off(), 1);
+}
+
+#[test]
+fn adaptive_keeps_compressing_compressible_traffic() {
+    let mut tx = Compressor::new(Compression::LzoAdaptive, AllowCompression::Yes, 1500);
+    let t0 = std::time::Instant::now();
+    for s in 0..100u32 {
+        // 200 s of traffic, one burst every 2 s sample.
+        let now = t0 + adaptive::SAMPLE * s;
+        assert_eq!(
+            sent_compressed(&mut tx, now, TEXT_RAW, 2),
+            2,
+            "at sample {s}"
+        );
+    }
+    assert_eq!(tx.adaptive().times_switched_off(), 0);
+}
+
+#[test]
+fn lzo_yes_and_lz4_ignore_the_adaptive_heuristic() {
+    let noise = noise(1300);
+    let t0 = std::time::Instant::now();
+    let mut tx = Compressor::new(Compression::Lzo, AllowCompression::Yes, 1500);
+    sent_compressed(&mut tx, t0, &noise, 5);
+    sent_compressed(&mut tx, t0 + adaptive::SAMPLE * 2, &noise, 5);
+    // comp-lzo yes: still tried and compressible traffic still compressed.
+    assert_eq!(
+        sent_compressed(&mut tx, t0 + adaptive::SAMPLE * 3, PING_RAW, 2),
+        2
+    );
+    assert!(!tx.adaptive().is_off());
 }

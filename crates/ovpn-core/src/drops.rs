@@ -22,6 +22,9 @@ pub enum DropReason {
     Compression,
     /// A key id the session has no (or no longer a) data key for.
     UnknownKey,
+    /// OpenVPN 2.7 data format: an epoch outside the receive window (older
+    /// than the retiring epoch, or further ahead than the keys derived).
+    Epoch,
     /// A packet from the TUN device while the tunnel is not up.
     NotConnected,
     /// Anything else (local errors such as packet-id exhaustion).
@@ -30,12 +33,13 @@ pub enum DropReason {
 
 impl DropReason {
     /// Every reason, in display order.
-    pub const ALL: [DropReason; 7] = [
+    pub const ALL: [DropReason; 8] = [
         Self::Malformed,
         Self::Replayed,
         Self::AuthFailed,
         Self::Compression,
         Self::UnknownKey,
+        Self::Epoch,
         Self::NotConnected,
         Self::Other,
     ];
@@ -48,6 +52,7 @@ impl DropReason {
             Self::AuthFailed => "authentication failed",
             Self::Compression => "compression",
             Self::UnknownKey => "unknown key id",
+            Self::Epoch => "epoch out of window",
             Self::NotConnected => "not connected",
             Self::Other => "other",
         }
@@ -69,7 +74,10 @@ impl DropReason {
                 "a packet's compression did not match what the session agreed or did not decode, and it was dropped; check that the profile's comp-lzo/compress and allow-compression match the server"
             }
             Self::UnknownKey => {
-                "a data packet used a key this session does not have (an unknown key id, or with the OpenVPN 2.7 data format an epoch too old or too far ahead) and was dropped; normal for a moment around a renegotiation, otherwise reconnect"
+                "a data packet used a key id this session does not have and was dropped; normal for a moment around a renegotiation, otherwise reconnect"
+            }
+            Self::Epoch => {
+                "a data packet used an epoch key outside the accepted window (OpenVPN 2.7 data format: older than the previous epoch, or further ahead than the next few) and was dropped; a late packet around a key update is harmless, if it repeats the server's keys are out of step: reconnect"
             }
             Self::NotConnected => "packets from the system were dropped while the tunnel was not up",
             Self::Other => "a data packet was dropped",
@@ -77,14 +85,15 @@ impl DropReason {
     }
 
     /// The reason a data-channel error drops its packet. An epoch outside
-    /// the receive window (epoch format) is a key this session does not
-    /// have; an epoch key past its verification-failure limit counts as an
-    /// authentication failure.
+    /// the receive window (epoch format) has its own reason; an epoch key
+    /// past its verification-failure limit counts as an authentication
+    /// failure.
     pub fn of(e: &DataError) -> Self {
         match e {
             DataError::Replay(_) => Self::Replayed,
             DataError::AuthFailed | DataError::DecryptFailLimit(_) => Self::AuthFailed,
-            DataError::UnknownEpoch { .. } | DataError::WrongKeyId { .. } => Self::UnknownKey,
+            DataError::UnknownEpoch { .. } => Self::Epoch,
+            DataError::WrongKeyId { .. } => Self::UnknownKey,
             DataError::BadPadding | DataError::ZeroEpoch => Self::Malformed,
             other if other.blame() == Blame::Malformed => Self::Malformed,
             _ => Self::Other,
@@ -111,6 +120,7 @@ impl Stats {
             DropReason::AuthFailed => self.dropped_auth_failed,
             DropReason::Compression => self.dropped_compressed,
             DropReason::UnknownKey => self.dropped_unknown_key,
+            DropReason::Epoch => self.dropped_epoch,
             DropReason::NotConnected => self.dropped_not_connected,
             DropReason::Other => self.dropped_other,
         }
@@ -124,6 +134,7 @@ impl Stats {
             DropReason::AuthFailed => &mut self.dropped_auth_failed,
             DropReason::Compression => &mut self.dropped_compressed,
             DropReason::UnknownKey => &mut self.dropped_unknown_key,
+            DropReason::Epoch => &mut self.dropped_epoch,
             DropReason::NotConnected => &mut self.dropped_not_connected,
             DropReason::Other => &mut self.dropped_other,
         };
@@ -177,7 +188,8 @@ mod tests {
         for (i, r) in DropReason::ALL.iter().enumerate() {
             assert_eq!(s.dropped(*r), i as u64 + 1, "{r}");
         }
-        assert_eq!(s.dropped_total(), 28);
+        assert_eq!(s.dropped_total(), 36);
+        assert_eq!(s.dropped_epoch, 6);
         assert_eq!(s.dropped_compressed, 4);
     }
 
@@ -193,7 +205,7 @@ mod tests {
             (DataError::DecryptFailLimit(2), DropReason::AuthFailed),
             (
                 DataError::UnknownEpoch { got: 9, current: 2 },
-                DropReason::UnknownKey,
+                DropReason::Epoch,
             ),
             (DataError::ZeroEpoch, DropReason::Malformed),
             (DataError::TooShort(3), DropReason::Malformed),
@@ -214,5 +226,12 @@ mod tests {
         assert!(!l.warned(DropReason::AuthFailed));
         l.note(DropReason::AuthFailed, &"y");
         assert!(l.warned(DropReason::Replayed) && l.warned(DropReason::AuthFailed));
+        assert!(!l.warned(DropReason::Epoch));
+        l.note(DropReason::Epoch, &"epoch 9");
+        assert!(l.warned(DropReason::Epoch));
+        // every reason has its own bit and its own plain-words advice
+        let bits: std::collections::HashSet<u8> = DropReason::ALL.iter().map(|r| r.bit()).collect();
+        assert_eq!(bits.len(), DropReason::ALL.len());
+        assert!(DropReason::Epoch.advice().contains("epoch"));
     }
 }

@@ -825,9 +825,18 @@ mod tests {
         c.iterate_send().unwrap();
         c.iterate_send().unwrap();
         assert!(s.decrypt(&mut seal(&mut c, b"five"), 4, now).is_ok());
+        let old = s.decrypt(&mut e1.clone(), 4, now);
+        assert_eq!(old, Err(DataError::UnknownEpoch { got: 1, current: 5 }));
+        // Both are counted under their own drop reason, not as an unknown key id.
+        if let Err(e) = &old {
+            assert_eq!(
+                crate::drops::DropReason::of(e),
+                crate::drops::DropReason::Epoch
+            );
+        }
         assert_eq!(
-            s.decrypt(&mut e1.clone(), 4, now),
-            Err(DataError::UnknownEpoch { got: 1, current: 5 })
+            crate::drops::DropReason::of(&DataError::UnknownEpoch { got: 6, current: 1 }),
+            crate::drops::DropReason::Epoch
         );
         let mut zero = e1.clone();
         zero[4] = 0;

@@ -104,7 +104,11 @@ impl Framing {
     /// v1 framings, and the packet id of CBC ciphers (encrypted with it).
     fn payload_overhead(&self) -> u16 {
         let comp = match self.compression {
-            Compression::LzoNo | Compression::Lzo | Compression::StubSwap | Compression::Lz4 => 1,
+            Compression::LzoNo
+            | Compression::Lzo
+            | Compression::LzoAdaptive
+            | Compression::StubSwap
+            | Compression::Lz4 => 1,
             Compression::None | Compression::StubV2 | Compression::Lz4V2 => 0,
         };
         let packet_id = if self.cipher.is_aead() { 0 } else { 4 };

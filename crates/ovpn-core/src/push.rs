@@ -796,8 +796,8 @@ mod tests {
         for (line, want) in [
             (",comp-lzo no", Compression::LzoNo),
             (",comp-lzo yes", Compression::Lzo),
-            (",comp-lzo adaptive", Compression::Lzo),
-            (",comp-lzo", Compression::Lzo),
+            (",comp-lzo adaptive", Compression::LzoAdaptive),
+            (",comp-lzo", Compression::LzoAdaptive),
             (",compress", Compression::StubSwap),
             (",compress stub", Compression::StubSwap),
             (",compress stub-v2", Compression::StubV2),

@@ -1452,7 +1452,11 @@ fn garbage_never_panics() {
     }
     let st = sim.client.stats();
     assert!(
-        st.dropped_malformed + st.dropped_auth_failed + st.dropped_unknown_key + st.dropped_other
+        st.dropped_malformed
+            + st.dropped_auth_failed
+            + st.dropped_unknown_key
+            + st.dropped_epoch
+            + st.dropped_other
             > 250
     );
     sim.exchange_data(2);
@@ -1745,7 +1749,7 @@ fn epoch_format_negotiated_data_flows_and_epochs_move() {
     );
 
     // An epoch further ahead than the future keys is dropped and counted
-    // (as an unknown key), and the session goes on.
+    // under its own reason, and the session goes on.
     for _ in 0..5 {
         sim.server.keys[0]
             .data
@@ -1759,7 +1763,11 @@ fn epoch_format_negotiated_data_flows_and_epochs_move() {
     let mut far = sim.server.send_data(b"\x45 too far").unwrap();
     assert_eq!(wire_epoch(&far), 8);
     assert!(sim.client.handle_packet(sim.now, &mut far).is_none());
-    assert_eq!(sim.client.stats().dropped_unknown_key, 1);
+    assert_eq!(sim.client.stats().dropped_epoch, 1);
+    assert_eq!(sim.client.stats().dropped_unknown_key, 0);
+    let info = sim.client.session_info().unwrap();
+    assert!(info.epoch_format);
+    assert_eq!(info.data_format(), "AES-256-GCM, epoch keys (2.7)");
     assert_eq!(sim.client.stats().dropped_total(), 1);
     assert!(!sim.client.is_closed());
 }

@@ -83,9 +83,11 @@ impl Reporter {
                 auth_failed: s.dropped_auth_failed,
                 compression: s.dropped_compressed,
                 unknown_key: s.dropped_unknown_key,
+                epoch: s.dropped_epoch,
                 not_connected: s.dropped_not_connected,
                 other: s.dropped_other,
             },
+            mss_clamped: s.mss_clamped,
         }));
     }
 }
@@ -461,6 +463,7 @@ async fn attempt(
                                     tls: info.as_ref().map(|i| i.tls.clone()).filter(|t| !t.is_empty()).as_deref().map(ShortText::sanitized),
                                     key_derivation: Some(ShortText::sanitized(if pushed.uses_tls_ekm() { "tls-ekm" } else { "legacy PRF" })),
                                     kill_switch: guarded,
+                                    data_format: info.as_ref().map(|i| ShortText::sanitized(&i.data_format())),
                                     interface: Some(ShortText::sanitized(&iface.name)),
                                 }));
                                 let (routes, route_notes) = route_plan::entries(&applied_plan);

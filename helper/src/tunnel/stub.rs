@@ -77,6 +77,7 @@ pub async fn run(
             tls: None,
             key_derivation: None,
             kill_switch: false,
+            data_format: None,
             interface: Some(ShortText::sanitized(STUB_IFACE)),
         }));
         let since = unix_ms();

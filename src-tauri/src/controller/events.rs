@@ -245,7 +245,8 @@ pub fn apply_connection(session: &mut SessionView, info: &ipc::ConnectionInfo) {
     } else {
         format!("{transport} {addr} ({})", info.remote.as_str())
     });
-    if let Some(c) = &info.cipher {
+    if let Some(c) = info.data_format.as_ref().or(info.cipher.as_ref()) {
+        // "AES-256-GCM, epoch keys (2.7)" when the helper says the format.
         session.cipher = Some(c.as_str().to_string());
     }
     session.tls = info.tls.as_ref().map(|t| t.as_str().to_string());

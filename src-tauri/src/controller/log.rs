@@ -48,7 +48,10 @@ impl Actor {
             at_ms,
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
-            drops: Some(DropsView::from_ipc(&s.drops)),
+            drops: Some(DropsView {
+                mss_clamped: s.mss_clamped,
+                ..DropsView::from_ipc(&s.drops)
+            }),
         };
         if self.stats.len() >= STATS_KEEP {
             self.stats.pop_front();

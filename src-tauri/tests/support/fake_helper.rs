@@ -130,6 +130,7 @@ fn connected_events(session: SessionId) -> Vec<ServerFrame> {
                     compression: 1,
                     ..Default::default()
                 },
+                mss_clamped: 2,
             }),
         ),
     ]
@@ -412,6 +413,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         packets_out: 1,
                         since_unix_ms: 1_700_000_000_000,
                         drops: Default::default(),
+                        mss_clamped: 0,
                     },
                     connection: None,
                 }]))
@@ -433,6 +435,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                         tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
                         key_derivation: Some(ShortText::sanitized("tls-ekm")),
                         kill_switch: true,
+                        data_format: None,
                         interface: Some(ShortText::sanitized("oxi0")),
                     })),
                 }]))
@@ -499,6 +502,7 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                             tls: Some(ShortText::sanitized("TLSv1.3 TLS13_AES_256_GCM_SHA384")),
                             key_derivation: Some(ShortText::sanitized("tls-ekm")),
                             kill_switch: *guarded,
+                            data_format: None,
                             interface: Some(ShortText::sanitized("tun0")),
                         })),
                     })
@@ -561,6 +565,7 @@ async fn demo_traffic(session: SessionId, out: mpsc::UnboundedSender<ServerFrame
             packets_out: tx / 400,
             since_unix_ms: since,
             drops: Default::default(),
+            mss_clamped: 0,
         };
         if out.send(ev(session, EventBody::Stats(stats))).is_err() {
             return;

@@ -81,6 +81,8 @@ pub enum Compression {
     CompLzoBare,
     /// `compress lzo`.
     Lzo,
+    /// `comp-lzo adaptive`.
+    CompLzoAdaptive,
     /// `compress lz4`.
     Lz4,
     /// `compress lz4-v2`.
@@ -98,6 +100,7 @@ impl Compression {
             Self::CompLzoYes => "comp-lzo yes",
             Self::CompLzoBare => "comp-lzo",
             Self::Lzo => "compress lzo",
+            Self::CompLzoAdaptive => "comp-lzo adaptive",
             Self::Lz4 => "compress lz4",
             Self::Lz4V2 => "compress lz4-v2",
         })
@@ -107,7 +110,12 @@ impl Compression {
     pub fn is_real(self) -> bool {
         matches!(
             self,
-            Self::CompLzoYes | Self::CompLzoBare | Self::Lzo | Self::Lz4 | Self::Lz4V2
+            Self::CompLzoYes
+                | Self::CompLzoBare
+                | Self::CompLzoAdaptive
+                | Self::Lzo
+                | Self::Lz4
+                | Self::Lz4V2
         )
     }
 }

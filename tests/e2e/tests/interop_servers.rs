@@ -258,6 +258,9 @@ table! {
     d26_udp_compress_stub_pushed: D26, compressed(Compression::Stub, Transport::Udp, false), plain();
     d26_udp_comp_lzo_yes_client_compresses: D26, compressed(Compression::CompLzoYes, Transport::Udp, true), compressing_client();
     d26_udp_compress_lz4_v2_client_compresses: D26, compressed(Compression::Lz4V2, Transport::Udp, true), compressing_client();
+    // `comp-lzo adaptive` on both sides: we compress with 2.6's adaptive heuristic
+    // (compressible traffic keeps it on, so `compressed_from` must grow).
+    d26_udp_comp_lzo_adaptive_client_compresses: D26, compressed(Compression::CompLzoAdaptive, Transport::Udp, true), compressing_client();
     // OpenVPN 2.5.11 built from its tag (skipped without the build)
     v25_udp_plain: V25, ServerVariant::default(), plain();
     v25_udp_comp_lzo_yes_pushed: V25, compressed(Compression::CompLzoYes, Transport::Udp, false), plain();

@@ -200,7 +200,11 @@ profileId: string, atMs: number, bytesIn: number, bytesOut: number,
  */
 drops?: DropsView, };
 
-export type DropsView = { total: number, reasons: Array<DropReasonCount>, };
+export type DropsView = { total: number, reasons: Array<DropReasonCount>, 
+/**
+ * TCP SYN/SYN-ACK packets whose MSS the tunnel lowered (mssfix).
+ */
+mssClamped: number, };
 
 export type DropReasonCount = { 
 /**

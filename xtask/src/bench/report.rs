@@ -20,6 +20,10 @@ pub struct ClientRun {
     pub up_mbit_s: Vec<f64>,
     pub down_mbit_s: Vec<f64>,
     pub cpu_s_per_gb: Vec<f64>,
+    /// The compressed session: server to client, compressible payload, the
+    /// server compressing with lz4-v2 (the client decompresses).
+    pub down_compressed_mbit_s: Vec<f64>,
+    pub cpu_s_per_gb_compressed: Vec<f64>,
     pub rss_mib: Vec<f64>,
     pub rtt_ms: Vec<f64>,
 }
@@ -84,6 +88,20 @@ const METRICS: &[Metric] = &[
         decimals: 2,
     },
     Metric {
+        key: "down_compressed_mbit_s",
+        title: "iperf3 TCP down, compressible, server compresses lz4-v2 (Mbit/s)",
+        samples: |c| &c.down_compressed_mbit_s,
+        target: None,
+        decimals: 0,
+    },
+    Metric {
+        key: "cpu_s_per_gb_compressed",
+        title: "client CPU per GB moved, compressed down, with decompression (CPU-s/GB)",
+        samples: |c| &c.cpu_s_per_gb_compressed,
+        target: None,
+        decimals: 2,
+    },
+    Metric {
         key: "rss_mib",
         title: "client peak RSS, VmHWM (MiB)",
         samples: |c| &c.rss_mib,
@@ -114,6 +132,9 @@ pub struct Report {
     pub reference: ClientRun,
     /// A second reference (OpenVPN 2.7), when one was given or found.
     pub reference_2_7: Option<ClientRun>,
+    /// A second OxiVPN build (`--compare PATH`, "OxiVPN (before)"): its column's
+    /// ratios are the subject over it, so a change reads against the commit before.
+    pub compare: Option<ClientRun>,
     /// AES-256-GCM, 1400 B, ours vs the raw AEAD, from the criterion bench.
     pub data_channel: Option<DataChannelRow>,
 }
@@ -170,8 +191,8 @@ impl Report {
         let _ = writeln!(m, "- {}", self.settings);
         let _ = writeln!(m, "- {}: `{}`", s.label, s.binary);
         let _ = writeln!(m, "- {}: `{}`", r.label, r.binary);
-        if let Some(r2) = &self.reference_2_7 {
-            let _ = writeln!(m, "- {}: `{}`", r2.label, r2.binary);
+        for x in self.extras() {
+            let _ = writeln!(m, "- {}: `{}`", x.label, x.binary);
         }
         m.push('\n');
         let verdict = |target: Option<(Goal, f64)>, q: Option<f64>| match (target, q) {
@@ -183,24 +204,18 @@ impl Report {
             q.map(|q| format!("{q:.2}x"))
                 .unwrap_or_else(|| "n/a".into())
         };
-        match &self.reference_2_7 {
-            None => {
-                let _ = writeln!(
-                    m,
-                    "| metric | {} | {} | ratio | target | met | samples |",
-                    s.label, r.label
-                );
-                let _ = writeln!(m, "|---|---:|---:|---:|---|---|---|");
-            }
-            Some(r2) => {
-                let _ = writeln!(
-                    m,
-                    "| metric | {} | {} | ratio | target | met | {} | ratio | met | samples |",
-                    s.label, r.label, r2.label
-                );
-                let _ = writeln!(m, "|---|---:|---:|---:|---|---|---:|---:|---|---|");
-            }
+        let extras = self.extras();
+        let mut head = format!(
+            "| metric | {} | {} | ratio | target | met |",
+            s.label, r.label
+        );
+        let mut rule = String::from("|---|---:|---:|---:|---|---|");
+        for x in &extras {
+            let _ = write!(head, " {} | ratio | met |", x.label);
+            rule.push_str("---:|---:|---|");
         }
+        let _ = writeln!(m, "{head} samples |");
+        let _ = writeln!(m, "{rule}---|");
         for metric in METRICS {
             let (sv, rv) = ((metric.samples)(s), (metric.samples)(r));
             let (sm, rm) = (median(sv), median(rv));
@@ -215,26 +230,21 @@ impl Report {
                 target_text(metric.target),
                 verdict(metric.target, q),
             );
-            match &self.reference_2_7 {
-                None => {
-                    let _ = writeln!(m, " {}+{} |", sv.len(), rv.len());
-                }
-                Some(r2) => {
-                    let v2 = (metric.samples)(r2);
-                    let m2 = median(v2);
-                    let q2 = ratio(sm, m2);
-                    let _ = writeln!(
-                        m,
-                        " {} | {} | {} | {}+{}+{} |",
-                        fmt_opt(m2, metric.decimals),
-                        ratio_text(q2),
-                        verdict(metric.target, q2),
-                        sv.len(),
-                        rv.len(),
-                        v2.len(),
-                    );
-                }
+            let mut counts = vec![sv.len().to_string(), rv.len().to_string()];
+            for x in &extras {
+                let v2 = (metric.samples)(x);
+                let m2 = median(v2);
+                let q2 = ratio(sm, m2);
+                let _ = write!(
+                    m,
+                    " {} | {} | {} |",
+                    fmt_opt(m2, metric.decimals),
+                    ratio_text(q2),
+                    verdict(metric.target, q2),
+                );
+                counts.push(v2.len().to_string());
             }
+            let _ = writeln!(m, " {} |", counts.join("+"));
         }
         if let Some(d) = &self.data_channel {
             let verdict = if d.ratio >= 0.8 { "yes" } else { "**no**" };
@@ -250,7 +260,7 @@ impl Report {
              (utime+stime of the client process) / bytes iperf3 moved, up and down together.",
             s.label, r.label
         );
-        for c in [s, r].into_iter().chain(self.reference_2_7.as_ref()) {
+        for c in [s, r].into_iter().chain(self.extras()) {
             let who = &c.label;
             for n in &c.notices {
                 let _ = writeln!(m, "\n> NOTICE ({who}): {n}");
@@ -268,7 +278,8 @@ impl Report {
         let _ = writeln!(j, "  \"settings\": {},", jstr(&self.settings));
         let clients = [("subject", &self.subject), ("reference", &self.reference)]
             .into_iter()
-            .chain(self.reference_2_7.as_ref().map(|c| ("reference_2_7", c)));
+            .chain(self.reference_2_7.as_ref().map(|c| ("reference_2_7", c)))
+            .chain(self.compare.as_ref().map(|c| ("compare", c)));
         for (key, c) in clients {
             let _ = writeln!(j, "  \"{key}\": {{");
             let _ = writeln!(j, "    \"label\": {},", jstr(&c.label));
@@ -301,6 +312,13 @@ impl Report {
         if let Some(r2) = &self.reference_2_7 {
             let _ = writeln!(j, "  \"ratios_2_7\": {{\n{}\n  }},", self.ratios_json(r2));
         }
+        if let Some(c) = &self.compare {
+            let _ = writeln!(
+                j,
+                "  \"ratios_compare\": {{\n{}\n  }},",
+                self.ratios_json(c)
+            );
+        }
         let dc = match &self.data_channel {
             Some(d) => format!(
                 "{{\"suite\": \"AES-256-GCM\", \"bytes\": 1400, \"ours_mb_s\": {}, \"raw_mb_s\": {}, \"ratio\": {}, \"target\": {{\"at_least\": 0.8}}}}",
@@ -313,6 +331,14 @@ impl Report {
         let _ = writeln!(j, "  \"data_channel\": {dc}");
         j.push_str("}\n");
         j
+    }
+
+    /// The columns after the reference: OpenVPN 2.7, then the compared OxiVPN build.
+    fn extras(&self) -> Vec<&ClientRun> {
+        self.reference_2_7
+            .iter()
+            .chain(self.compare.as_ref())
+            .collect()
     }
 
     /// Subject / `reference` per metric, with the targets, as JSON members.
@@ -480,6 +506,41 @@ mod tests {
         assert!(json.contains("\"ratios_2_7\": {"), "{json}");
         assert!(
             json.contains("\"cpu_s_per_gb\": {\"ratio\": 0.25, \"target\": {\"at_most\": 0.33}}"),
+            "{json}"
+        );
+    }
+
+    #[test]
+    fn a_compared_build_and_the_compressed_rows_get_columns() {
+        let mut subject = client("OxiVPN", &[20.0], &[600.0], &[3.0]);
+        subject.cpu_s_per_gb_compressed = vec![4.0, 5.0, 6.0];
+        let mut before = client("OxiVPN (before)", &[20.0], &[500.0], &[3.0]);
+        before.cpu_s_per_gb_compressed = vec![10.0];
+        let mut reference = client("openvpn 2.6", &[25.0], &[500.0], &[6.0]);
+        reference.cpu_s_per_gb_compressed = vec![20.0];
+        let report = Report {
+            subject,
+            reference,
+            compare: Some(before),
+            ..Report::default()
+        };
+        let md = report.markdown();
+        assert!(
+            md.contains("| metric | OxiVPN | openvpn 2.6 | ratio | target | met | OxiVPN (before) | ratio | met | samples |"),
+            "{md}"
+        );
+        let row = md
+            .lines()
+            .find(|l| l.starts_with("| client CPU per GB moved, compressed down"))
+            .unwrap();
+        assert!(
+            row.ends_with("| 5.00 | 20.00 | 0.25x | - | - | 10.00 | 0.50x | - | 3+1+1 |"),
+            "{row}"
+        );
+        let json = report.json();
+        assert!(json.contains("\"compare\": {"), "{json}");
+        assert!(
+            json.contains("\"cpu_s_per_gb_compressed\": {\"ratio\": 0.5, \"target\": null}"),
             "{json}"
         );
     }

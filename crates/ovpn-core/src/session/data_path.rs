@@ -217,7 +217,7 @@ impl Client {
             self.stats.dropped_not_connected += 1;
             return None;
         };
-        let s = match self.comp.frame(buf, start) {
+        let s = match self.comp.frame_at(now, buf, start) {
             Ok(s) => s,
             Err(e) => {
                 self.drop_data(DropReason::Other, &e);

@@ -236,6 +236,8 @@ pub struct Stats {
     pub dropped_auth_failed: u64,
     pub dropped_compressed: u64,
     pub dropped_unknown_key: u64,
+    /// Epoch format: packets for an epoch outside the receive window.
+    pub dropped_epoch: u64,
     pub dropped_not_connected: u64,
     pub dropped_other: u64,
     /// Pending-auth messages refused (bad URL, malformed WEB_AUTH/CR_TEXT).
@@ -259,6 +261,26 @@ pub struct SessionInfo {
     pub key_id: u8,
     /// The cipher was not negotiated: the server's own, named by the profile.
     pub legacy_cipher: bool,
+    /// The OpenVPN 2.7 data format (epoch data keys) is in use.
+    pub epoch_format: bool,
+}
+
+impl SessionInfo {
+    /// The data channel's format in plain words: "AES-256-GCM, epoch keys
+    /// (2.7)", "AES-256-GCM, per-session keys", "AES-256-CBC (legacy: not
+    /// negotiated)".
+    pub fn data_format(&self) -> String {
+        let keys = if self.epoch_format {
+            "epoch keys (2.7)"
+        } else {
+            "per-session keys"
+        };
+        if self.legacy_cipher {
+            format!("{} (legacy: not negotiated), {keys}", self.cipher)
+        } else {
+            format!("{}, {keys}", self.cipher)
+        }
+    }
 }
 
 /// Configuration problems found when creating the client.

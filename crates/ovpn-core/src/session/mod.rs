@@ -294,6 +294,7 @@ impl Client {
             dynamic_tls_crypt: self.dyn_wrap.is_some(),
             key_id: self.keys.first().map(|k| k.key_id.get()).unwrap_or(0),
             legacy_cipher: self.legacy_cipher,
+            epoch_format: self.epoch_format,
         })
     }
 
@@ -387,6 +388,7 @@ impl Client {
                 decompressed_to = cs.post_decompress,
                 compressed_from = cs.pre_compress,
                 compressed_to = cs.post_compress,
+                adaptive_switched_off = self.comp.adaptive().times_switched_off(),
                 "compression totals"
             );
         }
