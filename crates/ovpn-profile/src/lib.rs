@@ -22,7 +22,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod build;
-mod classify;
+pub mod directives;
 mod error;
 pub mod inline;
 mod lexer;
