@@ -357,6 +357,70 @@ mod tests {
         ));
     }
 
+    /// Arguments that make a well-formed line of each option OpenVPN allows inside
+    /// `<connection>` (a new registry entry allowed there needs one here).
+    fn connection_example(name: &str) -> Option<&'static str> {
+        Some(match name {
+            "remote" => "127.0.0.1 3 tcp-client",
+            "proto" => "tcp-client",
+            "port" | "rport" => "1194",
+            "connect-retry" => "5 60",
+            "connect-retry-max" | "explicit-exit-notify" => "2",
+            "connect-timeout" | "server-poll-timeout" | "http-proxy-timeout" => "10",
+            "tun-mtu" | "link-mtu" => "1500",
+            "mssfix" | "fragment" => "1300",
+            "tun-mtu-extra" => "32",
+            "mtu-disc" => "no",
+            "http-proxy" => "10.1.1.1 8080",
+            "http-proxy-option" => "VERSION 1.1",
+            "http-proxy-user-pass" => "proxy-creds.txt",
+            "socks-proxy" => "10.1.1.1 1080",
+            "local" => "10.0.0.1",
+            "lport" => "0",
+            "nobind" | "float" | "bind" | "http-proxy-retry" | "socks-proxy-retry" => "",
+            _ => return None,
+        })
+    }
+
+    /// The registry says what may appear inside `<connection>`: each such option is
+    /// accepted there by both walls (unless the registry says it is unusable or names
+    /// a file), and every other one is refused by the guard at its line.
+    #[test]
+    fn connection_blocks_take_what_the_registry_allows_there() {
+        let (mut accepted, mut refused_n) = (0, 0);
+        for d in ovpn_profile::directives::all() {
+            for name in d.names {
+                let line = format!("{name} {}", connection_example(name).unwrap_or("x"));
+                let text = format!(
+                    "{USABLE}<connection>\nremote 127.0.0.1 2 tcp-client\n{line}\n</connection>\n"
+                );
+                let at = USABLE.lines().count() as u32 + 3;
+                if !d.in_connection {
+                    assert_eq!(refused_at(&text), (at, name.to_string()), "{name}");
+                    assert!(check_all(&text).is_err(), "{name}");
+                    refused_n += 1;
+                    continue;
+                }
+                assert!(
+                    connection_example(name).is_some(),
+                    "{name}: add an example line"
+                );
+                if d.guard == Guard::UsesFile {
+                    assert_eq!(refused_at(&text), (at, name.to_string()), "{name}");
+                } else if d.class == (ovpn_profile::directives::Class::Unsupported { fatal: true })
+                {
+                    assert!(check(&text).is_ok(), "{name}");
+                    assert!(check_all(&text).is_err(), "{name} is unusable");
+                } else {
+                    let r = check_all(&text);
+                    assert!(r.is_ok(), "{name}: {r:?}");
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted >= 25 && refused_n > 300, "{accepted} {refused_n}");
+    }
+
     #[test]
     fn file_reference_says_what_to_do() {
         match check("client\nca ca.crt\n") {
