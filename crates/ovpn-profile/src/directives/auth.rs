@@ -75,13 +75,19 @@ impl Builder {
                 }
             };
             self.p.auth_retry = Some(r);
-            self.honour(d, format!("on wrong password: {}", a[0]));
+            self.not_applied(
+                d,
+                format!(
+                    "is not applied ({}): OxiVPN's own handling of a wrong password is used",
+                    a[0]
+                ),
+            );
         }
     }
 
     pub(super) fn on_push_peer_info(&mut self, d: &RawDirective) {
         self.p.push_peer_info = true;
-        self.honour(d, "sends client details to the server");
+        self.not_applied(d, "is not applied: OxiVPN sends its usual peer info (version, platform, ciphers), not the extra client details");
     }
 
     pub(super) fn on_setenv(&mut self, d: &RawDirective) {
@@ -97,7 +103,13 @@ impl Builder {
                     self.p.setenv.push((a[0].clone(), v));
                 }
             }
-            self.honour(d, format!("sets {} for the server (peer info)", a[0]));
+            self.not_applied(
+                d,
+                format!(
+                    "is not applied: {} is not sent to the server, and OxiVPN runs no scripts",
+                    a[0]
+                ),
+            );
         }
     }
 
@@ -138,8 +150,8 @@ pub(super) const ENTRIES: &[Directive] = &[
     Directive::top(&["auth-user-pass"], HONOURED, "asks for a user name and password (inline ones move to the keyring)", Builder::on_auth_user_pass).guard(Guard::Inline(InlineRule::NoArgs)),
     Directive::top(&["static-challenge"], HONOURED, "asks the challenge with the password", Builder::on_static_challenge),
     Directive::top(&["auth-nocache"], UNSUPPORTED, "is not applied: the password is kept for the session (reconnects and renegotiation) and wiped when it ends", Builder::on_auth_nocache),
-    Directive::top(&["auth-retry"], HONOURED, "what to do on a wrong password", Builder::on_auth_retry),
-    Directive::top(&["push-peer-info"], HONOURED, "sends client details to the server", Builder::on_push_peer_info),
-    Directive::top(&["setenv"], HONOURED, "sets a variable for the server (peer info); `setenv opt X` applies X", Builder::on_setenv),
+    Directive::top(&["auth-retry"], UNSUPPORTED, "is not applied: OxiVPN decides what follows a wrong password", Builder::on_auth_retry),
+    Directive::top(&["push-peer-info"], UNSUPPORTED, "is not applied: only OxiVPN's usual peer info is sent", Builder::on_push_peer_info),
+    Directive::top(&["setenv"], UNSUPPORTED, "is not applied: the variable is not sent to the server (`setenv opt X` applies X)", Builder::on_setenv),
     Directive::top(&["setenv-safe"], IGNORED, "only sets a variable for scripts, which OxiVPN does not run", Builder::on_setenv_safe),
 ];

@@ -92,7 +92,10 @@ impl Builder {
             self.honour(d, "sends all traffic through the VPN");
         } else {
             self.p.redirect_private = g;
-            self.honour(d, "routes private networks through the VPN");
+            self.not_applied(
+                d,
+                "is not applied yet: private networks go through the VPN only as the routes say",
+            );
         }
     }
 
@@ -182,7 +185,10 @@ impl Builder {
             };
             if let (Some(n), Some(w)) = (n, w) {
                 self.p.route_delay = Some((n, w));
-                self.honour(d, "delays adding routes");
+                self.not_applied(
+                    d,
+                    "is not applied: routes are added as soon as the tunnel is up",
+                );
             }
         }
     }
@@ -216,9 +222,15 @@ pub(super) const ENTRIES: &[Directive] = &[
         Builder::on_route_ipv6,
     ),
     Directive::top(
-        &["redirect-gateway", "redirect-private"],
+        &["redirect-gateway"],
         HONOURED,
-        "sends all (or private) traffic through the VPN",
+        "sends all traffic through the VPN",
+        Builder::on_redirect_gateway,
+    ),
+    Directive::top(
+        &["redirect-private"],
+        UNSUPPORTED,
+        "is not applied yet",
         Builder::on_redirect_gateway,
     ),
     Directive::top(
@@ -248,8 +260,8 @@ pub(super) const ENTRIES: &[Directive] = &[
     ),
     Directive::top(
         &["route-delay"],
-        HONOURED,
-        "delays adding routes",
+        UNSUPPORTED,
+        "is not applied: routes are added as soon as the tunnel is up",
         Builder::on_route_delay,
     ),
 ];

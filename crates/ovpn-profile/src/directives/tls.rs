@@ -58,7 +58,7 @@ impl Builder {
         let a = &d.args;
         if self.arity(d, 1, 1) {
             self.p.tls_cert_profile = Some(a[0].clone());
-            self.honour(d, format!("certificate profile {}", a[0]));
+            self.not_applied(d, format!("is not applied: certificates are checked by the rules of OxiVPN's TLS library, not by the profile {}", a[0]));
         }
     }
 
@@ -194,7 +194,7 @@ impl Builder {
                 hash: colon_hex(&hex),
                 algo,
             });
-            self.honour(d, "checks the fingerprint of the server's CA certificate");
+            self.not_applied(d, "is not applied yet: the CA certificate's fingerprint is not checked (the server's certificate is still verified against the ca)");
         }
     }
 
@@ -294,8 +294,8 @@ pub(super) const ENTRIES: &[Directive] = &[
     .also(&[IGNORED, UNSUPPORTED]),
     Directive::top(
         &["tls-cert-profile"],
-        HONOURED,
-        "certificate profile",
+        UNSUPPORTED,
+        "is not applied: certificates are checked by the rules of OxiVPN's TLS library",
         Builder::on_tls_cert_profile,
     ),
     Directive::top(
@@ -330,8 +330,8 @@ pub(super) const ENTRIES: &[Directive] = &[
     ),
     Directive::top(
         &["verify-hash"],
-        HONOURED,
-        "checks the fingerprint of the server's CA certificate",
+        UNSUPPORTED,
+        "is not applied yet: the CA certificate's fingerprint is not checked",
         Builder::on_verify_hash,
     ),
 ];
