@@ -37,24 +37,20 @@ impl Builder {
         self.set_material(d, FileKind::TlsCryptV2);
     }
 
+    /// `crl-verify FILE|<crl-verify>` (`crl-verify DIR dir` is refused before this).
     pub(super) fn on_crl_verify(&mut self, d: &RawDirective) {
-        let a = &d.args;
-        if a.get(1).map(String::as_str) == Some("dir") {
-            self.unsupported(d, "a directory of revocation lists cannot be imported; put the CRL inline with <crl-verify>", false);
-        } else {
-            self.set_material(d, FileKind::CrlVerify);
-            // Say what the CRL is for (ovpn-tokio hands it to the verifier).
-            if let Some(f) = self
-                .findings
-                .iter_mut()
-                .rev()
-                .find(|f| f.line == Some(d.line) && f.severity == Severity::Honoured)
-            {
-                f.message = format!(
-                    "{}; the server's certificate chain is checked against it",
-                    f.message
-                );
-            }
+        self.set_material(d, FileKind::CrlVerify);
+        // Say what the CRL is for (ovpn-tokio hands it to the verifier).
+        if let Some(f) = self
+            .findings
+            .iter_mut()
+            .rev()
+            .find(|f| f.line == Some(d.line) && f.severity == Severity::Honoured)
+        {
+            f.message = format!(
+                "{}; the server's certificate chain is checked against it",
+                f.message
+            );
         }
     }
 
@@ -247,7 +243,6 @@ pub(super) const ENTRIES: &[Directive] = &[
         Builder::on_crl_verify,
     )
     .guard(INLINE)
-    .also(&[UNSUPPORTED])
     .refuse_if(
         |a| a.get(1).is_some_and(|a| a.eq_ignore_ascii_case("dir")),
         CRL_DIR,

@@ -375,3 +375,28 @@ fn the_guard_is_at_least_as_strict_for_programs() {
         assert_eq!(d.class, Class::Refused, "{d:?}");
     }
 }
+
+/// Counts for the notes: `cargo test -p ovpn-profile --lib registry_counts -- --nocapture`.
+#[test]
+fn registry_counts() {
+    let mut per_class: std::collections::BTreeMap<String, (usize, usize)> = Default::default();
+    for d in all() {
+        let e = per_class.entry(format!("{:?}", d.class)).or_default();
+        e.0 += 1;
+        e.1 += d.names.len();
+    }
+    let names: usize = all().map(|d| d.names.len()).sum();
+    let typed = all().filter(|d| d.is_typed()).count();
+    let conn: usize = all()
+        .filter(|d| d.in_connection)
+        .map(|d| d.names.len())
+        .sum();
+    println!(
+        "entries {} ({typed} with a handler), names {names}, in <connection> {conn}",
+        all().count()
+    );
+    for (c, (e, n)) in &per_class {
+        println!("  {c}: {e} entries, {n} names");
+    }
+    assert_eq!(names, index().len());
+}
