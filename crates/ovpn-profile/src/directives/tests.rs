@@ -400,3 +400,143 @@ fn registry_counts() {
     }
     assert_eq!(names, index().len());
 }
+
+/// Exactly OpenVPN's OPT_P_CONNECTION options may appear inside `<connection>`.
+#[test]
+fn connection_options_are_openvpns() {
+    let mut want = vec![
+        "remote",
+        "proto",
+        "port",
+        "rport",
+        "lport",
+        "bind",
+        "nobind",
+        "local",
+        "connect-retry",
+        "connect-retry-max",
+        "connect-timeout",
+        "http-proxy",
+        "http-proxy-option",
+        "http-proxy-retry",
+        "http-proxy-timeout",
+        "http-proxy-user-pass",
+        "socks-proxy",
+        "socks-proxy-retry",
+        "explicit-exit-notify",
+        "tun-mtu",
+        "tun-mtu-extra",
+        "link-mtu",
+        "mssfix",
+        "fragment",
+        "float",
+        "server-poll-timeout",
+        "mtu-disc",
+    ];
+    let mut got: Vec<&str> = all()
+        .filter(|d| d.in_connection)
+        .flat_map(|d| d.names.iter().copied())
+        .collect();
+    want.sort_unstable();
+    got.sort_unstable();
+    assert_eq!(got, want);
+}
+
+fn names_with(g: impl Fn(Guard) -> bool) -> Vec<&'static str> {
+    let mut v: Vec<&str> = all()
+        .filter(|d| g(d.guard))
+        .flat_map(|d| d.names.iter().copied())
+        .collect();
+    v.sort_unstable();
+    v
+}
+
+/// The helper guard's rules, as its own lists had them before the registry.
+#[test]
+fn guard_rules_are_the_helpers() {
+    let sorted = |mut v: Vec<&'static str>| {
+        v.sort_unstable();
+        v
+    };
+    assert_eq!(
+        names_with(|g| g == Guard::RunsCode),
+        sorted(vec![
+            "up",
+            "down",
+            "route-up",
+            "route-pre-down",
+            "ipchange",
+            "tls-verify",
+            "auth-user-pass-verify",
+            "client-connect",
+            "client-disconnect",
+            "learn-address",
+            "plugin",
+            "iproute",
+        ])
+    );
+    assert_eq!(
+        names_with(|g| g == Guard::UsesFile),
+        sorted(vec![
+            "config",
+            "cd",
+            "chroot",
+            "log",
+            "log-append",
+            "status",
+            "writepid",
+            "tmp-dir",
+            "management",
+            "management-client-auth",
+            "management-client-user",
+            "management-client-group",
+            "management-hold",
+            "management-query-passwords",
+            "management-external-key",
+            "management-external-cert",
+            "dev-node",
+            "replay-persist",
+            "tls-export-cert",
+            "askpass",
+            "http-proxy-user-pass",
+            "daemon",
+            "user",
+            "group",
+            "syslog",
+            "ifconfig-pool-persist",
+            "client-config-dir",
+            "capath",
+        ])
+    );
+    assert_eq!(
+        names_with(|g| matches!(g, Guard::Inline(_))),
+        sorted(vec![
+            "ca",
+            "cert",
+            "key",
+            "extra-certs",
+            "pkcs12",
+            "tls-auth",
+            "tls-crypt",
+            "tls-crypt-v2",
+            "dh",
+            "secret",
+            "auth-user-pass",
+            "http-proxy",
+            "crl-verify",
+        ])
+    );
+    assert_eq!(
+        names_with(|g| g == Guard::Inline(InlineRule::NoArgs)),
+        ["auth-user-pass"]
+    );
+    assert_eq!(
+        names_with(|g| g == Guard::Inline(InlineRule::HttpProxy)),
+        ["http-proxy"]
+    );
+    assert_eq!(names_with(|g| g == Guard::SocksProxy), ["socks-proxy"]);
+    assert_eq!(
+        names_with(|g| g == Guard::ScriptSecurity),
+        ["script-security"]
+    );
+}
