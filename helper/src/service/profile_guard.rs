@@ -2,7 +2,9 @@
 //! unprivileged user, so anything that would make root run a program, load a
 //! library, or open/write a path named in the profile is refused, with its line.
 //! This is a second wall next to ovpn-profile's untrusted-input check, kept small
-//! enough to audit on one screen.
+//! enough to audit on one screen. Which rule a directive gets (runs code, uses a file,
+//! inline only, allowed in `<connection>`) is ovpn-profile's directive registry
+//! (`ovpn_profile::directives`), the same table the parse and the import report read.
 
 use ipc::{IpcError, ShortText};
 use ovpn_profile::directives::{self, Guard, InlineRule};
@@ -130,8 +132,7 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
         // Config files may spell options with the command line's leading dashes.
         let name = first.trim_start_matches("--").to_ascii_lowercase();
         let args: Vec<&str> = words.collect();
-        let guard = rule(&name);
-        match guard {
+        match rule(&name) {
             Guard::RunsCode => {
                 return Err(refused(
                     line_no,
