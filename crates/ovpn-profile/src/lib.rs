@@ -4,6 +4,10 @@
 //! [`import`] (always a report), and [`check_untrusted`] for the privileged helper,
 //! which refuses anything that would make it run a program or open a path.
 //!
+//! What each OpenVPN option does in OxiVPN (its handler, class, reason, whether it
+//! may appear in `<connection>`, and the root helper's guard rule) is one table,
+//! [`directives`]; parsing, the report and the helper all read it.
+//!
 //! Option names are case-sensitive in OpenVPN; we follow that, except that refused
 //! directives are refused in any spelling (`UP`, `Up`): the safe choice. Another
 //! spelling of a harmless option (`Remote`) is reported as unknown, as OpenVPN would.
@@ -22,7 +26,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used))]
 
 mod build;
-mod classify;
+pub mod directives;
 mod error;
 pub mod inline;
 mod lexer;

@@ -61,6 +61,13 @@ const NOT_APPLIED: &[&str] = &[
     "ping-exit",
     "float",
     "auth-nocache",
+    "verify-hash",
+    "tls-cert-profile",
+    "push-peer-info",
+    "auth-retry",
+    "setenv",
+    "redirect-private",
+    "route-delay",
 ];
 
 #[test]

@@ -2,9 +2,12 @@
 //! unprivileged user, so anything that would make root run a program, load a
 //! library, or open/write a path named in the profile is refused, with its line.
 //! This is a second wall next to ovpn-profile's untrusted-input check, kept small
-//! enough to audit on one screen.
+//! enough to audit on one screen. Which rule a directive gets (runs code, uses a file,
+//! inline only, allowed in `<connection>`) is ovpn-profile's directive registry
+//! (`ovpn_profile::directives`), the same table the parse and the import report read.
 
 use ipc::{IpcError, ShortText};
+use ovpn_profile::directives::{self, Guard, InlineRule};
 
 /// Both walls: this module's line check, then ovpn-profile's untrusted-input check
 /// (which also insists the profile is self-contained and usable).
@@ -58,70 +61,11 @@ pub struct Guarded {
     pub needs_proxy_pass: bool,
 }
 
-/// Directives that run programs or load code.
-const RUNS_CODE: &[&str] = &[
-    "up",
-    "down",
-    "route-up",
-    "route-pre-down",
-    "ipchange",
-    "tls-verify",
-    "auth-user-pass-verify",
-    "client-connect",
-    "client-disconnect",
-    "learn-address",
-    "plugin",
-    "iproute",
-];
-
-/// Directives whose argument is a path the helper would open, write or enter.
-const TOUCHES_FILES: &[&str] = &[
-    "config",
-    "cd",
-    "chroot",
-    "log",
-    "log-append",
-    "status",
-    "writepid",
-    "tmp-dir",
-    "management",
-    "management-client-auth",
-    "management-client-user",
-    "management-client-group",
-    "management-hold",
-    "management-query-passwords",
-    "management-external-key",
-    "management-external-cert",
-    "dev-node",
-    "replay-persist",
-    "tls-export-cert",
-    "askpass",
-    "http-proxy-user-pass",
-    "daemon",
-    "user",
-    "group",
-    "syslog",
-    "ifconfig-pool-persist",
-    "client-config-dir",
-    "capath",
-];
-
-/// Key material that is fine inline (`<ca>...</ca>` or `ca [inline]`) but refused as a path.
-const INLINE_ONLY: &[&str] = &[
-    "ca",
-    "cert",
-    "key",
-    "extra-certs",
-    "pkcs12",
-    "tls-auth",
-    "tls-crypt",
-    "tls-crypt-v2",
-    "dh",
-    "secret",
-    "auth-user-pass",
-    "http-proxy",
-    "crl-verify",
-];
+/// The guard's rule for a directive, from ovpn-profile's registry (names compared in
+/// lower case; a name the registry does not know is accepted here and left to the parse).
+fn rule(name: &str) -> Guard {
+    directives::lookup_any_case(name).map_or(Guard::Accept, |d| d.guard)
+}
 
 /// What a user should do about a file reference (our own clients inline files at
 /// import, so a profile reaching the helper with one did not come through them).
@@ -173,7 +117,7 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
             if tag.starts_with('/') || !rest.ends_with('>') {
                 return Err(refused(line_no, line, "is not a valid inline block tag"));
             }
-            if !INLINE_ONLY.contains(&tag.as_str()) {
+            if !matches!(rule(&tag), Guard::Inline(_)) {
                 return Err(refused(
                     line_no,
                     &format!("<{tag}>"),
@@ -188,57 +132,71 @@ pub fn check(text: &str) -> Result<Guarded, IpcError> {
         // Config files may spell options with the command line's leading dashes.
         let name = first.trim_start_matches("--").to_ascii_lowercase();
         let args: Vec<&str> = words.collect();
-        if RUNS_CODE.contains(&name.as_str()) {
-            return Err(refused(
-                line_no,
-                &name,
-                "would make the helper run a program or load a plugin",
-            ));
-        }
-        if TOUCHES_FILES.contains(&name.as_str()) {
-            return Err(refused(
-                line_no,
-                &name,
-                "would make the helper use a file or identity named in the profile",
-            ));
-        }
-        if name == "script-security" && args.first().is_some_and(|a| *a != "0" && *a != "1") {
-            return Err(refused(
-                line_no,
-                &name,
-                "asks for running scripts, which the helper never does",
-            ));
-        }
-        if INLINE_ONLY.contains(&name.as_str()) {
-            let inline_arg = args
-                .first()
-                .is_none_or(|a| a.eq_ignore_ascii_case("[inline]"));
-            // `tls-auth [inline] 1` / `auth-user-pass` without a file are fine.
-            let ok = match name.as_str() {
-                "auth-user-pass" => args.is_empty(),
-                // `stdin`: ask for the proxy password (what our import leaves in place of
-                // an auth file), `basic`/`ntlm` after it.
-                "http-proxy" => {
-                    args.len() <= 4
-                        && args
-                            .get(2)
-                            .is_none_or(|a| a.eq_ignore_ascii_case("stdin") || is_auth_method(a))
-                        && args.get(3).is_none_or(|a| is_auth_method(a))
+        match rule(&name) {
+            Guard::RunsCode => {
+                return Err(refused(
+                    line_no,
+                    &name,
+                    "would make the helper run a program or load a plugin",
+                ))
+            }
+            Guard::UsesFile => {
+                return Err(refused(
+                    line_no,
+                    &name,
+                    "would make the helper use a file or identity named in the profile",
+                ))
+            }
+            Guard::ScriptSecurity if args.first().is_some_and(|a| *a != "0" && *a != "1") => {
+                return Err(refused(
+                    line_no,
+                    &name,
+                    "asks for running scripts, which the helper never does",
+                ));
+            }
+            Guard::Inline(how) => {
+                let ok = match how {
+                    // `tls-auth [inline] 1`.
+                    InlineRule::FileArg => args
+                        .first()
+                        .is_none_or(|a| a.eq_ignore_ascii_case("[inline]")),
+                    // `auth-user-pass` without a file asks.
+                    InlineRule::NoArgs => args.is_empty(),
+                    // `stdin`: ask for the proxy password (what our import leaves in place of
+                    // an auth file), `basic`/`ntlm` after it.
+                    InlineRule::HttpProxy => {
+                        args.len() <= 4
+                            && args.get(2).is_none_or(|a| {
+                                a.eq_ignore_ascii_case("stdin") || is_auth_method(a)
+                            })
+                            && args.get(3).is_none_or(|a| is_auth_method(a))
+                    }
+                };
+                if !ok {
+                    return Err(refused(line_no, &name, FILE_REF_ADVICE));
                 }
-                _ => inline_arg,
-            };
-            if !ok {
+                if how == InlineRule::NoArgs {
+                    needs_user_pass = true;
+                }
+            }
+            // `socks-proxy host [port] [stdin]`: an auth file is a path like any other.
+            Guard::SocksProxy
+                if !(args.len() <= 3
+                    && args.get(2).is_none_or(|a| a.eq_ignore_ascii_case("stdin"))) =>
+            {
                 return Err(refused(line_no, &name, FILE_REF_ADVICE));
             }
-            if name == "auth-user-pass" {
-                needs_user_pass = true;
-            }
+            _ => {}
         }
-        // `socks-proxy host [port] [stdin]`: an auth file is a path like any other.
-        if name == "socks-proxy"
-            && !(args.len() <= 3 && args.get(2).is_none_or(|a| a.eq_ignore_ascii_case("stdin")))
+        // Inside `<connection>` only what OpenVPN allows there (the registry says which).
+        if connection.is_some()
+            && !directives::lookup_any_case(&name).is_some_and(|d| d.in_connection)
         {
-            return Err(refused(line_no, &name, FILE_REF_ADVICE));
+            return Err(refused(
+                line_no,
+                &name,
+                "is not allowed inside a <connection> block",
+            ));
         }
         if name == "remote" {
             remotes.push(args.join(" "));
@@ -398,6 +356,70 @@ mod tests {
             check("<connection>\nremote a 1\n"),
             Err(IpcError::InvalidProfile { .. })
         ));
+    }
+
+    /// Arguments that make a well-formed line of each option OpenVPN allows inside
+    /// `<connection>` (a new registry entry allowed there needs one here).
+    fn connection_example(name: &str) -> Option<&'static str> {
+        Some(match name {
+            "remote" => "127.0.0.1 3 tcp-client",
+            "proto" => "tcp-client",
+            "port" | "rport" => "1194",
+            "connect-retry" => "5 60",
+            "connect-retry-max" | "explicit-exit-notify" => "2",
+            "connect-timeout" | "server-poll-timeout" | "http-proxy-timeout" => "10",
+            "tun-mtu" | "link-mtu" => "1500",
+            "mssfix" | "fragment" => "1300",
+            "tun-mtu-extra" => "32",
+            "mtu-disc" => "no",
+            "http-proxy" => "10.1.1.1 8080",
+            "http-proxy-option" => "VERSION 1.1",
+            "http-proxy-user-pass" => "proxy-creds.txt",
+            "socks-proxy" => "10.1.1.1 1080",
+            "local" => "10.0.0.1",
+            "lport" => "0",
+            "nobind" | "float" | "bind" | "http-proxy-retry" | "socks-proxy-retry" => "",
+            _ => return None,
+        })
+    }
+
+    /// The registry says what may appear inside `<connection>`: each such option is
+    /// accepted there by both walls (unless the registry says it is unusable or names
+    /// a file), and every other one is refused by the guard at its line.
+    #[test]
+    fn connection_blocks_take_what_the_registry_allows_there() {
+        let (mut accepted, mut refused_n) = (0, 0);
+        for d in ovpn_profile::directives::all() {
+            for name in d.names {
+                let line = format!("{name} {}", connection_example(name).unwrap_or("x"));
+                let text = format!(
+                    "{USABLE}<connection>\nremote 127.0.0.1 2 tcp-client\n{line}\n</connection>\n"
+                );
+                let at = USABLE.lines().count() as u32 + 3;
+                if !d.in_connection {
+                    assert_eq!(refused_at(&text), (at, name.to_string()), "{name}");
+                    assert!(check_all(&text).is_err(), "{name}");
+                    refused_n += 1;
+                    continue;
+                }
+                assert!(
+                    connection_example(name).is_some(),
+                    "{name}: add an example line"
+                );
+                if d.guard == Guard::UsesFile {
+                    assert_eq!(refused_at(&text), (at, name.to_string()), "{name}");
+                } else if d.class == (ovpn_profile::directives::Class::Unsupported { fatal: true })
+                {
+                    assert!(check(&text).is_ok(), "{name}");
+                    assert!(check_all(&text).is_err(), "{name} is unusable");
+                } else {
+                    let r = check_all(&text);
+                    assert!(r.is_ok(), "{name}: {r:?}");
+                    accepted += 1;
+                }
+            }
+        }
+        assert!(accepted >= 25 && refused_n > 300, "{accepted} {refused_n}");
     }
 
     #[test]
