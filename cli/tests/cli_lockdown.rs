@@ -173,10 +173,7 @@ fn helper_pid(sock: &Path) -> u32 {
         };
         let args: Vec<&[u8]> = cmd.split(|b| *b == 0).collect();
         let is_helper = args.first().is_some_and(|a| a.ends_with(b"oxivpn-helper"));
-        if is_helper
-            && args.contains(&&b"service"[..])
-            && args.contains(&want.as_bytes())
-        {
+        if is_helper && args.contains(&&b"service"[..]) && args.contains(&want.as_bytes()) {
             return pid;
         }
     }
