@@ -6,7 +6,7 @@
 //! (TCP, UDP, ICMP to the server's public address, and a DNS port):
 //! - lockdown on, no session: all blocked; `nft list ruleset` holds our lockdown table;
 //! - connect works (the session's kill switch takes over) and pings through the tunnel;
-//! - disconnect: blocked again;
+//! - disconnect: blocked again; a session asking for no kill switch gets one anyway;
 //! - the helper killed with SIGKILL: still blocked; started again: still blocked, and
 //!   the ruleset holds exactly our lockdown table, once;
 //! - lockdown off: everything reachable again and no table of ours left.
@@ -241,6 +241,18 @@ fn lockdown_blocks_while_disconnected_survives_a_crash_and_lifts() {
     ok(&ctl(&sock, &data, &["disconnect", "lab"]));
     assert_eq!(tables(&lab), ["table inet oxivpn_lockdown"]);
     assert_eq!(probe(&lab), Reach::NONE, "after disconnect");
+
+    // "Kill switch: off" cannot open a hole while locked down: the session is guarded
+    // anyway, and gives the block back when it ends.
+    let up = ctl(
+        &sock,
+        &data,
+        &["connect", "lab", "--timeout", "30", "--kill-switch", "off"],
+    );
+    assert!(up.status.success(), "{}", text(&up));
+    assert_eq!(tables(&lab), ["table inet oxivpn"], "forced kill switch");
+    ok(&ctl(&sock, &data, &["disconnect", "lab"]));
+    assert_eq!(tables(&lab), ["table inet oxivpn_lockdown"]);
 
     // The helper dies: its rules stay. A new one keeps exactly them.
     let pid = helper_pid(&sock);
