@@ -9,7 +9,8 @@
 //! - disconnect: blocked again; a session asking for no kill switch gets one anyway;
 //! - the helper killed with SIGKILL: still blocked; started again: still blocked, and
 //!   the ruleset holds exactly our lockdown table, once;
-//! - lockdown off: everything reachable again and no table of ours left.
+//! - lockdown off: everything reachable again and no table of ours left;
+//! - package removal (`oxivpn-helper remove-lockdown` with the helper stopped): the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
 mod support;
@@ -288,5 +289,32 @@ fn lockdown_blocks_while_disconnected_survives_a_crash_and_lifts() {
     );
     assert_eq!(probe(&lab), Reach::ALL, "lockdown off");
     assert!(tables(&lab).is_empty(), "{:?}", tables(&lab));
+
+    // Package removal: the helper stopped, `oxivpn-helper remove-lockdown` (what prerm
+    // runs) takes out exactly the table and the setting.
+    lockdown_json(&sock, &data, &["on"]);
+    assert_eq!(tables(&lab), ["table inet oxivpn_lockdown"]);
+    let pid = helper_pid(&sock);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .output()
+        .unwrap();
+    assert!(killed.status.success(), "{}", text(&killed));
+    let state = lab.dir().join("helper-state");
+    assert!(state.join("lockdown.json").exists());
+    let removed = lab
+        .ns(Role::Cli)
+        .unwrap()
+        .cmd(&helper)
+        .arg("remove-lockdown")
+        .arg("--state-dir")
+        .arg(&state)
+        .output()
+        .unwrap();
+    assert!(removed.status.success(), "{}", text(&removed));
+    assert!(tables(&lab).is_empty(), "{:?}", tables(&lab));
+    assert!(!state.join("lockdown.json").exists());
+    assert!(!state.join("lockdown.firewall.json").exists());
+    assert_eq!(probe(&lab), Reach::ALL, "after remove-lockdown");
     println!("lockdown e2e steps: {:.1} s", t0.elapsed().as_secs_f64());
 }
