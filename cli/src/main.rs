@@ -4,6 +4,7 @@
 mod check_cmd;
 mod credentials;
 mod import_server;
+mod lockdown_cmd;
 mod output;
 mod profile_check;
 mod profile_cmds;
@@ -130,6 +131,9 @@ enum Command {
     /// Work with .ovpn files (no helper needed).
     #[command(subcommand)]
     Profile(profile_check::ProfileCommand),
+    /// Lockdown: block all traffic while no VPN is connected (machine wide).
+    #[command(subcommand)]
+    Lockdown(lockdown_cmd::LockdownCommand),
 }
 
 fn main() -> ExitCode {
@@ -216,6 +220,7 @@ fn main() -> ExitCode {
             Command::Routes { name } => session_cmds::routes(&socket, out, name.as_deref()).await,
             Command::Check { name } => check_cmd::check(&socket, out, name.as_deref()).await,
             Command::Profile(cmd) => profile_check::run(cmd, out.json),
+            Command::Lockdown(cmd) => lockdown_cmd::run(&socket, out, cmd).await,
         }
     });
     match result {

@@ -310,6 +310,9 @@ pub async fn status(socket: &Path, out: Out) -> anyhow::Result<ExitCode> {
                 "NOT wired (stub)"
             }
         );
+        if let Some(l) = &status.lockdown {
+            s.push_str(&crate::lockdown_cmd::describe(l));
+        }
         if sessions.is_empty() {
             s.push_str("no sessions\n");
         }

@@ -47,6 +47,14 @@ enum Command {
     /// The service (not supported on this OS yet).
     #[cfg(not(any(unix, windows)))]
     Service,
+    /// Remove the lockdown's block-all and its setting (the package's removal runs this:
+    /// lockdown outlives the helper's stop on purpose, not the package).
+    #[cfg(unix)]
+    RemoveLockdown {
+        /// The helper's state directory.
+        #[arg(long, default_value = "/var/lib/oxivpn")]
+        state_dir: std::path::PathBuf,
+    },
 }
 
 #[cfg(windows)]
@@ -87,6 +95,8 @@ fn main() -> anyhow::Result<()> {
         Command::InstallService(a) => winservice::install(a),
         #[cfg(windows)]
         Command::UninstallService => winservice::uninstall(),
+        #[cfg(unix)]
+        Command::RemoveLockdown { state_dir } => service::lockdown::remove_everything(&state_dir),
         #[cfg(not(any(unix, windows)))]
         Command::Service => {
             anyhow::bail!("oxivpn-helper: the service is not supported on this OS yet")

@@ -8,6 +8,7 @@
 mod connection;
 pub mod leak_check;
 mod leak_probe;
+pub mod lockdown;
 pub mod peer;
 pub mod profile_guard;
 pub mod route_check;

@@ -68,6 +68,7 @@ pub fn typescript() -> String {
         RouteCheckView,
         crate::leak::LeakCheckView,
         crate::leak::LeakReportView,
+        crate::lockdown::LockdownView,
         RouteSide,
         RoutePlanEntry,
         RoutesView,

@@ -258,6 +258,22 @@ pub mod ops {
         }
         s.controller.leak_check(id).await
     }
+
+    /// The helper's lockdown ("block all traffic while disconnected").
+    pub async fn lockdown_status(s: &AppState) -> Result<crate::lockdown::LockdownView, AppError> {
+        s.controller.lockdown(None).await
+    }
+
+    /// Turns the helper's lockdown on or off (machine wide).
+    pub async fn set_lockdown(
+        s: &AppState,
+        enabled: bool,
+        allow_lan: bool,
+    ) -> Result<crate::lockdown::LockdownView, AppError> {
+        s.controller
+            .lockdown(Some(ipc::LockdownChange { enabled, allow_lan }))
+            .await
+    }
 }
 
 #[tauri::command]
@@ -465,6 +481,24 @@ pub async fn leak_check(
     ops::leak_check(&state, id).await
 }
 
+/// The helper's lockdown ("block all traffic while disconnected").
+#[tauri::command]
+pub async fn lockdown_status(
+    state: State<'_, AppState>,
+) -> Result<crate::lockdown::LockdownView, AppError> {
+    ops::lockdown_status(&state).await
+}
+
+/// Turns the helper's lockdown on or off.
+#[tauri::command]
+pub async fn set_lockdown(
+    state: State<'_, AppState>,
+    enabled: bool,
+    allow_lan: bool,
+) -> Result<crate::lockdown::LockdownView, AppError> {
+    ops::set_lockdown(&state, enabled, allow_lan).await
+}
+
 /// Saves `text` (the log as the window filters it) where the user picks; the path, or
 /// `None` when cancelled.
 #[tauri::command]
@@ -582,6 +616,12 @@ pub const COMMANDS: &[CommandSig] = &[
     ("routes", &[], "RoutesView"),
     ("route_check", &[("address", "string")], "RouteCheckView"),
     ("leak_check", &[("id", "string | null")], "LeakReportView"),
+    ("lockdown_status", &[], "LockdownView"),
+    (
+        "set_lockdown",
+        &[("enabled", "boolean"), ("allow_lan", "boolean")],
+        "LockdownView",
+    ),
     ("save_log", &[("text", "string")], "string | null"),
     ("set_settings", &[("settings", "Settings")], "Settings"),
 ];

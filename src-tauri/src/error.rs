@@ -259,6 +259,12 @@ impl From<ipc::IpcError> for AppError {
             .with_hint("Enter the passphrase again. A wrong one is never saved."),
             // Same words as the helper's older text form (see from_tunnel_message).
             E::KillSwitchHeld { .. } => Self::from_tunnel_message(&details),
+            E::LockdownAdminOnly => Self::new(
+                ErrorKind::HelperNotPermitted,
+                "An administrator turned lockdown on: only an administrator can turn it off.",
+                details,
+            )
+            .with_hint("Ask an administrator, or run `sudo oxivpnctl lockdown off`."),
             E::LimitReached { .. } => Self::new(
                 ErrorKind::Busy,
                 "The helper runs as many connections as it allows.",

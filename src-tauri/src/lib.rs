@@ -14,6 +14,7 @@ pub mod download;
 pub mod error;
 pub mod i18n;
 pub mod leak;
+pub mod lockdown;
 pub mod missing_files;
 pub mod model;
 pub mod profiles;
@@ -417,6 +418,8 @@ pub fn run() -> anyhow::Result<()> {
             commands::routes,
             commands::route_check,
             commands::leak_check,
+            commands::lockdown_status,
+            commands::set_lockdown,
             commands::save_log,
             commands::set_settings,
         ])

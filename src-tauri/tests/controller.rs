@@ -461,6 +461,40 @@ async fn route_check_asks_the_helper_and_typos_do_not() {
 }
 
 #[tokio::test]
+async fn lockdown_toggle_reaches_the_helper_and_an_old_helper_is_not_offered_it() {
+    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    let before = ops::lockdown_status(&r.state).await.unwrap();
+    assert!(
+        before.offered && !before.enabled && !before.blocking,
+        "{before:?}"
+    );
+    let on = ops::set_lockdown(&r.state, true, true).await.unwrap();
+    assert!(on.enabled && on.allow_lan && on.blocking, "{on:?}");
+    let off = ops::set_lockdown(&r.state, false, false).await.unwrap();
+    assert!(!off.enabled && !off.blocking, "{off:?}");
+    assert_eq!(
+        r.helper.seen.lock().unwrap().lockdown_changes,
+        [
+            ipc::LockdownChange {
+                enabled: true,
+                allow_lan: true
+            },
+            ipc::LockdownChange {
+                enabled: false,
+                allow_lan: false
+            }
+        ]
+    );
+
+    // A helper without lockdown: the toggle says "not offered" instead of an error, and
+    // a change it cannot make is an error, not a silent no-op.
+    let old = rig(Script::NoListing, &[]);
+    let view = ops::lockdown_status(&old.state).await.unwrap();
+    assert!(!view.offered, "{view:?}");
+    assert!(ops::set_lockdown(&old.state, true, false).await.is_err());
+}
+
+#[tokio::test]
 async fn profile_commands_import_rename_duplicate_delete() {
     let r = rig(Script::Normal, &[]);
     let dir = tempfile::tempdir().unwrap();

@@ -356,6 +356,27 @@ impl Client {
     }
 }
 
+impl Client {
+    /// The helper's lockdown setting and whether it blocks now.
+    pub async fn lockdown_status(&self) -> Result<crate::lockdown::LockdownState, ClientError> {
+        match self.request(Request::LockdownStatus).await? {
+            Response::Lockdown(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+
+    /// Turns lockdown on or off; answers the state after the change.
+    pub async fn set_lockdown(
+        &self,
+        change: crate::lockdown::LockdownChange,
+    ) -> Result<crate::lockdown::LockdownState, ClientError> {
+        match self.request(Request::SetLockdown(change)).await? {
+            Response::Lockdown(s) => Ok(s),
+            other => Err(unexpected(other)),
+        }
+    }
+}
+
 fn unexpected(r: Response) -> ClientError {
     ClientError::Unexpected(format!("{r:?}"))
 }

@@ -50,6 +50,10 @@ pub enum IpcError {
     /// is missing (`wrong: false`) or wrong. Nothing was started; ask the user again.
     #[error("{}", if *wrong { "the private key's passphrase is wrong" } else { "the private key is encrypted: its passphrase is needed" })]
     KeyPassphrase { wrong: bool },
+    /// Lockdown was turned on by root (an administrator): a member of the group may not
+    /// lift or weaken it.
+    #[error("lockdown was turned on by an administrator: only root may turn it off or change it")]
+    LockdownAdminOnly,
 }
 
 impl IpcError {

@@ -88,6 +88,10 @@ pub enum Request {
         #[serde(default)]
         session: Option<SessionId>,
     },
+    /// The helper's lockdown setting and whether it blocks now.
+    LockdownStatus,
+    /// Turn lockdown on or off (machine wide; see `docs/security.md` for who may).
+    SetLockdown(crate::lockdown::LockdownChange),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -182,6 +186,7 @@ pub enum Response {
     Route(RouteExplanation),
     Routes(SessionRoutes),
     LeakCheck(crate::leak_check::LeakReport),
+    Lockdown(crate::lockdown::LockdownState),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -303,6 +308,10 @@ pub struct HelperStatus {
     pub sessions: u32,
     /// Whether this helper build brings real tunnels up (false: test stub).
     pub tunnel_wired: bool,
+    /// The lockdown ("block all traffic while disconnected"); `None` from a helper that
+    /// has none (older, or an OS where it is not offered).
+    #[serde(default)]
+    pub lockdown: Option<crate::lockdown::LockdownState>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -269,6 +269,17 @@ async fn handle(
             .leak_check(&peer, session)
             .await
             .map(Response::LeakCheck),
+        Request::LockdownStatus => super::lockdown::active()
+            .map(|l| Response::Lockdown(l.state()))
+            .ok_or_else(super::lockdown::not_offered),
+        Request::SetLockdown(change) => {
+            let l = super::lockdown::active().ok_or_else(super::lockdown::not_offered)?;
+            // The firewall and an fsync: off the runtime.
+            tokio::task::spawn_blocking(move || l.set(peer.privileged, change))
+                .await
+                .map_err(IpcError::internal)?
+                .map(Response::Lockdown)
+        }
         Request::Subscribe(sub) => {
             if let Some(old) = forwarder.take() {
                 old.abort();

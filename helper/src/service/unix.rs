@@ -104,11 +104,27 @@ pub fn run(args: ServiceArgs) -> anyhow::Result<()> {
     rt.block_on(serve(args, Arc::new(launcher)))
 }
 
+/// Applies the lockdown setting (off the runtime: netlink and fsync are blocking, and
+/// this runs once before anyone is accepted).
+fn start_lockdown(state_dir: &std::path::Path) {
+    use super::lockdown::{self, Block, Lockdown, OsBlock};
+    let block: Box<dyn Block> = match OsBlock::recover(state_dir) {
+        Ok(b) => Box::new(b),
+        Err(e) => Box::new(lockdown::Unavailable(e)),
+    };
+    let l = tokio::task::block_in_place(|| Lockdown::start(state_dir, block));
+    lockdown::install(Arc::new(l));
+}
+
 async fn serve(args: ServiceArgs, launcher: Arc<Launcher>) -> anyhow::Result<()> {
     let authorizer = Authorizer::new(&args.group)?;
     // 0700, ours; refused when someone else could have written the journals in it.
     netcfg::journal::ensure_state_dir(&args.state_dir)
         .with_context(|| format!("state directory {}", args.state_dir.display()))?;
+    // Lockdown first: its block-all is in before a crashed run's kill switch is removed.
+    if args.stub_tunnel.is_none() {
+        start_lockdown(&args.state_dir);
+    }
     launcher.recover_at_start();
     let listener = socket::bind(&args.socket, authorizer.gid(), args.socket_mode)?;
     let mut stop = Signals::new().context("installing the SIGTERM/SIGINT handlers")?;

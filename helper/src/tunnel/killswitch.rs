@@ -135,9 +135,18 @@ impl KillSwitch {
                 *guard = Some(Firewall::new(&this.opts)?);
             }
             match guard.as_mut() {
-                Some(fw) => fw.apply(&policy),
-                None => Ok(()),
+                Some(fw) => fw.apply(&policy)?,
+                None => return Ok(()),
             }
+            // Our rules are in: the lockdown's block-all (it would stop the server too)
+            // may go now, not earlier. Done under our lock, so a removal cannot cross it.
+            if let Some(l) = crate::service::lockdown::active() {
+                l.session_guarded().map_err(|e| netcfg::Error::Firewall {
+                    what: e,
+                    source: std::io::Error::other("lockdown hand-over"),
+                })?;
+            }
+            Ok(())
         })
         .await;
         match r {
@@ -152,6 +161,17 @@ impl KillSwitch {
         let this = self.clone();
         let r = tokio::task::spawn_blocking(move || {
             let mut guard = this.fw.lock().unwrap_or_else(|p| p.into_inner());
+            if guard.is_none() {
+                return Ok(());
+            }
+            // Lockdown: its block-all goes in BEFORE our rules go out; if it cannot,
+            // our rules stay (blocked rather than open).
+            if let Some(l) = crate::service::lockdown::active() {
+                l.session_released().map_err(|e| netcfg::Error::Firewall {
+                    what: e,
+                    source: std::io::Error::other("lockdown hand-back"),
+                })?;
+            }
             match guard.take() {
                 Some(mut fw) => fw.remove(),
                 None => Ok(()),

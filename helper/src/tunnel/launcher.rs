@@ -159,8 +159,10 @@ impl Launcher {
             }
             None => {}
         }
+        // Lockdown on: every session is guarded (nothing leaves outside a VPN).
+        let lockdown = crate::service::lockdown::forces_kill_switch();
         let ks = match self.backend {
-            _ if options.kill_switch == KillSwitchMode::Off => return Ok(None),
+            _ if options.kill_switch == KillSwitchMode::Off && !lockdown => return Ok(None),
             Backend::Real => Some(KillSwitch::new(
                 &self.journals.kill_switch_base(),
                 options.allow_lan,
@@ -210,7 +212,8 @@ impl Attempts for Launcher {
         match held {
             Ok(ks) => {
                 net.kill_switch = ks;
-                net.kill_switch_always = spec.session.options.kill_switch == KillSwitchMode::On;
+                net.kill_switch_always = spec.session.options.kill_switch == KillSwitchMode::On
+                    || crate::service::lockdown::forces_kill_switch();
             }
             Err(e) => {
                 let token = spec.auth_token.clone();

@@ -11,6 +11,7 @@
 mod events;
 mod leak;
 mod link;
+mod lockdown;
 mod log;
 mod profiles;
 mod prompts;
@@ -75,6 +76,10 @@ enum Msg {
     Routes(Reply<RoutesView>),
     RouteCheck(String, Reply<RouteCheckView>),
     LeakCheck(Option<String>, Reply<crate::leak::LeakReportView>),
+    Lockdown(
+        Option<ipc::LockdownChange>,
+        Reply<crate::lockdown::LockdownView>,
+    ),
     Attach(Reply<()>),
     Helper(u64, ipc::Event),
     HelperClosed(u64),
@@ -229,6 +234,13 @@ impl Controller {
     ) -> Result<crate::leak::LeakReportView, AppError> {
         self.ask(|r| Msg::LeakCheck(profile_id, r)).await
     }
+    /// The helper's lockdown ("block all traffic while disconnected"); `change` sets it.
+    pub async fn lockdown(
+        &self,
+        change: Option<ipc::LockdownChange>,
+    ) -> Result<crate::lockdown::LockdownView, AppError> {
+        self.ask(|r| Msg::Lockdown(change, r)).await
+    }
     /// Reaches the helper and takes over a tunnel of ours that is still up (the app
     /// was restarted while connected). Called once at start.
     pub async fn attach(&self) -> Result<(), AppError> {
@@ -342,6 +354,10 @@ impl Actor {
             }
             Msg::LeakCheck(id, r) => {
                 let res = self.leak_check(id).await;
+                let _ = r.send(res);
+            }
+            Msg::Lockdown(change, r) => {
+                let res = self.lockdown(change).await;
                 let _ = r.send(res);
             }
             Msg::Attach(r) => {

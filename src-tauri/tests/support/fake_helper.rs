@@ -52,6 +52,24 @@ pub struct Seen {
     pub connects: Vec<ConnectRequest>,
     pub answers: Vec<String>,
     pub disconnects: u32,
+    /// Lockdown changes asked for, in order; the state is the last one's.
+    pub lockdown_changes: Vec<ipc::LockdownChange>,
+}
+
+/// The fake's lockdown after `changes` (it blocks whenever on: the fake has no sessions'
+/// kill switches to hand over to).
+fn lockdown_state(changes: &[ipc::LockdownChange]) -> ipc::LockdownState {
+    let last = changes.last().copied().unwrap_or(ipc::LockdownChange {
+        enabled: false,
+        allow_lan: false,
+    });
+    ipc::LockdownState {
+        enabled: last.enabled,
+        allow_lan: last.enabled && last.allow_lan,
+        blocking: last.enabled,
+        set_by_admin: false,
+        problem: None,
+    }
 }
 
 pub struct FakeHelper {
@@ -508,9 +526,20 @@ async fn serve(stream: tokio::net::UnixStream, script: Script, seen: Arc<Mutex<S
                     })
                     .collect(),
             )),
+            // An older helper (NoListing) has no lockdown either.
+            Request::LockdownStatus if script != Script::NoListing => Ok(Response::Lockdown(
+                lockdown_state(&seen.lock().unwrap().lockdown_changes),
+            )),
+            Request::SetLockdown(change) if script != Script::NoListing => {
+                let mut s = seen.lock().unwrap();
+                s.lockdown_changes.push(change);
+                Ok(Response::Lockdown(lockdown_state(&s.lockdown_changes)))
+            }
             Request::ListSessions
             | Request::Status
             | Request::SessionRoutes { .. }
+            | Request::LockdownStatus
+            | Request::SetLockdown(_)
             | Request::LeakCheck { .. } => Err(IpcError::Unsupported {
                 what: ShortText::sanitized("not in the fake"),
             }),

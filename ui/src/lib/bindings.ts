@@ -286,6 +286,24 @@ profileName: string | null, connected: boolean,
  */
 failed: boolean, checks: Array<LeakCheckView>, };
 
+export type LockdownView = { 
+/**
+ * The helper has lockdown (false: an older helper, Windows, the test stand-in).
+ */
+offered: boolean, enabled: boolean, allowLan: boolean, 
+/**
+ * All traffic is blocked now: lockdown on and no VPN session's kill switch in force.
+ */
+blocking: boolean, 
+/**
+ * An administrator (root) turned it on: only root may turn it off.
+ */
+setByAdmin: boolean, 
+/**
+ * Why the helper could not do what the setting says (English, from the helper).
+ */
+problem: string | null, };
+
 export type RouteSide = "tunnel" | "outside" | "blocked";
 
 export type RoutePlanEntry = { 
@@ -428,6 +446,8 @@ export const commands = {
   routes: (): Promise<RoutesView> => invoke<RoutesView>("routes"),
   routeCheck: (address: string): Promise<RouteCheckView> => invoke<RouteCheckView>("route_check", { address }),
   leakCheck: (id: string | null): Promise<LeakReportView> => invoke<LeakReportView>("leak_check", { id }),
+  lockdownStatus: (): Promise<LockdownView> => invoke<LockdownView>("lockdown_status"),
+  setLockdown: (enabled: boolean, allowLan: boolean): Promise<LockdownView> => invoke<LockdownView>("set_lockdown", { enabled, allowLan }),
   saveLog: (text: string): Promise<string | null> => invoke<string | null>("save_log", { text }),
   setSettings: (settings: Settings): Promise<Settings> => invoke<Settings>("set_settings", { settings }),
 };

@@ -50,6 +50,10 @@ use crate::Error;
 pub const DEFAULT_FIREWALL_JOURNAL_PATH: &str = "/var/lib/oxivpn/firewall.json";
 /// Our nftables table (family `inet`).
 pub const DEFAULT_TABLE: &str = "oxivpn";
+/// The lockdown's table (`inet oxivpn_lockdown`): block-all while no VPN is connected.
+/// A table of its own, beside the kill switch's, so each is added and removed whole
+/// without touching the other (a drop in either is final, see [`FirewallPolicy::block_all`]).
+pub const LOCKDOWN_TABLE: &str = "oxivpn_lockdown";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Transport {
@@ -98,6 +102,30 @@ pub struct FirewallPolicy {
     /// When the tunnel socket sets SO_MARK, also require this mark on packets to the servers,
     /// so no other program can reach the server around the tunnel.
     pub endpoint_mark: Option<u32>,
+}
+
+impl FirewallPolicy {
+    /// Lockdown ("block all traffic while disconnected"): no server, no tunnel, no IPv6
+    /// beyond neighbour discovery; what stays allowed is loopback, DHCP (to keep the
+    /// lease), IPv6 neighbour discovery and, with `allow_lan`, the directly attached
+    /// private subnets (never DNS). Built from the same policy as the kill switch so every
+    /// OS's rule builder ([`nft_rules`], [`pf_rules`], [`wfp_rules`]) gives the same
+    /// answer without a second set of rules.
+    pub fn block_all(allow_lan: bool, lan_prefixes: Vec<IpNet>) -> Self {
+        Self {
+            endpoints: Vec::new(),
+            tunnel_iface: None,
+            allow_lan,
+            lan_prefixes,
+            tunnel_ipv6: false,
+            endpoint_mark: None,
+        }
+    }
+
+    /// Whether this policy lets nothing out but the local link ([`Self::block_all`]).
+    pub fn is_block_all(&self) -> bool {
+        self.endpoints.is_empty() && self.tunnel_iface.is_none() && !self.tunnel_ipv6
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -304,6 +332,97 @@ pub fn lan_prefixes(exclude_ifaces: &[u32]) -> Result<Vec<IpNet>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn block_all_lets_nothing_beyond_the_link_out_in_every_builder() {
+        let lan: Vec<IpNet> = vec!["192.168.1.0/24".parse().unwrap()];
+        let p = FirewallPolicy::block_all(false, lan.clone());
+        assert!(p.is_block_all());
+        // nftables: loopback, DHCP and neighbour discovery are the only accepts.
+        let rules = nft_rules::nft_rules(&p);
+        let accepts: Vec<&str> = rules
+            .iter()
+            .filter(|r| r.verdict == nft_rules::Verdict::Accept)
+            .map(|r| r.comment.as_str())
+            .collect();
+        let nd = "IPv6 neighbour discovery / router solicitation";
+        assert_eq!(accepts, ["loopback", "DHCP", nd, nd, nd]);
+        for chain in nft_rules::Chain::ALL {
+            let last = rules.iter().rfind(|r| r.chain == chain).unwrap();
+            assert_eq!(last.verdict, nft_rules::Verdict::Drop);
+            assert!(
+                last.matches.is_empty() && last.counter,
+                "{chain:?}: {last:?}"
+            );
+        }
+        // DNS is dropped before anything LAN-ish could accept it.
+        let dns = rules
+            .iter()
+            .position(|r| r.comment.starts_with("DNS (udp)"))
+            .unwrap();
+        assert_eq!(rules[dns].verdict, nft_rules::Verdict::Drop);
+        // pf: the same answer as one anchor.
+        let pf = pf_rules::pf_rules(&p);
+        let lines: Vec<&str> = pf.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "pass out quick on lo0 all",
+                "pass out quick inet proto udp from any port 68 to any port 67",
+                "pass out quick inet6 proto icmp6 all icmp6-type { routersol, routeradv, neighbrsol, neighbradv }",
+                "block drop out quick proto { udp, tcp } from any to any port 53",
+                "block drop out quick all",
+            ]
+        );
+        // WFP: the server of a session, DNS and the web are blocked; DHCP and loopback pass.
+        let wfp = wfp_rules::wfp_rules(&p, None);
+        let pkt = |dst: &str, proto, src_port, dst_port, loopback| wfp_rules::Packet {
+            app: "x.exe",
+            iface: "Ethernet",
+            loopback,
+            dst: dst.parse().unwrap(),
+            proto,
+            src_port,
+            dst_port,
+        };
+        use wfp_rules::{decide, Action, PROTO_TCP, PROTO_UDP};
+        let block = [
+            pkt("198.18.0.1", PROTO_UDP, 40000, 1194, false),
+            pkt("198.18.0.1", PROTO_TCP, 40000, 443, false),
+            pkt("192.168.1.1", PROTO_UDP, 40000, 53, false),
+            pkt("2001:db8::1", PROTO_TCP, 40000, 443, false),
+        ];
+        for b in &block {
+            assert_eq!(decide(&wfp, b), Action::Block, "{b:?}");
+        }
+        assert_eq!(
+            decide(&wfp, &pkt("255.255.255.255", PROTO_UDP, 68, 67, false)),
+            Action::Permit
+        );
+        assert_eq!(
+            decide(&wfp, &pkt("127.0.0.1", PROTO_TCP, 40000, 80, true)),
+            Action::Permit
+        );
+
+        // allow-LAN adds the attached private subnet, still never DNS.
+        let with_lan = FirewallPolicy::block_all(true, lan);
+        let rules = nft_rules::nft_rules(&with_lan);
+        let lan_pos = rules
+            .iter()
+            .position(|r| r.comment == "LAN 192.168.1.0/24")
+            .unwrap();
+        let dns_pos = rules
+            .iter()
+            .position(|r| r.comment.starts_with("DNS (udp)"))
+            .unwrap();
+        assert!(dns_pos < lan_pos);
+        // The kill switch's policy is not block-all.
+        let ks = FirewallPolicy {
+            tunnel_iface: Some("oxi0".into()),
+            ..FirewallPolicy::block_all(false, Vec::new())
+        };
+        assert!(!ks.is_block_all());
+    }
 
     #[test]
     fn lan_prefixes_only_private_or_link_local() {
