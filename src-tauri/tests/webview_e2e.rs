@@ -26,6 +26,8 @@ mod driver;
 mod keyboard;
 #[path = "webview_e2e/lab.rs"]
 mod lab;
+#[path = "webview_e2e/lockdown.rs"]
+mod lockdown;
 #[path = "webview_e2e/scenario.rs"]
 mod scenario;
 #[path = "webview_e2e/signin.rs"]
@@ -149,6 +151,10 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         .arg("--native-driver")
         .arg(&native);
     private_env(&mut cmd, &home, &socket);
+    // A stand-in OpenVPN Access Server (https, its certificate from the lab CA, which
+    // the app then trusts through SSL_CERT_FILE as it would a system root).
+    let access = oxivpn_e2e::AccessServer::start(oxivpn_e2e::CertKind::LabCa)?;
+    cmd.env("SSL_CERT_FILE", access.ca_file()?);
     browser.install(&mut cmd);
     let mut driver_proc = Group::spawn("tauri-driver", cmd, &work.path().join("driver.log"))?;
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -214,6 +220,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
                 tray: desktop.tray.is_some(),
                 browser: &browser,
                 open_again,
+                access_server: access.address(),
             },
         ),
     )

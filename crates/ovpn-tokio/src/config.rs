@@ -445,9 +445,11 @@ mod tests {
             let e = endpoint(&p);
             client_config(&p, &e, &AttemptInputs::default())
         };
+        // A bare `comp-lzo` means adaptive in OpenVPN (options.c); `yes` always compresses.
         let c = cfg("comp-lzo").unwrap();
-        assert_eq!(c.compression, Compression::Lzo);
+        assert_eq!(c.compression, Compression::LzoAdaptive);
         assert_eq!(c.allow_compression, AllowCompression::Asym);
+        assert_eq!(cfg("comp-lzo yes").unwrap().compression, Compression::Lzo);
         let c = cfg("compress lz4-v2\nallow-compression yes").unwrap();
         assert_eq!(c.compression, Compression::Lz4V2);
         assert_eq!(c.allow_compression, AllowCompression::Yes);

@@ -13,6 +13,7 @@ use fantoccini::{Client, Locator};
 use crate::desktop::Screens;
 use crate::driver::*;
 use crate::keyboard::{focus, press};
+use oxivpn_e2e::AS_USER;
 
 /// A profile naming a CA file that is not next to it.
 pub const MISSING_PROFILE: &str = "client\n\
@@ -21,6 +22,13 @@ proto udp\n\
 remote 198.18.0.1 1194\n\
 ca lab-ca.crt\n\
 auth-user-pass\n";
+
+/// Replaces the text of the field matching `css`.
+async fn fill(c: &Client, css: &str, text: &str) -> anyhow::Result<()> {
+    let el = wd(css, c.find(Locator::Css(css))).await?;
+    wd("clear", el.clear()).await?;
+    wd("type", el.send_keys(text)).await
+}
 
 async fn modal_gone(c: &Client) -> anyhow::Result<()> {
     let deadline = std::time::Instant::now() + UI_WAIT;
@@ -43,6 +51,7 @@ pub async fn other_dialogs(
     c: &Client,
     screens: &Screens,
     mut open_again: Command,
+    access_server: &str,
     steps: &mut Steps,
 ) -> anyhow::Result<()> {
     // The second launch hands its file to the running window and exits (bounded).
@@ -103,5 +112,40 @@ pub async fn other_dialogs(
         "after Escape the focus is on {f:?}, not the button that opened the dialog"
     );
     steps.done("10 missing-files and URL dialogs: axe, focus, Escape");
+
+    // 10b. Import from an Access Server (the lab's stand-in, TLS verified against the
+    // lab CA): a wrong password is named, the right one gives the usual report.
+    click_button(c, "Import from a URL…").await?;
+    click_input(c, "input[name=import-mode][value=server]").await?;
+    fill(c, "input[name=as-server]", access_server).await?;
+    fill(c, "input[name=as-username]", AS_USER.0).await?;
+    fill(c, "input[name=as-password]", "wrong").await?;
+    click_button(c, "Import").await?;
+    let refused = wait_text(c, ".modal .error-box", "the refusal", UI_WAIT, |t| {
+        !t.is_empty()
+    })
+    .await?;
+    ensure!(
+        refused.contains("did not accept your user name or password"),
+        "a wrong Access Server password reads {refused:?}"
+    );
+    fill(c, "input[name=as-password]", AS_USER.1).await?;
+    screens.view(c, "29-import-from-server").await?;
+    click_button(c, "Import").await?;
+    wait_text(c, ".modal h2", "the downloaded profile's report", UI_WAIT, |t| {
+        t.contains("localhost")
+    })
+    .await?;
+    press(c, Key::Escape, false).await?;
+    modal_gone(c).await?;
+    wait_text(
+        c,
+        "//ul[contains(@class,'profile-list')]",
+        "the imported profile in the list",
+        UI_WAIT,
+        |t| t.contains("localhost"),
+    )
+    .await?;
+    steps.done("10b import from an Access Server: wrong password named, then imported");
     Ok(())
 }

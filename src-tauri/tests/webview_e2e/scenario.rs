@@ -44,6 +44,8 @@ pub struct Rig<'a> {
     pub browser: &'a TestBrowser,
     /// Starts the app again with a profile whose files are missing.
     pub open_again: std::process::Command,
+    /// The stand-in Access Server's address (`https://localhost:PORT`).
+    pub access_server: String,
 }
 
 pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Result<()> {
@@ -56,6 +58,7 @@ pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Re
         tray,
         browser,
         open_again,
+        access_server,
     } = rig;
     let mut steps = Steps::new();
     // 1. The refused profile's report comes first: it names the lines.
@@ -433,6 +436,9 @@ pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Re
     );
     steps.done("6 disconnect");
 
+    // 6a. Lockdown: blocked while disconnected, connected under it, turned off.
+    crate::lockdown::lockdown(c, screens, lab, &mut steps).await?;
+
     // 6b. Browser sign-in against the deferred-auth server: accepted, then denied.
     sign_in(c, screens, browser, &mut steps).await?;
     select_profile(c, "Lab office").await?;
@@ -530,6 +536,6 @@ pub async fn scenario(c: &Client, screens: &Screens, rig: Rig<'_>) -> anyhow::Re
     // 9. The helper service dies and comes back.
     helper_restarted(c, screens, lab, helper, socket, state_dir, &mut steps).await?;
     // 10. The dialogs not met so far.
-    other_dialogs(c, screens, open_again, &mut steps).await?;
+    other_dialogs(c, screens, open_again, &access_server, &mut steps).await?;
     Ok(())
 }
