@@ -1,6 +1,22 @@
-//! The undo journal: every system change is recorded (and fsync'ed) as the action that
-//! reverses it BEFORE the change is made, so a crash at any point leaves enough on disk for
+//! The undo journal: every system change is recorded as the action that reverses it
+//! BEFORE the change is made, so a crash at any point leaves enough on disk for
 //! `recover()` to put the machine back.
+//!
+//! Durability (issue 18: one journal write with its two fsyncs cost most of a netlink
+//! apply, on the connect's critical path). Every write goes to a temporary file that is
+//! renamed over the journal, so the journal is always the old or the new list, and a
+//! helper that crashes (the case the journal exists for) finds the new list at its next
+//! start: the page cache outlives the process. `fsync` only adds survival of a MACHINE
+//! crash (power loss, kernel panic), and on Linux that matters only for entries whose
+//! change itself survives a reboot ([`UndoAction::survives_reboot`]: a rewritten
+//! resolv.conf). Routes, addresses, the TUN, systemd-resolved's per-link settings and the
+//! nftables table all live in the kernel or in resolved's memory; after a reboot they are
+//! gone, and so is anything to undo. So a write is fsync'ed (file, then directory) when it
+//! or the previous write holds such an entry, exactly as before; otherwise it is not. The
+//! kill switch's journal and a route-only session therefore write no fsync at all, while
+//! a session that rewrites resolv.conf still has its entry on disk before the file changes.
+//! On Windows and macOS every entry counts as surviving a reboot (WFP filters are
+//! persistent), so nothing changes there.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -48,6 +64,25 @@ pub enum UndoAction {
     },
 }
 
+impl UndoAction {
+    /// Whether the change this action reverses is still there after the machine reboots
+    /// (then its journal entry must be fsync'ed before the change; see the module docs).
+    pub fn survives_reboot(&self) -> bool {
+        if !cfg!(target_os = "linux") {
+            return true;
+        }
+        match self {
+            UndoAction::RestoreFile { .. } => true,
+            UndoAction::DeleteRoute(_)
+            | UndoAction::RestoreRoute(_)
+            | UndoAction::DeleteAddress { .. }
+            | UndoAction::DeleteLink { .. }
+            | UndoAction::RevertResolvedLink { .. }
+            | UndoAction::DeleteFirewallTable { .. } => false,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct JournalEntry {
     pub action: UndoAction,
@@ -67,6 +102,9 @@ struct OnDisk {
 pub struct Journal {
     path: PathBuf,
     entries: Vec<JournalEntry>,
+    /// The last write held an entry that survives a reboot (so it was fsync'ed, and the
+    /// next write must be too, or a machine crash could bring that list back).
+    durable: bool,
 }
 
 impl Journal {
@@ -97,6 +135,7 @@ impl Journal {
         Ok(Self {
             path: path.to_path_buf(),
             entries: Vec::new(),
+            durable: false,
         })
     }
 
@@ -124,9 +163,11 @@ impl Journal {
                 source: serde::de::Error::custom(format!("version {}", disk.version)),
             });
         }
+        // What is on disk may have been fsync'ed: the next write keeps it that way.
         Ok(Some(Self {
             path: path.to_path_buf(),
             entries: disk.entries,
+            durable: true,
         }))
     }
 
@@ -180,7 +221,11 @@ impl Journal {
 
     /// Write to a temporary file, fsync, rename over the journal, fsync the directory:
     /// the journal on disk is always either the old or the new list, never half of one.
-    fn write(&self) -> Result<(), Error> {
+    /// The two fsyncs only when this or the previous list holds an entry that survives a
+    /// reboot (see the module docs).
+    fn write(&mut self) -> Result<(), Error> {
+        let durable = self.entries.iter().any(|e| e.action.survives_reboot());
+        let sync = durable || self.durable;
         let err = |what: &'static str| {
             let path = self.path.clone();
             move |source| Error::Journal { path, what, source }
@@ -204,9 +249,15 @@ impl Journal {
             .open(&tmp)
             .map_err(err("create"))?;
         f.write_all(&bytes).map_err(err("write"))?;
-        f.sync_all().map_err(err("fsync"))?;
+        if sync {
+            f.sync_all().map_err(err("fsync"))?;
+        }
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(err("rename into place"))?;
+        self.durable = durable;
+        if !sync {
+            return Ok(());
+        }
         if let Some(dir) = self.path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -488,6 +539,50 @@ mod tests {
         };
         Journal::create(&path).unwrap().push(e.clone()).unwrap();
         assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
+    }
+
+    #[test]
+    fn only_changes_that_outlive_a_reboot_need_an_fsync() {
+        let file = UndoAction::RestoreFile {
+            path: "/etc/resolv.conf".into(),
+            previous: None,
+        };
+        let table = UndoAction::DeleteFirewallTable {
+            family: "inet".into(),
+            table: "oxivpn".into(),
+        };
+        assert!(file.survives_reboot());
+        // The kernel's nftables table is gone after a reboot; WFP filters are not.
+        assert_eq!(table.survives_reboot(), !cfg!(target_os = "linux"));
+    }
+
+    #[test]
+    fn a_journal_without_durable_entries_still_reads_back_and_blocks_a_second_session() {
+        // What a crashed helper's successor sees: the list, whether fsync'ed or not.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("firewall.json");
+        let e = JournalEntry {
+            action: UndoAction::DeleteFirewallTable {
+                family: "inet".into(),
+                table: "oxivpn".into(),
+            },
+            kind: None,
+            why: "kill switch".into(),
+            skipped: false,
+        };
+        let mut j = Journal::create(&path).unwrap();
+        j.push(e.clone()).unwrap();
+        assert!(!j.durable || !cfg!(target_os = "linux"));
+        // A durable entry after it makes this and every later write fsync'ed.
+        j.push(entry("dns")).unwrap();
+        assert!(j.durable);
+        j.replace(vec![e.clone()]).unwrap();
+        assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
+        assert!(matches!(
+            Journal::create(&path),
+            Err(Error::JournalExists { .. })
+        ));
+        assert!(Journal::load(&path).unwrap().unwrap().durable);
     }
 
     #[cfg(target_os = "linux")]

@@ -148,11 +148,16 @@ enum Io {
 impl Io {
     fn new(link: Link) -> Self {
         match link {
-            Link::Udp(sock) => Io::Udp {
-                sock,
-                rx: Box::default(),
-                tx: SendQueue::default(),
-            },
+            Link::Udp(sock) => {
+                let mut rx: Box<RecvBatch> = Box::default();
+                // Where the kernel has no UDP GRO, one datagram per slot as before.
+                rx.enable_gro(&sock);
+                Io::Udp {
+                    sock,
+                    rx,
+                    tx: SendQueue::default(),
+                }
+            }
             Link::Tcp(s) => {
                 let (rd, wr) = s.into_split();
                 Io::Tcp {
@@ -462,15 +467,19 @@ impl<T: TunDevice> Driver<T> {
                         }
                     };
                     for i in 0..n {
-                        let Some(pkt) = rx.datagram(i) else {
+                        let count = rx.count(i);
+                        if count == 0 {
                             debug!("oversized UDP datagram dropped");
-                            continue;
-                        };
-                        if let Some(p) = self.client.handle_packet_payload(now, pkt) {
-                            to_tun(&*self.tun, p).await?;
+                        }
+                        // A GRO slot holds a run of datagrams: each is its own packet.
+                        for k in 0..count {
+                            let Some(pkt) = rx.datagram(i, k) else { break };
+                            if let Some(p) = self.client.handle_packet_payload(now, pkt) {
+                                to_tun(&*self.tun, p).await?;
+                            }
                         }
                     }
-                    if n < crate::udp_batch::RECV_SLOTS {
+                    if n < rx.slots() {
                         return Ok(());
                     }
                 }

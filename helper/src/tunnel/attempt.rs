@@ -171,28 +171,59 @@ pub async fn run(
         .iter()
         .map(|(e, a)| (*a, e.proto.is_tcp() || has_proxy(e)))
         .collect();
-    if let Some(ks) = net.kill_switch.as_ref() {
-        if (profile.redirect_gateway.is_some() || net.kill_switch_always) && !servers.is_empty() {
-            if let Err(e) = ks.apply(&servers, None, false).await {
-                rep.log(LogLevel::Error, e.clone());
-                last.end = TunnelEnd::Fatal(e);
-                return last;
-            }
-            rep.log(
-                LogLevel::Info,
-                "kill switch on: only the VPN servers are reachable until the tunnel is up",
-            );
+    // The first apply runs beside the link setup and the TLS handshake (it used to be
+    // awaited here, on the connect's critical path). Every step that changes what the
+    // kill switch or the routing lets through waits for it first (see [`PreTunnelKs`]).
+    let mut pre_ks = match net.kill_switch.as_ref() {
+        Some(ks)
+            if (profile.redirect_gateway.is_some() || net.kill_switch_always)
+                && !servers.is_empty() =>
+        {
+            PreTunnelKs::start(ks, servers.clone())
         }
+        _ => PreTunnelKs::none(),
+    };
+    let mut last = attempts(
+        spec,
+        net,
+        &targets,
+        &servers,
+        &mut rep,
+        &stop,
+        &mut pre_ks,
+        last,
+    )
+    .await;
+    // Never return with the apply still running: the supervisor may `remove()` the kill
+    // switch next, and that must come after this apply, not before it.
+    if let Err(e) = pre_ks.ready(&rep).await {
+        last.end = TunnelEnd::Fatal(e);
     }
+    last
+}
+
+/// [`run`]'s attempts against each resolved address in turn.
+#[allow(clippy::too_many_arguments)]
+async fn attempts(
+    spec: &super::AttemptSpec,
+    net: &NetOptions,
+    targets: &[(Endpoint, SocketAddr)],
+    servers: &[(SocketAddr, bool)],
+    rep: &mut Reporter,
+    stop: &CancellationToken,
+    pre_ks: &mut PreTunnelKs,
+    mut last: TunnelOutcome,
+) -> TunnelOutcome {
     for (i, (endpoint, addr)) in targets.iter().enumerate() {
         let out = attempt(
             spec,
             net,
             endpoint,
             *addr,
-            &servers,
-            &mut rep,
-            &stop,
+            servers,
+            rep,
+            stop,
+            pre_ks,
             last.auth_token.clone(),
         )
         .await;
@@ -217,6 +248,68 @@ pub async fn run(
     last
 }
 
+/// The kill switch's first apply (the servers only), started by [`run`] and running while
+/// the link is set up and the TLS handshake goes on: the handshake's packets need no kill
+/// switch (they go to the server from the marked tunnel socket, and before the apply the
+/// machine is as open as it was before the connect), but everything that changes what is
+/// let through must come after it, never before:
+/// - the routes and the tunnel's rules (`ConfigReceived`): a route must never move before
+///   the kill switch is in, and a later apply must not be overtaken by this one;
+/// - the sign-in exception and the SOCKS relay's exception (both replace the rules);
+/// - the end of [`run`], so the supervisor's `remove()` comes after it.
+///
+/// A failed apply ends the attempt as before (fatal), through the driver's normal close,
+/// so the undo path runs unchanged.
+struct PreTunnelKs {
+    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
+    result: Result<(), String>,
+}
+
+impl PreTunnelKs {
+    fn none() -> Self {
+        Self {
+            task: None,
+            result: Ok(()),
+        }
+    }
+
+    fn start(ks: &killswitch::KillSwitch, servers: Vec<(SocketAddr, bool)>) -> Self {
+        let ks = ks.clone();
+        Self {
+            task: Some(tokio::spawn(async move {
+                ks.apply(&servers, None, false).await
+            })),
+            result: Ok(()),
+        }
+    }
+
+    /// Whether the apply is still running.
+    fn pending(&self) -> bool {
+        self.task.is_some()
+    }
+
+    /// Waits for the apply (cancel-safe: dropping this future leaves the task running and
+    /// the next call waits again) and logs its outcome once; afterwards its result.
+    async fn ready(&mut self, rep: &Reporter) -> Result<(), String> {
+        if let Some(task) = self.task.as_mut() {
+            let r = match task.await {
+                Ok(r) => r,
+                Err(e) => Err(format!("kill switch task failed: {e}")),
+            };
+            self.task = None;
+            match &r {
+                Ok(()) => rep.log(
+                    LogLevel::Info,
+                    "kill switch on: only the VPN servers are reachable until the tunnel is up",
+                ),
+                Err(e) => rep.log(LogLevel::Error, e.clone()),
+            }
+            self.result = r;
+        }
+        self.result.clone()
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     spec: &super::AttemptSpec,
@@ -226,6 +319,7 @@ async fn attempt(
     servers: &[(SocketAddr, bool)],
     rep: &mut Reporter,
     stop: &CancellationToken,
+    pre_ks: &mut PreTunnelKs,
     auth_token: Option<ovpn_core::config::Secret>,
 ) -> TunnelOutcome {
     let profile = &spec.session.profile;
@@ -284,6 +378,11 @@ async fn attempt(
                         if let Some(ks) = net.kill_switch.as_ref().filter(|_| {
                             profile.redirect_gateway.is_some() || net.kill_switch_always
                         }) {
+                            // After the first apply, which would otherwise take the relay back.
+                            if let Err(e) = pre_ks.ready(rep).await {
+                                out.end = TunnelEnd::Fatal(e);
+                                return out;
+                            }
                             if let Err(e) = ks.apply(&servers_and_relay, None, false).await {
                                 fatal(rep, &mut out, e);
                                 return out;
@@ -415,6 +514,13 @@ async fn attempt(
                         if applied_net.is_some() {
                             continue;
                         }
+                        // The kill switch is in before anything below replaces it or moves a route.
+                        if let Err(e) = pre_ks.ready(rep).await {
+                            config_error = Some(e);
+                            handle.close();
+                            closing = true;
+                            continue;
+                        }
                         // The server decided: the rules below replace the sign-in exception.
                         pending.close(pre_tunnel_ks, servers, rep, false).await;
                         let (cfg, notes) = netconf::tunnel_network_config(&pushed, profile, addr.ip());
@@ -491,7 +597,17 @@ async fn attempt(
                     Event::AuthToken { token, .. } => out.auth_token = Some(token),
                     Event::ChallengeNeeded(Challenge::CrText { text, echo, .. }) => pending.on_cr_text(rep, text, echo),
                     Event::ChallengeNeeded(c) => out.challenge = Some(c),
-                    Event::SignIn(ev) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &state.resolvers).await,
+                    Event::SignIn(ev) => match pre_ks.ready(rep).await {
+                        // The exception replaces the first apply's rules: it must come after them.
+                        Ok(()) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &state.resolvers).await,
+                        Err(e) => {
+                            if !closing {
+                                config_error = Some(e);
+                                handle.close();
+                                closing = true;
+                            }
+                        }
+                    },
                     Event::AuthPending { timeout_secs } => {
                         rep.log(LogLevel::Info, format!("authentication pending (timeout {timeout_secs:?} s)"));
                     }
@@ -500,6 +616,13 @@ async fn attempt(
                         rep.log(LogLevel::Debug, format!("data channel keys renewed (key id {key_id})"));
                     }
                     Event::Disconnected(_) => {}
+                }
+            }
+            r = pre_ks.ready(rep), if pre_ks.pending() => {
+                if let (Err(e), false) = (r, closing) {
+                    config_error = Some(e);
+                    handle.close();
+                    closing = true;
                 }
             }
             () = stop.cancelled(), if !closing => {

@@ -8,7 +8,8 @@
 //! with `pfctl` and holds a pf enable reference (`pfctl -E`) that removal releases.
 //!
 //! Lifecycle (differs from [`crate::NetSession`] on purpose):
-//! - [`Firewall::apply`] journals "delete our table" (fsync) BEFORE the first change, then
+//! - [`Firewall::apply`] journals "delete our table" BEFORE the first change (no fsync on
+//!   Linux: the table does not outlive a reboot, see `crate::journal`), then
 //!   replaces the whole table in one nft transaction; call it again on every change
 //!   (TUN created, reconnect to another server): no gap between old and new rules.
 //! - [`Firewall::remove`] on a DELIBERATE disconnect only.
