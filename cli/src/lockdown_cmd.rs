@@ -84,6 +84,7 @@ mod tests {
             allow_lan: true,
             blocking: true,
             set_by_admin: false,
+            may_change: true,
             problem: None,
         };
         assert_eq!(

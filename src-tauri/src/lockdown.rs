@@ -15,6 +15,8 @@ pub struct LockdownView {
     pub blocking: bool,
     /// An administrator (root) turned it on: only root may turn it off.
     pub set_by_admin: bool,
+    /// This user may turn it off or change it (an administrator's lockdown: only root).
+    pub may_change: bool,
     /// Why the helper could not do what the setting says (English, from the helper).
     pub problem: Option<String>,
 }
@@ -27,6 +29,7 @@ impl From<&ipc::LockdownState> for LockdownView {
             allow_lan: s.allow_lan,
             blocking: s.blocking,
             set_by_admin: s.set_by_admin,
+            may_change: s.may_change,
             problem: s.problem.as_ref().map(|p| p.as_str().to_owned()),
         }
     }

@@ -28,6 +28,11 @@ pub struct LockdownState {
     /// Turned on by root / an administrator: only root may turn it off or change it.
     #[serde(default)]
     pub set_by_admin: bool,
+    /// The client that asked may turn it off or change it (false only for a lockdown
+    /// root turned on, asked about by someone else): the window offers the way out
+    /// only when it works.
+    #[serde(default)]
+    pub may_change: bool,
     /// Why the helper could not do what the setting says (firewall refused, unreadable
     /// settings file); `None` when all is well.
     #[serde(default)]
@@ -65,6 +70,7 @@ mod tests {
             allow_lan: true,
             blocking: true,
             set_by_admin: false,
+            may_change: true,
             problem: None,
         };
         let json = serde_json::to_string(&Response::Lockdown(state.clone())).unwrap();

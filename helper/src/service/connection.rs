@@ -270,7 +270,7 @@ async fn handle(
             .await
             .map(Response::LeakCheck),
         Request::LockdownStatus => super::lockdown::active()
-            .map(|l| Response::Lockdown(l.state()))
+            .map(|l| Response::Lockdown(l.state(peer.privileged)))
             .ok_or_else(super::lockdown::not_offered),
         Request::SetLockdown(change) => {
             let l = super::lockdown::active().ok_or_else(super::lockdown::not_offered)?;

@@ -265,13 +265,15 @@ impl Lockdown {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    pub fn state(&self) -> LockdownState {
+    /// The state as the client asking sees it (`privileged`: root / administrator).
+    pub fn state(&self, privileged: bool) -> LockdownState {
         let g = self.lock();
         LockdownState {
             enabled: g.setting.enabled,
             allow_lan: g.setting.allow_lan,
             blocking: g.block.in_force(),
             set_by_admin: g.setting.set_by_admin,
+            may_change: privileged || !(g.setting.enabled && g.setting.set_by_admin),
             problem: g.problem.as_deref().map(ShortText::sanitized),
         }
     }
@@ -323,7 +325,7 @@ impl Lockdown {
                 "lockdown changed"
             );
         }
-        Ok(self.state())
+        Ok(self.state(privileged))
     }
 
     /// A session's kill switch is in: lift the block-all (it would stop that session's
@@ -450,15 +452,15 @@ mod tests {
         let rec = Rec::default();
         let l = Lockdown::start(dir.path(), Box::new(rec.clone()));
         assert_eq!(*rec.log.lock().unwrap(), ["lift"]);
-        assert!(!l.state().enabled && !l.state().blocking);
+        assert!(!l.state(false).enabled && !l.state(false).blocking);
 
         let s = l.set(false, change(true, true)).unwrap();
         assert!(s.enabled && s.allow_lan && s.blocking && !s.set_by_admin);
         // A session's kill switch takes over, and gives back when it ends.
         l.session_guarded().unwrap();
-        assert!(!l.state().blocking);
+        assert!(!l.state(false).blocking);
         l.session_released().unwrap();
-        assert!(l.state().blocking);
+        assert!(l.state(false).blocking);
         assert_eq!(
             *rec.log.lock().unwrap(),
             ["lift", "apply lan=true", "lift", "apply lan=true"]
@@ -468,7 +470,7 @@ mod tests {
         let rec2 = Rec::default();
         let l2 = Lockdown::start(dir.path(), Box::new(rec2.clone()));
         assert_eq!(*rec2.log.lock().unwrap(), ["apply lan=true"]);
-        assert!(l2.state().blocking && l2.enabled());
+        assert!(l2.state(false).blocking && l2.enabled());
 
         // Off removes the block and is kept too.
         let s = l2.set(false, change(false, false)).unwrap();
@@ -486,13 +488,13 @@ mod tests {
         let s = l.set(false, change(true, false)).unwrap();
         assert!(s.enabled && !s.blocking);
         l.session_released().unwrap();
-        assert!(l.state().blocking);
+        assert!(l.state(false).blocking);
         // Off with no lockdown block from a session-less state, then a session ending
         // blocks nothing.
         l.set(false, change(false, false)).unwrap();
         l.session_guarded().unwrap();
         l.session_released().unwrap();
-        assert!(!l.state().blocking);
+        assert!(!l.state(false).blocking);
     }
 
     #[test]
@@ -512,11 +514,14 @@ mod tests {
         );
         // Asking for what is already in force is fine and keeps it the admin's.
         assert!(l.set(false, change(true, false)).unwrap().set_by_admin);
-        assert!(l.state().blocking);
+        assert!(l.state(false).blocking);
+        // Each client is told whether the way out is theirs.
+        assert!(!l.state(false).may_change);
+        assert!(l.state(true).may_change);
         // Root may.
         assert!(!l.set(true, change(false, false)).unwrap().enabled);
         // A member's lockdown another member may turn off.
-        l.set(false, change(true, false)).unwrap();
+        assert!(l.set(false, change(true, false)).unwrap().may_change);
         assert!(!l.set(false, change(false, false)).unwrap().enabled);
     }
 
@@ -527,7 +532,7 @@ mod tests {
         std::fs::write(&path, b"{not json").unwrap();
         let rec = Rec::default();
         let l = Lockdown::start(dir.path(), Box::new(rec.clone()));
-        let s = l.state();
+        let s = l.state(false);
         assert!(s.enabled && s.blocking && s.set_by_admin);
         assert!(s.problem.unwrap().as_str().contains("lockdown.json"));
         // The file is left for root to look at.

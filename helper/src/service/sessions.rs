@@ -164,7 +164,7 @@ impl Sessions {
             peer_uid: viewer.uid,
             sessions: u32::try_from(visible).unwrap_or(u32::MAX),
             tunnel_wired: self.launcher.wired(),
-            lockdown: super::lockdown::active().map(|l| l.state()),
+            lockdown: super::lockdown::active().map(|l| l.state(viewer.privileged)),
         })
     }
 

@@ -68,6 +68,7 @@ fn lockdown_state(changes: &[ipc::LockdownChange]) -> ipc::LockdownState {
         allow_lan: last.enabled && last.allow_lan,
         blocking: last.enabled,
         set_by_admin: false,
+        may_change: true,
         problem: None,
     }
 }

@@ -132,20 +132,25 @@ pub async fn other_dialogs(
     fill(c, "input[name=as-password]", AS_USER.1).await?;
     screens.view(c, "29-import-from-server").await?;
     click_button(c, "Import").await?;
-    wait_text(c, ".modal h2", "the downloaded profile's report", UI_WAIT, |t| {
-        t.contains("localhost")
-    })
-    .await?;
-    press(c, Key::Escape, false).await?;
-    modal_gone(c).await?;
     wait_text(
         c,
-        "//ul[contains(@class,'profile-list')]",
-        "the imported profile in the list",
+        ".modal h2",
+        "the downloaded profile's report",
         UI_WAIT,
         |t| t.contains("localhost"),
     )
     .await?;
+    press(c, Key::Escape, false).await?;
+    modal_gone(c).await?;
+    let snap = snapshot(c).await?;
+    let names: Vec<&str> = snap["profiles"]
+        .as_array()
+        .map(|ps| ps.iter().filter_map(|p| p["name"].as_str()).collect())
+        .unwrap_or_default();
+    ensure!(
+        names.contains(&"localhost"),
+        "the downloaded profile is not stored: {names:?}"
+    );
     steps.done("10b import from an Access Server: wrong password named, then imported");
     Ok(())
 }

@@ -56,10 +56,8 @@ async fn wait_tables(
 
 async fn banner_gone(c: &Client) -> anyhow::Result<()> {
     let deadline = Instant::now() + UI_WAIT;
-    while !wd("banner", c.find_all(Locator::Css(BANNER)))
-        .await?
-        .is_empty()
-    {
+    // An error (a node going stale while the view re-renders) is asked again.
+    while !matches!(c.find_all(Locator::Css(BANNER)).await, Ok(v) if v.is_empty()) {
         ensure!(
             Instant::now() < deadline,
             "the lockdown banner stayed; page:\n{}",
@@ -110,6 +108,15 @@ pub async fn lockdown(
         banner.contains("Turn off lockdown"),
         "the banner offers no way out: {banner:?}"
     );
+    // The picture shows the banner whole (the view may be scrolled from earlier steps).
+    wd(
+        "scroll to the banner",
+        c.execute(
+            "document.querySelector(arguments[0])?.scrollIntoView({block: 'start'})",
+            vec![serde_json::json!(BANNER)],
+        ),
+    )
+    .await?;
     screens.view(c, "27-lockdown-banner").await?;
 
     // The banner's Connect: the saved password, no dialog; lockdown stays in force.

@@ -300,6 +300,10 @@ blocking: boolean,
  */
 setByAdmin: boolean, 
 /**
+ * This user may turn it off or change it (an administrator's lockdown: only root).
+ */
+mayChange: boolean, 
+/**
  * Why the helper could not do what the setting says (English, from the helper).
  */
 problem: string | null, };

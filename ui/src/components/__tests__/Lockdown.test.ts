@@ -10,6 +10,7 @@ const state = (over: Partial<LockdownView> = {}): LockdownView => ({
   allowLan: false,
   blocking: true,
   setByAdmin: false,
+  mayChange: true,
   problem: null,
   ...over,
 });
@@ -39,8 +40,16 @@ describe("LockdownBanner", () => {
     expect(screen.queryByRole("alert")).toBeNull();
   });
 
+  it("offers the administrator the way out of their own lockdown", async () => {
+    const onturnoff = vi.fn();
+    render(LockdownBanner, { lockdown: state({ setByAdmin: true, mayChange: true }), canConnect: true, onconnect: vi.fn(), onturnoff });
+    await fireEvent.click(screen.getByRole("button", { name: "Turn off lockdown" }));
+    expect(onturnoff).toHaveBeenCalledOnce();
+    expect(screen.queryByText(/only an administrator can turn it off/)).toBeNull();
+  });
+
   it("has no turn-off button for an administrator's lockdown", () => {
-    render(LockdownBanner, { lockdown: state({ setByAdmin: true }), canConnect: false, onconnect: vi.fn(), onturnoff: vi.fn() });
+    render(LockdownBanner, { lockdown: state({ setByAdmin: true, mayChange: false }), canConnect: false, onconnect: vi.fn(), onturnoff: vi.fn() });
     expect(screen.queryByRole("button", { name: "Turn off lockdown" })).toBeNull();
     expect(screen.queryByRole("button", { name: "Connect" })).toBeNull();
     expect(screen.getByText("An administrator turned lockdown on; only an administrator can turn it off.")).toBeInTheDocument();
@@ -67,7 +76,7 @@ describe("LockdownToggle", () => {
 
   it("cannot lift an administrator's lockdown and says when the helper has none", async () => {
     const onchange = vi.fn();
-    const { unmount } = render(LockdownToggle, { lockdown: state({ setByAdmin: true }), onchange });
+    const { unmount } = render(LockdownToggle, { lockdown: state({ setByAdmin: true, mayChange: false }), onchange });
     expect(screen.getByRole("checkbox", { name: /Block all traffic/ })).toBeDisabled();
     expect(screen.getByText(/only an administrator can turn it off/)).toBeInTheDocument();
     unmount();
