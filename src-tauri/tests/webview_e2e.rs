@@ -28,6 +28,8 @@ mod keyboard;
 mod lab;
 #[path = "webview_e2e/lockdown.rs"]
 mod lockdown;
+#[path = "webview_e2e/restart.rs"]
+mod restart;
 #[path = "webview_e2e/scenario.rs"]
 mod scenario;
 #[path = "webview_e2e/signin.rs"]
@@ -48,7 +50,7 @@ use oxivpn_e2e::{
 use serde_json::json;
 
 use desktop::{private_env, start_keyring, Desktop, Screens};
-use driver::{find_program, free_port, prerequisites, target_dir, Group};
+use driver::{find_program, free_port, prerequisites, target_dir, Group, Steps};
 use lab::{start_helper, TestBrowser, REFUSED_PROFILE};
 use scenario::{scenario, Rig};
 use support::fake_nm;
@@ -185,16 +187,7 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         "tauri:options".into(),
         json!({ "application": app, "args": [bad.to_str(), good.to_str(), split.to_str(), signin.to_str(), code.to_str()] }),
     );
-    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    let client = tokio::time::timeout(
-        Duration::from_secs(60),
-        ClientBuilder::new(connector)
-            .capabilities(caps)
-            .connect(&format!("http://127.0.0.1:{port}")),
-    )
-    .await
-    .context("WebDriver session did not start within 60 s")
-    .and_then(|r| r.context("starting the app through tauri-driver"));
+    let client = new_session(caps, port).await;
     let client = match client {
         Ok(c) => c,
         Err(e) => {
@@ -229,6 +222,12 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         Ok(r) => r,
         Err(_) => Err(anyhow::anyhow!("the scenario took over 240 s")),
     };
+    // 11. Quit and start the app again: the profile ticked "Connect when OxiVPN starts"
+    // connects by itself (a second WebDriver session, the same home and keyring).
+    let result = match result {
+        Ok(()) => restart_and_connect_on_start(&client, &screens, port).await,
+        Err(e) => Err(e),
+    };
     // Accessibility: every view the scenario pictured, judged together.
     let result = match result {
         Ok(()) => screens.axe.lock().await.verdict(),
@@ -248,5 +247,50 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
         "webview e2e: done in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    result
+}
+
+/// A WebDriver session through tauri-driver on `port`: starts the app.
+async fn new_session(
+    caps: serde_json::Map<String, serde_json::Value>,
+    port: u16,
+) -> anyhow::Result<fantoccini::Client> {
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        ClientBuilder::new(connector)
+            .capabilities(caps)
+            .connect(&format!("http://127.0.0.1:{port}")),
+    )
+    .await
+    .context("WebDriver session did not start within 60 s")
+    .and_then(|r| r.context("starting the app through tauri-driver"))
+}
+
+/// Step 11: ticks the start rule, quits the app (the first session ends), starts it
+/// again without files and waits for the profile to connect by itself.
+async fn restart_and_connect_on_start(
+    first: &fantoccini::Client,
+    screens: &Screens,
+    port: u16,
+) -> anyhow::Result<()> {
+    let mut steps = Steps::new();
+    let id = restart::tick_on_start(first, &mut steps).await?;
+    tokio::time::timeout(Duration::from_secs(10), first.clone().close())
+        .await
+        .context("closing the first app session")?
+        .context("closing the first app session")?;
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "tauri:options".into(),
+        json!({ "application": env!("CARGO_BIN_EXE_oxivpn"), "args": [] }),
+    );
+    let launched = Instant::now();
+    let second = new_session(caps, port).await?;
+    let result = restart::connects_on_start(&second, screens, &id, launched).await;
+    if result.is_err() {
+        let _ = screens.shot(&second, "failure").await;
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(10), second.close()).await;
     result
 }
