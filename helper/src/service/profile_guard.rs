@@ -518,6 +518,10 @@ mod tests {
             if KNOWN_BROKEN.contains(&cols[file_col]) {
                 assert!(!first.report.usable, "{} imports now", cols[file_col]);
                 broken += 1;
+                println!(
+                    "  {}: refused at import (damaged inline material)",
+                    cols[file_col]
+                );
                 continue;
             }
             let missing: Vec<_> = first
@@ -525,6 +529,12 @@ mod tests {
                 .iter()
                 .filter(|m| !m.need.kind.is_credentials())
                 .collect();
+            let import = if missing.is_empty() {
+                "imported complete".to_string()
+            } else {
+                let names: Vec<&str> = missing.iter().map(|m| m.need.path.as_str()).collect();
+                format!("refused at import, missing {}", names.join(", "))
+            };
             if missing.is_empty() {
                 complete += 1;
             } else {
@@ -556,6 +566,15 @@ mod tests {
                     r.report.reason, r.missing
                 )),
             };
+            let guard = if outcome.is_ok() {
+                "accepted"
+            } else {
+                "REFUSED"
+            };
+            println!(
+                "  {}: {import}; with its files: guard {guard}",
+                cols[file_col]
+            );
             match outcome {
                 Ok(()) => accepted += 1,
                 Err(e) => failures.push(format!("{}: {e}", cols[file_col])),
