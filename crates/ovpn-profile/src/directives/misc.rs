@@ -79,7 +79,10 @@ pub(super) const ENTRIES: &[Directive] = &[
     Directive::class(&["syslog"], IGNORED, LOGGING).guard(Guard::UsesFile),
     Directive::class(&["persist-tun", "persist-key", "persist-local-ip", "persist-remote-ip", "ping-timer-rem", "mlock", "nice", "fast-io", "sndbuf", "rcvbuf", "txqueuelen", "up-delay", "up-restart", "down-pre", "tap-sleep", "ip-win32", "route-method", "show-net-up", "allow-recursive-routing", "prng", "engine", "single-session", "tls-exit", "shaper", "passtos", "mark", "bind-dev", "route-noexec", "ifconfig-noexec", "allow-pull-fqdn", "writepid-off", "script-security-off", "use-prediction-resistance", "providers", "disable-dco", "ecdh-curve", "max-routes", "win-sys-off", "route-gateway", "route-ipv6-gateway", "tran-window", "opt-verify", "compat-mode", "http-proxy-override", "proto-force", "multihome", "x509-track", "pull-filter-off"], IGNORED, NO_EFFECT),
     Directive::class(&["user", "group"], IGNORED, NO_EFFECT).guard(Guard::UsesFile),
-    Directive::class(&["lport", "bind", "local", "http-proxy-retry", "socks-proxy-retry", "http-proxy-timeout"], IGNORED, NO_EFFECT).in_connection(),
+    Directive::class(&["lport", "bind", "local"], IGNORED, NO_EFFECT).in_connection(),
+    // OpenVPN 2.4 removed these: a proxy that fails is retried like any server.
+    Directive::class(&["http-proxy-retry", "socks-proxy-retry"], IGNORED, "removed in OpenVPN 2.4; a failed proxy connection is retried like any server (connect-retry, connect-retry-max)").in_connection(),
+    Directive::class(&["http-proxy-timeout"], IGNORED, "removed in OpenVPN 2.4; connect-timeout (server-poll-timeout) takes its place").in_connection(),
     Directive::class(&["link-mtu", "tun-mtu-extra", "mtu-disc"], IGNORED, LEGACY_MTU).in_connection(),
     Directive::class(&["mtu-test"], IGNORED, LEGACY_MTU),
     Directive::class(&["keysize", "key-method", "ncp-disable", "no-iv", "tun-ipv6", "comp-noadapt", "disable-occ", "ifconfig-ipv6", "ifconfig", "topology", "replay-window", "no-replay", "keying-material-exporter", "remote-random-hostname"], IGNORED, "obsolete or set by the server when it pushes its settings"),
