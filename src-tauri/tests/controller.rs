@@ -2,17 +2,15 @@
 //! real IPC protocol (crates/ipc frames) over a Unix socket in a temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use oxivpn_app::commands::{ops, AppState};
-use oxivpn_app::controller::{Controller, EventSink};
+use oxivpn_app::commands::ops;
+use oxivpn_app::controller::Controller;
 use oxivpn_app::error::ErrorKind;
 use oxivpn_app::model::{AppEvent, ConnState, CredentialsAnswer, PromptKind, RouteSide, Verdict};
 use oxivpn_app::profiles::MemoryRepo;
 use oxivpn_app::secrets::{MemorySecrets, SavedCredentials, SecretStore};
-use oxivpn_app::settings::SettingsStore;
-use tokio::sync::Notify;
 
 #[path = "support/rig.rs"]
 mod rig;

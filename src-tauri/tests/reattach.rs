@@ -219,14 +219,16 @@ async fn a_profile_cancelled_while_the_helper_was_away_stays_off() {
         .await;
     // Give a wrong reconnect of "Work" time to show.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let seen = r.helper.seen.lock().unwrap();
-    let names: Vec<&str> = seen
+    let names: Vec<String> = r
+        .helper
+        .seen
+        .lock()
+        .unwrap()
         .connects
         .iter()
-        .map(|c| c.profile_name.as_str())
+        .map(|c| c.profile_name.as_str().to_string())
         .collect();
     assert_eq!(names, ["Home", "Work", "Home"]);
-    drop(seen);
     let snap = ops::get_snapshot(&r.state).await.unwrap();
     assert_eq!(snap.connections.len(), 1, "{:?}", snap.connections);
 }
