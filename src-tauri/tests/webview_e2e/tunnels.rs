@@ -223,7 +223,15 @@ pub async fn helper_restarted(
         "webview e2e: the connection says: {}",
         waiting.replace('\n', " | ")
     );
-    scroll_to_status(c).await?;
+    // The banner (waiting, tries so far, why, Try again) above the connection.
+    wd(
+        "scroll to the service banner",
+        c.execute(
+            "document.querySelector('.banner.service')?.scrollIntoView({ block: 'start' });",
+            vec![],
+        ),
+    )
+    .await?;
     screens.view(c, "08-helper-stopped").await?;
     steps.done("9 helper stopped mid-session is explained; the window waits for the service");
     // The service is started again (as systemd would): a stale socket file is replaced.
