@@ -296,3 +296,22 @@ async fn a_helper_that_never_comes_back_is_looked_for_with_a_bounded_backoff() {
     assert_eq!(after_quit, in_window, "tries after the app quit");
     accept.abort();
 }
+
+#[tokio::test]
+async fn a_helper_that_dies_on_every_connect_is_not_hammered() {
+    // The helper answers, takes the connect, and goes away 0.2 s after "connected",
+    // every time: each loss soon after a return starts the next wait twice as long.
+    let r = rig(Script::DiesWhenConnected, &[("Work", cert_profile())]);
+    let started = Instant::now();
+    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(4000)).await;
+    let n = connects(&r);
+    eprintln!("reattach: {n} connects in 4 s to a helper that dies on each");
+    // 0 s, then about 0.45, 1.2 and 2.4 s (waits of 0.25, 0.5, 1 s); a fixed 0.25 s
+    // wait would make about 9.
+    assert!(
+        (3..=5).contains(&n),
+        "{n} connects in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

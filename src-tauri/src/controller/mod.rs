@@ -5,8 +5,10 @@
 //! concern into [`profiles`] (import, rename, details), [`link`] (the helper connection
 //! and one link per profile: connect, disconnect, take over), [`events`] (the helper's
 //! stages and typed session details), [`prompts`] (credentials and challenges),
-//! [`routes`] (route checks and the session's plan) and [`log`] (the log and
-//! statistics the window shows). The helper runs several sessions; so does the app.
+//! [`routes`] (route checks and the session's plan), [`log`] (the log and
+//! statistics the window shows) and [`reattach`] (finding the helper again after its
+//! link was lost, and resuming what ran). The helper runs several sessions; so does
+//! the app.
 
 mod events;
 mod leak;
