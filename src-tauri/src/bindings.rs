@@ -76,6 +76,7 @@ pub fn typescript() -> String {
         AutoConnect,
         NetworkView,
         NetworkStatus,
+        ServiceView,
         Snapshot,
         AppEvent,
     );

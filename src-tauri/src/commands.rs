@@ -57,6 +57,7 @@ pub mod ops {
             settings: s.settings.get(),
             helper_socket: c.socket,
             pending_reports,
+            service: c.service,
         })
     }
 
@@ -216,6 +217,11 @@ pub mod ops {
     pub async fn disconnect_profile(s: &AppState, id: String) -> Result<(), AppError> {
         check_id(&id)?;
         s.controller.disconnect_profile(id).await
+    }
+
+    /// "Try again" in the banner while the helper service is away.
+    pub async fn reattach_helper(s: &AppState) -> Result<(), AppError> {
+        s.controller.reattach().await
     }
 
     pub async fn submit_credentials(
@@ -436,6 +442,11 @@ pub async fn disconnect_profile(state: State<'_, AppState>, id: String) -> Resul
 }
 
 #[tauri::command]
+pub async fn reattach_helper(state: State<'_, AppState>) -> Result<(), AppError> {
+    ops::reattach_helper(&state).await
+}
+
+#[tauri::command]
 pub async fn submit_credentials(
     state: State<'_, AppState>,
     answer: CredentialsAnswer,
@@ -605,6 +616,7 @@ pub const COMMANDS: &[CommandSig] = &[
     ),
     ("disconnect", &[], "void"),
     ("disconnect_profile", &[("id", "string")], "void"),
+    ("reattach_helper", &[], "void"),
     (
         "submit_credentials",
         &[("answer", "CredentialsAnswer")],

@@ -169,6 +169,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (De, K::Configuring) => "Adressen und Routen werden eingerichtet",
         (De, K::Reconnecting) => "Neu verbinden",
         (De, K::SignIn) => "Wartet auf die Anmeldung im Browser",
+        (De, K::WaitingForService) => "Wartet auf den OxiVPN-Dienst",
         (Fr, K::Credentials) => "En attente de vos identifiants",
         (Fr, K::Starting) => "Démarrage",
         (Fr, K::Resolving) => "Recherche du serveur",
@@ -178,6 +179,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (Fr, K::Configuring) => "Configuration des adresses et des routes",
         (Fr, K::Reconnecting) => "Reconnexion",
         (Fr, K::SignIn) => "En attente de la connexion dans le navigateur",
+        (Fr, K::WaitingForService) => "En attente du service OxiVPN",
         (ZhCn, K::Credentials) => "等待您的登录信息",
         (ZhCn, K::Starting) => "正在启动",
         (ZhCn, K::Resolving) => "正在查找服务器",
@@ -187,6 +189,7 @@ pub fn stage(lang: Lang, kind: StageKind) -> &'static str {
         (ZhCn, K::Configuring) => "正在设置地址和路由",
         (ZhCn, K::Reconnecting) => "正在重新连接",
         (ZhCn, K::SignIn) => "等待浏览器登录",
+        (ZhCn, K::WaitingForService) => "正在等待 OxiVPN 服务",
     }
 }
 

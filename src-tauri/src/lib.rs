@@ -411,6 +411,7 @@ pub fn run() -> anyhow::Result<()> {
             commands::set_profile_protection,
             commands::disconnect,
             commands::disconnect_profile,
+            commands::reattach_helper,
             commands::submit_credentials,
             commands::cancel_prompt,
             commands::open_sign_in,

@@ -110,13 +110,16 @@ pub enum StageKind {
     Reconnecting,
     /// The server waits while the user signs in with a browser (AUTH_PENDING).
     SignIn,
+    /// The helper service went away mid-connection; the app connects again once it is
+    /// back (the user may cancel meanwhile).
+    WaitingForService,
 }
 
 impl StageKind {
     /// Progress position out of [`StageKind::TOTAL`].
     pub fn step(self) -> u8 {
         match self {
-            Self::Credentials | Self::Starting | Self::Reconnecting => 1,
+            Self::Credentials | Self::Starting | Self::Reconnecting | Self::WaitingForService => 1,
             Self::Resolving => 2,
             Self::Connecting => 3,
             Self::Tls => 4,
@@ -137,6 +140,7 @@ impl StageKind {
             Self::Configuring => "Setting up addresses and routes",
             Self::Reconnecting => "Reconnecting",
             Self::SignIn => "Waiting for sign-in",
+            Self::WaitingForService => "Waiting for the OxiVPN service",
         }
     }
 }
@@ -637,6 +641,21 @@ pub struct Snapshot {
     pub helper_socket: String,
     /// Import reports that arrived before the window listened (command line, second launch).
     pub pending_reports: Vec<ImportReport>,
+    /// Whether the app is waiting for the helper service to come back.
+    pub service: ServiceView,
+}
+
+/// The helper service as the window's banner shows it: reachable, or lost and being
+/// looked for again in the background.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, TS)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceView {
+    /// The link to the helper was lost; the app tries to reach it again by itself.
+    pub waiting: bool,
+    /// Why (the error of the lost link), while waiting.
+    pub error: Option<crate::error::AppError>,
+    /// Tries to reach the helper since it was lost.
+    pub attempts: u32,
 }
 
 /// Pushed to the window on the `oxivpn://event` channel.
@@ -657,6 +676,8 @@ pub enum AppEvent {
     ImportFailed(crate::error::AppError),
     /// Ask the window to show a view ("routes", "log", ...), e.g. from the tray.
     Navigate(String),
+    /// The helper service was lost, is being looked for, or is back.
+    Service(ServiceView),
 }
 
 /// The channel name of [`AppEvent`]s.

@@ -2,157 +2,21 @@
 //! real IPC protocol (crates/ipc frames) over a Unix socket in a temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use oxivpn_app::commands::{ops, AppState};
-use oxivpn_app::controller::{Controller, EventSink};
+use oxivpn_app::commands::ops;
+use oxivpn_app::controller::Controller;
 use oxivpn_app::error::ErrorKind;
 use oxivpn_app::model::{AppEvent, ConnState, CredentialsAnswer, PromptKind, RouteSide, Verdict};
 use oxivpn_app::profiles::MemoryRepo;
 use oxivpn_app::secrets::{MemorySecrets, SavedCredentials, SecretStore};
-use oxivpn_app::settings::SettingsStore;
-use tokio::sync::Notify;
 
+#[path = "support/rig.rs"]
+mod rig;
 mod support;
-use support::fake_helper::{FakeHelper, Script, SIGN_IN_URL};
-
-const CA: &str = concat!("<ca>\n", include_str!("support/ca.pem"), "</ca>\n");
-
-fn cert_profile() -> String {
-    format!("client\ndev tun\nremote 127.0.0.1 1194 udp\n{CA}")
-}
-fn password_profile() -> String {
-    format!("client\ndev tun\nremote 127.0.0.1 1194 udp\nauth-user-pass\n{CA}")
-}
-
-/// Records everything the controller says.
-#[derive(Default)]
-struct Recorder {
-    events: Mutex<Vec<AppEvent>>,
-    notes: Mutex<Vec<String>>,
-    /// Links given to the browser.
-    opened: Mutex<Vec<String>>,
-    /// Sign-in notices (profile, host).
-    sign_ins: Mutex<Vec<(String, String)>>,
-    changed: Notify,
-}
-
-impl EventSink for Recorder {
-    fn emit(&self, event: AppEvent) {
-        self.events.lock().unwrap().push(event);
-        self.changed.notify_waiters();
-    }
-    fn notify(&self, title: &str, _body: &str) {
-        self.notes.lock().unwrap().push(title.to_string());
-    }
-    fn open_browser(&self, url: &ipc::SignInUrl) -> Result<(), String> {
-        self.opened.lock().unwrap().push(url.as_str().to_string());
-        Ok(())
-    }
-    fn sign_in_needed(&self, profile_name: &str, host: &str) {
-        self.sign_ins
-            .lock()
-            .unwrap()
-            .push((profile_name.to_string(), host.to_string()));
-    }
-}
-
-impl Recorder {
-    /// Waits (at most 5 s) until some event satisfies `pred`; returns it.
-    async fn wait_for(&self, what: &str, pred: impl Fn(&AppEvent) -> bool) -> AppEvent {
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-        loop {
-            let notified = self.changed.notified();
-            if let Some(e) = self.events.lock().unwrap().iter().find(|e| pred(e)) {
-                return e.clone();
-            }
-            if tokio::time::timeout_at(deadline, notified).await.is_err() {
-                panic!(
-                    "timed out waiting for {what}; events: {:#?}",
-                    self.events.lock().unwrap()
-                );
-            }
-        }
-    }
-    fn clear(&self) {
-        self.events.lock().unwrap().clear();
-    }
-    fn states(&self) -> Vec<String> {
-        self.events
-            .lock()
-            .unwrap()
-            .iter()
-            .filter_map(|e| match e {
-                AppEvent::State(ConnState::Connecting { stage, .. }) => {
-                    Some(format!("{:?}", stage.kind))
-                }
-                AppEvent::State(s) => Some(
-                    format!("{s:?}")
-                        .split_whitespace()
-                        .next()
-                        .unwrap()
-                        .to_string(),
-                ),
-                _ => None,
-            })
-            .fold(Vec::new(), |mut v: Vec<String>, s| {
-                // The session's details complete a "Connected" state already shown.
-                if v.last() != Some(&s) {
-                    v.push(s);
-                }
-                v
-            })
-    }
-}
-
-struct Rig {
-    _dir: tempfile::TempDir,
-    helper: FakeHelper,
-    rec: Arc<Recorder>,
-    secrets: Arc<MemorySecrets>,
-    state: AppState,
-    ids: Vec<String>,
-}
-
-fn rig(script: Script, profiles: &[(&str, String)]) -> Rig {
-    let dir = tempfile::tempdir().unwrap();
-    let helper = FakeHelper::start(dir.path(), script);
-    let mut repo = MemoryRepo::default();
-    let ids = profiles.iter().map(|(n, t)| repo.insert(n, t).id).collect();
-    let rec = Arc::new(Recorder::default());
-    let secrets = Arc::new(MemorySecrets::default());
-    let controller = Controller::spawn(
-        helper.socket.clone(),
-        Box::new(repo),
-        secrets.clone(),
-        rec.clone(),
-    );
-    let state = AppState {
-        controller,
-        roots: Arc::new(rustls::RootCertStore::empty()),
-        settings: Arc::new(SettingsStore::open(dir.path().join("settings.json"))),
-        network: Arc::new(Mutex::new(oxivpn_app::autoconnect::unavailable("test"))),
-        pending_reports: Mutex::new(Vec::new()),
-    };
-    Rig {
-        _dir: dir,
-        helper,
-        rec,
-        secrets,
-        state,
-        ids,
-    }
-}
-
-fn is_connected(e: &AppEvent) -> bool {
-    matches!(e, AppEvent::State(ConnState::Connected { .. }))
-}
-
-/// Connected, with what the helper's session listing says it got.
-fn is_connected_in_detail(e: &AppEvent) -> bool {
-    matches!(e, AppEvent::State(ConnState::Connected { session }) if session.cipher.is_some())
-}
+use rig::*;
+use support::fake_helper::{Script, SIGN_IN_URL};
 
 #[tokio::test]
 async fn certificate_profile_connects_through_the_stages_and_disconnects() {
@@ -779,20 +643,6 @@ async fn a_wrong_key_passphrase_is_asked_again_never_saved_and_the_right_one_rem
         Some("open sesame".to_string())
     );
     assert_eq!(seen.connects.len(), 3);
-}
-
-#[tokio::test]
-async fn a_helper_that_stops_mid_session_is_explained() {
-    let r = rig(Script::DiesWhenConnected, &[("Work", cert_profile())]);
-    ops::connect(&r.state, r.ids[0].clone()).await.unwrap();
-    r.rec.wait_for("connected", is_connected).await;
-    let error = failure(&r).await;
-    assert_eq!(error.kind, ErrorKind::HelperLost);
-    assert_eq!(
-        error.message,
-        "The connection to the OxiVPN helper was lost."
-    );
-    assert!(error.hint.unwrap().contains("try again"));
 }
 
 #[tokio::test]

@@ -16,6 +16,8 @@
 
 #[path = "webview_e2e/a11y.rs"]
 mod a11y;
+#[path = "webview_e2e/dark.rs"]
+mod dark;
 #[path = "webview_e2e/desktop.rs"]
 mod desktop;
 #[path = "webview_e2e/dialogs.rs"]
@@ -226,6 +228,11 @@ async fn webview_import_connect_remember_disconnect() -> anyhow::Result<()> {
     // connects by itself (a second WebDriver session, the same home and keyring).
     let result = match result {
         Ok(()) => restart_and_connect_on_start(&client, &screens, port).await,
+        Err(e) => Err(e),
+    };
+    // 12. The main views once more in the dark theme, for axe (contrast above all).
+    let result = match result {
+        Ok(()) => dark::dark_pass(&screens, port, work.path()).await,
         Err(e) => Err(e),
     };
     // Accessibility: every view the scenario pictured, judged together.

@@ -33,6 +33,9 @@ pub(super) struct Link {
     pub(super) proxy_typed: Option<super::proxy::TypedProxy>,
     /// The running attempt sent the proxy credentials from the keyring.
     pub(super) used_saved_proxy: bool,
+    /// It was connecting or connected when the helper went away: it connects again
+    /// once the helper is back, unless the user cancels it first (which ends the link).
+    pub(super) resume: bool,
 }
 
 impl Link {
@@ -49,6 +52,7 @@ impl Link {
             signing_in: false,
             proxy_typed: None,
             used_saved_proxy: false,
+            resume: false,
         }
     }
 }
@@ -155,9 +159,21 @@ impl Actor {
     pub(super) async fn ensure_client(&mut self) -> Result<&ipc::Client, AppError> {
         if self.client.is_none() {
             let socket = self.socket_str();
-            let mut c = ipc::Client::connect(&self.socket, CLIENT_NAME)
+            let c = ipc::Client::connect(&self.socket, CLIENT_NAME)
                 .await
                 .map_err(|e| from_client_error(e, &socket))?;
+            self.adopt(c).await?;
+        }
+        self.client
+            .as_ref()
+            .ok_or_else(|| AppError::internal("helper client vanished"))
+    }
+
+    /// Makes a freshly reached helper ours: its events come to the actor, tagged with a
+    /// new generation so the last connection's late events are told apart.
+    pub(super) async fn adopt(&mut self, mut c: ipc::Client) -> Result<(), AppError> {
+        let socket = self.socket_str();
+        {
             c.set_request_timeout(REQUEST_TIMEOUT);
             self.generation += 1;
             let generation = self.generation;
@@ -180,27 +196,7 @@ impl Actor {
                 .map_err(|e| from_client_error(e, &socket))?;
             self.client = Some(c);
         }
-        self.client
-            .as_ref()
-            .ok_or_else(|| AppError::internal("helper client vanished"))
-    }
-
-    /// The helper went away: every running connection has failed.
-    pub(super) fn helper_closed(&mut self) {
-        self.client = None;
-        let err = from_client_error(ipc::ClientError::Closed, &self.socket_str());
-        let active: Vec<String> = self
-            .links
-            .iter()
-            .filter(|l| l.state.is_active())
-            .map(|l| l.profile_id.clone())
-            .collect();
-        for id in active {
-            self.fail(&id, err.clone());
-        }
-        for l in &mut self.links {
-            l.session = None;
-        }
+        Ok(())
     }
 
     /// Takes over the sessions of our profiles that are still up (the app was restarted).
@@ -223,7 +219,10 @@ impl Actor {
             let Some(profile) = profiles.iter().find(|p| helper_name(&p.name) == name) else {
                 continue;
             };
-            if self.is_active(&profile.id) || self.profile_of_session(s.id).is_some() {
+            // A connection waiting for the helper to come back is what it runs.
+            let waiting = self.link(&profile.id).is_some_and(|l| l.resume);
+            if (self.is_active(&profile.id) && !waiting) || self.profile_of_session(s.id).is_some()
+            {
                 continue;
             }
             self.app_log(
@@ -232,7 +231,9 @@ impl Actor {
             );
             let link = self.link_or_new(&profile.id, &profile.name);
             link.session = Some(s.id);
-            link.protection = None;
+            if !std::mem::take(&mut link.resume) {
+                link.protection = None;
+            }
             self.set_state(
                 &profile.id,
                 ConnState::Connecting {
@@ -259,6 +260,14 @@ impl Actor {
         id: &str,
         protection: ProtectionView,
     ) -> Result<(), AppError> {
+        // "Try again" (or any connect) while the helper is away looks for it at once.
+        if self.reattach.waiting.is_some() {
+            if let Err(e) = self.reattach_now().await {
+                if self.is_active(id) {
+                    return Err(e);
+                }
+            }
+        }
         if self.is_active(id) {
             return Ok(());
         }

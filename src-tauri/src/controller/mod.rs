@@ -5,8 +5,10 @@
 //! concern into [`profiles`] (import, rename, details), [`link`] (the helper connection
 //! and one link per profile: connect, disconnect, take over), [`events`] (the helper's
 //! stages and typed session details), [`prompts`] (credentials and challenges),
-//! [`routes`] (route checks and the session's plan) and [`log`] (the log and
-//! statistics the window shows). The helper runs several sessions; so does the app.
+//! [`routes`] (route checks and the session's plan), [`log`] (the log and
+//! statistics the window shows) and [`reattach`] (finding the helper again after its
+//! link was lost, and resuming what ran). The helper runs several sessions; so does
+//! the app.
 
 mod events;
 mod leak;
@@ -16,6 +18,7 @@ mod log;
 mod profiles;
 mod prompts;
 mod proxy;
+mod reattach;
 mod routes;
 mod sign_in;
 
@@ -33,7 +36,7 @@ use crate::error::AppError;
 use crate::model::{
     AppEvent, ConnState, CredentialsAnswer, CredentialsPrompt, ImportReport, LogEntry,
     ProfileDetails, ProfileSummary, Protection, ProtectionSource, ProtectionView, RouteCheckView,
-    RoutesView, StatsSample,
+    RoutesView, ServiceView, StatsSample,
 };
 use crate::profiles::{facts, ProfileRepo};
 use crate::secrets::SecretStore;
@@ -83,6 +86,12 @@ enum Msg {
     Attach(Reply<()>),
     Helper(u64, ipc::Event),
     HelperClosed(u64),
+    /// "Try again" while the helper is away.
+    Reattach(Reply<()>),
+    /// The background search (see [`reattach`]) tried once more and found no helper.
+    HelperAttempt(u64, u32),
+    /// The background search reached the helper.
+    HelperBack(u64, Box<ipc::Client>),
 }
 
 /// What the window gets when it opens (settings and reports are added by the caller).
@@ -95,6 +104,7 @@ pub struct ControllerSnapshot {
     pub log: Vec<LogEntry>,
     pub stats: Vec<StatsSample>,
     pub socket: String,
+    pub service: ServiceView,
 }
 
 /// Cheap to clone; every method is one round trip to the actor.
@@ -126,6 +136,7 @@ impl Controller {
             links: Vec::new(),
             prompt: None,
             next_prompt: 0,
+            reattach: reattach::Reattach::default(),
             log: VecDeque::new(),
             stats: VecDeque::new(),
         };
@@ -246,6 +257,12 @@ impl Controller {
     pub async fn attach(&self) -> Result<(), AppError> {
         self.ask(Msg::Attach).await
     }
+    /// Reaches the helper now, after it was lost (the window's "Try again"): takes over
+    /// what it runs and connects again what was interrupted. The app also does this by
+    /// itself in the background.
+    pub async fn reattach(&self) -> Result<(), AppError> {
+        self.ask(Msg::Reattach).await
+    }
 }
 
 fn now_ms() -> u64 {
@@ -269,6 +286,8 @@ struct Actor {
     /// The one open credentials or challenge dialog.
     prompt: Option<Pending>,
     next_prompt: u32,
+    /// The search for the helper after its link was lost.
+    reattach: reattach::Reattach,
     log: VecDeque<LogEntry>,
     stats: VecDeque<StatsSample>,
 }
@@ -379,6 +398,12 @@ impl Actor {
                 self.helper_closed();
             }
             Msg::HelperClosed(_) => {}
+            Msg::Reattach(r) => {
+                let res = self.reattach_now().await;
+                let _ = r.send(res);
+            }
+            Msg::HelperAttempt(epoch, attempts) => self.on_helper_attempt(epoch, attempts),
+            Msg::HelperBack(epoch, client) => self.on_helper_back(epoch, *client).await,
         }
     }
 

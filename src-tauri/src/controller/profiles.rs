@@ -18,6 +18,7 @@ impl Actor {
             log: self.log.iter().cloned().collect(),
             stats: self.stats.iter().cloned().collect(),
             socket: self.socket_str(),
+            service: self.reattach.view(),
         }
     }
 

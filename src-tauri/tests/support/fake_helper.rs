@@ -76,6 +76,10 @@ fn lockdown_state(changes: &[ipc::LockdownChange]) -> ipc::LockdownState {
 pub struct FakeHelper {
     pub socket: PathBuf,
     pub seen: Arc<Mutex<Seen>>,
+    script: Script,
+    /// The accept loop and every connection's task: [`FakeHelper::stop`] ends them as a
+    /// crashed helper's end.
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
 }
 
 /// The fake proxy's password.
@@ -162,15 +166,41 @@ impl FakeHelper {
     }
 
     pub fn start_at(socket: PathBuf, script: Script) -> Self {
-        let listener = UnixListener::bind(&socket).unwrap();
-        let seen = Arc::new(Mutex::new(Seen::default()));
-        let seen2 = seen.clone();
-        tokio::spawn(async move {
+        let helper = Self {
+            socket,
+            seen: Arc::new(Mutex::new(Seen::default())),
+            script,
+            tasks: Arc::new(Mutex::new(Vec::new())),
+        };
+        helper.listen();
+        helper
+    }
+
+    fn listen(&self) {
+        let listener = UnixListener::bind(&self.socket).unwrap();
+        let (script, seen, tasks) = (self.script, self.seen.clone(), self.tasks.clone());
+        let accept = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                tokio::spawn(serve(stream, script, seen2.clone()));
+                let t = tokio::spawn(serve(stream, script, seen.clone()));
+                tasks.lock().unwrap().push(t.abort_handle());
             }
         });
-        Self { socket, seen }
+        self.tasks.lock().unwrap().push(accept.abort_handle());
+    }
+
+    /// The helper dies: every connection closes, nothing listens, the socket is gone.
+    pub fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(&self.socket);
+    }
+
+    /// The helper runs again on the same socket (as systemd restarts it), with no
+    /// sessions; what it was sent before is kept in `seen`.
+    pub fn restart(&self) {
+        self.stop();
+        self.listen();
     }
 }
 

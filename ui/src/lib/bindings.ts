@@ -111,7 +111,7 @@ profile: ProfileSummary | null, usable: boolean,
  */
 reason: string | null, findings: Array<FindingView>, };
 
-export type StageKind = "credentials" | "starting" | "resolving" | "connecting" | "tls" | "authenticating" | "configuring" | "reconnecting" | "signIn";
+export type StageKind = "credentials" | "starting" | "resolving" | "connecting" | "tls" | "authenticating" | "configuring" | "reconnecting" | "signIn" | "waitingForService";
 
 export type StageView = { kind: StageKind, label: string, 
 /**
@@ -402,6 +402,20 @@ network: string | null,
  */
 profile: string | null, error: string | null, };
 
+export type ServiceView = { 
+/**
+ * The link to the helper was lost; the app tries to reach it again by itself.
+ */
+waiting: boolean, 
+/**
+ * Why (the error of the lost link), while waiting.
+ */
+error: AppError | null, 
+/**
+ * Tries to reach the helper since it was lost.
+ */
+attempts: number, };
+
 export type Snapshot = { profiles: Array<ProfileSummary>, 
 /**
  * The first connection (kept for older callers; `connections` has them all).
@@ -419,9 +433,13 @@ helperSocket: string,
 /**
  * Import reports that arrived before the window listened (command line, second launch).
  */
-pendingReports: Array<ImportReport>, };
+pendingReports: Array<ImportReport>, 
+/**
+ * Whether the app is waiting for the helper service to come back.
+ */
+service: ServiceView, };
 
-export type AppEvent = { "type": "state", "data": ConnState } | { "type": "connections", "data": Array<ConnState> } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "importFailed", "data": AppError } | { "type": "navigate", "data": string };
+export type AppEvent = { "type": "state", "data": ConnState } | { "type": "connections", "data": Array<ConnState> } | { "type": "profiles", "data": Array<ProfileSummary> } | { "type": "prompt", "data": CredentialsPrompt | null } | { "type": "log", "data": LogEntry } | { "type": "stats", "data": StatsSample } | { "type": "imported", "data": ImportReport } | { "type": "importFailed", "data": AppError } | { "type": "navigate", "data": string } | { "type": "service", "data": ServiceView };
 
 export const EVENT_CHANNEL = "oxivpn://event";
 
@@ -443,6 +461,7 @@ export const commands = {
   setProfileProtection: (id: string, protection: Protection | null): Promise<Settings> => invoke<Settings>("set_profile_protection", { id, protection }),
   disconnect: (): Promise<void> => invoke<void>("disconnect"),
   disconnectProfile: (id: string): Promise<void> => invoke<void>("disconnect_profile", { id }),
+  reattachHelper: (): Promise<void> => invoke<void>("reattach_helper"),
   submitCredentials: (answer: CredentialsAnswer): Promise<void> => invoke<void>("submit_credentials", { answer }),
   cancelPrompt: (): Promise<void> => invoke<void>("cancel_prompt"),
   openSignIn: (id: string): Promise<void> => invoke<void>("open_sign_in", { id }),

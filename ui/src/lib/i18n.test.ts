@@ -60,7 +60,7 @@ describe("translations", () => {
     expect(used.size).toBeGreaterThan(100);
     expect([...used].filter((k) => !(k in en))).toEqual([]);
     // Keys built at run time: a stage, verdict, state, auth kind or error kind each.
-    for (const stage of ["credentials", "starting", "resolving", "connecting", "tls", "authenticating", "configuring", "reconnecting"])
+    for (const stage of ["credentials", "starting", "resolving", "connecting", "tls", "authenticating", "configuring", "reconnecting", "signIn", "waitingForService"])
       expect(en).toHaveProperty([`stage.${stage}`]);
   });
 
