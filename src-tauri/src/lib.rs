@@ -362,7 +362,7 @@ pub fn run() -> anyhow::Result<()> {
                 for id in autoconnect::start_profiles(&s, at_login, &existing) {
                     tracing::info!(profile = %id, at_login, "connecting at start");
                     let (protection, source) = s.protection_for(&id);
-                    if let Err(e) = controller.connect_with(id, protection, source).await {
+                    if let Err(e) = controller.connect_or_wait(id, protection, source).await {
                         tracing::warn!(error = %e.details, "connect at start");
                     }
                 }

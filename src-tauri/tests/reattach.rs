@@ -315,3 +315,41 @@ async fn a_helper_that_dies_on_every_connect_is_not_hammered() {
         started.elapsed().as_secs_f64()
     );
 }
+
+/// At login the app may start before the service: a connect the app makes by itself
+/// (connect at start or at login, an untrusted network) waits for the service instead
+/// of failing, and goes through once the service listens — no click.
+#[tokio::test]
+async fn a_connect_at_start_waits_for_a_service_that_is_not_up_yet() {
+    let r = rig(Script::Normal, &[("Work", cert_profile())]);
+    r.helper.stop();
+    let id = r.ids[0].clone();
+    r.rec.clear();
+    r.state
+        .controller
+        .connect_or_wait(id.clone(), Protection::default(), ProtectionSource::Global)
+        .await
+        .expect("queued, not failed");
+    r.rec
+        .wait_for("waiting for the service", is_waiting_for_service)
+        .await;
+    r.rec
+        .wait_for("the banner", |e| service(e).is_some_and(|s| s.waiting))
+        .await;
+    assert_eq!(connects(&r), 0);
+    assert!(
+        !r.rec.states().iter().any(|s| s.starts_with("Failed")),
+        "no failure shown for a service that is only starting: {:?}",
+        r.rec.states()
+    );
+    r.rec.clear();
+    r.helper.restart();
+    let AppEvent::State(ConnState::Connected { session }) =
+        r.rec.wait_for("connected", is_connected).await
+    else {
+        unreachable!()
+    };
+    assert_eq!(session.profile_id, id);
+    assert_eq!(connects(&r), 1);
+    assert!(!r.rec.states().iter().any(|s| s.starts_with("Failed")));
+}

@@ -122,7 +122,10 @@ pub async fn watch_on(
                 if let Some(profile) = should_connect(last.as_ref(), &d) {
                     tracing::info!(%profile, "untrusted network: connecting");
                     let (protection, source) = s.protection_for(&profile);
-                    if let Err(e) = controller.connect_with(profile, protection, source).await {
+                    if let Err(e) = controller
+                        .connect_or_wait(profile, protection, source)
+                        .await
+                    {
                         tracing::warn!(error = %e.details, "automatic connect");
                     }
                 }

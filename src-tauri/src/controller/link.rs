@@ -67,7 +67,7 @@ impl Actor {
     }
 
     /// The link for a profile, made when missing.
-    fn link_or_new(&mut self, profile_id: &str, profile_name: &str) -> &mut Link {
+    pub(super) fn link_or_new(&mut self, profile_id: &str, profile_name: &str) -> &mut Link {
         if let Some(i) = self.links.iter().position(|l| l.profile_id == profile_id) {
             return &mut self.links[i];
         }

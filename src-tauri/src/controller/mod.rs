@@ -71,6 +71,8 @@ enum Msg {
     Delete(String, Reply<()>),
     Details(String, Reply<ProfileDetails>),
     Connect(String, Protection, ProtectionSource, Reply<()>),
+    /// A connect of the app's own (at start, at login): waits for a missing service.
+    ConnectOrWait(String, Protection, ProtectionSource, Reply<()>),
     Disconnect(Option<String>, Reply<()>),
     Submit(CredentialsAnswer, Reply<()>),
     CancelPrompt(Reply<()>),
@@ -211,6 +213,17 @@ impl Controller {
     ) -> Result<(), AppError> {
         self.ask(|r| Msg::Connect(id, protection, source, r)).await
     }
+    /// Connects at start or at login: if the helper service is not there yet, the
+    /// connection waits for it (see `reattach`) instead of failing.
+    pub async fn connect_or_wait(
+        &self,
+        id: String,
+        protection: Protection,
+        source: ProtectionSource,
+    ) -> Result<(), AppError> {
+        self.ask(|r| Msg::ConnectOrWait(id, protection, source, r))
+            .await
+    }
     /// Disconnects every connection.
     pub async fn disconnect(&self) -> Result<(), AppError> {
         self.ask(|r| Msg::Disconnect(None, r)).await
@@ -338,6 +351,15 @@ impl Actor {
                     kill_switch_active: None,
                 };
                 let res = self.connect(&id, protection).await;
+                let _ = r.send(res);
+            }
+            Msg::ConnectOrWait(id, protection, source, r) => {
+                let protection = ProtectionView {
+                    requested: protection,
+                    source,
+                    kill_switch_active: None,
+                };
+                let res = self.connect_or_wait(&id, protection).await;
                 let _ = r.send(res);
             }
             Msg::Disconnect(which, r) => {

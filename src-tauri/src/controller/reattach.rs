@@ -13,7 +13,9 @@ use tokio::sync::mpsc;
 use super::prompts::Purpose;
 use super::{Actor, Msg, CLIENT_NAME};
 use crate::error::{from_client_error, AppError, ErrorKind};
-use crate::model::{AppEvent, ConnState, LogLevel, ServiceView, StageKind, StageView};
+use crate::model::{
+    AppEvent, ConnState, LogLevel, ProtectionView, ServiceView, StageKind, StageView,
+};
 
 /// The first try comes quickly: systemd restarts a crashed helper within about a second.
 const FIRST_DELAY: Duration = Duration::from_millis(250);
@@ -156,6 +158,50 @@ impl Actor {
             ),
         );
         self.start_waiting(err);
+    }
+
+    /// A connect the app makes by itself (connect at start, at login): the service may
+    /// not be up yet (at login the desktop and the system services start in any order),
+    /// so a helper that cannot be reached makes this connection wait for the service as
+    /// a lost one would, instead of failing before the user has even looked.
+    pub(super) async fn connect_or_wait(
+        &mut self,
+        id: &str,
+        protection: ProtectionView,
+    ) -> Result<(), AppError> {
+        if self.client.is_none() && !self.is_active(id) {
+            let reached = match self.reattach.waiting {
+                Some(_) => self.reattach_now().await,
+                None => self.ensure_client().await.map(|_| ()),
+            };
+            if let Err(e) = reached {
+                if !matches!(e.kind, ErrorKind::HelperNotRunning | ErrorKind::HelperLost) {
+                    return Err(e);
+                }
+                let profile = self.repo.load(id)?;
+                let link = self.link_or_new(id, &profile.name);
+                link.protection = Some(protection);
+                link.resume = true;
+                self.set_state(
+                    id,
+                    ConnState::Connecting {
+                        profile_id: profile.id.clone(),
+                        profile_name: profile.name.clone(),
+                        stage: StageView::new(StageKind::WaitingForService, None),
+                    },
+                );
+                self.app_log(
+                    LogLevel::Info,
+                    format!(
+                        "\"{}\" connects once the OxiVPN service runs ({}).",
+                        profile.name, e.details
+                    ),
+                );
+                self.start_waiting(e);
+                return Ok(());
+            }
+        }
+        self.connect(id, protection).await
     }
 
     fn start_waiting(&mut self, error: AppError) {
