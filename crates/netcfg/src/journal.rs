@@ -17,6 +17,12 @@
 //! a session that rewrites resolv.conf still has its entry on disk before the file changes.
 //! On Windows and macOS every entry counts as surviving a reboot (WFP filters are
 //! persistent), so nothing changes there.
+//!
+//! A session's apply goes one step further ([`Journal::push_all_deferred`] +
+//! [`Journal::make_durable`]): its whole list is written (visible to a crashed helper's
+//! recovery) before the first change, and fsync'ed just before the first change that
+//! survives a reboot, so the address and the routes (gone after a reboot) no longer wait
+//! for the disk; the resolv.conf rewrite still finds its entry on disk first.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -105,6 +111,9 @@ pub struct Journal {
     /// The last write held an entry that survives a reboot (so it was fsync'ed, and the
     /// next write must be too, or a machine crash could bring that list back).
     durable: bool,
+    /// The last write skipped the fsyncs it needed ([`Journal::push_all_deferred`]):
+    /// [`Journal::make_durable`] (or the next write) still owes them.
+    unsynced: bool,
 }
 
 impl Journal {
@@ -136,6 +145,7 @@ impl Journal {
             path: path.to_path_buf(),
             entries: Vec::new(),
             durable: false,
+            unsynced: false,
         })
     }
 
@@ -168,6 +178,7 @@ impl Journal {
             path: path.to_path_buf(),
             entries: disk.entries,
             durable: true,
+            unsynced: false,
         }))
     }
 
@@ -183,6 +194,32 @@ impl Journal {
     pub fn push_all(&mut self, entries: Vec<JournalEntry>) -> Result<(), Error> {
         self.entries.extend(entries);
         self.write()
+    }
+
+    /// Records entries with one write that a crashed PROCESS's recovery finds, leaving its
+    /// fsyncs (if the list needs them) to [`Journal::make_durable`], which the caller must
+    /// call before making any change that [`UndoAction::survives_reboot`].
+    pub fn push_all_deferred(&mut self, entries: Vec<JournalEntry>) -> Result<(), Error> {
+        self.entries.extend(entries);
+        self.write_with(false)
+    }
+
+    /// The fsyncs a [`Journal::push_all_deferred`] skipped (file, then directory); nothing
+    /// when none are owed.
+    pub fn make_durable(&mut self) -> Result<(), Error> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        let err = |what: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::Journal { path, what, source }
+        };
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(err("fsync"))?;
+        self.sync_dir()?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// Records an entry durably; returns its index.
@@ -224,8 +261,14 @@ impl Journal {
     /// The two fsyncs only when this or the previous list holds an entry that survives a
     /// reboot (see the module docs).
     fn write(&mut self) -> Result<(), Error> {
+        self.write_with(true)
+    }
+
+    /// [`Journal::write`]; with `may_sync` false the fsyncs it needs are owed instead.
+    fn write_with(&mut self, may_sync: bool) -> Result<(), Error> {
         let durable = self.entries.iter().any(|e| e.action.survives_reboot());
-        let sync = durable || self.durable;
+        let needed = durable || self.durable || self.unsynced;
+        let sync = needed && may_sync;
         let err = |what: &'static str| {
             let path = self.path.clone();
             move |source| Error::Journal { path, what, source }
@@ -255,9 +298,19 @@ impl Journal {
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(err("rename into place"))?;
         self.durable = durable;
+        self.unsynced = needed && !sync;
         if !sync {
             return Ok(());
         }
+        self.sync_dir()
+    }
+
+    /// fsync of the journal's directory (makes the rename durable).
+    fn sync_dir(&self) -> Result<(), Error> {
+        let err = |what: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::Journal { path, what, source }
+        };
         if let Some(dir) = self.path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -554,6 +607,39 @@ mod tests {
         assert!(file.survives_reboot());
         // The kernel's nftables table is gone after a reboot; WFP filters are not.
         assert_eq!(table.survives_reboot(), !cfg!(target_os = "linux"));
+    }
+
+    #[test]
+    fn a_deferred_write_is_on_disk_at_once_and_owes_its_fsyncs_until_made_durable() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("journal.json");
+        let route_only = JournalEntry {
+            action: UndoAction::DeleteFirewallTable {
+                family: "inet".into(),
+                table: "oxivpn".into(),
+            },
+            kind: None,
+            why: "kill switch".into(),
+            skipped: false,
+        };
+        let mut j = Journal::create(&path).unwrap();
+        j.push_all_deferred(vec![route_only.clone()]).unwrap();
+        // A crashed process's successor reads the list before any fsync.
+        assert_eq!(
+            Journal::load(&path).unwrap().unwrap().entries(),
+            [route_only.clone()]
+        );
+        assert_eq!(j.unsynced, !cfg!(target_os = "linux"));
+        j.push_all_deferred(vec![entry("dns")]).unwrap();
+        assert!(j.unsynced, "a resolv.conf entry owes its fsyncs");
+        j.make_durable().unwrap();
+        assert!(!j.unsynced);
+        assert_eq!(Journal::load(&path).unwrap().unwrap().entries().len(), 2);
+        // An owed fsync is paid by the next ordinary write too.
+        j.push_all_deferred(vec![]).unwrap();
+        assert!(j.unsynced);
+        j.mark_skipped(0).unwrap();
+        assert!(!j.unsynced);
     }
 
     #[test]

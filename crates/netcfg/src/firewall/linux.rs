@@ -177,8 +177,7 @@ impl super::Backend for Backend {
 
     fn apply(&mut self, policy: &FirewallPolicy) -> Result<(), Error> {
         let rules = nft_rules::nft_rules(policy);
-        let batch =
-            nft_batch::replace_table(&self.table, &rules, self.next_seq).map_err(encode)?;
+        let batch = nft_batch::replace_table(&self.table, &rules, self.next_seq).map_err(encode)?;
         self.transact(batch)
     }
 

@@ -624,7 +624,10 @@ mod tests {
         let (buf, _) = b.finish();
         let seqs: Vec<u32> = messages(&buf).iter().map(|m| m.2).collect();
         assert_eq!(seqs, vec![7, 8, 9, 10]);
-        assert_eq!(next, 11, "the kept socket's next batch must not reuse a seq");
+        assert_eq!(
+            next, 11,
+            "the kept socket's next batch must not reuse a seq"
+        );
     }
 
     /// (type, flags, seq, family, attribute bytes) of each message.
