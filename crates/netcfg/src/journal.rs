@@ -627,7 +627,7 @@ mod tests {
         // A crashed process's successor reads the list before any fsync.
         assert_eq!(
             Journal::load(&path).unwrap().unwrap().entries(),
-            [route_only.clone()]
+            [route_only]
         );
         assert_eq!(j.unsynced, !cfg!(target_os = "linux"));
         j.push_all_deferred(vec![entry("dns")]).unwrap();
