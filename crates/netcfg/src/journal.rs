@@ -17,6 +17,12 @@
 //! a session that rewrites resolv.conf still has its entry on disk before the file changes.
 //! On Windows and macOS every entry counts as surviving a reboot (WFP filters are
 //! persistent), so nothing changes there.
+//!
+//! A session's apply goes one step further ([`Journal::push_all_deferred`] +
+//! [`Journal::make_durable`]): its whole list is written (visible to a crashed helper's
+//! recovery) before the first change, and fsync'ed just before the first change that
+//! survives a reboot, so the address and the routes (gone after a reboot) no longer wait
+//! for the disk; the resolv.conf rewrite still finds its entry on disk first.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -105,6 +111,9 @@ pub struct Journal {
     /// The last write held an entry that survives a reboot (so it was fsync'ed, and the
     /// next write must be too, or a machine crash could bring that list back).
     durable: bool,
+    /// The last write skipped the fsyncs it needed ([`Journal::push_all_deferred`]):
+    /// [`Journal::make_durable`] (or the next write) still owes them.
+    unsynced: bool,
 }
 
 impl Journal {
@@ -136,6 +145,7 @@ impl Journal {
             path: path.to_path_buf(),
             entries: Vec::new(),
             durable: false,
+            unsynced: false,
         })
     }
 
@@ -168,6 +178,7 @@ impl Journal {
             path: path.to_path_buf(),
             entries: disk.entries,
             durable: true,
+            unsynced: false,
         }))
     }
 
@@ -183,6 +194,32 @@ impl Journal {
     pub fn push_all(&mut self, entries: Vec<JournalEntry>) -> Result<(), Error> {
         self.entries.extend(entries);
         self.write()
+    }
+
+    /// Records entries with one write that a crashed PROCESS's recovery finds, leaving its
+    /// fsyncs (if the list needs them) to [`Journal::make_durable`], which the caller must
+    /// call before making any change that [`UndoAction::survives_reboot`].
+    pub fn push_all_deferred(&mut self, entries: Vec<JournalEntry>) -> Result<(), Error> {
+        self.entries.extend(entries);
+        self.write_with(false)
+    }
+
+    /// The fsyncs a [`Journal::push_all_deferred`] skipped (file, then directory); nothing
+    /// when none are owed.
+    pub fn make_durable(&mut self) -> Result<(), Error> {
+        if !self.unsynced {
+            return Ok(());
+        }
+        let err = |what: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::Journal { path, what, source }
+        };
+        File::open(&self.path)
+            .and_then(|f| f.sync_all())
+            .map_err(err("fsync"))?;
+        self.sync_dir()?;
+        self.unsynced = false;
+        Ok(())
     }
 
     /// Records an entry durably; returns its index.
@@ -224,8 +261,14 @@ impl Journal {
     /// The two fsyncs only when this or the previous list holds an entry that survives a
     /// reboot (see the module docs).
     fn write(&mut self) -> Result<(), Error> {
+        self.write_with(true)
+    }
+
+    /// [`Journal::write`]; with `may_sync` false the fsyncs it needs are owed instead.
+    fn write_with(&mut self, may_sync: bool) -> Result<(), Error> {
         let durable = self.entries.iter().any(|e| e.action.survives_reboot());
-        let sync = durable || self.durable;
+        let needed = durable || self.durable || self.unsynced;
+        let sync = needed && may_sync;
         let err = |what: &'static str| {
             let path = self.path.clone();
             move |source| Error::Journal { path, what, source }
@@ -255,9 +298,19 @@ impl Journal {
         drop(f);
         std::fs::rename(&tmp, &self.path).map_err(err("rename into place"))?;
         self.durable = durable;
+        self.unsynced = needed && !sync;
         if !sync {
             return Ok(());
         }
+        self.sync_dir()
+    }
+
+    /// fsync of the journal's directory (makes the rename durable).
+    fn sync_dir(&self) -> Result<(), Error> {
+        let err = |what: &'static str| {
+            let path = self.path.clone();
+            move |source| Error::Journal { path, what, source }
+        };
         if let Some(dir) = self.path.parent() {
             let dir = if dir.as_os_str().is_empty() {
                 Path::new(".")
@@ -488,283 +541,5 @@ pub fn ensure_state_dir(dir: &Path) -> Result<(), Error> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(why: &str) -> JournalEntry {
-        JournalEntry {
-            action: UndoAction::RestoreFile {
-                path: "/x".into(),
-                previous: Some(b"a\nb".to_vec()),
-            },
-            kind: Some(Reason::Dns),
-            why: why.into(),
-            skipped: false,
-        }
-    }
-
-    #[test]
-    fn entries_survive_on_disk_and_block_a_second_session() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("sub/journal.json");
-        let mut j = Journal::create(&path).unwrap();
-        j.push(entry("one")).unwrap();
-        let i = j.push(entry("two")).unwrap();
-        j.mark_skipped(i).unwrap();
-        let back = Journal::load(&path).unwrap().unwrap();
-        assert_eq!(back.entries().len(), 2);
-        assert_eq!(back.entries()[0], entry("one"));
-        assert!(back.entries()[1].skipped);
-        assert!(matches!(
-            Journal::create(&path),
-            Err(Error::JournalExists { .. })
-        ));
-        j.remove().unwrap();
-        assert!(Journal::load(&path).unwrap().is_none());
-        assert!(Journal::create(&path).is_ok());
-    }
-
-    #[test]
-    fn the_kill_switch_entry_round_trips() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("firewall.json");
-        let e = JournalEntry {
-            action: UndoAction::DeleteFirewallTable {
-                family: "inet".into(),
-                table: "oxivpn".into(),
-            },
-            kind: None,
-            why: "kill switch".into(),
-            skipped: false,
-        };
-        Journal::create(&path).unwrap().push(e.clone()).unwrap();
-        assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
-    }
-
-    #[test]
-    fn only_changes_that_outlive_a_reboot_need_an_fsync() {
-        let file = UndoAction::RestoreFile {
-            path: "/etc/resolv.conf".into(),
-            previous: None,
-        };
-        let table = UndoAction::DeleteFirewallTable {
-            family: "inet".into(),
-            table: "oxivpn".into(),
-        };
-        assert!(file.survives_reboot());
-        // The kernel's nftables table is gone after a reboot; WFP filters are not.
-        assert_eq!(table.survives_reboot(), !cfg!(target_os = "linux"));
-    }
-
-    #[test]
-    fn a_journal_without_durable_entries_still_reads_back_and_blocks_a_second_session() {
-        // What a crashed helper's successor sees: the list, whether fsync'ed or not.
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("firewall.json");
-        let e = JournalEntry {
-            action: UndoAction::DeleteFirewallTable {
-                family: "inet".into(),
-                table: "oxivpn".into(),
-            },
-            kind: None,
-            why: "kill switch".into(),
-            skipped: false,
-        };
-        let mut j = Journal::create(&path).unwrap();
-        j.push(e.clone()).unwrap();
-        assert!(!j.durable || !cfg!(target_os = "linux"));
-        // A durable entry after it makes this and every later write fsync'ed.
-        j.push(entry("dns")).unwrap();
-        assert!(j.durable);
-        j.replace(vec![e.clone()]).unwrap();
-        assert_eq!(Journal::load(&path).unwrap().unwrap().entries(), [e]);
-        assert!(matches!(
-            Journal::create(&path),
-            Err(Error::JournalExists { .. })
-        ));
-        assert!(Journal::load(&path).unwrap().unwrap().durable);
-    }
-
-    #[cfg(target_os = "linux")]
-    fn route(dst: &str, protocol: u8) -> RouteRecord {
-        RouteRecord {
-            dst: dst.parse().unwrap(),
-            gateway: Some("192.168.1.1".parse().unwrap()),
-            oif: Some(2),
-            table: TABLE_MAIN,
-            metric: None,
-            protocol,
-            scope: RouteRecord::SCOPE_UNIVERSE,
-            kind: RouteRecord::KIND_UNICAST,
-            pref_src: None,
-            onlink: false,
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    fn with(action: UndoAction, kind: Option<Reason>) -> JournalEntry {
-        JournalEntry {
-            action,
-            kind,
-            why: "test".into(),
-            skipped: false,
-        }
-    }
-
-    #[test]
-    #[cfg(target_os = "linux")]
-    fn trust_accepts_only_what_oxivpn_makes() {
-        let t = JournalTrust::default();
-        let oxi0 = IfaceId {
-            index: 7,
-            name: "oxi0".into(),
-        };
-        let eth0 = IfaceId {
-            index: 2,
-            name: "eth0".into(),
-        };
-        let bare = IfaceId {
-            index: 8,
-            name: "tun0".into(),
-        };
-        let journal = [
-            with(
-                UndoAction::DeleteLink {
-                    iface: oxi0.clone(),
-                },
-                None,
-            ),
-            with(
-                UndoAction::DeleteLink {
-                    iface: eth0.clone(),
-                },
-                None,
-            ),
-            with(
-                UndoAction::DeleteLink {
-                    iface: bare.clone(),
-                },
-                None,
-            ),
-        ];
-        let links = t.created_links(&journal, None);
-        assert_eq!(links, std::slice::from_ref(&oxi0));
-        let ok = |a: UndoAction, k: Option<Reason>| t.check(&with(a, k), &links);
-        let addr = TunAddress::V4(crate::types::TunV4::Subnet {
-            addr: "10.8.0.2".parse().unwrap(),
-            prefix_len: 24,
-        });
-
-        assert!(ok(UndoAction::DeleteRoute(route("0.0.0.0/1", 87)), None).is_ok());
-        assert!(ok(UndoAction::DeleteRoute(route("0.0.0.0/0", 3)), None).is_err());
-        let default = route("0.0.0.0/0", 3);
-        assert!(ok(
-            UndoAction::RestoreRoute(default.clone()),
-            Some(Reason::ReplaceDefault)
-        )
-        .is_ok());
-        assert!(ok(UndoAction::RestoreRoute(default), Some(Reason::Redirect)).is_err());
-        assert!(ok(
-            UndoAction::RestoreRoute(route("10.0.0.0/8", 3)),
-            Some(Reason::ReplaceDefault)
-        )
-        .is_err());
-        assert!(ok(
-            UndoAction::RestoreRoute(route("::/0", 3)),
-            Some(Reason::ReplaceDefault)
-        )
-        .is_err());
-        let file = |p: &str| UndoAction::RestoreFile {
-            path: p.into(),
-            previous: None,
-        };
-        assert!(ok(file("/etc/resolv.conf"), None).is_ok());
-        assert!(ok(file("/etc/shadow"), None).is_err());
-        assert!(ok(file("/etc/../etc/resolv.conf"), None).is_err());
-        let fw = |f: &str, n: &str| UndoAction::DeleteFirewallTable {
-            family: f.into(),
-            table: n.into(),
-        };
-        assert!(ok(fw("inet", "oxivpn"), None).is_ok());
-        assert!(ok(fw("inet", "other"), None).is_err());
-        assert!(ok(fw("ip", "oxivpn"), None).is_err());
-        let resolved = |i: &IfaceId, bus: Option<&str>| UndoAction::RevertResolvedLink {
-            iface: i.clone(),
-            dbus_address: bus.map(str::to_owned),
-        };
-        assert!(ok(resolved(&oxi0, None), None).is_ok());
-        let r = ok(resolved(&oxi0, Some("unix:path=/tmp/evil")), None).unwrap_err();
-        assert!(r.to_string().contains("/tmp/evil"), "{r}");
-        assert!(ok(resolved(&eth0, None), None).is_err());
-        assert!(ok(
-            UndoAction::DeleteAddress {
-                iface: oxi0.clone(),
-                addr
-            },
-            None
-        )
-        .is_ok());
-        assert!(ok(
-            UndoAction::DeleteAddress {
-                iface: eth0.clone(),
-                addr
-            },
-            None
-        )
-        .is_err());
-        assert!(ok(UndoAction::DeleteLink { iface: oxi0 }, None).is_ok());
-        assert!(ok(
-            UndoAction::DeleteLink {
-                iface: eth0.clone()
-            },
-            None
-        )
-        .is_err());
-        assert!(ok(UndoAction::DeleteLink { iface: bare }, None).is_err());
-        // A live session's own TUN is trusted whatever its name (`--dev tun5`).
-        let own = IfaceId {
-            index: 9,
-            name: "tun5".into(),
-        };
-        let links = t.created_links(&[], Some(&own));
-        assert!(t
-            .check(
-                &with(UndoAction::DeleteAddress { iface: own, addr }, None),
-                &links
-            )
-            .is_ok());
-        // Another configured bus is trusted only when configured.
-        let t2 = JournalTrust {
-            dbus_address: Some("unix:path=/tmp/test-bus".into()),
-            ..JournalTrust::default()
-        };
-        let l2 = t2.created_links(&journal, None);
-        assert!(t2
-            .check(
-                &with(
-                    resolved(&links_first(&l2), Some("unix:path=/tmp/test-bus")),
-                    None
-                ),
-                &l2
-            )
-            .is_ok());
-        assert!(t2
-            .check(&with(resolved(&links_first(&l2), None), None), &l2)
-            .is_err());
-    }
-
-    #[cfg(target_os = "linux")]
-    fn links_first(l: &[IfaceId]) -> IfaceId {
-        l[0].clone()
-    }
-
-    #[test]
-    fn a_corrupt_journal_is_a_clear_error() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("journal.json");
-        std::fs::write(&path, b"{not json").unwrap();
-        let e = Journal::load(&path).unwrap_err();
-        assert!(matches!(e, Error::JournalFormat { .. }));
-        assert!(e.to_string().contains("journal.json"));
-    }
-}
+#[path = "journal_tests.rs"]
+mod tests;

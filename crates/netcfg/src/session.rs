@@ -248,10 +248,18 @@ impl NetSession {
                 }
             }
         }
-        self.journal.push_all(entries)?;
+        // Written before any change; fsync'ed only before the first change that outlives a
+        // reboot (the routes need none: see the journal's module docs).
+        self.journal.push_all_deferred(entries)?;
 
         self.routes.set_up(self.tun.index)?;
         for (entry, step) in steps {
+            let outlives_reboot = entry
+                .and_then(|i| self.journal.entries().get(i))
+                .is_some_and(|e| e.action.survives_reboot());
+            if outlives_reboot {
+                self.journal.make_durable()?;
+            }
             let outcome = match step {
                 Step::AddAddress(a) => self.routes.add_address(self.tun.index, a)?,
                 Step::SetMtu(m) => {
@@ -280,7 +288,7 @@ impl NetSession {
                 self.journal.mark_skipped(i)?;
             }
         }
-        Ok(())
+        self.journal.make_durable()
     }
 
     pub fn tun(&self) -> &IfaceId {

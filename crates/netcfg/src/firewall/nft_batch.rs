@@ -507,6 +507,11 @@ impl Batch {
     }
 
     /// The bytes to send, and seq -> description of every message that must be ACKed.
+    /// The first sequence number after this batch, its closing message included.
+    pub fn next_seq(&self) -> u32 {
+        self.seq.wrapping_add(1)
+    }
+
     pub fn finish(mut self) -> (Vec<u8>, BTreeMap<u32, String>) {
         self.header(
             NFNL_MSG_BATCH_END,
@@ -611,6 +616,19 @@ pub const NEWTABLE_REPLY: u16 = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWTABLE;
 mod tests {
     use super::super::nft_rules::L4;
     use super::*;
+
+    #[test]
+    fn next_seq_follows_every_message_of_the_batch() {
+        let b = remove_table("oxivpn", 7).unwrap();
+        let next = b.next_seq();
+        let (buf, _) = b.finish();
+        let seqs: Vec<u32> = messages(&buf).iter().map(|m| m.2).collect();
+        assert_eq!(seqs, vec![7, 8, 9, 10]);
+        assert_eq!(
+            next, 11,
+            "the kept socket's next batch must not reuse a seq"
+        );
+    }
 
     /// (type, flags, seq, family, attribute bytes) of each message.
     fn messages(buf: &[u8]) -> Vec<(u16, u16, u32, u8, Vec<u8>)> {
