@@ -214,7 +214,11 @@ impl Journal {
             let path = self.path.clone();
             move |source| Error::Journal { path, what, source }
         };
-        File::open(&self.path)
+        // Opened for writing: Windows flushes (FlushFileBuffers) only a handle with write
+        // access, and refuses a read-only one with "Access denied".
+        OpenOptions::new()
+            .write(true)
+            .open(&self.path)
             .and_then(|f| f.sync_all())
             .map_err(err("fsync"))?;
         self.sync_dir()?;
