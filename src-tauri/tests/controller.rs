@@ -521,14 +521,7 @@ async fn a_wrong_typed_password_is_not_saved_and_the_user_name_is_kept() {
     let r = rig(Script::Normal, &[("Office", password_profile())]);
     let id = r.ids[0].clone();
     ops::connect(&r.state, id.clone()).await.unwrap();
-    let AppEvent::Prompt(Some(prompt)) = r
-        .rec
-        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
-        .await
-    else {
-        unreachable!()
-    };
-    r.rec.clear();
+    let prompt = next_prompt(&r).await;
     let answer = CredentialsAnswer {
         prompt_id: prompt.id,
         username: Some("ann".into()),
@@ -567,18 +560,6 @@ fn encrypted_key_profile() -> String {
         "client\ndev tun\nremote 127.0.0.1 1194 udp\n{CA}<cert>\n{}</cert>\n<key>\n-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIB\n-----END ENCRYPTED PRIVATE KEY-----\n</key>\n",
         include_str!("support/ca.pem")
     )
-}
-
-async fn next_prompt(r: &Rig) -> oxivpn_app::model::CredentialsPrompt {
-    let AppEvent::Prompt(Some(p)) = r
-        .rec
-        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
-        .await
-    else {
-        unreachable!()
-    };
-    r.rec.clear();
-    p
 }
 
 #[tokio::test]

@@ -152,13 +152,7 @@ async fn without_saved_credentials_the_usual_prompt_asks_after_the_helper_is_bac
     let r = rig(Script::Normal, &[("Office", password_profile())]);
     let id = r.ids[0].clone();
     ops::connect(&r.state, id.clone()).await.unwrap();
-    let AppEvent::Prompt(Some(prompt)) = r
-        .rec
-        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
-        .await
-    else {
-        unreachable!()
-    };
+    let prompt = next_prompt(&r).await;
     let answer = CredentialsAnswer {
         prompt_id: prompt.id,
         username: Some("ann".into()),
@@ -171,15 +165,7 @@ async fn without_saved_credentials_the_usual_prompt_asks_after_the_helper_is_bac
     assert_eq!(r.secrets.load(&id).unwrap(), None);
     lose_helper(&r).await;
     r.helper.restart();
-    let AppEvent::Prompt(Some(again)) = r
-        .rec
-        .wait_for("the prompt again", |e| {
-            matches!(e, AppEvent::Prompt(Some(_)))
-        })
-        .await
-    else {
-        unreachable!()
-    };
+    let again = next_prompt(&r).await;
     assert_eq!(again.profile_id, id);
     assert_eq!(connects(&r), 1, "nothing is sent without the password");
     let answer = CredentialsAnswer {

@@ -70,9 +70,9 @@ enum Msg {
     Duplicate(String, Reply<ProfileSummary>),
     Delete(String, Reply<()>),
     Details(String, Reply<ProfileDetails>),
-    Connect(String, Protection, ProtectionSource, Reply<()>),
-    /// A connect of the app's own (at start, at login): waits for a missing service.
-    ConnectOrWait(String, Protection, ProtectionSource, Reply<()>),
+    /// `wait`: a connect of the app's own (at start, at login) waits for a missing
+    /// service instead of failing (see `reattach`).
+    Connect(String, Protection, ProtectionSource, bool, Reply<()>),
     Disconnect(Option<String>, Reply<()>),
     Submit(CredentialsAnswer, Reply<()>),
     CancelPrompt(Reply<()>),
@@ -211,7 +211,8 @@ impl Controller {
         protection: Protection,
         source: ProtectionSource,
     ) -> Result<(), AppError> {
-        self.ask(|r| Msg::Connect(id, protection, source, r)).await
+        self.ask(|r| Msg::Connect(id, protection, source, false, r))
+            .await
     }
     /// Connects at start or at login: if the helper service is not there yet, the
     /// connection waits for it (see `reattach`) instead of failing.
@@ -221,7 +222,7 @@ impl Controller {
         protection: Protection,
         source: ProtectionSource,
     ) -> Result<(), AppError> {
-        self.ask(|r| Msg::ConnectOrWait(id, protection, source, r))
+        self.ask(|r| Msg::Connect(id, protection, source, true, r))
             .await
     }
     /// Disconnects every connection.
@@ -344,22 +345,17 @@ impl Actor {
                 let res = self.details(&id);
                 let _ = r.send(res);
             }
-            Msg::Connect(id, protection, source, r) => {
+            Msg::Connect(id, protection, source, wait, r) => {
                 let protection = ProtectionView {
                     requested: protection,
                     source,
                     kill_switch_active: None,
                 };
-                let res = self.connect(&id, protection).await;
-                let _ = r.send(res);
-            }
-            Msg::ConnectOrWait(id, protection, source, r) => {
-                let protection = ProtectionView {
-                    requested: protection,
-                    source,
-                    kill_switch_active: None,
+                let res = if wait {
+                    self.connect_or_wait(&id, protection).await
+                } else {
+                    self.connect(&id, protection).await
                 };
-                let res = self.connect_or_wait(&id, protection).await;
                 let _ = r.send(res);
             }
             Msg::Disconnect(which, r) => {

@@ -151,3 +151,16 @@ pub fn is_connected(e: &AppEvent) -> bool {
 pub fn is_connected_in_detail(e: &AppEvent) -> bool {
     matches!(e, AppEvent::State(ConnState::Connected { session }) if session.cipher.is_some())
 }
+
+/// The next credentials dialog the controller opens; the recorder starts afresh after it.
+pub async fn next_prompt(r: &Rig) -> oxivpn_app::model::CredentialsPrompt {
+    let AppEvent::Prompt(Some(p)) = r
+        .rec
+        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
+        .await
+    else {
+        unreachable!()
+    };
+    r.rec.clear();
+    p
+}
