@@ -17,6 +17,9 @@ mod wipe_alloc;
 static ALLOC: wipe_alloc::WipingAlloc = wipe_alloc::WipingAlloc;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 #[derive(Parser, Debug)]
 #[command(name = "oxivpn-helper", version, about)]
@@ -70,19 +73,41 @@ fn log_file(_: &Args) -> Option<std::fs::File> {
     None
 }
 
+/// The log filter from RUST_LOG (`info` when unset or unreadable, with the reason).
+fn log_filter(var: Option<&str>) -> (Targets, Option<String>) {
+    let info = || Targets::new().with_default(LevelFilter::INFO);
+    match var.map(str::trim).filter(|v| !v.is_empty()) {
+        None => (info(), None),
+        Some(v) => match v.parse::<Targets>() {
+            Ok(t) => (t, None),
+            Err(e) => (info(), Some(format!("{v:?}: {e}"))),
+        },
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-    );
+    // `Targets` reads RUST_LOG's `level` and `target=level,...` forms; `EnvFilter`'s span
+    // and field filters would link a regex engine (~200 KB of code pages, resident in
+    // every run: issue 18) into a root service for filters nobody sets.
+    let (filter, bad_filter) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let logs = tracing_subscriber::fmt().with_max_level(LevelFilter::TRACE);
     // Under the Windows service manager stderr goes nowhere: the service logs to a file.
     match log_file(&args) {
         Some(f) => logs
             .with_ansi(false)
             .with_writer(std::sync::Mutex::new(f))
+            .finish()
+            .with(filter)
             .init(),
-        None => logs.with_writer(std::io::stderr).init(),
+        None => logs
+            .with_writer(std::io::stderr)
+            .finish()
+            .with(filter)
+            .init(),
+    }
+    if let Some(e) = bad_filter {
+        tracing::warn!("RUST_LOG ignored ({e}); logging at info");
     }
     match args.command {
         #[cfg(unix)]
@@ -101,5 +126,31 @@ fn main() -> anyhow::Result<()> {
         Command::Service => {
             anyhow::bail!("oxivpn-helper: the service is not supported on this OS yet")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::log_filter;
+    use tracing::Level;
+
+    #[test]
+    fn rust_log_levels_and_targets_are_read_and_a_bad_value_falls_back_to_info() {
+        let (f, bad) = log_filter(None);
+        assert!(bad.is_none());
+        assert!(f.would_enable("netcfg", &Level::INFO));
+        assert!(!f.would_enable("netcfg", &Level::DEBUG));
+
+        let (f, bad) = log_filter(Some("netcfg::dns=debug,warn"));
+        assert!(bad.is_none());
+        assert!(f.would_enable("netcfg::dns", &Level::DEBUG));
+        assert!(!f.would_enable("oxivpn_helper", &Level::INFO));
+        assert!(f.would_enable("oxivpn_helper", &Level::WARN));
+
+        let (f, bad) = log_filter(Some("netcfg=loud"));
+        let bad = bad.unwrap_or_default();
+        assert!(bad.contains("netcfg=loud"), "{bad}");
+        assert!(f.would_enable("netcfg", &Level::INFO));
+        assert!(!f.would_enable("netcfg", &Level::DEBUG));
     }
 }

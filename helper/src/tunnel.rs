@@ -18,6 +18,7 @@ pub mod killswitch;
 pub mod launcher;
 pub mod netconf;
 pub mod netwatch;
+mod overlap;
 pub mod retry;
 pub mod route_plan;
 pub mod sso;

@@ -143,6 +143,19 @@ impl NetSession {
     /// Applies `plan` on the tunnel interface `tun`, journaling every change first. On any
     /// error everything done so far is undone and the error returned.
     pub fn apply(plan: &Plan, tun: &IfaceId, opts: &SessionOptions) -> Result<Self, Error> {
+        Self::apply_with_dns(plan, tun, opts, None)
+    }
+
+    /// [`NetSession::apply`] with the DNS backend already chosen (`Dns::new(&opts.dns)`,
+    /// run while the TLS handshake went on: on a desktop it is a D-Bus round trip to
+    /// systemd-resolved that the routes need not wait for). Its error, if any, is this
+    /// apply's error when the plan sets DNS; without a DNS change it is unused.
+    pub fn apply_with_dns(
+        plan: &Plan,
+        tun: &IfaceId,
+        opts: &SessionOptions,
+        dns: Option<Result<Dns, Error>>,
+    ) -> Result<Self, Error> {
         let journal = Journal::create(&opts.journal_path)?;
         let routes = Routes::open()?;
         let mut s = Self {
@@ -152,7 +165,7 @@ impl NetSession {
             trust: opts.journal_trust(),
             finished: false,
         };
-        let res = s.apply_all(plan, opts);
+        let res = s.apply_all(plan, opts, dns);
         match res {
             Ok(()) => Ok(s),
             Err(e) => {
@@ -170,7 +183,12 @@ impl NetSession {
     /// are made in order. Undoing a change that was never made is harmless: our routes
     /// are deleted by our protocol number, re-adding a route that still exists finds it
     /// there, the TUN's addresses are ours alone, and files get their own bytes back.
-    fn apply_all(&mut self, plan: &Plan, opts: &SessionOptions) -> Result<(), Error> {
+    fn apply_all(
+        &mut self,
+        plan: &Plan,
+        opts: &SessionOptions,
+        mut ready_dns: Option<Result<Dns, Error>>,
+    ) -> Result<(), Error> {
         let mut entries = vec![JournalEntry {
             action: UndoAction::DeleteLink {
                 iface: self.tun.clone(),
@@ -235,7 +253,10 @@ impl NetSession {
                 }
                 Change::SetDns(d) => {
                     if dns.is_none() {
-                        dns = Some(Dns::new(&opts.dns)?);
+                        dns = Some(match ready_dns.take() {
+                            Some(ready) => ready?,
+                            None => Dns::new(&opts.dns)?,
+                        });
                     }
                     if let Some(undo) = dns
                         .as_mut()

@@ -16,6 +16,7 @@ use ovpn_tokio::{resolve, Driver, DriverEnd, Family, TunDevice};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use super::overlap::{NetPrep, PreTunnelKs};
 use super::{
     end_text, killswitch, netconf, route_plan, sso, unix_ms, Events, NetOptions, SessionEvent,
     TunnelEnd, TunnelOutcome,
@@ -248,68 +249,6 @@ async fn attempts(
     last
 }
 
-/// The kill switch's first apply (the servers only), started by [`run`] and running while
-/// the link is set up and the TLS handshake goes on: the handshake's packets need no kill
-/// switch (they go to the server from the marked tunnel socket, and before the apply the
-/// machine is as open as it was before the connect), but everything that changes what is
-/// let through must come after it, never before:
-/// - the routes and the tunnel's rules (`ConfigReceived`): a route must never move before
-///   the kill switch is in, and a later apply must not be overtaken by this one;
-/// - the sign-in exception and the SOCKS relay's exception (both replace the rules);
-/// - the end of [`run`], so the supervisor's `remove()` comes after it.
-///
-/// A failed apply ends the attempt as before (fatal), through the driver's normal close,
-/// so the undo path runs unchanged.
-struct PreTunnelKs {
-    task: Option<tokio::task::JoinHandle<Result<(), String>>>,
-    result: Result<(), String>,
-}
-
-impl PreTunnelKs {
-    fn none() -> Self {
-        Self {
-            task: None,
-            result: Ok(()),
-        }
-    }
-
-    fn start(ks: &killswitch::KillSwitch, servers: Vec<(SocketAddr, bool)>) -> Self {
-        let ks = ks.clone();
-        Self {
-            task: Some(tokio::spawn(async move {
-                ks.apply(&servers, None, false).await
-            })),
-            result: Ok(()),
-        }
-    }
-
-    /// Whether the apply is still running.
-    fn pending(&self) -> bool {
-        self.task.is_some()
-    }
-
-    /// Waits for the apply (cancel-safe: dropping this future leaves the task running and
-    /// the next call waits again) and logs its outcome once; afterwards its result.
-    async fn ready(&mut self, rep: &Reporter) -> Result<(), String> {
-        if let Some(task) = self.task.as_mut() {
-            let r = match task.await {
-                Ok(r) => r,
-                Err(e) => Err(format!("kill switch task failed: {e}")),
-            };
-            self.task = None;
-            match &r {
-                Ok(()) => rep.log(
-                    LogLevel::Info,
-                    "kill switch on: only the VPN servers are reachable until the tunnel is up",
-                ),
-                Err(e) => rep.log(LogLevel::Error, e.clone()),
-            }
-            self.result = r;
-        }
-        self.result.clone()
-    }
-}
-
 #[allow(clippy::too_many_arguments)]
 async fn attempt(
     spec: &super::AttemptSpec,
@@ -338,23 +277,9 @@ async fn attempt(
         out.end = TunnelEnd::Fatal(m);
     };
 
-    // The machine's network before the tunnel (for the plan: default route, DHCP server).
-    let discover = net.discover.clone();
-    let state = match tokio::task::spawn_blocking(move || netcfg::discover_state(&discover)).await {
-        Ok(Ok(s)) => s,
-        Ok(Err(e)) => {
-            fatal(
-                rep,
-                &mut out,
-                format!("reading the network configuration failed: {e}"),
-            );
-            return out;
-        }
-        Err(e) => {
-            fatal(rep, &mut out, format!("network discovery task failed: {e}"));
-            return out;
-        }
-    };
+    // The machine's network before the tunnel and the DNS backend, made ready while the
+    // link and the handshake go on; the server's configuration waits for them.
+    let mut prep = NetPrep::start(net);
 
     let timeout = server_poll(endpoint).unwrap_or(TCP_CONNECT_TIMEOUT);
     let mut servers_and_relay = servers.to_vec();
@@ -541,20 +466,30 @@ async fn attempt(
                             }
                             rep.log(LogLevel::Info, format!("kill switch on: traffic leaves only through {}", iface.name));
                         }
+                        let state = match prep.state().await {
+                            Ok(s) => s.clone(),
+                            Err(e) => {
+                                config_error = Some(e);
+                                handle.close();
+                                closing = true;
+                                continue;
+                            }
+                        };
                         let plan = netcfg::plan(&cfg, &state);
                         for line in plan.render().lines() {
                             rep.log(LogLevel::Info, line.to_owned());
                         }
                         let applied_plan = AppliedPlan {
                             plan: plan.clone(),
-                            state: state.clone(),
+                            state,
                             interface: iface.name.clone(),
                             kill_switch: guarded,
                             allow_lan: net.kill_switch.as_ref().is_some_and(|k| k.allow_lan),
                         };
                         let opts = net.session.clone();
                         let iface2 = iface.clone();
-                        let applied = tokio::task::spawn_blocking(move || NetSession::apply(&plan, &iface2, &opts)).await;
+                        let dns = prep.take_dns();
+                        let applied = tokio::task::spawn_blocking(move || NetSession::apply_with_dns(&plan, &iface2, &opts, dns)).await;
                         match applied {
                             Ok(Ok(s)) => {
                                 applied_net = Some(s);
@@ -597,9 +532,9 @@ async fn attempt(
                     Event::AuthToken { token, .. } => out.auth_token = Some(token),
                     Event::ChallengeNeeded(Challenge::CrText { text, echo, .. }) => pending.on_cr_text(rep, text, echo),
                     Event::ChallengeNeeded(c) => out.challenge = Some(c),
-                    Event::SignIn(ev) => match pre_ks.ready(rep).await {
+                    Event::SignIn(ev) => match pre_ks.ready(rep).await.and(prep.state().await.map(|s| s.resolvers.clone())) {
                         // The exception replaces the first apply's rules: it must come after them.
-                        Ok(()) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &state.resolvers).await,
+                        Ok(resolvers) => pending.on_sign_in(ev, rep, pre_tunnel_ks, servers, &resolvers).await,
                         Err(e) => {
                             if !closing {
                                 config_error = Some(e);

@@ -46,6 +46,15 @@ fn connect(address: Option<&str>) -> Result<Connection, Error> {
     }
 }
 
+/// Whether a system bus can be there at all. Without this check every machine with no
+/// D-Bus (containers, servers, minimal installs) paid for zbus starting its executor and
+/// blocking-pool threads before finding no socket, on the connect's critical path.
+fn system_bus_may_exist() -> bool {
+    std::env::var_os("DBUS_SYSTEM_BUS_ADDRESS").is_some()
+        || Path::new("/run/dbus/system_bus_socket").exists()
+        || Path::new("/var/run/dbus/system_bus_socket").exists()
+}
+
 /// Whether systemd-resolved's name has an owner on that bus.
 fn resolved_present(conn: &Connection) -> bool {
     let Ok(proxy) = zbus::blocking::fdo::DBusProxy::new(conn) else {
@@ -106,6 +115,9 @@ impl super::Backend for Backend {
                 conn: connect(opts.dbus_address.as_deref())?,
                 dbus_address: opts.dbus_address.clone(),
             }),
+            DnsBackendChoice::Auto if opts.dbus_address.is_none() && !system_bus_may_exist() => {
+                Ok(file())
+            }
             DnsBackendChoice::Auto => match connect(opts.dbus_address.as_deref()) {
                 Ok(conn) if resolved_present(&conn) => Ok(Backend::Resolved {
                     conn,
