@@ -88,13 +88,7 @@ async fn password_is_asked_remembered_and_reused() {
     let r = rig(Script::Normal, &[("Office", password_profile())]);
     let id = r.ids[0].clone();
     ops::connect(&r.state, id.clone()).await.unwrap();
-    let AppEvent::Prompt(Some(prompt)) = r
-        .rec
-        .wait_for("prompt", |e| matches!(e, AppEvent::Prompt(Some(_))))
-        .await
-    else {
-        unreachable!()
-    };
+    let prompt = next_prompt(&r).await;
     assert!(matches!(
         prompt.kind,
         PromptKind::Password {
