@@ -16,6 +16,7 @@ mod args;
 mod compressed;
 mod host;
 mod measure;
+pub mod probe;
 mod report;
 
 pub use args::BenchArgs;
@@ -42,16 +43,15 @@ use report::{ClientRun, Report};
 /// Where the tunnel is proven: the server's own tunnel address, reachable only
 /// through the tunnel (the direct topology's client has no route to 10/8).
 const TUNNEL_PEER: &str = addr::TUNNEL_SERVER;
+/// The earlier connect probe (`--ping-loop-probe`): retries ping until the tunnel route
+/// exists (ping exits at once before that), then pings every 2 ms until the first reply;
+/// `-D` prints each reply's time.
+const PING_LOOP_PROBE: &str = "while :; do ping -D -n -c 1 -w 20 -i 0.002 -W 1 10.8.0.1 2>/dev/null && exit 0; sleep 0.002; done";
 /// How long one connect may take before it counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(20);
 /// Pings for the RTT figure (20 in a full run).
 const RTT_PINGS_FULL: u32 = 20;
 const RTT_PINGS_SMOKE: u32 = 5;
-
-/// Shell loop run in the client namespace while a client starts: retries ping until
-/// the tunnel route exists (ping exits at once with "Network is unreachable" before
-/// that), then pings every 2 ms until the first reply; `-D` prints each reply's time.
-const PROBE: &str = "while :; do ping -D -n -c 1 -w 20 -i 0.002 -W 1 10.8.0.1 2>/dev/null && exit 0; sleep 0.002; done";
 
 /// Which program a bench side runs.
 #[derive(Debug, Clone)]
@@ -304,6 +304,7 @@ struct Plan {
     seconds: u32,
     pings: u32,
     perf: bool,
+    ping_loop_probe: bool,
 }
 
 impl Plan {
@@ -317,6 +318,7 @@ impl Plan {
                 seconds: 1,
                 pings: RTT_PINGS_SMOKE,
                 perf: false,
+                ping_loop_probe: args.ping_loop_probe,
             }
         } else {
             Self {
@@ -327,6 +329,7 @@ impl Plan {
                 seconds: args.seconds.max(1),
                 pings: RTT_PINGS_FULL,
                 perf: args.perf,
+                ping_loop_probe: args.ping_loop_probe,
             }
         }
     }
@@ -335,12 +338,13 @@ impl Plan {
         format!(
             "direct topology, openvpn 2.6 server (UDP and TCP, AES-256-GCM, tls-crypt); \
              {} measured round(s) of iperf3 {} s up + down{}; {} connect(s) per client and transport{}; \
-             RTT = avg of {} pings; clients interleaved",
+             connect timed by {}; RTT = avg of {} pings; clients interleaved",
             self.runs,
             self.seconds,
             if self.warmup { " after a discarded warm-up round" } else { "" },
             self.connects,
             if self.warmup { " after a discarded warm-up connect" } else { "" },
+            if self.ping_loop_probe { "a shell loop of ping (--ping-loop-probe)" } else { "a raw ICMP socket probe" },
             self.pings,
         )
     }
@@ -422,8 +426,17 @@ impl Bench {
         if cli.ip(&["route", "get", TUNNEL_PEER]).is_ok() {
             bail!("a route to {TUNNEL_PEER} exists before {name} started: a previous client left it behind");
         }
-        let mut probe_cmd = cli.cmd("sh");
-        probe_cmd.args(["-c", PROBE]);
+        // This program's own `bench-probe` (see probe.rs for why not a `ping` loop,
+        // which stays available for comparisons).
+        let probe_cmd = if self.plan.ping_loop_probe {
+            let mut c = cli.cmd("sh");
+            c.args(["-c", PING_LOOP_PROBE]);
+            c
+        } else {
+            let mut c = cli.cmd(std::env::current_exe().context("the xtask binary's path")?);
+            c.args(["bench-probe", TUNNEL_PEER]);
+            c
+        };
         let mut probe = Proc::spawn(
             probe_cmd,
             &format!("{name}-probe"),

@@ -45,6 +45,9 @@ enum Cmd {
     /// The Windows builds under Wine: unit tests of the portable crates and the helper,
     /// and the service end to end over its named pipe (part of `test`).
     Wine(wine::WineArgs),
+    /// The bench's connect-time probe (run by the bench inside the client's namespace).
+    #[command(hide = true)]
+    BenchProbe(bench::probe::ProbeArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,5 +62,6 @@ fn main() -> anyhow::Result<()> {
         Cmd::Soak(args) => soak::run(&args),
         Cmd::OpenvpnBuild(args) => openvpn_build::run(&args),
         Cmd::Wine(args) => wine::run(&args),
+        Cmd::BenchProbe(args) => bench::probe::run(&args),
     }
 }

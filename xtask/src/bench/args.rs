@@ -47,6 +47,10 @@ pub struct BenchArgs {
     /// Skip the compressed-session rounds (server compressing with lz4-v2).
     #[arg(long)]
     pub no_compressed: bool,
+    /// Time connects with the earlier probe, a shell loop of `ping` (quantised to its
+    /// ~4 ms fork/exec cycle; see bench/probe.rs), to compare figures across the change.
+    #[arg(long)]
+    pub ping_loop_probe: bool,
 }
 
 impl BenchArgs {
@@ -66,6 +70,7 @@ impl BenchArgs {
             no_reference_2_7: false,
             compare: None,
             no_compressed: false,
+            ping_loop_probe: false,
         }
     }
 
