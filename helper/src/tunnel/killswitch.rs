@@ -122,11 +122,19 @@ impl KillSwitch {
         let exclude: Vec<u32> = tun.map(|(_, i)| i).into_iter().collect();
         let this = self.clone();
         let r = tokio::task::spawn_blocking(move || -> Result<(), netcfg::Error> {
+            // Only the LAN toggle reads the LAN's prefixes; without it the rules need none,
+            // and reading the links and addresses is a netlink round trip on the connect's
+            // critical path (after PUSH_REPLY, before the routes).
+            let lan_prefixes = if this.allow_lan {
+                firewall::lan_prefixes(&exclude)?
+            } else {
+                Vec::new()
+            };
             let policy = FirewallPolicy {
                 endpoints,
                 tunnel_iface: tun_name,
                 allow_lan: this.allow_lan,
-                lan_prefixes: firewall::lan_prefixes(&exclude)?,
+                lan_prefixes,
                 tunnel_ipv6,
                 endpoint_mark,
             };
