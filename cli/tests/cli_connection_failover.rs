@@ -7,6 +7,8 @@
 //! fail, with `connect-retry-max 1`, ends with a message naming that directive.
 //! The profile's own `dhcp-option DNS` is applied while connected.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok, text};

@@ -3,6 +3,8 @@
 //! says `allow-compression no`, so every compressed packet is refused, counted under
 //! "compression", and the count reaches `oxivpnctl status` (text and JSON).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok};

@@ -11,6 +11,8 @@
 //!   CA: the server whose certificate it revokes is refused ("revoked"), the other one
 //!   connects; a damaged CRL and `crl-verify DIR dir` are refused at import.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok, text};

@@ -9,6 +9,8 @@
 //! and DNS checks fail and the exit status is 2; after disconnect the direct path again.
 //! The outputs go to target/e2e/leak-check.txt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, text};

@@ -12,6 +12,8 @@
 //! - lockdown off: everything reachable again and no table of ours left;
 //! - package removal (`oxivpn-helper remove-lockdown` with the helper stopped): the same.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok, text};

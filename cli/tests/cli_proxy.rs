@@ -6,6 +6,8 @@
 //! exception), ping through the tunnel, disconnect; then a wrong proxy password is
 //! refused with a clear error.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok, text};

@@ -3,6 +3,8 @@
 //! profile, `connect` waits until connected (exit 0), traffic crosses, `route-check`
 //! names the tunnel, `disconnect` restores the namespace.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok};

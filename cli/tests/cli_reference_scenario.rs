@@ -9,6 +9,8 @@
 //! `oxivpnctl disconnect` restores routes, rules, links and resolv.conf byte for byte.
 //! The routing table before / during / after goes to target/e2e/reference-routes.txt.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok};

@@ -4,6 +4,8 @@
 //! connect` with `$BROWSER` set to a test "browser" that visits the link with the
 //! right or wrong answer. Transcripts are printed (`--nocapture`) for the issue note.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -4,6 +4,8 @@
 //! counters, and the MSS clamp count after a TCP transfer through the tunnel
 //! (`mssfix`'s default lowers the MSS of the SYN the client sends).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// The lab (namespaces, TUN, real servers) exists on Linux only.
+#![cfg(target_os = "linux")]
 
 mod support;
 use support::{ctl, ok};

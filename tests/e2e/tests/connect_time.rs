@@ -3,6 +3,8 @@
 //! alternating, median of 10 each (root only; `#[ignore]`d: run it by hand with
 //! `cargo test -p oxivpn-e2e --test connect_time -- --ignored --nocapture`).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::{Duration, Instant, SystemTime};
 

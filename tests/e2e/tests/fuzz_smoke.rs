@@ -6,6 +6,8 @@
 //! written to target/fuzz-smoke-failures/ and named in the failure. The real fuzzing
 //! (coverage-guided, minutes per target) is `cargo xtask fuzz`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 #[path = "../../../fuzz/src/bodies.rs"]
 mod bodies;

@@ -5,6 +5,8 @@
 //! with SIGTERM and checks that routes, rules, links and resolv.conf of the client
 //! namespace are exactly as before.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::{Duration, Instant};
 

@@ -15,6 +15,8 @@
 //! a dropped packet logs a WARN (nothing is dropped silently), so a case whose
 //! traffic passed only partly fails there too.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::Duration;
 

@@ -1,5 +1,7 @@
 //! The lab itself: topologies, DHCP (direct and relayed), IPv6 twins, teardown (root only).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::path::Path;
 

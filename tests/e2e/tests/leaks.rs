@@ -9,6 +9,8 @@
 //! (the control: proves the probes WOULD leak there) and once by default (zero leaks).
 //! Each prints a `LEAK-FIGURE` line with both captures' counts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::{Duration, Instant};
 

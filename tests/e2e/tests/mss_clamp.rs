@@ -13,6 +13,8 @@
 //! With `mssfix 0` OxiVPN stalls: the clamp is what makes it work (the
 //! server's own clamp, sized for 1492 bytes, is not enough).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::Duration;
 

@@ -2,6 +2,8 @@
 //! namespace against each server variant (root only). This also checks that every
 //! server configuration the interop matrix uses is one OpenVPN 2.6 accepts.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+// Like the lab crate itself (`#![cfg(unix)]`): its labs are network namespaces.
+#![cfg(unix)]
 
 use std::time::Duration;
 
