@@ -4,9 +4,11 @@
 //! shows made-up traffic; the password "wrong" is refused.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::print_stdout)]
 
+#[cfg(unix)]
 #[path = "../tests/support/fake_helper.rs"]
 mod fake_helper;
 
+#[cfg(unix)]
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let path = std::env::args()
@@ -17,4 +19,10 @@ async fn main() -> anyhow::Result<()> {
     println!("fake helper listening on {}", helper.socket.display());
     tokio::signal::ctrl_c().await?;
     Ok(())
+}
+
+/// The fake listens on a Unix socket; on Windows the app talks to the real service.
+#[cfg(not(unix))]
+fn main() -> anyhow::Result<()> {
+    anyhow::bail!("the fake helper listens on a Unix socket, which this OS's app does not use")
 }

@@ -1,6 +1,8 @@
 //! The helper service goes away mid-session and comes back (a crash, a package upgrade):
 //! the controller looks for it by itself with a bounded backoff, says so, and connects
 //! again what the user had connected — unless the user cancelled it meanwhile.
+// Against the fake helper, which listens on a Unix socket.
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::sync::atomic::{AtomicU32, Ordering};

@@ -12,6 +12,8 @@
 //! dbus-daemon and gnome-keyring. Without them it prints SKIPPED and passes, unless
 //! `OXIVPN_APP_E2E=1` (set by `cargo xtask test`) says it must run.
 //! Screenshots: `<target>/e2e-screens/`.
+// WebKitGTK and its WebDriver: Linux only.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "webview_e2e/a11y.rs"]

@@ -11,6 +11,7 @@
 pub mod dns;
 mod error;
 pub mod firewall;
+pub mod icmp;
 pub mod journal;
 pub mod lease;
 #[cfg(target_os = "linux")]

@@ -531,6 +531,54 @@ fn a_crash_leaves_the_kill_switch_until_the_helper_recovers_and_removes_it() {
     });
 }
 
+/// Connections tracked in the current network namespace (0 when conntrack never started).
+fn tracked_connections() -> u64 {
+    std::fs::read_to_string("/proc/sys/net/netfilter/nf_conntrack_count")
+        .map(|s| s.trim().parse().unwrap())
+        .unwrap_or(0)
+}
+
+#[test]
+fn connection_tracking_starts_only_for_a_machine_that_forwards() {
+    require_root!();
+    let lab = Lab::new("ct");
+    let opts = lab.opts();
+    lab.in_cli(move || {
+        let list = || {
+            let out = Command::new("nft")
+                .args(["list", "table", "inet", firewall::DEFAULT_TABLE])
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        // A new namespace does not forward: no `ct` rule, so conntrack stays off and the
+        // tunnel's packets are not tracked.
+        let mut fw = Firewall::new(&opts).unwrap();
+        fw.apply(&policy("oxi-t0")).unwrap();
+        let table = list();
+        assert!(table.contains("chain forward"), "{table}");
+        assert!(!table.contains("ct state"), "{table}");
+        udp(SERVER, 1194).expect("the server endpoint is allowed");
+        assert_eq!(
+            tracked_connections(),
+            0,
+            "conntrack started without a ct rule"
+        );
+        // Forwarding on, applied again (as a reconnect does): replies from the tunnel are
+        // let back through by state, which tracks connections from then on.
+        sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+        fw.apply(&policy("oxi-t0")).unwrap();
+        let table = list();
+        assert!(
+            table.contains("iifname \"oxi-t0\" ct state established,related accept"),
+            "{table}"
+        );
+        udp(SERVER, 1194).expect("the server endpoint is allowed");
+        assert!(tracked_connections() >= 1, "the ct rule starts conntrack");
+        fw.remove().unwrap();
+    });
+}
+
 /// The rules nft itself compiles from this text are the policy of
 /// `kernel_rules_are_what_nft_makes_of_the_readable_ruleset` in nft's words (the ND types
 /// and the broadcast/multicast pair one rule each, as our batch writes them).
@@ -607,6 +655,8 @@ fn kernel_rules_are_what_nft_makes_of_the_readable_ruleset() {
     let lab = Lab::new("nl");
     let opts = lab.opts();
     let (ours, theirs) = lab.in_cli(move || {
+        // A machine that routes: the forward chain gets its stateful reply rule.
+        sh(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
         let p = FirewallPolicy {
             endpoints: vec![
                 Endpoint {

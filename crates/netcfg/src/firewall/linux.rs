@@ -166,6 +166,18 @@ impl Backend {
     }
 }
 
+/// Whether this network namespace forwards packets (IPv4 or IPv6), which decides whether
+/// the forward chain needs connection tracking (see [`nft_rules::nft_rules`]). A setting
+/// that cannot be read counts as on: the table then has the reply rule, as before.
+fn forwarding() -> bool {
+    [
+        "/proc/sys/net/ipv4/ip_forward",
+        "/proc/sys/net/ipv6/conf/all/forwarding",
+    ]
+    .iter()
+    .any(|p| std::fs::read_to_string(p).map_or(true, |v| v.trim() != "0"))
+}
+
 impl super::Backend for Backend {
     fn open(opts: &FirewallOptions) -> Result<Self, Error> {
         Ok(Self {
@@ -176,7 +188,7 @@ impl super::Backend for Backend {
     }
 
     fn apply(&mut self, policy: &FirewallPolicy) -> Result<(), Error> {
-        let rules = nft_rules::nft_rules(policy);
+        let rules = nft_rules::nft_rules(policy, forwarding());
         let batch = nft_batch::replace_table(&self.table, &rules, self.next_seq).map_err(encode)?;
         self.transact(batch)
     }

@@ -340,7 +340,7 @@ mod tests {
         let p = FirewallPolicy::block_all(false, lan.clone());
         assert!(p.is_block_all());
         // nftables: loopback, DHCP and neighbour discovery are the only accepts.
-        let rules = nft_rules::nft_rules(&p);
+        let rules = nft_rules::nft_rules(&p, true);
         let accepts: Vec<&str> = rules
             .iter()
             .filter(|r| r.verdict == nft_rules::Verdict::Accept)
@@ -407,7 +407,7 @@ mod tests {
 
         // allow-LAN adds the attached private subnet, still never DNS.
         let with_lan = FirewallPolicy::block_all(true, lan);
-        let rules = nft_rules::nft_rules(&with_lan);
+        let rules = nft_rules::nft_rules(&with_lan, true);
         let lan_pos = rules
             .iter()
             .position(|r| r.comment == "LAN 192.168.1.0/24")
