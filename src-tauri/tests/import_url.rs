@@ -203,6 +203,8 @@ async fn a_profile_is_imported_from_an_https_url_and_bad_answers_are_explained()
 }
 
 /// The lab's stand-in OpenVPN Access Server (python ssl, certificate from the lab CA).
+/// The lab is Unix-only, so are the Access Server tests.
+#[cfg(unix)]
 fn as_request(
     server: &oxivpn_e2e::AccessServer,
     (user, password): (&str, &str),
@@ -217,10 +219,12 @@ fn as_request(
     }
 }
 
+#[cfg(unix)]
 fn lab_roots() -> rustls::RootCertStore {
     profile_store::fetch::roots_from_pem(&oxivpn_e2e::AccessServer::ca_pem().unwrap()).unwrap()
 }
 
+#[cfg(unix)]
 #[tokio::test]
 async fn an_access_server_profile_is_imported_with_the_users_credentials() {
     use oxivpn_e2e::{AccessServer, CertKind, AS_CHALLENGE_TEXT, AS_MFA_USER, AS_OTP, AS_USER};
