@@ -85,7 +85,25 @@ pub fn parse_pem_certs(pem: &str) -> Result<Vec<CertificateDer<'static>>, String
     if certs.is_empty() {
         return Err("no certificate found".to_string());
     }
+    // The profile check lets a certificate whose DER does not hold together through
+    // with a warning (the corpus expects such profiles to import); here is where the
+    // connection stops, in the same words, before rustls or webpki give a vaguer one.
+    for (i, c) in certs.iter().enumerate() {
+        if !der_whole(c) {
+            return Err(format!(
+                "certificate {} is damaged (its DER structure is incomplete: base64 lines \
+                 missing or out of order); get an intact copy of the profile",
+                i + 1
+            ));
+        }
+    }
     Ok(certs)
+}
+
+/// One DER SEQUENCE that spans exactly the bytes given.
+fn der_whole(der: &[u8]) -> bool {
+    use x509_parser::der_parser;
+    matches!(der_parser::parse_der(der), Ok((rest, obj)) if rest.is_empty() && obj.as_sequence().is_ok())
 }
 
 impl OpenVpnVerifier {
@@ -684,5 +702,28 @@ mod tests {
             OpenVpnVerifier::new(None, VerifyOptions::default(), provider()).unwrap_err(),
             VerifierConfigError::NoTrust
         );
+    }
+    /// The PEM of `pem` with two base64 lines swapped (eduVPN's example profile).
+    fn scrambled(pem: &str) -> String {
+        let mut lines: Vec<&str> = pem.lines().collect();
+        lines.swap(2, 5);
+        lines.join("\n") + "\n"
+    }
+
+    #[test]
+    fn damaged_ca_stops_the_connection_with_its_reason() {
+        let p = pki(true, true);
+        let bad = scrambled(&p.ca_pem);
+        assert_ne!(bad, p.ca_pem);
+        let e = OpenVpnVerifier::new(Some(&bad), VerifyOptions::default(), provider())
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("<ca>: certificate 1 is damaged"), "{e}");
+        // The client certificate goes through the same parser.
+        let two = format!("{}{}", p.ca_pem, bad);
+        assert!(parse_pem_certs(&two)
+            .unwrap_err()
+            .starts_with("certificate 2 is damaged"));
+        assert_eq!(parse_pem_certs(&p.ca_pem).unwrap().len(), 1);
     }
 }

@@ -151,6 +151,7 @@ fn check_certs(kind: FileKind, text: &str) -> Result<MaterialOk, String> {
     let tag = kind.directive();
     let secs = sections(kind, text)?;
     let mut n = 0usize;
+    let mut damaged = 0usize;
     let mut warning = None;
     for (k, der) in &secs {
         match k {
@@ -167,11 +168,18 @@ fn check_certs(kind: FileKind, text: &str) -> Result<MaterialOk, String> {
                              the connection may fail"
                         ));
                     }
+                    // The PEM frame is whole but its content is not: base64 lines
+                    // out of order or missing. The profile's structure is still
+                    // sound (the corpus expects such files to import), so warn here;
+                    // connecting then stops at this certificate with the same words
+                    // (ovpn-core's `parse_pem_certs`).
                     Err(_) => {
-                        return Err(format!(
-                            "certificate {n} in {tag} is damaged or truncated \
-                             (its DER structure is incomplete)"
-                        ))
+                        damaged += 1;
+                        warning.get_or_insert(format!(
+                            "certificate {n} in {tag} is damaged (its DER structure is \
+                             incomplete: base64 lines missing or out of order); connecting \
+                             will fail until the profile carries an intact certificate"
+                        ));
                     }
                 }
             }
@@ -193,11 +201,14 @@ fn check_certs(kind: FileKind, text: &str) -> Result<MaterialOk, String> {
         }
         return Err(empty_or_placeholder(kind, text, "a PEM certificate"));
     }
-    let summary = if n == 1 {
+    let mut summary = if n == 1 {
         "1 certificate".to_string()
     } else {
         format!("{n} certificates")
     };
+    if damaged > 0 {
+        summary.push_str(&format!(" ({damaged} damaged)"));
+    }
     Ok(MaterialOk {
         summary,
         needs_passphrase: false,
@@ -552,6 +563,32 @@ mod tests {
             .contains("not hexadecimal"));
         let trunc = static_key(256).replace("-----END OpenVPN Static key V1-----", "");
         assert!(check(FileKind::TlsAuth, &trunc, true)
+            .unwrap_err()
+            .contains("truncated"));
+    }
+
+    /// The fixture CA with two of its base64 lines swapped, as in eduVPN's example
+    /// profile: the PEM frame and the base64 are fine, the DER inside is not.
+    fn scrambled_ca() -> (String, String) {
+        let pem = include_str!("../tests/fixtures/ca.crt").to_string();
+        let mut lines: Vec<&str> = pem.lines().collect();
+        lines.swap(2, 5);
+        (pem.clone(), lines.join("\n") + "\n")
+    }
+
+    #[test]
+    fn damaged_certificate_is_a_warning_not_a_refusal() {
+        let (intact, scrambled) = scrambled_ca();
+        let ok = check(FileKind::Ca, &intact, false).unwrap();
+        assert_eq!((ok.summary.as_str(), ok.warning), ("1 certificate", None));
+        let ok = check(FileKind::Ca, &scrambled, false).unwrap();
+        assert_eq!(ok.summary, "1 certificate (1 damaged)");
+        let w = ok.warning.unwrap();
+        assert!(w.contains("certificate 1 in ca is damaged"), "{w}");
+        assert!(w.contains("connecting will fail"), "{w}");
+        // A cut-off PEM frame and a key in <ca> are still refused.
+        let cut = intact.replace("-----END CERTIFICATE-----", "");
+        assert!(check(FileKind::Ca, &cut, false)
             .unwrap_err()
             .contains("truncated"));
     }

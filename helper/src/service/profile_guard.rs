@@ -494,11 +494,7 @@ mod tests {
         let mut header = tsv.lines().next().unwrap().split('\t');
         let file_col = header.clone().position(|h| h == "file").unwrap();
         let expect_col = header.position(|h| h == "expect").unwrap();
-        // SOURCES.tsv says usable, but its inline CA is truncated (a demo fixture):
-        // the import refuses it, naming line 13, before any file or the guard matters.
-        const KNOWN_BROKEN: &[&str] = &["eduvpn__python-eduvpn-client__example.ovpn"];
         let (mut usable, mut complete, mut with_missing, mut accepted) = (0, 0, 0, 0);
-        let mut broken = 0;
         let mut failures = Vec::new();
         for row in tsv.lines().skip(1).filter(|l| !l.trim().is_empty()) {
             let cols: Vec<&str> = row.split('\t').collect();
@@ -515,15 +511,6 @@ mod tests {
                 }
             };
             let first = ovpn_profile::inline::resolve_path(&path, &mut read).unwrap();
-            if KNOWN_BROKEN.contains(&cols[file_col]) {
-                assert!(!first.report.usable, "{} imports now", cols[file_col]);
-                broken += 1;
-                println!(
-                    "  {}: refused at import (damaged inline material)",
-                    cols[file_col]
-                );
-                continue;
-            }
             let missing: Vec<_> = first
                 .missing
                 .iter()
@@ -581,12 +568,11 @@ mod tests {
             }
         }
         println!(
-            "corpus: {usable} expected usable; {broken} refused at import for damaged inline material; \
+            "corpus: {usable} expected usable; \
              {complete} complete, {with_missing} refused at import for missing files (each named); \
-             with their files present: {accepted}/{} accepted by the helper's guard",
-            usable - broken
+             with their files present: {accepted}/{usable} accepted by the helper's guard"
         );
-        assert!(usable > 0 && accepted == usable - broken);
+        assert!(usable > 0 && accepted == usable);
         assert!(
             failures.is_empty(),
             "refused by the guard:\n{}",
