@@ -5,6 +5,8 @@
 // foreground `connect` is one more session of the same engine.
 #[cfg(any(unix, windows))]
 mod connect;
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+mod libm_pow;
 mod service;
 mod stop;
 mod tunnel;
@@ -109,6 +111,8 @@ fn main() -> anyhow::Result<()> {
     if let Some(e) = bad_filter {
         tracing::warn!("RUST_LOG ignored ({e}); logging at info");
     }
+    // Before the runtime starts any thread.
+    wipe_alloc::one_arena();
     match args.command {
         #[cfg(unix)]
         Command::Service(a) => service::unix::run(a),
