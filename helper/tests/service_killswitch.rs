@@ -10,7 +10,7 @@ mod lab_support;
 
 use std::time::Duration;
 
-use ipc::{ConnectOptions, KillSwitchMode, Subscription};
+use ipc::{ConnectOptions, KillSwitchMode, Stage, Subscription};
 use lab_support::{connect_request, nft_table_present, start_service, wait_stage};
 use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
 
@@ -155,6 +155,95 @@ async fn kill_switch_off_and_allow_lan() {
         .ping(Role::Cli, addr::ROUTER_LAN, 2, Duration::from_millis(200))
         .unwrap();
     assert_eq!(lan.received, 2, "allow_lan lets the LAN through");
+    client.disconnect(info.id).await.unwrap();
+    wait_stage(
+        &mut events,
+        info.id,
+        "disconnected",
+        Duration::from_secs(15),
+    )
+    .await;
+    assert!(!nft_table_present(&lab));
+}
+
+/// Runs `sysctl -qw` for each setting in the client's namespace.
+fn client_sysctl(lab: &Lab, settings: &[&str]) {
+    for s in settings {
+        let st = lab
+            .ns(Role::Cli)
+            .unwrap()
+            .cmd("sysctl")
+            .args(["-qw", s])
+            .status()
+            .unwrap();
+        assert!(st.success(), "sysctl -w {s}");
+    }
+}
+
+/// The kernel's listing of our table in the client's namespace.
+fn nft_table_text(lab: &Lab) -> String {
+    let out = lab
+        .ns(Role::Cli)
+        .unwrap()
+        .cmd("nft")
+        .args(["list", "table", "inet", "oxivpn"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "nft list table inet oxivpn");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Docker, libvirt or connection sharing turning forwarding on after the VPN is up: the
+/// kill switch's table gains the forward chain's reply rule at once (a reconnect writes it
+/// again), so replies to forwarded traffic are not dropped until some later reconnect; and
+/// turning forwarding off again takes it away (no connection tracking for nothing).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forwarding_turned_on_while_connected_rewrites_the_kill_switch() {
+    if !root_or_skip("forwarding_turned_on_while_connected_rewrites_the_kill_switch") {
+        return;
+    }
+    let mut lab = Lab::start(LabConfig::reference()).unwrap();
+    // A new namespace may inherit the host's forwarding: start from a desktop's "off".
+    client_sysctl(
+        &lab,
+        &["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"],
+    );
+    let srv = lab.start_server(&ServerVariant::default()).unwrap();
+    let (_service, client, mut events, info) =
+        connected_session(&lab, &srv, ConnectOptions::default(), "ks-fwd").await;
+    assert!(kill_switch_reported(&client, info.id).await);
+    let reply_rule = "ct state established,related accept";
+    assert!(!nft_table_text(&lab).contains(reply_rule));
+
+    for (setting, on) in [
+        ("net.ipv4.ip_forward=1", true),
+        ("net.ipv4.ip_forward=0", false),
+    ] {
+        client_sysctl(&lab, &[setting]);
+        let s = wait_stage(
+            &mut events,
+            info.id,
+            "reconnecting",
+            Duration::from_secs(10),
+        )
+        .await;
+        let Stage::Reconnecting { reason, .. } = &s else {
+            unreachable!()
+        };
+        let want = if on {
+            "forwarding turned on"
+        } else {
+            "forwarding turned off"
+        };
+        assert!(reason.as_str().contains(want), "{s:?}");
+        wait_stage(&mut events, info.id, "connected", Duration::from_secs(20)).await;
+        let table = nft_table_text(&lab);
+        assert_eq!(table.contains(reply_rule), on, "{setting}:\n{table}");
+        let through = lab
+            .ping(Role::Cli, addr::TARGET, 2, Duration::from_millis(200))
+            .unwrap();
+        assert_eq!(through.received, 2, "through the tunnel after {setting}");
+    }
     client.disconnect(info.id).await.unwrap();
     wait_stage(
         &mut events,

@@ -1,6 +1,9 @@
 //! Notices, while a tunnel is up, that the network under it changed (default route or
 //! IPv4 address of a physical interface) or that the machine slept, so the session
 //! reconnects at once instead of waiting for ping-restart (60 s with a typical server).
+//! With the kill switch on it also notices packet forwarding being turned on or off
+//! (Docker, libvirt or connection sharing started after the VPN): the kill switch's table
+//! depends on it, and the reconnect writes it again (netcfg `forwarding_state`).
 //!
 //! How: a thread reads the kernel's routing state over netlink (netcfg) every
 //! [`PERIOD`] and compares a fingerprint of the underlay with the one taken when the
@@ -28,6 +31,9 @@ pub struct Underlay {
     pub defaults: BTreeSet<(Option<IpAddr>, Option<u32>, Option<u32>)>,
     /// (interface, address, prefix) of IPv4 addresses on physical interfaces.
     pub addresses: BTreeSet<(u32, IpAddr, u8)>,
+    /// Whether the machine forwards packets; `None` when not watched (kill switch off,
+    /// or a system whose kill switch does not depend on it).
+    pub forwarding: Option<bool>,
 }
 
 impl Underlay {
@@ -57,6 +63,12 @@ impl Underlay {
         if !new.is_empty() {
             parts.push(format!("new address: {}", new.join(", ")));
         }
+        if self.forwarding != before.forwarding {
+            parts.push(match self.forwarding {
+                Some(true) => "packet forwarding turned on".to_owned(),
+                _ => "packet forwarding turned off".to_owned(),
+            });
+        }
         format!("the network changed ({})", parts.join("; "))
     }
 }
@@ -76,7 +88,11 @@ fn fmt_defaults(d: &BTreeSet<(Option<IpAddr>, Option<u32>, Option<u32>)>) -> Str
 
 /// Reads the underlay (blocking netlink calls). `skip` holds interface indexes already
 /// known to be TUN devices (ours or another session's); it grows as more are found.
-pub fn read_underlay(skip: &mut BTreeSet<u32>) -> Result<Underlay, netcfg::Error> {
+/// `forwarding`: also read whether the machine forwards packets.
+pub fn read_underlay(
+    skip: &mut BTreeSet<u32>,
+    forwarding: bool,
+) -> Result<Underlay, netcfg::Error> {
     let mut routes = netcfg::Routes::open()?;
     let mut physical = |routes: &mut netcfg::Routes, i: u32| -> Result<bool, netcfg::Error> {
         if skip.contains(&i) {
@@ -106,6 +122,9 @@ pub fn read_underlay(skip: &mut BTreeSet<u32>) -> Result<Underlay, netcfg::Error
         }
         u.addresses.insert((a.iface, a.addr, a.prefix_len));
     }
+    if forwarding {
+        u.forwarding = netcfg::firewall::forwarding_state();
+    }
     Ok(u)
 }
 
@@ -123,19 +142,20 @@ pub struct NetWatch {
 }
 
 impl NetWatch {
-    /// Starts watching from the current state (call once the tunnel is configured).
-    pub fn start() -> Self {
+    /// Starts watching from the current state (call once the tunnel is configured);
+    /// `kill_switch`: the session may have the kill switch on, so forwarding is watched.
+    pub fn start(kill_switch: bool) -> Self {
         let stop = Arc::new(AtomicBool::new(false));
         let (tx, rx) = oneshot::channel();
         let flag = stop.clone();
         // The baseline is read here, before the caller reports the tunnel as up: a
         // change made right after "connected" must not slip into the baseline.
         let mut skip = BTreeSet::new();
-        let first = read_underlay(&mut skip);
+        let first = read_underlay(&mut skip, kill_switch);
         let spawned = std::thread::Builder::new()
             .name("oxivpn-netwatch".into())
             .spawn(move || {
-                if let Some(reason) = watch_loop(&flag, first, skip) {
+                if let Some(reason) = watch_loop(&flag, first, skip, kill_switch) {
                     let _ = tx.send(reason);
                 }
             });
@@ -165,11 +185,12 @@ fn watch_loop(
     stop: &AtomicBool,
     first: Result<Underlay, netcfg::Error>,
     mut skip: BTreeSet<u32>,
+    forwarding: bool,
 ) -> Option<String> {
     let mut first = Some(first);
     watch_with(stop, PERIOD, boot_time, move || match first.take() {
         Some(r) => r,
-        None => read_underlay(&mut skip),
+        None => read_underlay(&mut skip, forwarding),
     })
 }
 
@@ -293,6 +314,27 @@ mod tests {
             Some("the network changed (new address: 192.168.1.50/24 (#2))")
         );
         assert_eq!(calls, 4);
+    }
+
+    #[test]
+    fn forwarding_turned_on_is_a_change() {
+        let before = Underlay {
+            forwarding: Some(false),
+            ..Underlay::default()
+        };
+        let on = Underlay {
+            forwarding: Some(true),
+            ..Underlay::default()
+        };
+        assert_ne!(before, on);
+        assert_eq!(
+            on.describe_change(&before),
+            "the network changed (packet forwarding turned on)"
+        );
+        assert_eq!(
+            before.describe_change(&on),
+            "the network changed (packet forwarding turned off)"
+        );
     }
 
     #[test]

@@ -9,7 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use ipc::{ChallengeRequest, DisconnectReason, IpcError, LogLevel, Secret, ShortText, Stage};
+use ipc::{
+    ChallengeRequest, DisconnectReason, IpcError, KillSwitchMode, LogLevel, Secret, ShortText,
+    Stage,
+};
 use ovpn_core::config::ChallengeResponse;
 use ovpn_core::session::Challenge;
 use tokio::sync::{mpsc, watch};
@@ -262,6 +265,8 @@ async fn one_attempt(
     // CR_TEXT on the live session: where the user's answer goes.
     let mut cr_answer: Option<mpsc::UnboundedSender<ovpn_core::config::Secret>> = None;
     let watches = launcher.wired();
+    // The kill switch's table depends on forwarding (Linux): watch it when it may be on.
+    let guarded = spec.session.options.kill_switch != KillSwitchMode::Off;
     let token = CancellationToken::new();
     let (tx, mut rx) = mpsc::unbounded_channel();
     let fut = launcher.attempt(spec, tx, token.clone());
@@ -280,7 +285,7 @@ async fn one_attempt(
                 if up && watches && watch.is_none() {
                     // From the configured state on: our own routes are part of the
                     // baseline, taken before anyone hears that the tunnel is up.
-                    watch = Some(NetWatch::start());
+                    watch = Some(NetWatch::start(guarded));
                 }
                 let _ = events.send(ev);
             }

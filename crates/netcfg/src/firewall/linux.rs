@@ -169,7 +169,7 @@ impl Backend {
 /// Whether this network namespace forwards packets (IPv4 or IPv6), which decides whether
 /// the forward chain needs connection tracking (see [`nft_rules::nft_rules`]). A setting
 /// that cannot be read counts as on: the table then has the reply rule, as before.
-fn forwarding() -> bool {
+pub(super) fn forwarding() -> bool {
     [
         "/proc/sys/net/ipv4/ip_forward",
         "/proc/sys/net/ipv6/conf/all/forwarding",

@@ -278,6 +278,17 @@ pub fn table_present(table: &str) -> Result<bool, Error> {
     .is_present()
 }
 
+/// Whether the machine forwards packets, where the kill switch's rules depend on it:
+/// on Linux the forward chain's reply rule (and with it connection tracking) is written
+/// only when it does (see [`nft_rules::nft_rules`]), so a change means the table must be
+/// written again. `None` on the other systems, whose rules do not depend on it.
+pub fn forwarding_state() -> Option<bool> {
+    #[cfg(target_os = "linux")]
+    return Some(imp::forwarding());
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 /// Deletes our table if present (also the journal's undo step).
 pub fn delete_table(table: &str) -> Result<(), Error> {
     imp::Backend::open(&FirewallOptions {
