@@ -14,6 +14,7 @@
 //! IPC's own terms, so no layer translates look-alike types.
 
 pub mod attempt;
+mod challenge;
 pub mod killswitch;
 pub mod launcher;
 pub mod netconf;

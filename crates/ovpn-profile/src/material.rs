@@ -586,7 +586,7 @@ mod tests {
         let w = ok.warning.unwrap();
         assert!(w.contains("certificate 1 in ca is damaged"), "{w}");
         assert!(w.contains("connecting will fail"), "{w}");
-        // A cut-off PEM frame and a key in <ca> are still refused.
+        // A cut-off PEM frame is still refused.
         let cut = intact.replace("-----END CERTIFICATE-----", "");
         assert!(check(FileKind::Ca, &cut, false)
             .unwrap_err()

@@ -14,17 +14,15 @@ use ipc::{
     Stage,
 };
 use ovpn_core::config::ChallengeResponse;
-use ovpn_core::session::Challenge;
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::challenge::{ask, response_for, Asked, CHALLENGE_TIMEOUT};
 use super::launcher::Attempts;
 use super::netwatch::NetWatch;
 use super::retry::RetryPlan;
 use super::{AttemptSpec, Events, SessionEvent, SessionSpec, TunnelEnd, TunnelOutcome};
 
-/// How long the user has to answer a challenge before the session gives up.
-pub const CHALLENGE_TIMEOUT: Duration = Duration::from_secs(300);
 /// Challenges answered in a row (a server asking over and over is refused).
 const MAX_CHALLENGES: u32 = 4;
 
@@ -391,66 +389,13 @@ fn log(events: &Events, level: LogLevel, msg: impl Into<String>) {
     let _ = events.send(SessionEvent::Log(level, msg.into()));
 }
 
-enum Asked {
-    Answer(Secret),
-    Stopped,
-    TimedOut,
-    Unsupported(String),
-}
-
-/// Shows the challenge to whoever follows the session and waits for the answer.
-async fn ask(challenge: &Challenge, events: &Events, control: &mut Control) -> Asked {
-    let (prompt, echo) = match challenge {
-        Challenge::Static { text, echo } => (text.clone(), *echo),
-        Challenge::Dynamic { text, echo, .. } => (text.clone(), *echo),
-        other => {
-            return Asked::Unsupported(format!(
-                "the server asks for a challenge this helper cannot answer: {other:?}"
-            ))
-        }
-    };
-    let Some(rx) = control.answers.as_mut() else {
-        return Asked::Unsupported(format!(
-            "the server asks a question ({prompt:?}) and nobody can answer it here"
-        ));
-    };
-    // An answer left over from an earlier prompt is stale.
-    while rx.try_recv().is_ok() {}
-    let _ = events.send(SessionEvent::Challenge(ChallengeRequest {
-        prompt: ShortText::sanitized(&prompt),
-        echo,
-    }));
-    tokio::select! {
-        a = rx.recv() => match a {
-            Some(a) => Asked::Answer(a),
-            None => Asked::Stopped,
-        },
-        _ = control.stop.wait_for(|s| s.is_some()) => Asked::Stopped,
-        () = tokio::time::sleep(CHALLENGE_TIMEOUT) => Asked::TimedOut,
-    }
-}
-
-fn response_for(challenge: &Challenge, answer: Secret) -> ChallengeResponse {
-    match challenge {
-        Challenge::Dynamic {
-            state_id, username, ..
-        } => ChallengeResponse::Dynamic {
-            state_id: state_id.clone(),
-            username: username.clone(),
-            response: String::from(answer).into(),
-        },
-        _ => ChallengeResponse::Static {
-            response: String::from(answer).into(),
-        },
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 mod tests {
     use super::*;
     use crate::tunnel::launcher::BoxFuture;
     use ipc::SessionId;
+    use ovpn_core::session::Challenge;
     use std::collections::VecDeque;
     use std::sync::Mutex;
 
