@@ -11,7 +11,9 @@ mod lab_support;
 use std::time::Duration;
 
 use ipc::{ConnectOptions, KillSwitchMode, Stage, Subscription};
-use lab_support::{connect_request, nft_table_present, start_service, wait_stage};
+use lab_support::{
+    connect_request, disconnect_and_wait, nft_table_present, start_service, wait_stage,
+};
 use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
 
 async fn connected_session(
@@ -93,14 +95,7 @@ async fn kill_switch_on_guards_a_split_tunnel() {
             .any(|r| r.kind == ipc::RouteKind::Blocked && r.destination.as_str() == "0.0.0.0/0"),
         "{routes:#?}"
     );
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     assert!(!nft_table_present(&lab));
     let lan = lab
         .ping(Role::Cli, addr::ROUTER_LAN, 1, Duration::from_millis(200))
@@ -129,14 +124,7 @@ async fn kill_switch_off_and_allow_lan() {
     .await;
     assert!(!kill_switch_reported(&client, info.id).await);
     assert!(!nft_table_present(&lab));
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
 
     // Default + allow_lan: guarded, but the LAN gateway answers.
     let (_service2, client, mut events, info) = connected_session(
@@ -155,14 +143,7 @@ async fn kill_switch_off_and_allow_lan() {
         .ping(Role::Cli, addr::ROUTER_LAN, 2, Duration::from_millis(200))
         .unwrap();
     assert_eq!(lan.received, 2, "allow_lan lets the LAN through");
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     assert!(!nft_table_present(&lab));
 }
 
@@ -244,13 +225,6 @@ async fn forwarding_turned_on_while_connected_rewrites_the_kill_switch() {
             .unwrap();
         assert_eq!(through.received, 2, "through the tunnel after {setting}");
     }
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     assert!(!nft_table_present(&lab));
 }

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 
 use ipc::{ConnectOptions, EventBody, Stage, Subscription};
 use lab_support::{
-    connect_request, lab_credentials, nft_table_present, start_service, wait_stage, Events,
+    connect_request, disconnect_and_wait, lab_credentials, nft_table_present, start_service,
+    wait_stage, Events,
 };
 use nix::sys::signal::Signal;
 use oxivpn_e2e::{addr, root_or_skip, ClientVariant, Lab, LabConfig, Role, ServerVariant};
@@ -117,14 +118,7 @@ async fn server_restart_reconnects_within_10_s_keeping_the_kill_switch() {
         .unwrap();
     assert_eq!(stats.received, 2, "pings after the reconnect");
 
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     assert!(
         !nft_table_present(&lab),
         "kill switch removed on disconnect"
@@ -200,14 +194,7 @@ async fn silent_server_is_rejoined_after_ping_restart() {
         .ping(Role::Cli, addr::TARGET, 2, Duration::from_millis(200))
         .unwrap();
     assert_eq!(stats.received, 2, "pings after rejoining");
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -280,12 +267,5 @@ async fn network_change_reconnects_at_once() {
             .unwrap();
         assert_eq!(stats.received, 2, "pings after the reconnect ({what})");
     }
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
 }

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use base64::Engine;
 use ipc::{ConnectOptions, ConnectRequest, Credentials, ProfileName, ProfileText, Secret};
-use lab_support::{start_service, wait_stage, Events};
+use lab_support::{disconnect_and_wait, start_service, wait_stage, Events};
 use oxivpn_e2e::{root_or_skip, ClientVariant, Lab, LabConfig, ServerVariant};
 
 const VERIFY: &str = r#"#!/bin/sh
@@ -259,14 +259,7 @@ async fn no_secret_left_in_helper_memory_after_the_session() {
     }
 
     let started = Instant::now();
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     wait_gone(&client, Duration::from_secs(10)).await;
     // The helper's per-connection state goes too: only the idle service remains.
     drop(events);

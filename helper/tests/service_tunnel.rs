@@ -11,7 +11,7 @@ mod lab_support;
 use std::time::Duration;
 
 use ipc::{ConnectRequest, Credentials, ProfileName, ProfileText, Stage, Subscription};
-use lab_support::{nft_table_present, start_service, wait_stage, Events};
+use lab_support::{disconnect_and_wait, nft_table_present, start_service, wait_stage, Events};
 use oxivpn_e2e::{
     addr, root_or_skip, ClientProfile, ClientVariant, Lab, LabConfig, Role, ServerVariant,
 };
@@ -146,14 +146,7 @@ async fn service_session_brings_a_real_tunnel_up_and_down() {
     assert_eq!(r.session, Some(info.id));
     assert_eq!(r.interface, interface);
 
-    client.disconnect(info.id).await.unwrap();
-    wait_stage(
-        &mut events,
-        info.id,
-        "disconnected",
-        Duration::from_secs(15),
-    )
-    .await;
+    disconnect_and_wait(&client, &mut events, info.id).await;
     let after = lab.client_network_snapshot().unwrap();
     assert!(!journal.exists(), "journal left after a clean disconnect");
     assert_eq!(before, after, "network state after disconnect");

@@ -41,6 +41,16 @@ pub async fn wait_stage(
     }
 }
 
+/// Disconnects `session` on purpose and waits (bounded) until it reports `disconnected`.
+pub async fn disconnect_and_wait(
+    client: &ipc::Client,
+    events: &mut Events,
+    session: ipc::SessionId,
+) {
+    client.disconnect(session).await.unwrap();
+    wait_stage(events, session, "disconnected", Duration::from_secs(15)).await;
+}
+
 /// Waits (bounded) for the next challenge of `session`.
 pub async fn wait_challenge(
     events: &mut Events,
