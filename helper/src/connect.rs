@@ -153,8 +153,8 @@ pub fn run(args: ConnectArgs) -> anyhow::Result<()> {
         },
     });
 
-    // One thread: the tunnel is one driver task that batches its I/O; worker threads
-    // only added wake-ups, context switches and memory (see README, Performance).
+    // One thread: the tunnel is one driver task that batches its I/O, so worker
+    // threads would only add wake-ups, context switches and memory.
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
